@@ -1,0 +1,33 @@
+"""System checks for settings that would make the product misbehave quietly."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def check_channel_layer(app_configs, **kwargs):
+    problems = []
+    layer = settings.CHANNEL_LAYERS.get("default", {})
+    if "redis" in layer.get("BACKEND", "").lower():
+        for host in layer.get("CONFIG", {}).get("hosts", []):
+            if isinstance(host, dict) and host.get("socket_timeout", 5) is not None:
+                problems.append(Error(
+                    "Redis channel layer host has a socket timeout; idle screens would be "
+                    "closed with 1011 (redis-py 8 defaults to 5 s).",
+                    hint='Set "socket_timeout": None on each host.', id="queueapp.E001",
+                ))
+    elif not settings.DEBUG and getattr(settings, "REDIS_URL", "") == "" and len(settings.ALLOWED_HOSTS) > 3:
+        problems.append(Warning(
+            "The in-memory channel layer serves one process only.",
+            hint="Set REDIS_URL when running more than one server process.", id="queueapp.W001",
+        ))
+    return problems
+
+
+@register()
+def check_database_connections(app_configs, **kwargs):
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql") and db.get("CONN_MAX_AGE", 0) != 0:
+        return [Error("CONN_MAX_AGE must be 0 under ASGI; use psycopg's pool instead.",
+                      id="queueapp.E002")]
+    return []

@@ -1,0 +1,144 @@
+"""`validate_queue_integrity`: what the database constraints cannot check.
+
+A pure function: it reads, writes nothing, and returns a list of problems. The
+management command and the admin page only format what it returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from django.db.models import Count, Max, Q, Sum
+
+from .models import AT_COUNTER, HOLDING_SEATS, Counter, Queue, QueueEvent, Ticket, TicketStatus
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    queue_id: int | None = None
+    ticket_id: int | None = None
+    counter_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
+    """Check one queue, or every queue when `queue` is None."""
+    if queue is None:
+        queues = list(Queue.objects.order_by("pk"))
+    else:
+        queues = list(Queue.objects.filter(pk=queue if isinstance(queue, int) else queue.pk))
+    problems: list[Problem] = []
+    for q in queues:
+        problems += _numbers(q)
+        problems += _versions(q)
+        problems += _statuses_match_events(q)
+        problems += _waiting_line(q)
+        problems += _seats(q)
+    counter_filter = Q() if queue is None else Q(queues__in=queues)
+    problems += _counters(Counter.objects.filter(counter_filter).distinct())
+    return problems
+
+
+def _numbers(q: Queue) -> list[Problem]:
+    problems = []
+    days = defaultdict(list)
+    for day, number in Ticket.objects.filter(queue=q).values_list("business_day", "number"):
+        days[day].append(number)
+    for day, numbers in sorted(days.items()):
+        tally = Tally(numbers)
+        for number, n in sorted(tally.items()):
+            if n > 1:
+                problems.append(Problem("duplicate_number",
+                                        f"{q.prefix}-{number:03d} issued {n} times on {day}", q.pk))
+        missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+        if missing:
+            shown = ", ".join(str(m) for m in missing[:10]) + (" …" if len(missing) > 10 else "")
+            problems.append(Problem("missing_number",
+                                    f"numbers missing on {day}: {shown}", q.pk))
+        if day == q.number_day and max(numbers) != q.last_number:
+            problems.append(Problem("number_counter",
+                                    f"queue says last number {q.last_number} on {day}, "
+                                    f"tickets go up to {max(numbers)}", q.pk))
+    return problems
+
+
+def _versions(q: Queue) -> list[Problem]:
+    stats = QueueEvent.objects.filter(queue=q).aggregate(
+        n=Count("pk"), distinct=Count("version", distinct=True), top=Max("version"))
+    n, distinct, top = stats["n"], stats["distinct"], stats["top"] or 0
+    problems = []
+    if distinct != n:
+        problems.append(Problem("duplicate_version", f"{n - distinct} event versions repeat", q.pk))
+    if top != distinct:
+        problems.append(Problem("version_gap",
+                                f"event versions have gaps: {distinct} distinct up to {top}", q.pk))
+    if top != q.version:
+        problems.append(Problem("version_counter",
+                                f"queue version is {q.version} but the last event is {top}", q.pk))
+    return problems
+
+
+def _statuses_match_events(q: Queue) -> list[Problem]:
+    last = {}
+    for ticket_id, status in (QueueEvent.objects.filter(queue=q, ticket__isnull=False)
+                              .order_by("version").values_list("ticket_id", "status_after")):
+        last[ticket_id] = status
+    problems = []
+    for ticket_id, status, number in Ticket.objects.filter(queue=q).values_list("pk", "status", "number"):
+        said = last.get(ticket_id)
+        if said is None:
+            problems.append(Problem("no_events", f"{q.prefix}-{number:03d} has no event", q.pk, ticket_id))
+        elif said != status:
+            problems.append(Problem("status_mismatch",
+                                    f"{q.prefix}-{number:03d} is {status} but its events say {said}",
+                                    q.pk, ticket_id))
+    return problems
+
+
+def _waiting_line(q: Queue) -> list[Problem]:
+    problems = []
+    for ticket_id, number in Ticket.objects.filter(
+        queue=q, status=TicketStatus.WAITING, counter__isnull=False
+    ).values_list("pk", "number"):
+        problems.append(Problem("waiting_at_counter",
+                                f"{q.prefix}-{number:03d} is waiting and at a counter at once",
+                                q.pk, ticket_id))
+    for ticket_id, number in Ticket.objects.filter(
+        queue=q, status__in=AT_COUNTER, counter__isnull=True
+    ).values_list("pk", "number"):
+        problems.append(Problem("called_without_counter",
+                                f"{q.prefix}-{number:03d} is called but at no counter", q.pk, ticket_id))
+    dup_seqs = (Ticket.objects.filter(queue=q, status=TicketStatus.WAITING)
+                .values("seq").annotate(n=Count("pk")).filter(n__gt=1))
+    for row in dup_seqs:
+        problems.append(Problem("shared_place", f"{row['n']} waiting tickets share place {row['seq']}", q.pk))
+    return problems
+
+
+def _seats(q: Queue) -> list[Problem]:
+    held = Ticket.objects.filter(queue=q, status__in=HOLDING_SEATS).aggregate(s=Sum("party_size"))["s"] or 0
+    problems = []
+    if held != q.seats_taken:
+        problems.append(Problem("seat_counter",
+                                f"seat counter says {q.seats_taken} taken, confirmed and offered "
+                                f"requests hold {held}", q.pk))
+    if q.capacity is not None and held > q.capacity:
+        problems.append(Problem("overbooked", f"{held} seats held, capacity {q.capacity}", q.pk))
+    return problems
+
+
+def _counters(counters) -> list[Problem]:
+    problems = []
+    rows = (Ticket.objects.filter(counter__in=counters, status__in=AT_COUNTER)
+            .values("counter_id", "counter__name").annotate(n=Count("pk")).filter(n__gt=1))
+    for row in rows:
+        problems.append(Problem("counter_overfull",
+                                f"{row['counter__name']} holds {row['n']} called/serving tickets",
+                                counter_id=row["counter_id"]))
+    return problems

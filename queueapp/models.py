@@ -1,0 +1,390 @@
+"""The queue domain: locations, queues, counters, tickets and their events.
+
+Every invariant a database can hold is a named constraint here; what it cannot
+hold (gapless numbers and versions, statuses agreeing with events) is checked
+by `queueapp.integrity.validate_queue_integrity`.
+
+Ordering rule (one place, used everywhere): a waiting ticket's place is given
+by the immutable key (priority DESC, seq ASC). `seq` comes from the queue's own
+counter when the ticket enters the line, so a position is derived by counting
+the tickets ahead and nothing is ever renumbered.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris)")
+
+
+class Location(models.Model):
+    """A site or branch: a clinic, a pharmacy, an office, a station."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_timezone],
+        help_text="Ticket numbers restart each business day in this time zone.",
+    )
+    language = models.CharField(
+        max_length=16, default="en-US",
+        help_text="BCP 47 tag used for spoken announcements on the lobby display.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def business_day(self, now=None) -> date:
+        now = now or timezone.now()
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
+
+class StaffMembership(models.Model):
+    """Who may act at a location. Managers may also pause queues and see stats."""
+
+    class Role(models.TextChoices):
+        STAFF = "staff", "Staff"
+        MANAGER = "manager", "Manager"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="memberships")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "location"], name="membership_unique_user_location"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.location} ({self.role})"
+
+
+class Queue(models.Model):
+    """A line of tickets. Its row is the lock every action on the queue takes."""
+
+    class Kind(models.TextChoices):
+        COUNTER = "counter", "Counter queue (served one at a time)"
+        CAPACITY = "capacity", "Capacity waitlist (seats confirmed in order)"
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="queues")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60)
+    prefix = models.CharField(
+        max_length=4, validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", "Use 1-4 capital letters or digits.")],
+        help_text="Shown before the number: A-017.",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COUNTER)
+    is_paused = models.BooleanField(default=False)
+    max_waiting = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Refuse joins beyond this many waiting. Empty: no limit."
+    )
+    recall_limit = models.PositiveSmallIntegerField(
+        default=2, help_text="How many times a no-show goes back in line before it is final."
+    )
+    default_service_seconds = models.PositiveIntegerField(
+        default=300, help_text="Used for wait estimates until there is recent history."
+    )
+
+    # Capacity waitlists (one queue per resource and date).
+    service_date = models.DateField(null=True, blank=True)
+    capacity = models.PositiveIntegerField(null=True, blank=True)
+    seats_taken = models.PositiveIntegerField(
+        default=0, help_text="Seats held by confirmed requests and open offers."
+    )
+    allow_skip = models.BooleanField(
+        default=False,
+        help_text="When the head needs more seats than are free, let smaller requests behind it "
+                  "through. Off: strict order, everyone waits for the head.",
+    )
+    offer_seconds = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="If set, confirmations are first offers that hold the seats this long.",
+    )
+    batch_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Admit at most this many per confirmation cycle."
+    )
+    max_open_offers = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many offers outstanding at once."
+    )
+
+    # Counters the queue row owns; only written under its row lock.
+    version = models.BigIntegerField(default=0, help_text="Version of the last event.")
+    number_day = models.DateField(null=True, blank=True)
+    last_number = models.PositiveIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
+    first_seq = models.BigIntegerField(default=0, help_text="Decreases when a ticket is put first.")
+
+    class Meta:
+        ordering = ["location", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "slug"], name="queue_unique_slug_per_location"),
+            models.CheckConstraint(
+                condition=Q(capacity__isnull=True, seats_taken=0)
+                | Q(capacity__isnull=False, seats_taken__lte=F("capacity")),
+                name="queue_seats_within_capacity",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="counter", capacity__isnull=True)
+                | Q(kind="capacity", capacity__isnull=False),
+                name="queue_capacity_iff_capacity_kind",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=0), name="queue_version_not_negative"),
+        ]
+
+    # Written only by service functions under the row lock, each with its event.
+    # A plain save() of a (possibly stale) instance must never overwrite them.
+    SERVICE_OWNED = frozenset({
+        "version", "number_day", "last_number", "last_seq", "first_seq",
+        "seats_taken", "is_paused", "capacity",
+    })
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.SERVICE_OWNED
+            ]
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.location.name} / {self.name}" if self.location_id else self.name
+
+    @property
+    def group_name(self) -> str:
+        return f"queue.{self.pk}"
+
+    @property
+    def seats_free(self) -> int:
+        return (self.capacity or 0) - self.seats_taken
+
+
+class Counter(models.Model):
+    """A desk, window or room where staff serve tickets from some queues."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="counters")
+    name = models.CharField(max_length=60, help_text="As announced: 'Counter 3', 'Room 2'.")
+    queues = models.ManyToManyField(Queue, related_name="counters", blank=True)
+    is_open = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["location", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "name"], name="counter_unique_name_per_location"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def new_token() -> str:
+    # 128 bits from the OS CSPRNG, URL-safe: the patient's only credential.
+    return secrets.token_urlsafe(16)
+
+
+class Priority(models.IntegerChoices):
+    NORMAL = 0, "Normal"
+    HIGH = 10, "High"
+    URGENT = 20, "Urgent"
+
+
+class TicketStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    CALLED = "called", "Called"
+    SERVING = "serving", "Being served"
+    COMPLETED = "completed", "Completed"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
+    TRANSFERRED = "transferred", "Transferred"
+    OFFERED = "offered", "Offered a place"
+    CONFIRMED = "confirmed", "Confirmed"
+    DECLINED = "declined", "Declined"
+    EXPIRED = "expired", "Offer expired"
+
+
+AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
+FINAL_STATUSES = (
+    TicketStatus.COMPLETED, TicketStatus.NO_SHOW, TicketStatus.CANCELLED,
+    TicketStatus.TRANSFERRED, TicketStatus.DECLINED, TicketStatus.EXPIRED,
+)
+HOLDING_SEATS = (TicketStatus.OFFERED, TicketStatus.CONFIRMED)
+
+
+class Ticket(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets")
+    business_day = models.DateField()
+    number = models.PositiveIntegerField()
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    seq = models.BigIntegerField(help_text="Ordering key within its priority; set on entering the line.")
+    status = models.CharField(max_length=16, choices=TicketStatus.choices, default=TicketStatus.WAITING)
+    party_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    counter = models.ForeignKey(Counter, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="tickets")
+    call_count = models.PositiveSmallIntegerField(default=0)
+    no_show_count = models.PositiveSmallIntegerField(default=0)
+    transferred_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="transferred_from")
+    note = models.CharField(max_length=200, blank=True,
+                            help_text="Staff-only note; never shown on public screens.")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now,
+                                     help_text="When it last entered the line (join, requeue).")
+    called_at = models.DateTimeField(null=True, blank=True)
+    serving_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "business_day", "number"], name="ticket_unique_number_per_day"
+            ),
+            models.CheckConstraint(condition=Q(number__gt=0), name="ticket_number_positive"),
+            models.UniqueConstraint(
+                fields=["queue", "seq"], condition=Q(status="waiting"),
+                name="ticket_unique_place_while_waiting",
+            ),
+            models.UniqueConstraint(
+                fields=["counter"], condition=Q(status__in=["called", "serving"]),
+                name="ticket_one_active_per_counter",
+            ),
+            models.CheckConstraint(
+                # Called/serving tickets stand at exactly one counter; waiting ones at none.
+                # Finished tickets keep the counter that served them, for the record.
+                condition=(Q(status__in=["called", "serving"]) & Q(counter__isnull=False))
+                | (Q(status="waiting") & Q(counter__isnull=True))
+                | ~Q(status__in=["called", "serving", "waiting"]),
+                name="ticket_counter_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="offered") & Q(offer_expires_at__isnull=False))
+                | ~Q(status="offered"),
+                name="ticket_offer_has_expiry",
+            ),
+            models.CheckConstraint(condition=Q(party_size__gte=1), name="ticket_party_size_positive"),
+        ]
+        indexes = [
+            # Serves "next waiting ticket" and position counts: a partial index
+            # over waiting tickets only, so it stays small however long the history.
+            models.Index(
+                F("queue"), F("priority").desc(), F("seq"),
+                condition=Q(status="waiting"), name="ticket_waiting_order_idx",
+            ),
+            models.Index(fields=["queue", "status"], name="ticket_queue_status_idx"),
+            models.Index(fields=["status", "offer_expires_at"], name="ticket_offer_expiry_idx",
+                         condition=Q(status="offered")),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.queue.prefix}-{self.number:03d}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class QueueEvent(models.Model):
+    """Append-only: one row per state change, version +1 per queue.
+
+    The audit trail, the source of live updates, and what a reconnecting screen
+    catches up from.
+    """
+
+    class Kind(models.TextChoices):
+        JOINED = "joined"
+        CALLED = "called"
+        RECALLED = "recalled"
+        STARTED = "started"
+        COMPLETED = "completed"
+        NO_SHOW = "no_show"
+        REQUEUED = "requeued"
+        CANCELLED = "cancelled"
+        TRANSFERRED_OUT = "transferred_out"
+        TRANSFERRED_IN = "transferred_in"
+        PAUSED = "paused"
+        RESUMED = "resumed"
+        CONFIRMED = "confirmed"
+        OFFERED = "offered"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+        CAPACITY_CHANGED = "capacity_changed"
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="events")
+    version = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="events")
+    counter = models.ForeignKey(Counter, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="queue_events")
+    status_after = models.CharField(max_length=16, choices=TicketStatus.choices, blank=True,
+                                    help_text="The ticket's status once this event applied.")
+    created_at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["queue", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "version"], name="event_unique_version_per_queue"),
+            models.CheckConstraint(condition=Q(version__gt=0), name="event_version_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["ticket", "version"], name="event_ticket_history_idx"),
+            models.Index(fields=["created_at"], name="event_created_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id}@{self.version} {self.kind}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only its SHA-256 digest is stored."""
+
+    class Kind(models.TextChoices):
+        STAFF = "staff", "Staff (acts as its user)"
+        KIOSK = "kiosk", "Kiosk (may only create tickets at its location)"
+
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="kiosk") | Q(user__isnull=False),
+                name="apitoken_staff_has_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"

@@ -1,0 +1,55 @@
+"""Reads: positions, waiting lists, estimates. Nothing here writes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+
+from .models import Counter, Queue, Ticket, TicketStatus
+
+
+def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
+    """The waiting line of a queue in serving order (uses ticket_waiting_order_idx)."""
+    queue_id = queue if isinstance(queue, int) else queue.pk
+    return Ticket.objects.filter(queue_id=queue_id, status=TicketStatus.WAITING).order_by("-priority", "seq")
+
+
+def ahead_of(priority: int, seq: int) -> Q:
+    """Tickets that stand before the key (priority, seq): the ordering rule."""
+    return Q(priority__gt=priority) | Q(priority=priority, seq__lt=seq)
+
+
+def is_ahead(key: tuple[int, int], of: tuple[int, int]) -> bool:
+    """The same rule in Python, for screens that update without a query."""
+    return key[0] > of[0] or (key[0] == of[0] and key[1] < of[1])
+
+
+def position_of(ticket: Ticket) -> int | None:
+    """1 for the head of the line; None when the ticket is not waiting."""
+    if ticket.status != TicketStatus.WAITING:
+        return None
+    return waiting_tickets(ticket.queue_id).filter(ahead_of(ticket.priority, ticket.seq)).count() + 1
+
+
+def open_counter_count(queue: Queue) -> int:
+    return Counter.objects.filter(queues=queue, is_open=True).count()
+
+
+def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:
+    """Expected wait before being called, from the queue's service time and open counters.
+
+    A first estimate: position x service time / counters. `queueapp.estimates`
+    refines the service time from recent history when there is any.
+    """
+    if position is None:
+        return None
+    from .estimates import service_seconds
+
+    counters = max(1, open_counter_count(queue))
+    ahead = position - 1
+    return timedelta(seconds=round(ahead * service_seconds(queue) / counters))
+
+
+def ticket_by_token(token: str) -> Ticket | None:
+    return Ticket.objects.select_related("queue__location", "counter").filter(token=token).first()

@@ -1,0 +1,28 @@
+"""Every write to queues and tickets goes through a `do_*` function here."""
+
+from .errors import (  # noqa: F401
+    CounterBusy,
+    InvalidInput,
+    InvalidTransition,
+    NothingWaiting,
+    NotFound,
+    OfferExpired,
+    PermissionDenied,
+    QueueActionError,
+    QueueFull,
+    QueuePaused,
+)
+from .queues import do_pause, do_resume  # noqa: F401
+from .tickets import (  # noqa: F401
+    JoinResult,
+    do_call_next,
+    do_call_ticket,
+    do_cancel,
+    do_complete,
+    do_join,
+    do_no_show,
+    do_recall,
+    do_start_serving,
+    do_transfer,
+)
+from .waitlist import do_confirm_waitlist  # noqa: F401

@@ -1,0 +1,38 @@
+"""Actions on a queue as a whole."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from ..models import Queue, QueueEvent
+from ._events import record_event
+from ._locks import lock_queue
+from .errors import InvalidTransition
+
+
+def _pk(obj) -> int:
+    return obj if isinstance(obj, int) else obj.pk
+
+
+@transaction.atomic(durable=True)
+def do_pause(queue: Queue | int, *, acting_user=None) -> Queue:
+    """Stop joins and calls on a queue. Locks the queue row."""
+    queue = lock_queue(_pk(queue))
+    if queue.is_paused:
+        raise InvalidTransition(f"{queue.name} is already paused.")
+    queue.is_paused = True
+    Queue.objects.filter(pk=queue.pk).update(is_paused=True)
+    record_event(queue, QueueEvent.Kind.PAUSED, actor=acting_user)
+    return queue
+
+
+@transaction.atomic(durable=True)
+def do_resume(queue: Queue | int, *, acting_user=None) -> Queue:
+    """Take joins and calls again. Locks the queue row."""
+    queue = lock_queue(_pk(queue))
+    if not queue.is_paused:
+        raise InvalidTransition(f"{queue.name} is not paused.")
+    queue.is_paused = False
+    Queue.objects.filter(pk=queue.pk).update(is_paused=False)
+    record_event(queue, QueueEvent.Kind.RESUMED, actor=acting_user)
+    return queue

@@ -1,0 +1,359 @@
+"""Actions on tickets of counter queues: one function each, one transaction each.
+
+Every function locks the queue row(s) first, then decides from what it reads
+under the lock, writes the state, appends one QueueEvent per queue touched and
+registers the live push for after commit. Views, the API, admin actions and
+commands all call these; nothing else writes tickets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import AT_COUNTER, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
+from ..selectors import estimate_wait, position_of, waiting_tickets
+from ._events import record_event
+from ._locks import lock_queue, lock_queues, lock_ticket_queue
+from .errors import (
+    CounterBusy,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    QueueFull,
+    QueuePaused,
+)
+
+Kind = QueueEvent.Kind
+MAX_PARTY_SIZE = 50
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    ticket: Ticket
+    position: int | None
+    estimated_wait: timedelta | None
+
+
+def _pk(obj) -> int:
+    return obj if isinstance(obj, int) else obj.pk
+
+
+def _next_number(queue: Queue) -> tuple:
+    """Next gapless number of the queue's business day (caller holds the lock)."""
+    day = queue.location.business_day()
+    if queue.number_day != day:
+        queue.number_day, queue.last_number = day, 0
+    queue.last_number += 1
+    return day, queue.last_number
+
+
+def _save_counters(queue: Queue) -> None:
+    Queue.objects.filter(pk=queue.pk).update(
+        number_day=queue.number_day, last_number=queue.last_number,
+        last_seq=queue.last_seq, first_seq=queue.first_seq,
+    )
+
+
+def _back_of_line(queue: Queue) -> int:
+    queue.last_seq += 1
+    return queue.last_seq
+
+
+def _front_of_line(queue: Queue) -> int:
+    # Below every seq ever handed out, so the ticket stands first in its priority.
+    queue.first_seq -= 1
+    return queue.first_seq
+
+
+def _validate_join(queue: Queue, priority: int, party_size: int) -> None:
+    if priority not in Priority.values:
+        allowed = ", ".join(f"{v} ({label})" for v, label in Priority.choices)
+        raise InvalidInput(f"Priority must be one of {allowed}, not {priority!r}.", field="priority")
+    if not isinstance(party_size, int) or not 1 <= party_size <= MAX_PARTY_SIZE:
+        raise InvalidInput(f"Party size must be a whole number from 1 to {MAX_PARTY_SIZE}.",
+                           field="party_size")
+    if queue.kind == Queue.Kind.COUNTER and party_size != 1:
+        raise InvalidInput("A counter queue serves one person per ticket; party size must be 1.",
+                           field="party_size")
+    if queue.kind == Queue.Kind.CAPACITY and party_size > (queue.capacity or 0):
+        raise InvalidInput(
+            f"{queue.name} has {queue.capacity} places in all; a party of {party_size} cannot fit.",
+            field="party_size",
+        )
+
+
+def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
+                         to_front: bool = False, note: str = "") -> Ticket:
+    """Insert a waiting ticket with the next number and place (queue locked by caller)."""
+    day, number = _next_number(queue)
+    seq = _front_of_line(queue) if to_front else _back_of_line(queue)
+    _save_counters(queue)
+    now = timezone.now()
+    ticket = Ticket(queue=queue, business_day=day, number=number, priority=priority, seq=seq,
+                    party_size=party_size, created_at=now, queued_at=now, note=note)
+    ticket.save(force_insert=True)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
+            acting_user=None, note: str = "") -> JoinResult:
+    """Take a ticket. Locks the queue row; refuses a paused or full queue.
+
+    On a capacity queue the request is confirmed (or offered) at once while
+    seats remain, otherwise it waits in line.
+    """
+    queue = lock_queue(_pk(queue))
+    _validate_join(queue, priority, party_size)
+    if queue.is_paused:
+        raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
+    if queue.max_waiting is not None:
+        waiting = waiting_tickets(queue).count()
+        if waiting >= queue.max_waiting:
+            raise QueueFull(f"{queue.name} is full ({waiting} waiting); please try again later.")
+    ticket = create_ticket_locked(queue, priority=priority, party_size=party_size, note=note)
+    record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
+                 entered_line=(ticket.priority, ticket.seq))
+    if queue.kind == Queue.Kind.CAPACITY:
+        from .waitlist import admit_locked
+
+        admit_locked(queue, acting_user=acting_user)
+        ticket.refresh_from_db()
+    position = position_of(ticket)
+    return JoinResult(ticket=ticket, position=position, estimated_wait=estimate_wait(queue, position))
+
+
+def _lock_counter(counter_id: int) -> Counter:
+    try:
+        return Counter.objects.select_for_update(of=("self",)).get(pk=counter_id)
+    except Counter.DoesNotExist:
+        raise NotFound(f"Counter {counter_id} does not exist.") from None
+
+
+def _check_counter_free(counter: Counter) -> None:
+    active = Ticket.objects.filter(counter=counter, status__in=AT_COUNTER).select_related("queue").first()
+    if active is not None:
+        raise CounterBusy(
+            f"{counter.name} still has {active.display_number} ({active.get_status_display().lower()}); "
+            "complete it, mark it a no-show or transfer it first."
+        )
+
+
+def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user) -> Ticket:
+    left = (ticket.priority, ticket.seq)
+    ticket.status = TicketStatus.CALLED
+    ticket.counter = counter
+    ticket.call_count += 1
+    ticket.called_at = timezone.now()
+    ticket.save(update_fields=["status", "counter", "call_count", "called_at"])
+    record_event(queue, Kind.CALLED, ticket=ticket, counter=counter, actor=acting_user, left_line=left)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_call_next(queue: Queue | int | None = None, *, counter: Counter | int,
+                 acting_user=None) -> Ticket | None:
+    """Call the next ticket to `counter`: highest priority first, then whoever has
+    waited longest, across the queues the counter serves (or only `queue`).
+
+    Locks those queue rows in pk order, then the counter row. Paused queues are
+    skipped. Returns None when nobody is waiting.
+    """
+    counter_id = _pk(counter)
+    served = list(Counter.queues.through.objects.filter(counter_id=counter_id)
+                  .values_list("queue_id", flat=True))
+    if queue is not None:
+        if _pk(queue) not in served:
+            raise InvalidInput("This counter does not serve that queue.", field="queue")
+        served = [_pk(queue)]
+    if not served:
+        raise InvalidInput("This counter serves no queue yet; assign queues to it first.",
+                           field="counter")
+    queues = lock_queues(served)
+    counter = _lock_counter(counter_id)
+    _check_counter_free(counter)
+    active = [q for q in queues if not q.is_paused and q.kind == Queue.Kind.COUNTER]
+    if not active:
+        names = ", ".join(q.name for q in queues)
+        raise QueuePaused(f"{names}: paused, so no ticket can be called. Resume the queue first.")
+    heads = [t for t in (waiting_tickets(q).first() for q in active) if t is not None]
+    if not heads:
+        return None
+    ticket = max(heads, key=lambda t: (t.priority, -t.queued_at.timestamp(), -t.pk))
+    queue = next(q for q in active if q.pk == ticket.queue_id)
+    ticket.queue = queue
+    return _send_to_counter(queue, ticket, counter, acting_user)
+
+
+@transaction.atomic(durable=True)
+def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=None) -> Ticket:
+    """Call one particular waiting ticket to `counter`, out of turn.
+
+    Locks the ticket's queue row, then the counter row.
+    """
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    counter = _lock_counter(_pk(counter))
+    if not counter.queues.filter(pk=queue.pk).exists():
+        raise InvalidInput(f"{counter.name} does not serve {queue.name}.", field="counter")
+    if queue.is_paused:
+        raise QueuePaused(f"{queue.name} is paused; resume it before calling tickets.")
+    if ticket.status != TicketStatus.WAITING:
+        raise InvalidTransition(
+            f"{ticket.display_number} is {ticket.get_status_display().lower()}, not waiting; "
+            "it may just have been called by a colleague."
+        )
+    _check_counter_free(counter)
+    return _send_to_counter(queue, ticket, counter, acting_user)
+
+
+def _require(ticket: Ticket, allowed: tuple, action: str) -> None:
+    if ticket.status not in allowed:
+        raise InvalidTransition(
+            f"Cannot {action} {ticket.display_number}: it is {ticket.get_status_display().lower()}."
+        )
+
+
+@transaction.atomic(durable=True)
+def do_recall(ticket: Ticket | int, *, acting_user=None) -> Ticket:
+    """Announce a called ticket again. Locks its queue row."""
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    _require(ticket, (TicketStatus.CALLED,), "recall")
+    ticket.call_count += 1
+    ticket.save(update_fields=["call_count"])
+    record_event(queue, Kind.RECALLED, ticket=ticket, counter=ticket.counter, actor=acting_user)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_start_serving(ticket: Ticket | int, *, acting_user=None) -> Ticket:
+    """The called person arrived at the counter. Locks its queue row."""
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    _require(ticket, (TicketStatus.CALLED,), "start serving")
+    ticket.status = TicketStatus.SERVING
+    ticket.serving_at = timezone.now()
+    ticket.save(update_fields=["status", "serving_at"])
+    record_event(queue, Kind.STARTED, ticket=ticket, counter=ticket.counter, actor=acting_user)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_complete(ticket: Ticket | int, *, acting_user=None) -> Ticket:
+    """Finish a called or serving ticket. Always an explicit staff action."""
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    if ticket.status == TicketStatus.WAITING:
+        raise InvalidTransition(f"{ticket.display_number} was never called; call it before completing it.")
+    _require(ticket, AT_COUNTER, "complete")
+    ticket.status = TicketStatus.COMPLETED
+    ticket.finished_at = timezone.now()
+    ticket.save(update_fields=["status", "finished_at"])
+    record_event(queue, Kind.COMPLETED, ticket=ticket, counter=ticket.counter, actor=acting_user)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_no_show(ticket: Ticket | int, *, acting_user=None) -> Ticket:
+    """The called person did not come. Back of the line until the queue's
+    recall limit is used up, then final. Locks its queue row."""
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    _require(ticket, (TicketStatus.CALLED,), "mark as no-show")
+    counter = ticket.counter
+    ticket.no_show_count += 1
+    if ticket.no_show_count <= queue.recall_limit:
+        ticket.status = TicketStatus.WAITING
+        ticket.counter = None
+        ticket.seq = _back_of_line(queue)
+        ticket.queued_at = timezone.now()
+        _save_counters(queue)
+        ticket.save(update_fields=["status", "counter", "seq", "queued_at", "no_show_count"])
+        record_event(queue, Kind.REQUEUED, ticket=ticket, counter=counter, actor=acting_user,
+                     entered_line=(ticket.priority, ticket.seq),
+                     data={"no_show_count": ticket.no_show_count, "recall_limit": queue.recall_limit})
+    else:
+        ticket.status = TicketStatus.NO_SHOW
+        ticket.finished_at = timezone.now()
+        ticket.save(update_fields=["status", "finished_at", "no_show_count"])
+        record_event(queue, Kind.NO_SHOW, ticket=ticket, counter=counter, actor=acting_user,
+                     data={"no_show_count": ticket.no_show_count})
+    return ticket
+
+
+CANCELLABLE = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.OFFERED, TicketStatus.CONFIRMED)
+
+
+@transaction.atomic(durable=True)
+def do_cancel(ticket: Ticket | int, *, acting_user=None, by_patient: bool = False) -> Ticket:
+    """Cancel a ticket, by staff or by its holder (the view checked the token).
+
+    On a capacity queue the seats it held are released and the waitlist is
+    confirmed again at once. Locks its queue row.
+    """
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    if ticket.status == TicketStatus.SERVING:
+        raise InvalidTransition(f"{ticket.display_number} is being served; complete it instead.")
+    _require(ticket, CANCELLABLE, "cancel")
+    was = ticket.status
+    left = (ticket.priority, ticket.seq) if was == TicketStatus.WAITING else None
+    ticket.status = TicketStatus.CANCELLED
+    ticket.finished_at = timezone.now()
+    ticket.save(update_fields=["status", "finished_at"])
+    released = 0
+    if was in (TicketStatus.OFFERED, TicketStatus.CONFIRMED):
+        released = ticket.party_size
+        queue.seats_taken -= released
+        Queue.objects.filter(pk=queue.pk).update(seats_taken=F("seats_taken") - released)
+    record_event(queue, Kind.CANCELLED, ticket=ticket, counter=ticket.counter, actor=acting_user,
+                 left_line=left, data={"by": "patient" if by_patient else "staff",
+                                       "was": was, "seats_released": released})
+    if released:
+        from .waitlist import admit_locked
+
+        admit_locked(queue, acting_user=acting_user)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def do_transfer(ticket: Ticket | int, *, to_queue: Queue | int, acting_user=None,
+                to_front: bool = False) -> Ticket:
+    """Move a ticket to another counter queue of the same location.
+
+    The ticket gets a new number in the target queue (numbers are per queue),
+    keeps its priority, and stands at the back of the line for that priority,
+    or first in it with `to_front=True` (e.g. after triage). Its old ticket is
+    marked transferred and points to the new one, so the patient's page follows.
+    A paused or full target still takes a transfer: those limits are for
+    joins, and staff decided. Locks both queue rows in pk order.
+    """
+    ticket_id = _pk(ticket)
+    source_id = Ticket.objects.filter(pk=ticket_id).values_list("queue_id", flat=True).first()
+    if source_id is None:
+        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    target_id = _pk(to_queue)
+    if target_id == source_id:
+        raise InvalidInput("The ticket is already in that queue.", field="to_queue")
+    locked = {q.pk: q for q in lock_queues([source_id, target_id])}
+    source, target = locked[source_id], locked[target_id]
+    ticket = Ticket.objects.select_related("counter").get(pk=ticket_id)
+    ticket.queue = source
+    if target.location_id != source.location_id:
+        raise InvalidInput("Tickets can only be transferred within one location.", field="to_queue")
+    if Queue.Kind.CAPACITY in (source.kind, target.kind):
+        raise InvalidInput("Capacity waitlists do not take or give transfers.", field="to_queue")
+    _require(ticket, (TicketStatus.WAITING, *AT_COUNTER), "transfer")
+    left = (ticket.priority, ticket.seq) if ticket.status == TicketStatus.WAITING else None
+    new = create_ticket_locked(target, priority=ticket.priority, to_front=to_front, note=ticket.note)
+    ticket.status = TicketStatus.TRANSFERRED
+    ticket.finished_at = timezone.now()
+    ticket.transferred_to = new
+    ticket.save(update_fields=["status", "finished_at", "transferred_to"])
+    record_event(source, Kind.TRANSFERRED_OUT, ticket=ticket, counter=ticket.counter,
+                 actor=acting_user, left_line=left,
+                 data={"to_queue": target.pk, "new_ticket": new.pk, "new_display": new.display_number})
+    record_event(target, Kind.TRANSFERRED_IN, ticket=new, actor=acting_user,
+                 entered_line=(new.priority, new.seq),
+                 data={"from_queue": source.pk, "old_ticket": ticket.pk, "to_front": to_front})
+    return new

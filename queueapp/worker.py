@@ -1,0 +1,55 @@
+"""The background worker: periodic jobs, run by `manage.py queue_worker`.
+
+Jobs are plain functions registered with `@periodic(seconds)`. Each must be
+safe to run in several workers at once (they claim work with conditional
+updates or row locks), so running two workers is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    func: Callable[[], object]
+    every: float
+    next_run: float = field(default=0.0)
+
+
+JOBS: list[Job] = []
+
+
+def periodic(seconds: float):
+    def register(func):
+        JOBS.append(Job(func, seconds))
+        return func
+
+    return register
+
+
+def run_due(now: float) -> None:
+    from django.db import close_old_connections
+
+    for job in JOBS:
+        if now >= job.next_run:
+            job.next_run = now + job.every
+            close_old_connections()
+            try:
+                job.func()
+            except Exception:  # one failing job must not stop the others
+                log.exception("worker job %s failed", job.func.__name__)
+
+
+def run_forever(stop: Callable[[], bool] = lambda: False, tick: float = 0.5) -> None:
+    from . import jobs  # noqa: F401  (registers the jobs)
+
+    log.info("worker started with %d job(s): %s", len(JOBS), ", ".join(j.func.__name__ for j in JOBS))
+    while not stop():
+        run_due(time.monotonic())
+        time.sleep(tick)

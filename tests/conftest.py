@@ -1,0 +1,102 @@
+"""Shared fixtures: named people (as Healthchecks does) and small factories.
+
+- `staff` works at `location`; `manager` manages it;
+- `other_staff` works at `other_location` and must be refused here;
+- patients are anonymous: they only hold a ticket token.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from queueapp.models import Counter, Location, Queue, StaffMembership
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parts = urlparse(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config):
+    # Integration runs must use the real services; say plainly what to do if they are down.
+    db = os.environ.get("DATABASE_URL", "")
+    if db.startswith("postgres") and not _answers(db, 5432):
+        raise pytest.UsageError(f"DATABASE_URL={db} but PostgreSQL does not answer. "
+                                "Start it (see ../shared/services.md) or unset DATABASE_URL.")
+    redis = os.environ.get("REDIS_URL", "")
+    if redis and not _answers(redis, 6379):
+        raise pytest.UsageError(f"REDIS_URL={redis} but Redis does not answer. "
+                                "Start it (see ../shared/services.md) or unset REDIS_URL.")
+
+
+@pytest.fixture
+def location(db):
+    return Location.objects.create(name="Riverside Clinic", slug="riverside", timezone="Europe/Paris")
+
+
+@pytest.fixture
+def other_location(db):
+    return Location.objects.create(name="Hilltop Pharmacy", slug="hilltop")
+
+
+def make_queue(location, name="General", prefix="A", **kwargs) -> Queue:
+    slug = kwargs.pop("slug", name.lower().replace(" ", "-"))
+    return Queue.objects.create(location=location, name=name, slug=slug, prefix=prefix, **kwargs)
+
+
+def make_counter(location, name="Counter 1", queues=()) -> Counter:
+    counter = Counter.objects.create(location=location, name=name)
+    counter.queues.set(queues)
+    return counter
+
+
+@pytest.fixture
+def queue(location):
+    return make_queue(location)
+
+
+@pytest.fixture
+def counter(location, queue):
+    return make_counter(location, "Counter 1", [queue])
+
+
+def make_user(username, location=None, role=StaffMembership.Role.STAFF, **kwargs):
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username, **kwargs)
+    if location is not None:
+        StaffMembership.objects.create(user=user, location=location, role=role)
+    return user
+
+
+@pytest.fixture
+def staff(location):
+    return make_user("alice", location)
+
+
+@pytest.fixture
+def manager(location):
+    return make_user("bob", location, StaffMembership.Role.MANAGER)
+
+
+@pytest.fixture
+def other_staff(other_location):
+    return make_user("charlie", other_location)
+
+
+@pytest.fixture
+def published():
+    """The messages handed to the live publisher during the test, in order."""
+    from queueapp.live import publisher
+
+    sink: list[dict] = []
+    publisher._sink.append(sink)
+    yield sink
+    publisher._sink.remove(sink)
