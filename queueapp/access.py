@@ -1,0 +1,76 @@
+"""Who may do what, where. Views and API endpoints call these before a service.
+
+Services themselves trust their caller (commands and the worker act as the
+system), so every entry point for people goes through one of these checks.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Counter, Location, Queue, StaffMembership, Ticket
+from .services.errors import NotFound, PermissionDenied
+
+
+def _role(user, location_id: int) -> str | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_superuser:
+        return StaffMembership.Role.MANAGER
+    return (StaffMembership.objects.filter(user=user, location_id=location_id)
+            .values_list("role", flat=True).first())
+
+
+def is_staff_at(user, location: Location | int) -> bool:
+    return _role(user, location if isinstance(location, int) else location.pk) is not None
+
+
+def is_manager_at(user, location: Location | int) -> bool:
+    role = _role(user, location if isinstance(location, int) else location.pk)
+    return role == StaffMembership.Role.MANAGER
+
+
+def check_staff_at(user, location: Location | int) -> None:
+    if not getattr(user, "is_authenticated", False):
+        raise PermissionDenied("Log in as staff to do this.")
+    if not is_staff_at(user, location):
+        raise PermissionDenied("You are not staff at this location.")
+
+
+def check_manager_at(user, location: Location | int) -> None:
+    check_staff_at(user, location)
+    if not is_manager_at(user, location):
+        raise PermissionDenied("Only a manager at this location may do this.")
+
+
+def locations_for(user) -> QuerySet[Location]:
+    if not getattr(user, "is_authenticated", False):
+        return Location.objects.none()
+    if user.is_superuser:
+        return Location.objects.all()
+    return Location.objects.filter(memberships__user=user)
+
+
+def access_queue(user, queue_id: int, *, manager: bool = False) -> Queue:
+    """The queue, if `user` may act on it; otherwise NotFound/PermissionDenied."""
+    queue = Queue.objects.select_related("location").filter(pk=queue_id).first()
+    if queue is None:
+        raise NotFound(f"Queue {queue_id} does not exist.")
+    (check_manager_at if manager else check_staff_at)(user, queue.location_id)
+    return queue
+
+
+def access_counter(user, counter_id: int) -> Counter:
+    counter = Counter.objects.select_related("location").filter(pk=counter_id).first()
+    if counter is None:
+        raise NotFound(f"Counter {counter_id} does not exist.")
+    check_staff_at(user, counter.location_id)
+    return counter
+
+
+def access_ticket(user, ticket_id: int) -> Ticket:
+    ticket = Ticket.objects.select_related("queue__location", "counter").filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    check_staff_at(user, ticket.queue.location_id)
+    return ticket

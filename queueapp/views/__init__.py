@@ -1,0 +1,1 @@
+"""Thin views: parse input, check access (queueapp.access), call one service."""
