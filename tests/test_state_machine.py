@@ -1,0 +1,196 @@
+"""A random sequence of actions keeps every queue consistent.
+
+Hypothesis drives the real service functions against the real database; after
+every step the integrity check must be clean, and the waiting line must match
+an independent reference model of the ordering rule written here in plain
+Python (priority first, then time of entering the line; requeue and transfer
+go to the back, "to front" before everyone of the same priority).
+"""
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import Location, Priority, Ticket, TicketStatus
+from queueapp.selectors import position_of, waiting_tickets
+from queueapp.services import (
+    QueueActionError,
+    do_call_next,
+    do_call_ticket,
+    do_cancel,
+    do_complete,
+    do_join,
+    do_no_show,
+    do_pause,
+    do_recall,
+    do_resume,
+    do_start_serving,
+    do_transfer,
+)
+from tests.conftest import make_counter, make_queue
+
+_locations = itertools.count()
+
+
+class QueueMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        # A fresh location per example: examples never see each other's rows.
+        n = next(_locations)
+        self.location = Location.objects.create(name=f"Site {n}", slug=f"site-{n}")
+        self.queues = [make_queue(self.location, "Alpha", "A", recall_limit=2),
+                       make_queue(self.location, "Beta", "B", recall_limit=1)]
+        self.counters = [make_counter(self.location, "Desk 1", [self.queues[0]]),
+                         make_counter(self.location, "Desk 2", self.queues)]
+        # Reference model: per queue, {ticket_id: (priority, entered)}; `entered`
+        # is a global clock of entering a line (front entries count down).
+        self.clock = itertools.count(1)
+        self.front_clock = itertools.count(-1, -1)
+        self.line: list[dict[int, tuple[int, int]]] = [{}, {}]
+        self.paused = [False, False]
+
+    # -- helpers ---------------------------------------------------------
+    def _qi(self, queue_id: int) -> int:
+        return 0 if queue_id == self.queues[0].pk else 1
+
+    def _ticket(self, index: int, *statuses) -> Ticket | None:
+        tickets = list(Ticket.objects.filter(queue__location=self.location, status__in=statuses).order_by("pk"))
+        return tickets[index % len(tickets)] if tickets else None
+
+    def _has(self, *statuses) -> bool:
+        return Ticket.objects.filter(queue__location=self.location, status__in=statuses).exists()
+
+    def _expected_head(self, served: list[int]) -> int | None:
+        heads = []
+        for qi in served:
+            if self.paused[qi] or not self.line[qi]:
+                continue
+            # within a queue: priority desc, then entered order
+            tid, (prio, entered) = min(self.line[qi].items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+            heads.append((prio, tid, qi))
+        if not heads:
+            return None
+        # across queues: priority desc, then who entered a line first (queued_at)
+        best_prio = max(h[0] for h in heads)
+        candidates = [h for h in heads if h[0] == best_prio]
+        return min(candidates, key=lambda h: Ticket.objects.get(pk=h[1]).queued_at)[1]
+
+    # -- rules -----------------------------------------------------------
+    # Mostly normal priority, so ties within a priority (where order bugs hide)
+    # are common; several at once, so lines are long enough to be interesting.
+    @rule(qi=st.integers(0, 1),
+          priorities=st.lists(st.sampled_from([Priority.NORMAL] * 3 + [Priority.HIGH, Priority.URGENT]),
+                              min_size=1, max_size=3))
+    def join(self, qi, priorities):
+        for priority in priorities:
+            try:
+                ticket = do_join(self.queues[qi].pk, priority=priority).ticket
+            except QueueActionError:
+                assert self.paused[qi]
+                return
+            assert not self.paused[qi]
+            self.line[qi][ticket.pk] = (priority, next(self.clock))
+
+    @rule(ci=st.integers(0, 1))
+    def call_next(self, ci):
+        counter = self.counters[ci]
+        served = [0] if ci == 0 else [0, 1]
+        busy = Ticket.objects.filter(counter=counter, status__in=["called", "serving"]).exists()
+        expected = None if busy else self._expected_head(served)
+        try:
+            ticket = do_call_next(counter=counter.pk)
+        except QueueActionError:
+            assert busy or all(self.paused[qi] for qi in served)
+            return
+        assert not busy
+        assert (ticket.pk if ticket else None) == expected
+        if ticket:
+            del self.line[self._qi(ticket.queue_id)][ticket.pk]
+
+    @precondition(lambda self: self._has(TicketStatus.WAITING))
+    @rule(i=st.integers(0, 30), ci=st.integers(0, 1))
+    def call_specific(self, i, ci):
+        ticket = self._ticket(i, TicketStatus.WAITING)
+        if ticket is None:
+            return
+        try:
+            do_call_ticket(ticket.pk, counter=self.counters[ci].pk)
+        except QueueActionError:
+            return
+        del self.line[self._qi(ticket.queue_id)][ticket.pk]
+
+    @precondition(lambda self: self._has(TicketStatus.CALLED, TicketStatus.SERVING))
+    @rule(i=st.integers(0, 30), action=st.sampled_from(["recall", "start", "complete", "no_show", "no_show"]))
+    def at_counter(self, i, action):
+        ticket = self._ticket(i, TicketStatus.CALLED, TicketStatus.SERVING)
+        if ticket is None:
+            return
+        func = {"recall": do_recall, "start": do_start_serving, "complete": do_complete,
+                "no_show": do_no_show}[action]
+        try:
+            result = func(ticket.pk)
+        except QueueActionError:
+            assert action != "complete", "a ticket at a counter can always be completed"
+            return
+        if action == "no_show" and result.status == TicketStatus.WAITING:
+            self.line[self._qi(result.queue_id)][result.pk] = (result.priority, next(self.clock))
+
+    # Cancel and transfer are rarer than calls in real life, and if they were
+    # as frequent, few tickets would live long enough to reach a counter.
+    @precondition(lambda self: self._has(TicketStatus.WAITING, TicketStatus.CALLED))
+    @rule(i=st.integers(0, 30), dice=st.integers(0, 3))
+    def cancel(self, i, dice):
+        ticket = self._ticket(i, TicketStatus.WAITING, TicketStatus.CALLED)
+        if ticket is None or dice:
+            return
+        do_cancel(ticket.pk, by_patient=bool(i % 2))
+        self.line[self._qi(ticket.queue_id)].pop(ticket.pk, None)
+
+    @precondition(lambda self: self._has(TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING))
+    @rule(i=st.integers(0, 30), to_front=st.booleans(), dice=st.integers(0, 2))
+    def transfer(self, i, to_front, dice):
+        ticket = self._ticket(i, TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.SERVING)
+        if ticket is None or dice:
+            return
+        source = self._qi(ticket.queue_id)
+        new = do_transfer(ticket.pk, to_queue=self.queues[1 - source].pk, to_front=to_front)
+        self.line[source].pop(ticket.pk, None)
+        entered = next(self.front_clock) if to_front else next(self.clock)
+        self.line[1 - source][new.pk] = (new.priority, entered)
+
+    @rule(qi=st.integers(0, 1), dice=st.integers(0, 3))
+    def toggle_pause(self, qi, dice):
+        if dice and not self.paused[qi]:
+            return  # pausing is rare in real life; resuming is not
+        (do_resume if self.paused[qi] else do_pause)(self.queues[qi].pk)
+        self.paused[qi] = not self.paused[qi]
+
+    # -- invariants --------------------------------------------------------
+    @invariant()
+    def integrity_is_clean(self):
+        for queue in self.queues:
+            assert validate_queue_integrity(queue) == []
+
+    @invariant()
+    def waiting_line_matches_the_model(self):
+        for qi, queue in enumerate(self.queues):
+            actual = list(waiting_tickets(queue).values_list("pk", flat=True))
+            expected = [tid for tid, _ in sorted(self.line[qi].items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
+            assert actual == expected
+            for place, tid in enumerate(actual[:5], start=1):
+                assert position_of(Ticket.objects.get(pk=tid)) == place
+
+
+@pytest.mark.django_db
+def test_random_action_sequences_keep_queues_consistent():
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        QueueMachine,
+        settings=settings(max_examples=50, stateful_step_count=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow]),
+    )
