@@ -61,7 +61,8 @@ def scene(location, other_location, staff, manager, other_staff):
                  elsewhere, callers)
 
 
-# (id, caller, method, path template, body or raw string, status, code, field, message part)
+# (id, caller, method, path template, body (a dict) or raw body (str, bytes),
+#  status, code, field, start of the message)
 CASES = [
     # Bad input: 400 naming the field.
     ("bad priority", "staff", "post", "/queues/{queue}/tickets", {"priority": 7}, 400, "invalid",
@@ -85,6 +86,12 @@ CASES = [
      "body: is required."),
     ("malformed JSON", "staff", "post", "/queues/{queue}/tickets", "{priority: 10", 400, "invalid",
      "body", "The request body is not valid JSON (Expecting property name enclosed in double quotes"),
+    ("body that is not UTF-8", "staff", "post", "/queues/{queue}/tickets", b'{"note": "\xff"}', 400,
+     "invalid", "body", "The request body is not valid JSON ('utf-8' codec can't decode byte 0xff"),
+    ("body too large", "staff", "post", "/queues/{queue}/tickets", '{"note": "' + "x" * 3_000_000 + '"}',
+     413, "too_large", "body", "The request body is larger than 2621440 bytes."),
+    ("note too long", "staff", "post", "/queues/{queue}/tickets", {"note": "x" * 201}, 400, "invalid",
+     "note", "note: string should have at most 200 characters."),
     ("JSON that is not an object", "staff", "post", "/queues/{queue}/tickets", "[10]", 400,
      "invalid", "body", "body: must be a JSON object."),
     ("note with a control character", "staff", "post", "/queues/{queue}/tickets", {"note": "a\u0000b"},
@@ -207,7 +214,7 @@ def test_api_error_case(scene, caller, method, path, body, status, code, field, 
     body = _fill(body, scene) if isinstance(body, dict) else body
     if method == "get":
         response = api.client.get("/api" + path, headers=api.headers)
-    elif isinstance(body, str):
+    elif isinstance(body, (str, bytes)):
         response = api.post(path, raw=body)
     else:
         response = api.post(path, body)

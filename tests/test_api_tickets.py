@@ -144,3 +144,21 @@ def test_api_actions_publish_after_commit(queue, counter, as_staff, published,
         as_staff.post(f"/queues/{queue.pk}/tickets", {})
         as_staff.post(f"/counters/{counter.pk}/call-next")
     assert [(m["kind"], m["version"]) for m in published] == [("joined", 1), ("called", 2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_joins_over_http_get_distinct_gapless_numbers(queue, kiosk_key):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def join(_):
+        try:
+            return Api(key=kiosk_key).post(f"/queues/{queue.pk}/tickets", {}).json()["number"]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(join, range(40)))
+    assert sorted(numbers) == [f"A-{n:03d}" for n in range(1, 41)]
+    assert validate_queue_integrity(queue) == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -82,6 +84,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
         field = "body" if exc.status_code == 400 else None
         return api.create_response(request, error_body(detail, code=code, field=field),
                                    status=exc.status_code)
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return api.create_response(
+            request, error_body(f"The request body is larger than {limit} bytes.", code="too_large",
+                                field="body"), status=413)
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
