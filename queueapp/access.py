@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Counter, Location, Queue, StaffMembership, Ticket
+from .models import ApiToken, Counter, Location, Queue, StaffMembership, Ticket
 from .services.errors import NotFound, PermissionDenied
 
 
@@ -51,11 +51,23 @@ def locations_for(user) -> QuerySet[Location]:
     return Location.objects.filter(memberships__user=user)
 
 
-def access_queue(user, queue_id: int, *, manager: bool = False) -> Queue:
-    """The queue, if `user` may act on it; otherwise NotFound/PermissionDenied."""
+def check_token_location(token: ApiToken, location_id: int) -> None:
+    """An API token acts only at the location it was issued for, whatever its user may do."""
+    if token.location_id != location_id:
+        raise PermissionDenied(f"This API token is for {token.location.name}; "
+                               "it cannot act at another location.")
+
+
+def find_queue(queue_id: int) -> Queue:
     queue = Queue.objects.select_related("location").filter(pk=queue_id).first()
     if queue is None:
         raise NotFound(f"Queue {queue_id} does not exist.")
+    return queue
+
+
+def access_queue(user, queue_id: int, *, manager: bool = False) -> Queue:
+    """The queue, if `user` may act on it; otherwise NotFound/PermissionDenied."""
+    queue = find_queue(queue_id)
     (check_manager_at if manager else check_staff_at)(user, queue.location_id)
     return queue
 

@@ -1,5 +1,9 @@
 """URL map. Each area keeps its own list in its module; this only joins them."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .api import api
+
+urlpatterns: list = [
+    path("api/", api.urls),
+]

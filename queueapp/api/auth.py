@@ -1,0 +1,130 @@
+"""Who is calling the API: a logged-in session or an API token (`Authorization: Bearer`).
+
+Authentication answers "who"; `Principal` then answers "may they, here" through
+`queueapp.access`, adding the token's limits: a kiosk token may only create
+tickets, and any token acts only at its own location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.errors import AuthenticationError
+from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
+
+from .. import access
+from ..models import ApiToken, Counter, Location, Queue, Ticket
+from ..services.errors import PermissionDenied
+
+KEY_PREFIX = "qk_"
+# Writing last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def digest_of(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_token(*, location: Location, kind: str, name: str, user=None) -> tuple[ApiToken, str]:
+    """Create a token and return it with its key. Only the digest is stored,
+    so the key can be shown once and never again."""
+    if kind not in ApiToken.Kind.values:
+        raise ValueError(f"kind must be one of {', '.join(ApiToken.Kind.values)}")
+    if kind == ApiToken.Kind.STAFF:
+        if user is None:
+            raise ValueError("A staff token acts as a user: name one.")
+        if not access.is_staff_at(user, location):
+            raise ValueError(f"{user} is not staff at {location}.")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(location=location, kind=kind, name=name, user=user,
+                                    digest=digest_of(key))
+    return token, key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request: a user (session or staff token) or a kiosk."""
+
+    user: object | None
+    token: ApiToken | None = None
+
+    @property
+    def is_kiosk(self) -> bool:
+        return self.token is not None and self.token.kind == ApiToken.Kind.KIOSK
+
+    def _check_token_location(self, location_id: int) -> None:
+        if self.token is not None:
+            access.check_token_location(self.token, location_id)
+
+    def _staff_user(self):
+        if self.is_kiosk:
+            raise PermissionDenied("A kiosk token may only create tickets.")
+        return self.user
+
+    def queue(self, queue_id: int, *, manager: bool = False) -> Queue:
+        queue = access.access_queue(self._staff_user(), queue_id, manager=manager)
+        self._check_token_location(queue.location_id)
+        return queue
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        ticket = access.access_ticket(self._staff_user(), ticket_id)
+        self._check_token_location(ticket.queue.location_id)
+        return ticket
+
+    def counter(self, counter_id: int) -> Counter:
+        counter = access.access_counter(self._staff_user(), counter_id)
+        self._check_token_location(counter.location_id)
+        return counter
+
+    def queue_to_join(self, queue_id: int) -> Queue:
+        """Staff may join anyone at their location; a kiosk only at its own."""
+        if not self.is_kiosk:
+            return self.queue(queue_id)
+        queue = access.find_queue(queue_id)
+        self._check_token_location(queue.location_id)
+        return queue
+
+
+def principal(request: HttpRequest) -> Principal:
+    return request.auth  # set by one of the two classes below
+
+
+class BearerTokenAuth(HttpBearer):
+    """`Authorization: Bearer <key>`. A key that is sent but unknown is refused
+    outright (401) rather than falling back to the session."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Principal:
+        found = (ApiToken.objects.select_related("user", "location")
+                 .filter(digest=digest_of(token)).first())
+        if found is None or (found.user is not None and not found.user.is_active):
+            raise AuthenticationError(message="This API token is not valid: it is mistyped or was revoked.")
+        now = timezone.now()
+        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        return Principal(user=found.user, token=found)
+
+
+class SessionAuth(APIKeyCookie):
+    """The Django session of a logged-in user, with Django's CSRF check on
+    unsafe methods (a browser page calling the API sends X-CSRFToken)."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Check the login before CSRF, so an anonymous caller hears 401, not 403.
+        if not request.user.is_authenticated:
+            return None
+        if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise PermissionDenied("CSRF check failed: send the csrftoken cookie's value in the "
+                                   "X-CSRFToken header.")
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        return Principal(user=request.user) if request.user.is_authenticated else None

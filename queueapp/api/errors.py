@@ -1,0 +1,97 @@
+"""Every failure the API can answer, as `{"detail": message, "code": code, "field": field}`.
+
+Services raise typed `QueueActionError`s that carry their own status; input that
+does not even parse is a 400 naming the field (django-ninja would say 422 with
+pydantic's raw list); a missing or bad login is 401.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from ..services.errors import QueueActionError
+
+CODES_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                   405: "method_not_allowed", 409: "conflict", 429: "throttled"}
+NOT_LOGGED_IN = "Log in, or send an API token as 'Authorization: Bearer <key>'."
+
+
+def error_body(detail: str, *, code: str, field: str | None = None) -> dict[str, Any]:
+    return {"detail": detail, "code": code, "field": field}
+
+
+def _field_of(loc: tuple) -> str | None:
+    """('body', 'payload', 'priority') -> 'priority'; ('path', 'ticket_id') -> 'ticket_id'.
+
+    The second part of a body location is the view's parameter name, which the
+    caller never sees; a missing body as a whole is reported as 'body'.
+    """
+    source, *rest = loc
+    if source == "body":
+        rest = rest[1:]
+        if not rest:
+            return "body"
+    return ".".join(str(part) for part in rest) or None
+
+
+def _validation_message(error: dict) -> str:
+    if error.get("type") == "missing":
+        return "is required"
+    if error.get("type") in ("model_type", "dict_type", "model_attributes_type"):
+        return "must be a JSON object"
+    if error.get("type") == "extra_forbidden":
+        return "is not a field of this request"
+    return error["msg"][:1].lower() + error["msg"][1:]
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(QueueActionError)
+    def queue_action_error(request: HttpRequest, exc: QueueActionError) -> HttpResponse:
+        return api.create_response(request, error_body(exc.message, code=exc.code, field=exc.field),
+                                   status=exc.status_code)
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        parts, first_field = [], None
+        for error in exc.errors:
+            field = _field_of(tuple(error["loc"]))
+            first_field = first_field or field
+            parts.append(f"{field}: {_validation_message(error)}" if field else error["msg"])
+        return api.create_response(request, error_body("; ".join(parts) + ".", code="invalid",
+                                                       field=first_field), status=400)
+
+    @api.exception_handler(AuthenticationError)
+    def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        detail = exc.message if exc.message != "Unauthorized" else NOT_LOGGED_IN
+        response = api.create_response(request, error_body(detail, code="unauthenticated"), status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        detail = exc.message
+        if isinstance(exc.__cause__, (json.JSONDecodeError, UnicodeDecodeError)):
+            # django-ninja's own message hides where the JSON broke.
+            detail = f"The request body is not valid JSON ({exc.__cause__})."
+        code = CODES_BY_STATUS.get(exc.status_code, "error")
+        field = "body" if exc.status_code == 400 else None
+        return api.create_response(request, error_body(detail, code=code, field=field),
+                                   status=exc.status_code)
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return api.create_response(
+            request, error_body(f"The request body is larger than {limit} bytes.", code="too_large",
+                                field="body"), status=413)
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return api.create_response(request, error_body("Not found.", code="not_found"), status=404)

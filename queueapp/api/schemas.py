@@ -1,0 +1,195 @@
+"""What the API takes and gives, as pydantic schemas (they are also the OpenAPI docs).
+
+Inputs are strict (a priority is a JSON number, not "10" or true) and refuse
+unknown fields, so a typo is a 400 naming it rather than a silently ignored
+value. Outputs are built by the `*_out` functions below from model instances.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from django.http import HttpRequest
+from ninja import Field, Schema
+from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
+
+from ..models import AT_COUNTER, Priority, Queue, Ticket, TicketStatus
+from ..selectors import estimate_wait, position_of
+
+# Primary keys are 64-bit: a bigger number would overflow the database driver (a 500).
+MAX_ID = 2**63 - 1
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
+class Input(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JoinIn(Input):
+    priority: StrictInt = Field(Priority.NORMAL, description="0 normal, 10 high, 20 urgent.")
+    party_size: StrictInt = Field(1, description="Seats wanted (capacity waitlists); 1 on counter queues.")
+    note: str = Field("", max_length=200, description="Staff-only note; never shown publicly. "
+                                                      "Kiosk tokens cannot set it.")
+
+    @field_validator("note")
+    @classmethod
+    def printable(cls, value: str) -> str:
+        # PostgreSQL refuses NUL in text; control characters have no place in a note.
+        if any(ord(c) < 32 and c not in "\t" for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class CallIn(Input):
+    counter_id: Id
+
+
+class CallNextIn(Input):
+    queue_id: Id | None = Field(None, description="Only this queue; default: every queue the counter serves.")
+
+
+class TransferIn(Input):
+    to_queue: Id
+    to_front: StrictBool = Field(False, description="First in line for its priority (e.g. after "
+                                                    "triage); default: back of the line.")
+
+
+class ErrorOut(Schema):
+    detail: str
+    code: str
+    field: str | None
+
+
+ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 409)}
+
+
+def _seconds(wait: timedelta | None) -> int | None:
+    return None if wait is None else round(wait.total_seconds())
+
+
+def patient_path(ticket: Ticket) -> str:
+    return f"/t/{ticket.token}/"
+
+
+class JoinOut(Schema):
+    id: int
+    number: str = Field(description="As shown and announced: A-017.")
+    status: str
+    token: str = Field(description="The holder's credential: keep it private.")
+    position: int | None
+    estimated_wait_seconds: int | None
+    patient_path: str
+    patient_url: str
+
+
+def join_out(request: HttpRequest, result) -> JoinOut:
+    ticket = result.ticket
+    return JoinOut(id=ticket.pk, number=ticket.display_number, status=ticket.status,
+                   token=ticket.token, position=result.position,
+                   estimated_wait_seconds=_seconds(result.estimated_wait),
+                   patient_path=patient_path(ticket),
+                   patient_url=request.build_absolute_uri(patient_path(ticket)))
+
+
+class TicketStatusOut(Schema):
+    """What the holder of a token may see: numbers and places, never names or notes."""
+
+    number: str
+    status: str
+    status_label: str
+    queue: str
+    location: str
+    position: int | None
+    estimated_wait_seconds: int | None
+    counter: str | None = Field(description="Where to go, while called or being served.")
+    call_count: int
+    transferred_to_path: str | None = Field(description="The patient page of the new ticket after a transfer.")
+
+
+def ticket_status_out(ticket: Ticket) -> TicketStatusOut:
+    position = position_of(ticket)
+    new = ticket.transferred_to
+    return TicketStatusOut(
+        number=ticket.display_number, status=ticket.status, status_label=ticket.get_status_display(),
+        queue=ticket.queue.name, location=ticket.queue.location.name, position=position,
+        estimated_wait_seconds=_seconds(estimate_wait(ticket.queue, position)),
+        counter=ticket.counter.name if ticket.status in AT_COUNTER else None,
+        call_count=ticket.call_count,
+        transferred_to_path=patient_path(new) if ticket.status == TicketStatus.TRANSFERRED and new else None,
+    )
+
+
+class TicketOut(Schema):
+    """A ticket as staff see it."""
+
+    id: int
+    number: str
+    status: str
+    priority: int
+    party_size: int
+    queue_id: int
+    queue: str
+    counter_id: int | None
+    counter: str | None
+    position: int | None
+    call_count: int
+    no_show_count: int
+    note: str
+    transferred_to_id: int | None
+    created_at: datetime
+    queued_at: datetime
+    called_at: datetime | None
+    serving_at: datetime | None
+    finished_at: datetime | None
+
+
+def ticket_out(ticket: Ticket) -> TicketOut:
+    return TicketOut(
+        id=ticket.pk, number=ticket.display_number, status=ticket.status, priority=ticket.priority,
+        party_size=ticket.party_size, queue_id=ticket.queue_id, queue=ticket.queue.name,
+        counter_id=ticket.counter_id, counter=ticket.counter.name if ticket.counter_id else None,
+        position=position_of(ticket), call_count=ticket.call_count,
+        no_show_count=ticket.no_show_count, note=ticket.note,
+        transferred_to_id=ticket.transferred_to_id, created_at=ticket.created_at,
+        queued_at=ticket.queued_at, called_at=ticket.called_at, serving_at=ticket.serving_at,
+        finished_at=ticket.finished_at,
+    )
+
+
+class CallNextOut(Schema):
+    ticket: TicketOut | None = Field(description="The ticket called; null when nobody is waiting.")
+    detail: str
+
+
+class WaitingTicketOut(Schema):
+    id: int
+    number: str
+    priority: int
+    party_size: int
+    position: int
+    queued_at: datetime
+    note: str
+
+
+class QueueOut(Schema):
+    id: int
+    name: str
+    slug: str
+    location: str
+    kind: str
+    is_paused: bool
+    max_waiting: int | None
+    waiting: int
+    version: int
+
+
+def queue_out(queue: Queue, *, waiting: int) -> QueueOut:
+    return QueueOut(id=queue.pk, name=queue.name, slug=queue.slug, location=queue.location.slug,
+                    kind=queue.kind, is_paused=queue.is_paused, max_waiting=queue.max_waiting,
+                    waiting=waiting, version=queue.version)
+
+
+class WaitingLineOut(Schema):
+    queue: QueueOut
+    tickets: list[WaitingTicketOut] = Field(description="In serving order; at most `limit`.")

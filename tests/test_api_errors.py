@@ -1,0 +1,280 @@
+"""Every API error case answers with its status code, code, field and a message a
+person understands, and writes nothing (issue 2, "must show")."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from queueapp.api.auth import issue_token
+from queueapp.models import ApiToken, QueueEvent, Ticket
+from queueapp.services import do_call_next, do_call_ticket, do_join, do_pause
+from tests.api_support import Api, as_staff, fast_password_hashing  # noqa: F401 (fixtures)
+from tests.conftest import make_counter, make_queue, make_user
+
+pytestmark = pytest.mark.django_db
+HUGE = 2**70
+
+
+@dataclass
+class Scene:
+    """One clinic in the states the error cases need, plus a second location."""
+
+    queue: object
+    paused: object
+    full: object
+    counter: object
+    busy_counter: object
+    idle_counter: object
+    waiting: object
+    called: object
+    elsewhere: object
+    callers: dict
+
+
+@pytest.fixture
+def scene(location, other_location, staff, manager, other_staff):
+    queue = make_queue(location, "General", "A")
+    paused = make_queue(location, "Pharmacy", "P")
+    full = make_queue(location, "Lab", "L", max_waiting=1)
+    counter = make_counter(location, "Counter 1", [queue, paused])
+    busy_counter = make_counter(location, "Counter 2", [queue])
+    idle_counter = make_counter(location, "Desk 9", [])
+    elsewhere = make_queue(other_location, "Elsewhere", "E")
+    waiting = do_join(queue).ticket
+    called = do_join(queue).ticket
+    do_call_ticket(called, counter=busy_counter)
+    do_join(full)
+    do_pause(paused)
+    inactive = make_user("dora", location, is_active=False)
+    callers = {
+        "staff": Api(user=staff),
+        "manager": Api(user=manager),
+        "other_staff": Api(user=other_staff),
+        "anonymous": Api(),
+        "kiosk": Api(key=issue_token(location=location, kind=ApiToken.Kind.KIOSK, name="Door")[1]),
+        "bad_token": Api(key="qk_not-a-real-key"),
+        "inactive_token": Api(key=issue_token(location=location, kind=ApiToken.Kind.STAFF,
+                                              name="Old", user=inactive)[1]),
+        "staff_csrf": Api(user=staff, enforce_csrf=True),
+    }
+    return Scene(queue, paused, full, counter, busy_counter, idle_counter, waiting, called,
+                 elsewhere, callers)
+
+
+# (id, caller, method, path template, body (a dict) or raw body (str, bytes),
+#  status, code, field, start of the message)
+CASES = [
+    # Bad input: 400 naming the field.
+    ("bad priority", "staff", "post", "/queues/{queue}/tickets", {"priority": 7}, 400, "invalid",
+     "priority", "Priority must be one of 0 (Normal), 10 (High), 20 (Urgent), not 7."),
+    ("bad party size", "staff", "post", "/queues/{queue}/tickets", {"party_size": 2}, 400, "invalid",
+     "party_size", "A counter queue serves one person per ticket; party size must be 1."),
+    ("party size zero", "staff", "post", "/queues/{queue}/tickets", {"party_size": 0}, 400, "invalid",
+     "party_size", "Party size must be a whole number from 1 to 50."),
+    ("priority of the wrong type", "staff", "post", "/queues/{queue}/tickets", {"priority": "high"},
+     400, "invalid", "priority", "priority: input should be a valid integer."),
+    ("number given as a string", "staff", "post", "/queues/{queue}/tickets", {"priority": "10"},
+     400, "invalid", "priority", "priority: input should be a valid integer."),
+    ("boolean of the wrong type", "staff", "post", "/tickets/{waiting}/transfer",
+     {"to_queue": "{full}", "to_front": "yes"}, 400, "invalid", "to_front",
+     "to_front: input should be a valid boolean."),
+    ("misspelt field", "staff", "post", "/queues/{queue}/tickets", {"priorty": 10}, 400, "invalid",
+     "priorty", "priorty: is not a field of this request."),
+    ("missing field", "staff", "post", "/tickets/{waiting}/call", {}, 400, "invalid", "counter_id",
+     "counter_id: is required."),
+    ("missing body", "staff", "post", "/tickets/{waiting}/call", None, 400, "invalid", "body",
+     "body: is required."),
+    ("malformed JSON", "staff", "post", "/queues/{queue}/tickets", "{priority: 10", 400, "invalid",
+     "body", "The request body is not valid JSON (Expecting property name enclosed in double quotes"),
+    ("body that is not UTF-8", "staff", "post", "/queues/{queue}/tickets", b'{"note": "\xff"}', 400,
+     "invalid", "body", "The request body is not valid JSON ('utf-8' codec can't decode byte 0xff"),
+    ("body too large", "staff", "post", "/queues/{queue}/tickets", '{"note": "' + "x" * 3_000_000 + '"}',
+     413, "too_large", "body", "The request body is larger than 2621440 bytes."),
+    ("note too long", "staff", "post", "/queues/{queue}/tickets", {"note": "x" * 201}, 400, "invalid",
+     "note", "note: string should have at most 200 characters."),
+    ("JSON that is not an object", "staff", "post", "/queues/{queue}/tickets", "[10]", 400,
+     "invalid", "body", "body: must be a JSON object."),
+    ("note with a control character", "staff", "post", "/queues/{queue}/tickets", {"note": "a\u0000b"},
+     400, "invalid", "note", "note: value error, must not contain control characters."),
+    ("id that is not a number", "staff", "post", "/tickets/abc/recall", None, 400, "invalid",
+     "ticket_id", "ticket_id: input should be a valid integer"),
+    ("id beyond 64 bits", "staff", "post", f"/tickets/{HUGE}/recall", None, 400, "invalid",
+     "ticket_id", "ticket_id: input should be less than or equal to 9223372036854775807."),
+    ("id beyond 64 bits in the body", "staff", "post", "/tickets/{waiting}/call", {"counter_id": HUGE},
+     400, "invalid", "counter_id", "counter_id: input should be less than or equal to"),
+    ("limit out of range", "staff", "get", "/queues/{queue}/waiting?limit=0", None, 400, "invalid",
+     "limit", "limit: input should be greater than or equal to 1."),
+    ("counter does not serve the ticket's queue", "staff", "post", "/tickets/{waiting}/call",
+     {"counter_id": "{idle_counter}"}, 400, "invalid", "counter", "Desk 9 does not serve General."),
+    ("call next from a queue the counter does not serve", "staff", "post",
+     "/counters/{counter}/call-next", {"queue_id": "{full}"}, 400, "invalid", "queue",
+     "This counter does not serve that queue."),
+    ("call next at a counter without queues", "staff", "post", "/counters/{idle_counter}/call-next",
+     None, 400, "invalid", "counter", "This counter serves no queue yet"),
+    ("transfer to its own queue", "staff", "post", "/tickets/{waiting}/transfer",
+     {"to_queue": "{queue}"}, 400, "invalid", "to_queue", "The ticket is already in that queue."),
+    # Unknown things: 404.
+    ("unknown queue", "staff", "post", "/queues/999999/tickets", {}, 404, "not_found", None,
+     "Queue 999999 does not exist."),
+    ("unknown ticket", "staff", "post", "/tickets/999999/complete", None, 404, "not_found", None,
+     "Ticket 999999 does not exist."),
+    ("unknown counter", "staff", "post", "/counters/999999/call-next", None, 404, "not_found", None,
+     "Counter 999999 does not exist."),
+    ("unknown counter to call to", "staff", "post", "/tickets/{waiting}/call", {"counter_id": 999999},
+     404, "not_found", None, "Counter 999999 does not exist."),
+    ("unknown transfer target", "staff", "post", "/tickets/{waiting}/transfer", {"to_queue": 999999},
+     404, "not_found", None, "Queue 999999 does not exist."),
+    ("unknown token", "anonymous", "get", "/tickets/by-token/not-a-token", None, 404, "not_found",
+     "token", "No ticket has this token; check the link or QR code."),
+    ("token with characters no token has", "anonymous", "post", "/tickets/by-token/a%00b/cancel", None,
+     404, "not_found", "token", "No ticket has this token"),
+    # Wrong state: 409.
+    ("join a paused queue", "staff", "post", "/queues/{paused}/tickets", {}, 409, "queue_paused", None,
+     "Pharmacy is not taking new tickets right now (paused)."),
+    ("join a full queue", "staff", "post", "/queues/{full}/tickets", {}, 409, "queue_full", None,
+     "Lab is full (1 waiting); please try again later."),
+    ("call next while the counter is busy", "staff", "post", "/counters/{busy_counter}/call-next",
+     None, 409, "counter_busy", None,
+     "Counter 2 still has A-002 (called); complete it, mark it a no-show or transfer it first."),
+    ("call next from a paused queue only", "staff", "post", "/counters/{counter}/call-next",
+     {"queue_id": "{paused}"}, 409, "queue_paused", None, "Pharmacy: paused, so no ticket can be called."),
+    ("complete a ticket never called", "staff", "post", "/tickets/{waiting}/complete", None, 409,
+     "invalid_transition", None, "A-001 was never called; call it before completing it."),
+    ("recall a waiting ticket", "staff", "post", "/tickets/{waiting}/recall", None, 409,
+     "invalid_transition", None, "Cannot recall A-001: it is waiting."),
+    ("start a waiting ticket", "staff", "post", "/tickets/{waiting}/start", None, 409,
+     "invalid_transition", None, "Cannot start serving A-001: it is waiting."),
+    ("no-show of a waiting ticket", "staff", "post", "/tickets/{waiting}/no-show", None, 409,
+     "invalid_transition", None, "Cannot mark as no-show A-001: it is waiting."),
+    ("call a ticket already called", "staff", "post", "/tickets/{called}/call",
+     {"counter_id": "{counter}"}, 409, "invalid_transition", None,
+     "A-002 is called, not waiting; it may just have been called by a colleague."),
+    ("pause a paused queue", "manager", "post", "/queues/{paused}/pause", None, 409,
+     "invalid_transition", None, "Pharmacy is already paused."),
+    ("resume a running queue", "manager", "post", "/queues/{queue}/resume", None, 409,
+     "invalid_transition", None, "General is not paused."),
+    # Not logged in: 401.
+    ("anonymous joins", "anonymous", "post", "/queues/{queue}/tickets", {}, 401, "unauthenticated",
+     None, "Log in, or send an API token as 'Authorization: Bearer <key>'."),
+    ("anonymous calls next", "anonymous", "post", "/counters/{counter}/call-next", None, 401,
+     "unauthenticated", None, "Log in, or send an API token"),
+    ("anonymous reads the line", "anonymous", "get", "/queues/{queue}/waiting", None, 401,
+     "unauthenticated", None, "Log in, or send an API token"),
+    ("unknown API token", "bad_token", "get", "/queues/{queue}", None, 401, "unauthenticated", None,
+     "This API token is not valid: it is mistyped or was revoked."),
+    ("token of a deactivated user", "inactive_token", "get", "/queues/{queue}", None, 401,
+     "unauthenticated", None, "This API token is not valid"),
+    # Not allowed: 403.
+    ("kiosk calls next", "kiosk", "post", "/counters/{counter}/call-next", None, 403, "forbidden",
+     None, "A kiosk token may only create tickets."),
+    ("kiosk completes", "kiosk", "post", "/tickets/{called}/complete", None, 403, "forbidden", None,
+     "A kiosk token may only create tickets."),
+    ("kiosk reads the line", "kiosk", "get", "/queues/{queue}/waiting", None, 403, "forbidden", None,
+     "A kiosk token may only create tickets."),
+    ("kiosk pauses", "kiosk", "post", "/queues/{queue}/pause", None, 403, "forbidden", None,
+     "A kiosk token may only create tickets."),
+    ("kiosk writes a staff note", "kiosk", "post", "/queues/{queue}/tickets", {"note": "VIP"}, 403,
+     "forbidden", "note", "A kiosk token cannot write staff notes."),
+    ("kiosk at another location", "kiosk", "post", "/queues/{elsewhere}/tickets", {}, 403, "forbidden",
+     None, "This API token is for Riverside Clinic; it cannot act at another location."),
+    ("staff of another location joins", "other_staff", "post", "/queues/{queue}/tickets", {}, 403,
+     "forbidden", None, "You are not staff at this location."),
+    ("staff of another location completes", "other_staff", "post", "/tickets/{called}/complete", None,
+     403, "forbidden", None, "You are not staff at this location."),
+    ("staff of another location calls to our counter", "other_staff", "post",
+     "/counters/{counter}/call-next", None, 403, "forbidden", None, "You are not staff at this location."),
+    ("transfer to another location", "staff", "post", "/tickets/{waiting}/transfer",
+     {"to_queue": "{elsewhere}"}, 403, "forbidden", None, "You are not staff at this location."),
+    ("staff pauses", "staff", "post", "/queues/{queue}/pause", None, 403, "forbidden", None,
+     "Only a manager at this location may do this."),
+    ("session write without CSRF token", "staff_csrf", "post", "/tickets/{called}/complete", None, 403,
+     "forbidden", None, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header."),
+]
+
+
+def _fill(value, scene: Scene):
+    """Replace "{name}" placeholders by the scene object's id (as a JSON number in bodies)."""
+    ids = {name: getattr(scene, name).pk for name in
+           ("queue", "paused", "full", "counter", "busy_counter", "idle_counter", "waiting", "called",
+            "elsewhere")}
+    if isinstance(value, dict):
+        return {k: ids[v[1:-1]] if isinstance(v, str) and v[1:-1] in ids else v for k, v in value.items()}
+    return value.format(**ids) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize(
+    "caller,method,path,body,status,code,field,message",
+    [case[1:] for case in CASES], ids=[case[0] for case in CASES],
+)
+def test_api_error_case(scene, caller, method, path, body, status, code, field, message):
+    before = (Ticket.objects.count(), QueueEvent.objects.count(),
+              list(Ticket.objects.order_by("pk").values_list("status", "counter_id", "call_count")))
+    api = scene.callers[caller]
+    path = _fill(path, scene)
+    body = _fill(body, scene) if isinstance(body, dict) else body
+    if method == "get":
+        response = api.client.get("/api" + path, headers=api.headers)
+    elif isinstance(body, (str, bytes)):
+        response = api.post(path, raw=body)
+    else:
+        response = api.post(path, body)
+    answer = response.json()
+    assert (response.status_code, answer["code"], answer["field"]) == (status, code, field), answer
+    assert answer["detail"].startswith(message), answer["detail"]
+    after = (Ticket.objects.count(), QueueEvent.objects.count(),
+             list(Ticket.objects.order_by("pk").values_list("status", "counter_id", "call_count")))
+    assert after == before, "a refused request must write nothing"
+
+
+def test_every_service_error_class_has_a_case():
+    """A new QueueActionError subclass must come with an API case above."""
+    from queueapp.services import errors
+
+    covered = {case[6] for case in CASES}
+    classes = {cls.code for cls in vars(errors).values()
+               if isinstance(cls, type) and issubclass(cls, errors.QueueActionError)}
+    # Raised only by the capacity-waitlist actions, whose endpoints the waitlist router owns.
+    classes -= {"nothing_waiting", "offer_expired", "conflict"}
+    assert classes <= covered, classes - covered
+
+
+def test_unauthenticated_answer_says_how_to_authenticate(scene):
+    response = scene.callers["anonymous"].post(f"/queues/{scene.queue.pk}/tickets", {})
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_patient_cannot_cancel_twice(scene):
+    anonymous = scene.callers["anonymous"]
+    assert anonymous.post(f"/tickets/by-token/{scene.waiting.token}/cancel").status_code == 200
+    response = anonymous.post(f"/tickets/by-token/{scene.waiting.token}/cancel")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "Cannot cancel A-001: it is cancelled."
+
+
+def test_call_next_with_nobody_waiting_is_not_an_error(location, queue, counter, as_staff):
+    response = as_staff.post(f"/counters/{counter.pk}/call-next")
+    assert response.status_code == 200
+    assert response.json() == {"ticket": None, "detail": "Nobody is waiting."}
+
+
+def test_staff_token_acts_only_at_its_own_location(location, other_location, staff):
+    # alice works at both places, but this token was issued for Riverside.
+    from queueapp.models import StaffMembership
+
+    StaffMembership.objects.create(user=staff, location=other_location)
+    key = issue_token(location=location, kind=ApiToken.Kind.STAFF, name="Desk", user=staff)[1]
+    elsewhere = make_queue(other_location, "Elsewhere", "E")
+    response = Api(key=key).post(f"/queues/{elsewhere.pk}/tickets", {})
+    assert response.status_code == 403
+    assert response.json()["detail"] == ("This API token is for Riverside Clinic; "
+                                         "it cannot act at another location.")
+    assert Api(user=staff).post(f"/queues/{elsewhere.pk}/tickets", {}).status_code == 201
+
+
+def test_counter_busy_refusal_leaves_the_waiting_line_alone(queue, counter, as_staff):
+    do_join(queue)
+    waiting = do_join(queue).ticket
+    do_call_next(counter=counter)
+    response = as_staff.post(f"/tickets/{waiting.pk}/call", {"counter_id": counter.pk})
+    assert response.status_code == 409 and response.json()["code"] == "counter_busy"
+    assert Ticket.objects.get(pk=waiting.pk).status == "waiting"

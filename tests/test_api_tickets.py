@@ -1,0 +1,164 @@
+"""The ticket endpoints do what the console and the patient page rely on."""
+
+import pytest
+
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import Priority, QueueEvent, Ticket
+from queueapp.services import do_call_next, do_join
+from tests.api_support import (  # noqa: F401 (fixtures)
+    Api,
+    anonymous,
+    as_kiosk,
+    as_staff,
+    fast_password_hashing,
+    kiosk_key,
+)
+from tests.conftest import make_counter, make_queue
+
+pytestmark = pytest.mark.django_db
+
+
+def test_staff_join_answers_number_token_position_wait_and_patient_url(queue, as_staff, staff):
+    do_join(queue)
+    response = as_staff.post(f"/queues/{queue.pk}/tickets", {"priority": Priority.NORMAL, "note": "wheelchair"})
+    assert response.status_code == 201
+    body = response.json()
+    ticket = Ticket.objects.get(pk=body["id"])
+    assert body == {
+        "id": ticket.pk, "number": "A-002", "status": "waiting", "token": ticket.token,
+        "position": 2, "estimated_wait_seconds": queue.default_service_seconds,
+        "patient_path": f"/t/{ticket.token}/", "patient_url": f"http://testserver/t/{ticket.token}/",
+    }
+    assert ticket.note == "wheelchair"
+    event = QueueEvent.objects.get(ticket=ticket)
+    assert (event.kind, event.actor) == ("joined", staff)
+
+
+def test_kiosk_joins_at_its_location_without_a_user(queue, as_kiosk):
+    response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {"priority": Priority.URGENT})
+    assert response.status_code == 201 and response.json()["number"] == "A-001"
+    ticket = Ticket.objects.get()
+    assert ticket.priority == Priority.URGENT
+    assert QueueEvent.objects.get(ticket=ticket).actor is None
+
+
+def test_status_by_token_is_public_and_shows_numbers_never_notes(queue, counter, anonymous):
+    ahead = do_join(queue).ticket
+    mine = do_join(queue, note="private: diabetic").ticket
+    response = anonymous.get(f"/tickets/by-token/{mine.token}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "number": "A-002", "status": "waiting", "status_label": "Waiting", "queue": "General",
+        "location": "Riverside Clinic", "position": 2,
+        "estimated_wait_seconds": queue.default_service_seconds, "counter": None, "call_count": 0,
+        "transferred_to_path": None,
+    }
+    assert "diabetic" not in response.content.decode() and "note" not in body
+    do_call_next(counter=counter)
+    assert anonymous.get(f"/tickets/by-token/{ahead.token}").json()["counter"] == "Counter 1"
+    assert anonymous.get(f"/tickets/by-token/{mine.token}").json()["position"] == 1
+
+
+def test_a_full_service_cycle_through_the_api(queue, counter, as_staff, staff):
+    first = do_join(queue).ticket
+    do_join(queue)
+    called = as_staff.post(f"/counters/{counter.pk}/call-next").json()
+    assert called["detail"] == "A-001 to Counter 1."
+    assert (called["ticket"]["id"], called["ticket"]["status"], called["ticket"]["counter"]) == \
+        (first.pk, "called", "Counter 1")
+    assert as_staff.post(f"/tickets/{first.pk}/recall").json()["call_count"] == 2
+    assert as_staff.post(f"/tickets/{first.pk}/start").json()["status"] == "serving"
+    done = as_staff.post(f"/tickets/{first.pk}/complete").json()
+    assert done["status"] == "completed" and done["finished_at"] is not None
+    kinds = list(QueueEvent.objects.filter(ticket=first).values_list("kind", "actor"))
+    assert kinds == [("joined", None), ("called", staff.pk), ("recalled", staff.pk),
+                     ("started", staff.pk), ("completed", staff.pk)]
+    assert validate_queue_integrity() == []
+
+
+def test_call_next_can_be_limited_to_one_queue(location, queue, as_staff):
+    lab = make_queue(location, "Lab", "L")
+    room = make_counter(location, "Room 1", [queue, lab])
+    do_join(queue, priority=Priority.URGENT)
+    lab_ticket = do_join(lab).ticket
+    response = as_staff.post(f"/counters/{room.pk}/call-next", {"queue_id": lab.pk})
+    assert response.json()["ticket"]["id"] == lab_ticket.pk
+
+
+def test_call_a_specific_ticket_out_of_turn(queue, counter, as_staff):
+    do_join(queue)
+    later = do_join(queue).ticket
+    body = as_staff.post(f"/tickets/{later.pk}/call", {"counter_id": counter.pk}).json()
+    assert (body["number"], body["status"], body["counter_id"]) == ("A-002", "called", counter.pk)
+
+
+def test_no_show_goes_back_in_line_then_is_final(queue, counter, as_staff):
+    queue.recall_limit = 0
+    queue.save()
+    ticket = do_join(queue).ticket
+    do_call_next(counter=counter)
+    body = as_staff.post(f"/tickets/{ticket.pk}/no-show").json()
+    assert (body["status"], body["no_show_count"]) == ("no_show", 1)
+
+
+def test_transfer_answers_the_new_ticket_and_the_old_token_points_to_it(location, queue, as_staff, anonymous):
+    lab = make_queue(location, "Lab", "L")
+    do_join(lab)
+    ticket = do_join(queue).ticket
+    new = as_staff.post(f"/tickets/{ticket.pk}/transfer", {"to_queue": lab.pk, "to_front": True}).json()
+    assert (new["number"], new["queue"], new["position"]) == ("L-002", "Lab", 1)
+    old = anonymous.get(f"/tickets/by-token/{ticket.token}").json()
+    new_token = Ticket.objects.get(pk=new["id"]).token
+    assert (old["status"], old["transferred_to_path"]) == ("transferred", f"/t/{new_token}/")
+
+
+def test_patient_cancels_with_the_token_and_staff_cancel_by_id(queue, as_staff, anonymous):
+    mine = do_join(queue).ticket
+    other = do_join(queue).ticket
+    body = anonymous.post(f"/tickets/by-token/{mine.token}/cancel").json()
+    assert (body["status"], body["position"]) == ("cancelled", None)
+    assert QueueEvent.objects.get(ticket=mine, kind="cancelled").data["by"] == "patient"
+    assert as_staff.post(f"/tickets/{other.pk}/cancel").json()["status"] == "cancelled"
+    assert QueueEvent.objects.get(ticket=other, kind="cancelled").data["by"] == "staff"
+
+
+def test_staff_reads_a_ticket_with_its_note(queue, as_staff):
+    ticket = do_join(queue, note="needs an interpreter").ticket
+    body = as_staff.get(f"/tickets/{ticket.pk}").json()
+    assert (body["number"], body["note"], body["position"]) == ("A-001", "needs an interpreter", 1)
+
+
+def test_session_writes_pass_with_the_csrf_token(queue, counter, staff):
+    do_join(queue)
+    api = Api(user=staff, enforce_csrf=True)
+    secret = "k" * 32
+    api.client.cookies["csrftoken"] = secret
+    response = api.post(f"/counters/{counter.pk}/call-next", headers={"X-CSRFToken": secret})
+    assert response.status_code == 200 and response.json()["ticket"]["number"] == "A-001"
+
+
+def test_api_actions_publish_after_commit(queue, counter, as_staff, published,
+                                          django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        as_staff.post(f"/queues/{queue.pk}/tickets", {})
+        as_staff.post(f"/counters/{counter.pk}/call-next")
+    assert [(m["kind"], m["version"]) for m in published] == [("joined", 1), ("called", 2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_joins_over_http_get_distinct_gapless_numbers(queue, kiosk_key):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def join(_):
+        try:
+            return Api(key=kiosk_key).post(f"/queues/{queue.pk}/tickets", {}).json()["number"]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(join, range(40)))
+    assert sorted(numbers) == [f"A-{n:03d}" for n in range(1, 41)]
+    assert validate_queue_integrity(queue) == []
