@@ -246,6 +246,29 @@ def search_tickets(queryset: QuerySet, term: str, prefix: str = "") -> QuerySet:
     return queryset.filter(**{f"{prefix}token": term})
 
 
+class ReadOnlyTicketRecords(LocationScoped):
+    """Tickets and events are written only by the services: no add, edit or delete
+    here, for anyone. Search takes a display number ('A-017', '17') or a token."""
+
+    location_path = "queue__location"
+    ticket_path = ""
+    search_help_text = "A ticket number (A-017 or 17) or a patient's token."
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return search_tickets(queryset, search_term, prefix=self.ticket_path), False
+
+
 def _export_form(request, admin_self, title: str):
     form = DateRangeForm(request.GET or None)
     if request.GET and form.is_valid():
@@ -257,15 +280,13 @@ def _export_form(request, admin_self, title: str):
 
 
 @admin.register(Ticket)
-class TicketAdmin(LocationScoped, admin.ModelAdmin):
-    location_path = "queue__location"
+class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
     list_display = ["display", "queue", "location", "status", "priority", "counter", "created_at",
                     "called_at", "finished_at", "call_count"]
     list_filter = [("queue__location", ScopedLocationFilter), ("queue", ScopedQueueFilter), "status",
                    "priority", "business_day", "created_at"]
     list_select_related = ["queue__location", "counter"]
     search_fields = ["number", "token"]  # handled by get_search_results
-    search_help_text = "A ticket number (A-017 or 17) or a patient's token."
     date_hierarchy = "business_day"
     actions = ["recall", "start_serving", "complete", "no_show", "cancel"]
     fieldsets = [
@@ -278,23 +299,9 @@ class TicketAdmin(LocationScoped, admin.ModelAdmin):
     ]
     change_list_template = "admin/queueapp/export_link_change_list.html"
 
-    # Tickets are written only by the services: no add, no edit, no delete here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return search_tickets(queryset, search_term), False
 
     @admin.display(description="number", ordering="number")
     def display(self, obj):
@@ -400,31 +407,17 @@ def _cell(value) -> str:
 # --- Events: read-only for everyone -------------------------------------------
 
 @admin.register(QueueEvent)
-class QueueEventAdmin(LocationScoped, admin.ModelAdmin):
-    location_path = "queue__location"
+class QueueEventAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
+    ticket_path = "ticket__"
     list_display = ["created_at", "queue", "version", "kind", "ticket_number", "status_after",
                     "counter", "actor"]
     list_filter = [("queue__location", ScopedLocationFilter), ("queue", ScopedQueueFilter), "kind",
                    "created_at"]
     list_select_related = ["queue__location", "ticket__queue", "counter", "actor"]
     search_fields = ["ticket__number", "ticket__token"]  # handled by get_search_results
-    search_help_text = "A ticket number (A-017 or 17) or a patient's token."
     date_hierarchy = "created_at"
     change_list_template = "admin/queueapp/export_link_change_list.html"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return search_tickets(queryset, search_term, prefix="ticket__"), False
 
     @admin.display(description="ticket", ordering="ticket__number")
     def ticket_number(self, obj):
