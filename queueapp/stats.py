@@ -136,7 +136,7 @@ def _location_stats(location: Location, start: date, end: date, by: By) -> list[
 
     result = [StatsRow(location, queues.get(queue_id), bucket, figures)
               for (queue_id, bucket), figures in table.items() if bucket is not None]
-    result.sort(key=lambda r: (r.queue is not None, r.queue.name if r.queue else "", r.bucket))
+    result.sort(key=lambda r: (r.bucket, r.queue is not None, r.queue.name if r.queue else ""))
     return result
 
 

@@ -1,5 +1,7 @@
 """URL map. Each area keeps its own list in its module; this only joins them."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", include("queueapp.views.stats")),
+]

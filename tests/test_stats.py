@@ -132,3 +132,78 @@ def test_day_totals_read_as_a_manager_expects(records_and_location):
 
 def test_an_empty_range_has_no_rows(records_and_location):
     assert queue_stats(start=date(2026, 3, 11), end=date(2026, 3, 12)) == []
+
+
+# --- The page ---------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+def stats_url():
+    from django.urls import reverse
+
+    return reverse("stats")
+
+
+def test_manager_sees_charts_and_the_table(client, manager, location, queue, counter):
+    from queueapp.services import do_call_next, do_complete, do_join
+
+    for _ in range(3):
+        do_join(queue)
+    do_complete(do_call_next(counter=counter, acting_user=manager), acting_user=manager)
+    client.force_login(manager)
+    page = client.get(stats_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("<svg") == 3 and 'class="bar"' in html
+    assert "Riverside Clinic" in html and "All queues" in html and "General" in html
+
+
+def test_staff_who_is_not_a_manager_is_refused(client, staff):
+    client.force_login(staff)
+    response = client.get(stats_url())
+    assert response.status_code == 403 and "Only a manager" in response.content.decode()
+
+
+def test_anonymous_is_sent_to_log_in(client, settings):
+    settings.LOGIN_URL = "/admin/login/"
+    response = client.get(stats_url())
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"start": "2026-03-10", "end": "2026-03-01"}, "must be on or before"),
+    ({"start": "not-a-date"}, "start: Enter a valid date"),
+    ({"start": "2020-01-01", "end": "2026-01-01"}, "at most 366 days"),
+])
+def test_bad_ranges_answer_400_with_a_message(client, manager, params, message):
+    client.force_login(manager)
+    response = client.get(stats_url(), params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_a_manager_cannot_read_another_locations_statistics(client, manager, other_location):
+    client.force_login(manager)
+    response = client.get(stats_url(), {"location": other_location.pk})
+    assert response.status_code == 400 and "location:" in response.content.decode()
+
+
+def test_csv_has_the_same_figures_as_the_page(client, manager, location, queue, counter):
+    import csv
+    import io
+
+    from queueapp.services import do_call_next, do_join, do_no_show
+
+    do_join(queue)
+    do_join(queue)
+    do_no_show(do_call_next(counter=counter))  # requeued (recall limit 2), not final
+    client.force_login(manager)
+    response = client.get(stats_url(), {"format": "csv", "by": "day"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["queue"], r["issued"]) for r in rows] == [("", "2"), ("general", "2")]
+    assert float(rows[0]["wait_avg"]) >= 0 and rows[0]["served"] == "0"
