@@ -3,5 +3,6 @@
 from django.urls import include, path
 
 urlpatterns: list = [
+    path("", include("queueapp.views.health")),
     path("", include("queueapp.views.stats")),
 ]
