@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import render
@@ -207,6 +208,8 @@ class QueueAdmin(LocationScoped, admin.ModelAdmin):
 
     def integrity_view(self, request):
         """Run `validate_queue_integrity` on the queues this user may see and show it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         return TemplateResponse(request, "admin/queueapp/integrity.html",
                                 self._integrity_context(request, None))
 
@@ -270,6 +273,8 @@ class ReadOnlyTicketRecords(LocationScoped):
 
 
 def _export_form(request, admin_self, title: str):
+    if not admin_self.has_view_permission(request):
+        raise PermissionDenied
     form = DateRangeForm(request.GET or None)
     if request.GET and form.is_valid():
         return form, None
