@@ -37,6 +37,7 @@ from .models import (
     TicketStatus,
 )
 from .reports import DateRangeForm, day_after, stream_queryset_csv
+from .selectors import estimate_wait_range, position_of
 from .services import (
     QueueActionError,
     do_cancel,
@@ -295,7 +296,8 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
     date_hierarchy = "business_day"
     actions = ["recall", "start_serving", "complete", "no_show", "cancel"]
     fieldsets = [
-        (None, {"fields": ["display", "queue", "status", "priority", "party_size", "counter", "note"]}),
+        (None, {"fields": ["display", "queue", "status", "waiting_now", "priority", "party_size", "counter",
+                           "note"]}),
         ("Times", {"fields": ["business_day", "created_at", "queued_at", "called_at", "serving_at",
                               "finished_at", "offer_expires_at", "confirmed_at"]}),
         ("Counts and links", {"fields": ["call_count", "no_show_count", "seq", "transferred_to",
@@ -315,6 +317,16 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
     @admin.display(description="location", ordering="queue__location__name")
     def location(self, obj):
         return obj.queue.location
+
+    @admin.display(description="position and estimated wait")
+    def waiting_now(self, obj):
+        position = position_of(obj)
+        if position is None:
+            return "—"
+        estimate = estimate_wait_range(obj.queue, position)
+        low, high = (round(t.total_seconds() / 60) for t in (estimate.low, estimate.high))
+        rough = " (little recent history: a rough guide)" if estimate.thin else ""
+        return f"#{position} in line; called in about {low}–{high} min{rough}"
 
     @admin.display(description="came from (transfer)")
     def came_from(self, obj):

@@ -249,3 +249,16 @@ def test_exports_and_integrity_page_need_view_permission(client, location):
     client.force_login(clerk)
     for name in ("admin:queueapp_integrity", "admin:queueapp_ticket_export", "admin:queueapp_queueevent_export"):
         assert client.get(reverse(name)).status_code == 403, name
+
+
+def test_admin_home_links_to_statistics_and_the_integrity_report(root_client):
+    page = root_client.get(reverse("admin:index")).content.decode()
+    assert reverse("stats") in page and reverse("admin:queueapp_integrity") in page
+
+
+def test_a_waiting_tickets_page_shows_its_place_and_wait_range(root_client, queue):
+    do_join(queue)
+    third = [do_join(queue).ticket for _ in range(2)][-1]
+    page = root_client.get(reverse("admin:queueapp_ticket_change", args=[third.pk])).content.decode()
+    # No history yet: the default 5 min per person, two ahead, shown as a wide range.
+    assert "#3 in line; called in about 5–15 min (little recent history" in page
