@@ -65,6 +65,18 @@ class LocationScoped:
             return qs
         return qs.filter(**{f"{self.location_path}__in": locations_for(request.user)})
 
+    # Forms offer only the user's own locations and their queues, so nobody can
+    # attach a counter, queue or membership to a location they do not belong to.
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Location and not request.user.is_superuser:
+            kwargs["queryset"] = locations_for(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.related_model is Queue and not request.user.is_superuser:
+            kwargs["queryset"] = Queue.objects.filter(location__in=locations_for(request.user))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
 
 class ScopedQueueFilter(admin.RelatedFieldListFilter):
     """Queues of the user's locations, with their location in one query (its name shows)."""

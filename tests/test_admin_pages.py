@@ -262,3 +262,17 @@ def test_a_waiting_tickets_page_shows_its_place_and_wait_range(root_client, queu
     page = root_client.get(reverse("admin:queueapp_ticket_change", args=[third.pk])).content.decode()
     # No history yet: the default 5 min per person, two ahead, shown as a wide range.
     assert "#3 in line; called in about 5–15 min (little recent history" in page
+
+
+def test_forms_offer_only_the_users_own_locations(client, location, other_location, queue):
+    from django.contrib.auth.models import Permission
+
+    make_queue(other_location, "Elsewhere", "E")
+    user = make_user("fred", location, StaffMembership.Role.MANAGER, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=["add_counter", "add_staffmembership"]))
+    client.force_login(user)
+    form = client.get(reverse("admin:queueapp_counter_add")).context["adminform"].form
+    assert list(form.fields["location"].queryset) == [location]
+    assert list(form.fields["queues"].queryset) == [queue]
+    membership = client.get(reverse("admin:queueapp_staffmembership_add")).context["adminform"].form
+    assert list(membership.fields["location"].queryset) == [location]
