@@ -89,8 +89,9 @@ CSV_COLUMNS = [f.name for f in fields(Figures)] + ["no_show_rate", "confirmation
 
 
 def queue_stats(*, start: date, end: date, by: By = "day",
-                locations: QuerySet[Location] | None = None) -> list[StatsRow]:
-    """Figures per location (queue None) and per queue, per bucket, sorted.
+                locations: QuerySet[Location] | None = None, per_queue: bool = True) -> list[StatsRow]:
+    """Figures per location (queue None) and, unless `per_queue` is False, per
+    queue, per bucket, sorted by bucket (location total first).
 
     About ten aggregate queries per location, whatever the number of tickets.
     """
@@ -98,11 +99,11 @@ def queue_stats(*, start: date, end: date, by: By = "day",
         raise ValueError("by must be 'day' or 'hour'")
     rows: list[StatsRow] = []
     for location in (locations if locations is not None else Location.objects.all()).order_by("name"):
-        rows += _location_stats(location, start, end, by)
+        rows += _location_stats(location, start, end, by, per_queue)
     return rows
 
 
-def _location_stats(location: Location, start: date, end: date, by: By) -> list[StatsRow]:
+def _location_stats(location: Location, start: date, end: date, by: By, per_queue: bool) -> list[StatsRow]:
     tz = ZoneInfo(location.timezone)
     queues = {q.pk: q for q in Queue.objects.filter(location=location)}
     tickets = Ticket.objects.filter(queue__location=location, business_day__range=(start, end))
@@ -122,7 +123,7 @@ def _location_stats(location: Location, start: date, end: date, by: By) -> list[
 
     outcome_source = tickets.filter(finished_at__isnull=False) if by == "hour" else tickets
     table: dict[tuple, Figures] = defaultdict(Figures)
-    for keys in (["queue_id", "bucket"], ["bucket"]):
+    for keys in ([["queue_id", "bucket"]] if per_queue else []) + [["bucket"]]:
         arrivals = tickets.annotate(bucket=arrived).values(*keys).annotate(**_ARRIVALS)
         outcomes = outcome_source.annotate(bucket=ended).values(*keys).annotate(**_OUTCOMES)
         offers = events.annotate(bucket=event_bucket).values(*keys).annotate(**_OFFERS)

@@ -207,3 +207,9 @@ def test_csv_has_the_same_figures_as_the_page(client, manager, location, queue, 
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [(r["queue"], r["issued"]) for r in rows] == [("", "2"), ("general", "2")]
     assert float(rows[0]["wait_avg"]) >= 0 and rows[0]["served"] == "0"
+
+
+def test_location_totals_alone_are_the_same_totals(records_and_location):
+    both = [r for r in queue_stats(start=DAY, end=DAY, by="hour") if r.queue is None]
+    alone = queue_stats(start=DAY, end=DAY, by="hour", per_queue=False)
+    assert [(r.bucket, r.figures) for r in alone] == [(r.bucket, r.figures) for r in both]

@@ -54,7 +54,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
         rows = queue_stats(start=start, end=end, by=by, locations=only)
         return csv_response(f"stats-{location.slug}-{start}-{end}-{by}.csv", csv_header(by), csv_rows(rows))
     by_day = queue_stats(start=start, end=end, by="day", locations=only)
-    by_hour = [r for r in queue_stats(start=start, end=end, by="hour", locations=only) if r.queue is None]
+    by_hour = queue_stats(start=start, end=end, by="hour", locations=only, per_queue=False)
     form = StatsForm(initial={"start": start, "end": end, "location": location}, locations=locations)
     return render(request, "queueapp/stats.html", {
         "form": form, "location": location, "start": start, "end": end,
