@@ -106,7 +106,10 @@ def queue_stats(*, start: date, end: date, by: By = "day",
 def _location_stats(location: Location, start: date, end: date, by: By, per_queue: bool) -> list[StatsRow]:
     tz = ZoneInfo(location.timezone)
     queues = {q.pk: q for q in Queue.objects.filter(location=location)}
-    tickets = Ticket.objects.filter(queue__location=location, business_day__range=(start, end))
+    # By queue ids, not a join: the (queue, business_day, number) index serves the range.
+    tickets = Ticket.objects.filter(queue_id__in=list(queues), business_day__range=(start, end))
+    capacity_ids = [pk for pk, q in queues.items() if q.kind == Queue.Kind.CAPACITY]
+    arrival_figures = {**_ARRIVALS, "requests": Count("pk", filter=Q(queue_id__in=capacity_ids))}
     if by == "day":
         arrived, ended = F("business_day"), F("business_day")
         event_bucket = TruncDate("created_at", tzinfo=tz)
@@ -115,7 +118,7 @@ def _location_stats(location: Location, start: date, end: date, by: By, per_queu
         ended = ExtractHour("finished_at", tzinfo=tz)
         event_bucket = ExtractHour("created_at", tzinfo=tz)
     events = QueueEvent.objects.filter(
-        queue__location=location, kind__in=[QueueEvent.Kind.OFFERED, QueueEvent.Kind.EXPIRED],
+        queue_id__in=list(queues), kind__in=[QueueEvent.Kind.OFFERED, QueueEvent.Kind.EXPIRED],
         created_at__gte=datetime.combine(start, time(), tz),
         created_at__lt=datetime.combine(end + timedelta(days=1), time(), tz),
     )
@@ -124,7 +127,7 @@ def _location_stats(location: Location, start: date, end: date, by: By, per_queu
     outcome_source = tickets.filter(finished_at__isnull=False) if by == "hour" else tickets
     table: dict[tuple, Figures] = defaultdict(Figures)
     for keys in ([["queue_id", "bucket"]] if per_queue else []) + [["bucket"]]:
-        arrivals = tickets.annotate(bucket=arrived).values(*keys).annotate(**_ARRIVALS)
+        arrivals = tickets.annotate(bucket=arrived).values(*keys).annotate(**arrival_figures)
         outcomes = outcome_source.annotate(bucket=ended).values(*keys).annotate(**_OUTCOMES)
         offers = events.annotate(bucket=event_bucket).values(*keys).annotate(**_OFFERS)
         for query in (arrivals, outcomes, offers):
@@ -165,7 +168,6 @@ _ARRIVALS = {
     "wait_avg": Avg(_WAIT),
     "wait_median": PercentileCont(_WAIT, 0.5),
     "wait_p90": PercentileCont(_WAIT, 0.9),
-    "requests": Count("pk", filter=Q(queue__kind=Queue.Kind.CAPACITY)),
     "confirmed": Count("pk", filter=Q(confirmed_at__isnull=False)),
     "confirm_avg": Avg(_CONFIRM),
     "confirm_median": PercentileCont(_CONFIRM, 0.5),
