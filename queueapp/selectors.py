@@ -39,16 +39,17 @@ def open_counter_count(queue: Queue) -> int:
 def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:
     """Expected wait before being called: recent service times of the queue and
     the counters serving it now (see `queueapp.estimates` for how)."""
-    if position is None:
-        return None
-    return estimate_wait_range(queue, position).expected
+    estimate = estimate_wait_range(queue, position)
+    return estimate.expected if estimate is not None else None
 
 
 def estimate_wait_range(queue: Queue, position: int | None):
     """The same estimate with a range (`low`, `high`) and `thin` when little
     recent history backs it: show "10-20 min" rather than "15 min" then.
     Returns `queueapp.estimates.WaitRange`, or None when not waiting."""
-    if position is None:
+    if position is None or queue.kind == Queue.Kind.CAPACITY:
+        # A waitlist moves only when seats free up (cancellations, more capacity):
+        # no service time predicts that, so it shows a position and no time.
         return None
     from .estimates import wait_range
 

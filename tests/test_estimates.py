@@ -107,3 +107,10 @@ def test_closing_a_counter_lengthens_the_wait(location, queue, clock):
     desk1.is_open = False
     desk1.save()
     assert estimate_wait(queue, 5) == before * 2  # nobody open: still counts one
+
+
+def test_a_capacity_waitlist_shows_no_time(location):
+    from tests.conftest import make_queue
+
+    seats = make_queue(location, "Seats", "W", kind="capacity", capacity=2)
+    assert estimate_wait(seats, 3) is None and estimate_wait_range(seats, 3) is None
