@@ -213,3 +213,9 @@ def test_location_totals_alone_are_the_same_totals(records_and_location):
     both = [r for r in queue_stats(start=DAY, end=DAY, by="hour") if r.queue is None]
     alone = queue_stats(start=DAY, end=DAY, by="hour", per_queue=False)
     assert [(r.bucket, r.figures) for r in alone] == [(r.bucket, r.figures) for r in both]
+
+
+def test_the_generated_day_is_itself_consistent(records_and_location):
+    from queueapp.integrity import validate_queue_integrity
+
+    assert validate_queue_integrity() == []
