@@ -10,6 +10,7 @@ builds one model object per ticket.
 from __future__ import annotations
 
 import math
+import threading
 
 from django.db.models import Aggregate, FloatField, Func
 
@@ -88,7 +89,38 @@ class _SqlitePercentile:
         return percentile_cont(self.values, self.fraction)
 
 
+_flush = threading.local()
+
+
+def _flushing() -> int:
+    return int(getattr(_flush, "active", False))
+
+
+def _let_flush_delete_events(ops) -> None:
+    """Django empties SQLite tables with row DELETEs (`manage.py flush`, the
+    teardown of transactional tests); PostgreSQL uses TRUNCATE, which fires no
+    row trigger. Mark this thread as flushing meanwhile, so the append-only
+    DELETE trigger (migration 0003, `WHEN NOT queueapp_flushing()`) lets exactly
+    those through. A connection without our functions (the sqlite3 shell)
+    cannot delete events at all: the trigger names an unknown function."""
+    if getattr(ops, "_queueapp_flush_marked", False):
+        return
+    original = ops.execute_sql_flush
+
+    def execute_sql_flush(sql_list):
+        _flush.active = True
+        try:
+            return original(sql_list)
+        finally:
+            _flush.active = False
+
+    ops.execute_sql_flush = execute_sql_flush
+    ops._queueapp_flush_marked = True
+
+
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    """`connection_created` receiver: teach each SQLite connection our aggregate."""
+    """`connection_created` receiver: teach each SQLite connection our functions."""
     if connection.vendor == "sqlite":
         connection.connection.create_aggregate("queueapp_percentile_cont", 2, _SqlitePercentile)
+        connection.connection.create_function("queueapp_flushing", 0, _flushing)
+        _let_flush_delete_events(connection.ops)

@@ -28,9 +28,6 @@ def test_event_rows_refuse_raw_update(queue):
 @pytest.mark.django_db
 def test_event_rows_refuse_raw_delete(queue):
     do_join(queue)
-    if connection.vendor != "postgresql":
-        # SQLite test flushes are row DELETEs: a trigger would break them (see migration 0003).
-        pytest.skip("DELETE is refused by a trigger on PostgreSQL only")
     with pytest.raises(IntegrityError, match="append-only"):
         raw("DELETE FROM queueapp_queueevent")
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
@@ -40,8 +37,23 @@ def test_event_rows_refuse_raw_delete(queue):
 
 @pytest.mark.django_db(transaction=True)
 def test_flush_still_empties_the_events_table(queue):
-    # Django's test flush (TRUNCATE on PostgreSQL) fires no row trigger.
+    # PostgreSQL: TRUNCATE fires no row trigger; SQLite: the trigger lets Django's flush through.
     do_join(queue)
     do_join(queue)
     call_command("flush", interactive=False, verbosity=0)
     assert QueueEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_connection_without_our_functions_cannot_delete_events(queue):
+    """The sqlite3 shell, say: the trigger's guard function is unknown there."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: the PostgreSQL trigger needs no helper function")
+    import sqlite3
+
+    shell = sqlite3.connect(connection.settings_dict["NAME"], timeout=1)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such function: queueapp_flushing"):
+            shell.execute("DELETE FROM queueapp_queueevent WHERE id < 0")
+    finally:
+        shell.close()

@@ -4,12 +4,14 @@ PostgreSQL: a row-level BEFORE UPDATE OR DELETE trigger raises. TRUNCATE fires
 no row trigger, so Django's test flush (TRUNCATE ...) still empties the table;
 nothing in the application truncates.
 
-SQLite: a BEFORE UPDATE trigger only. Django flushes SQLite test databases with
-`DELETE FROM <table>` (row deletes, in an order that changes from run to run),
-so a DELETE trigger would break every transactional test; the admin and the
-PROTECT foreign keys already keep the application from deleting events.
-A later migration that rebuilds the table on SQLite drops its trigger: the test
-`test_event_rows_refuse_raw_update` would then fail and say so.
+SQLite: BEFORE UPDATE and BEFORE DELETE triggers. Django empties SQLite tables
+with row DELETEs (`manage.py flush`, transactional test teardown), so the
+DELETE trigger lets rows go only while `queueapp_flushing()` says Django's
+flush is running (a function each connection gets in
+`queueapp.dbfunctions.register_sqlite_functions`; the sqlite3 shell lacks it,
+so it cannot delete events at all). A later migration that rebuilds the table
+on SQLite drops its triggers: `tests/test_admin_events_append_only.py` would
+then fail and say so.
 """
 
 from django.db import migrations
@@ -30,26 +32,35 @@ PG_BACKWARD = """
 DROP TRIGGER IF EXISTS queueevent_append_only ON queueapp_queueevent;
 DROP FUNCTION IF EXISTS queueapp_queueevent_append_only();
 """
-SQLITE_FORWARD = """
-CREATE TRIGGER IF NOT EXISTS queueevent_no_update
-BEFORE UPDATE ON queueapp_queueevent
-BEGIN
-    SELECT RAISE(ABORT, 'queueapp_queueevent is append-only: UPDATE refused');
-END;
-"""
-SQLITE_BACKWARD = "DROP TRIGGER IF EXISTS queueevent_no_update;"
+# The sqlite3 driver runs one statement per execute().
+SQLITE_FORWARD = [
+    """CREATE TRIGGER IF NOT EXISTS queueevent_no_update
+    BEFORE UPDATE ON queueapp_queueevent
+    BEGIN
+        SELECT RAISE(ABORT, 'queueapp_queueevent is append-only: UPDATE refused');
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS queueevent_no_delete
+    BEFORE DELETE ON queueapp_queueevent
+    WHEN NOT queueapp_flushing()
+    BEGIN
+        SELECT RAISE(ABORT, 'queueapp_queueevent is append-only: DELETE refused');
+    END""",
+]
+SQLITE_BACKWARD = ["DROP TRIGGER IF EXISTS queueevent_no_update",
+                   "DROP TRIGGER IF EXISTS queueevent_no_delete"]
+
+
+def _run(schema_editor, by_vendor: dict) -> None:
+    for statement in by_vendor.get(schema_editor.connection.vendor, []):
+        schema_editor.execute(statement, params=None)
 
 
 def forward(apps, schema_editor):
-    sql = {"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD}.get(schema_editor.connection.vendor)
-    if sql:
-        schema_editor.execute(sql, params=None)
+    _run(schema_editor, {"postgresql": [PG_FORWARD], "sqlite": SQLITE_FORWARD})
 
 
 def backward(apps, schema_editor):
-    sql = {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD}.get(schema_editor.connection.vendor)
-    if sql:
-        schema_editor.execute(sql, params=None)
+    _run(schema_editor, {"postgresql": [PG_BACKWARD], "sqlite": SQLITE_BACKWARD})
 
 
 class Migration(migrations.Migration):
