@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class QueueappConfig(AppConfig):
@@ -7,3 +8,6 @@ class QueueappConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .dbfunctions import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions, dispatch_uid="queueapp_sqlite_functions")

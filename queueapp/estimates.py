@@ -1,10 +1,118 @@
-"""Service-time estimates for wait predictions."""
+"""The wait shown to patients, and how sure we are of it.
+
+How it is computed (also in docs/architecture.md):
+
+1. Service time of the queue: the last `RECENT_LIMIT` (30) tickets of that queue
+   completed in the last `RECENT_WINDOW` (3 h), each from the start of service
+   (or the call, when nobody pressed *Start*) to completion. Their mean is the
+   service time; their standard deviation is its spread.
+2. With fewer than `MIN_SAMPLES` (5) such tickets the data is thin: the mean is
+   pulled towards the queue's `default_service_seconds` as if the missing
+   samples had that value, and the wait is shown as a wide range (half to one
+   and a half times the point estimate).
+3. Counters: the open counters that serve the queue now (at least one).
+4. Wait for the person at `position`: `ahead = position - 1` people are served
+   before them by `counters` counters in parallel, so
+   `expected = ahead * mean / counters`. With enough data the range is
+   `expected ± 1.28 * sd * sqrt(ahead) / counters`: an 80 % interval for the
+   sum of `ahead` independent service times shared between the counters.
+
+Deliberately simple: no arrival model and no priorities of people joining later
+(an urgent arrival can still pass you); the patient page refreshes the estimate
+on every event, so it corrects itself as the line moves.
+"""
 
 from __future__ import annotations
 
-from .models import Queue
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .dbfunctions import Seconds
+from .models import Counter, Queue, Ticket, TicketStatus
+
+RECENT_WINDOW = timedelta(hours=3)
+RECENT_LIMIT = 30
+MIN_SAMPLES = 5
+Z_80 = 1.28  # two-sided 80 % interval of a normal distribution
+THIN_LOW, THIN_HIGH = 0.5, 1.5
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    mean: float  # seconds per ticket at one counter
+    sd: float
+    samples: int
+
+    @property
+    def thin(self) -> bool:
+        return self.samples < MIN_SAMPLES
+
+
+@dataclass(frozen=True)
+class WaitRange:
+    expected: timedelta
+    low: timedelta
+    high: timedelta
+    thin: bool  # True: little recent history, the range is a rough guide
+    counters: int
+    service_seconds: float
+
+
+def recent_service_seconds(queue: Queue) -> list[float]:
+    """Durations of the queue's most recent completions (newest first).
+
+    Bounded by business day so the (queue, business_day, number) index serves
+    it however long the history: any ticket finished within the window has a
+    business day no earlier than the window's UTC date minus one.
+    """
+    now = timezone.now()
+    since = now - RECENT_WINDOW
+    rows = (Ticket.objects
+            .filter(queue_id=queue.pk, business_day__gte=since.date() - timedelta(days=1),
+                    status=TicketStatus.COMPLETED, finished_at__gte=since)
+            .annotate(took=Seconds("finished_at", Coalesce("serving_at", "called_at")))
+            .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
+    return [max(0.0, took) for took in rows if took is not None]
+
+
+def service_estimate(queue: Queue) -> ServiceTime:
+    samples = recent_service_seconds(queue)
+    default = float(queue.default_service_seconds)
+    if len(samples) >= MIN_SAMPLES:
+        return ServiceTime(statistics.fmean(samples), statistics.pstdev(samples), len(samples))
+    # Thin: count the missing samples as the configured default.
+    padded = samples + [default] * (MIN_SAMPLES - len(samples))
+    return ServiceTime(statistics.fmean(padded), statistics.pstdev(padded), len(samples))
 
 
 def service_seconds(queue: Queue) -> float:
     """Seconds one ticket takes at one counter, as far as we know."""
-    return float(queue.default_service_seconds)
+    return service_estimate(queue).mean
+
+
+def counters_serving(queue: Queue) -> int:
+    """Open counters that serve `queue` now; at least one (somebody will open)."""
+    return max(1, Counter.objects.filter(queues=queue, is_open=True).count())
+
+
+def wait_range(queue: Queue, position: int) -> WaitRange:
+    """Expected wait before being called for the ticket at `position` (1 = next)."""
+    service = service_estimate(queue)
+    counters = counters_serving(queue)
+    ahead = max(0, position - 1)
+    expected = ahead * service.mean / counters
+    if service.thin:
+        low, high = expected * THIN_LOW, expected * THIN_HIGH
+    else:
+        margin = Z_80 * service.sd * math.sqrt(ahead) / counters
+        low, high = max(0.0, expected - margin), expected + margin
+    return WaitRange(
+        expected=timedelta(seconds=round(expected)), low=timedelta(seconds=round(low)),
+        high=timedelta(seconds=round(high)), thin=service.thin, counters=counters,
+        service_seconds=service.mean,
+    )

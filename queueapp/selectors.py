@@ -37,18 +37,23 @@ def open_counter_count(queue: Queue) -> int:
 
 
 def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:
-    """Expected wait before being called, from the queue's service time and open counters.
+    """Expected wait before being called: recent service times of the queue and
+    the counters serving it now (see `queueapp.estimates` for how)."""
+    estimate = estimate_wait_range(queue, position)
+    return estimate.expected if estimate is not None else None
 
-    A first estimate: position x service time / counters. `queueapp.estimates`
-    refines the service time from recent history when there is any.
-    """
-    if position is None:
+
+def estimate_wait_range(queue: Queue, position: int | None):
+    """The same estimate with a range (`low`, `high`) and `thin` when little
+    recent history backs it: show "10-20 min" rather than "15 min" then.
+    Returns `queueapp.estimates.WaitRange`, or None when not waiting."""
+    if position is None or queue.kind == Queue.Kind.CAPACITY:
+        # A waitlist moves only when seats free up (cancellations, more capacity):
+        # no service time predicts that, so it shows a position and no time.
         return None
-    from .estimates import service_seconds
+    from .estimates import wait_range
 
-    counters = max(1, open_counter_count(queue))
-    ahead = position - 1
-    return timedelta(seconds=round(ahead * service_seconds(queue) / counters))
+    return wait_range(queue, position)
 
 
 def ticket_by_token(token: str) -> Ticket | None:

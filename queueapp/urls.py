@@ -1,9 +1,11 @@
 """URL map. Each area keeps its own list in its module; this only joins them."""
 
-from django.urls import path
+from django.urls import include, path
 
 from .api import api
 
 urlpatterns: list = [
     path("api/", api.urls),
+    path("", include("queueapp.views.health")),
+    path("", include("queueapp.views.stats")),
 ]

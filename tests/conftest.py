@@ -100,3 +100,15 @@ def published():
     publisher._sink.append(sink)
     yield sink
     publisher._sink.remove(sink)
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_static_free(settings):
+    """Suite-wide test settings: a fast password hasher (the named people are
+    created in almost every test) and plain static storage, so pages render
+    without `collectstatic` having run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,0 +1,204 @@
+"""Statistics for managers: per queue and per location, per day or per hour of the day.
+
+Everything is aggregated in the database (GROUP BY with Count/Avg/percentiles, see
+`queueapp.dbfunctions`); Python only assembles the few result rows.
+
+Definitions (also in docs/architecture.md):
+- issued: tickets that entered the queue on those business days (joins and
+  transfers in: a transferred person counts in each queue they stood in);
+- served / no-shows / cancellations: tickets that ended completed / no-show
+  (final, after the recall limit) / cancelled;
+- wait: from taking the ticket to its (last) call, for every ticket that was
+  called; a requeued no-show counts its whole time in line;
+- service: from the start of service (or the call, when nobody pressed
+  *Start*) to completion, for completed tickets;
+- throughput: per day, tickets served per hour between the first call and the
+  last completion; per hour of the day, tickets served in that hour per day
+  with activity;
+- waitlist (capacity queues): confirmation rate = requests confirmed / requests;
+  time to confirm = from the request to its confirmation; offer expiry rate =
+  offers that expired / offers made (from the events).
+
+Buckets: per day is the ticket's business day (the location's time zone); per
+hour is the local hour the ticket was issued (issued, waits, waitlist), or
+ended (served, no-shows, cancellations, service times, throughput), or the
+event happened (offers).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, QuerySet, When
+from django.db.models.functions import Coalesce, ExtractHour, TruncDate
+
+from .dbfunctions import PercentileCont, Seconds
+from .models import Location, Queue, QueueEvent, Ticket, TicketStatus
+
+By = Literal["day", "hour"]
+
+
+@dataclass
+class Figures:
+    issued: int = 0
+    served: int = 0
+    no_shows: int = 0
+    cancellations: int = 0
+    wait_avg: float | None = None
+    wait_median: float | None = None
+    wait_p90: float | None = None
+    service_avg: float | None = None
+    service_median: float | None = None
+    service_p90: float | None = None
+    throughput_per_hour: float | None = None
+    requests: int = 0
+    confirmed: int = 0
+    confirm_avg: float | None = None
+    confirm_median: float | None = None
+    offers: int = 0
+    offers_expired: int = 0
+
+    @property
+    def no_show_rate(self) -> float | None:
+        ended = self.served + self.no_shows
+        return self.no_shows / ended if ended else None
+
+    @property
+    def confirmation_rate(self) -> float | None:
+        return self.confirmed / self.requests if self.requests else None
+
+    @property
+    def offer_expiry_rate(self) -> float | None:
+        return self.offers_expired / self.offers if self.offers else None
+
+
+@dataclass
+class StatsRow:
+    location: Location
+    queue: Queue | None  # None: the whole location
+    bucket: date | int  # a business day, or an hour of the day (0-23)
+    figures: Figures = field(default_factory=Figures)
+
+
+_FIGURE_NAMES = frozenset(f.name for f in fields(Figures))
+CSV_COLUMNS = [f.name for f in fields(Figures)] + ["no_show_rate", "confirmation_rate", "offer_expiry_rate"]
+
+
+def queue_stats(*, start: date, end: date, by: By = "day",
+                locations: QuerySet[Location] | None = None, per_queue: bool = True) -> list[StatsRow]:
+    """Figures per location (queue None) and, unless `per_queue` is False, per
+    queue, per bucket, sorted by bucket (location total first).
+
+    About ten aggregate queries per location, whatever the number of tickets.
+    """
+    if by not in ("day", "hour"):
+        raise ValueError("by must be 'day' or 'hour'")
+    rows: list[StatsRow] = []
+    for location in (locations if locations is not None else Location.objects.all()).order_by("name"):
+        rows += _location_stats(location, start, end, by, per_queue)
+    return rows
+
+
+def _location_stats(location: Location, start: date, end: date, by: By, per_queue: bool) -> list[StatsRow]:
+    tz = ZoneInfo(location.timezone)
+    queues = {q.pk: q for q in Queue.objects.filter(location=location)}
+    # By queue ids, not a join: the (queue, business_day, number) index serves the range.
+    tickets = Ticket.objects.filter(queue_id__in=list(queues), business_day__range=(start, end))
+    capacity_ids = [pk for pk, q in queues.items() if q.kind == Queue.Kind.CAPACITY]
+    arrival_figures = {**_ARRIVALS, "requests": Count("pk", filter=Q(queue_id__in=capacity_ids))}
+    if by == "day":
+        arrived, ended = F("business_day"), F("business_day")
+        event_bucket = TruncDate("created_at", tzinfo=tz)
+    else:
+        arrived = ExtractHour("created_at", tzinfo=tz)
+        ended = ExtractHour("finished_at", tzinfo=tz)
+        event_bucket = ExtractHour("created_at", tzinfo=tz)
+    events = QueueEvent.objects.filter(
+        queue_id__in=list(queues), kind__in=[QueueEvent.Kind.OFFERED, QueueEvent.Kind.EXPIRED],
+        created_at__gte=datetime.combine(start, time(), tz),
+        created_at__lt=datetime.combine(end + timedelta(days=1), time(), tz),
+    )
+    active_days = tickets.values("business_day").distinct().count() or 1
+
+    outcome_source = tickets.filter(finished_at__isnull=False) if by == "hour" else tickets
+    table: dict[tuple, Figures] = defaultdict(Figures)
+    for keys in ([["queue_id", "bucket"]] if per_queue else []) + [["bucket"]]:
+        arrivals = tickets.annotate(bucket=arrived).values(*keys).annotate(**arrival_figures)
+        outcomes = outcome_source.annotate(bucket=ended).values(*keys).annotate(**_OUTCOMES)
+        offers = events.annotate(bucket=event_bucket).values(*keys).annotate(**_OFFERS)
+        for query in (arrivals, outcomes, offers):
+            for row in query.order_by():  # no ORDER BY: it would join the GROUP BY
+                figures = table[(row.get("queue_id"), row["bucket"])]
+                for name in _FIGURE_NAMES.intersection(row):
+                    setattr(figures, name, row[name])
+                if "served" in row:
+                    figures.throughput_per_hour = _throughput(row, by, active_days)
+
+    result = [StatsRow(location, queues.get(queue_id), bucket, figures)
+              for (queue_id, bucket), figures in table.items() if bucket is not None]
+    result.sort(key=lambda r: (r.bucket, r.queue is not None, r.queue.name if r.queue else ""))
+    return result
+
+
+def _throughput(row: dict, by: By, active_days: int) -> float | None:
+    served = row["served"]
+    if not served:
+        return None
+    if by == "hour":
+        return served / active_days
+    first, last = row["first_call"], row["last_finish"]
+    hours = (last - first).total_seconds() / 3600 if first and last else 0
+    return served / hours if hours > 0 else None
+
+
+_WAIT = Seconds("called_at", "created_at")
+_CONFIRM = Seconds("confirmed_at", "created_at")
+_SERVICE = Case(
+    When(status=TicketStatus.COMPLETED,
+         then=Seconds("finished_at", Coalesce("serving_at", "called_at"))),
+    default=None, output_field=FloatField(),
+)
+
+_ARRIVALS = {
+    "issued": Count("pk"),
+    "wait_avg": Avg(_WAIT),
+    "wait_median": PercentileCont(_WAIT, 0.5),
+    "wait_p90": PercentileCont(_WAIT, 0.9),
+    "confirmed": Count("pk", filter=Q(confirmed_at__isnull=False)),
+    "confirm_avg": Avg(_CONFIRM),
+    "confirm_median": PercentileCont(_CONFIRM, 0.5),
+}
+_OUTCOMES = {
+    "served": Count("pk", filter=Q(status=TicketStatus.COMPLETED)),
+    "no_shows": Count("pk", filter=Q(status=TicketStatus.NO_SHOW)),
+    "cancellations": Count("pk", filter=Q(status=TicketStatus.CANCELLED)),
+    "service_avg": Avg(_SERVICE),
+    "service_median": PercentileCont(_SERVICE, 0.5),
+    "service_p90": PercentileCont(_SERVICE, 0.9),
+    "first_call": Min("called_at"),
+    "last_finish": Max("finished_at", filter=Q(status=TicketStatus.COMPLETED)),
+}
+_OFFERS = {
+    "offers": Count("pk", filter=Q(kind=QueueEvent.Kind.OFFERED)),
+    "offers_expired": Count("pk", filter=Q(kind=QueueEvent.Kind.EXPIRED)),
+}
+
+
+def csv_rows(rows: list[StatsRow]):
+    """Rows for the CSV download, in the order of `csv_header`."""
+    for row in rows:
+        f = row.figures
+        yield [row.location.slug, row.queue.slug if row.queue else "", row.bucket,
+               *(_round(getattr(f, name)) for name in CSV_COLUMNS)]
+
+
+def csv_header(by: By) -> list[str]:
+    return ["location", "queue", by, *CSV_COLUMNS]
+
+
+def _round(value):
+    return round(value, 3) if isinstance(value, float) else value
