@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
 
 from .models import AT_COUNTER, HOLDING_SEATS, Counter, Queue, QueueEvent, Ticket, TicketStatus
+from .selectors import next_admissible
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         problems += _statuses_match_events(q)
         problems += _waiting_line(q)
         problems += _seats(q)
+        problems += _waitlist(q)
     counter_filter = Q() if queue is None else Q(queues__in=queues)
     problems += _counters(Counter.objects.filter(counter_filter).distinct())
     return problems
@@ -131,6 +135,52 @@ def _seats(q: Queue) -> list[Problem]:
     if q.capacity is not None and held > q.capacity:
         problems.append(Problem("overbooked", f"{held} seats held, capacity {q.capacity}", q.pk))
     return problems
+
+
+WAITLIST_ONLY = (TicketStatus.OFFERED, TicketStatus.CONFIRMED, TicketStatus.DECLINED, TicketStatus.EXPIRED)
+COUNTER_ONLY = (*AT_COUNTER, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED)
+# Lapsed offers the worker should have expired long ago: it is not running.
+OFFER_OVERDUE_AFTER = timedelta(minutes=5)
+
+
+def _waitlist(q: Queue) -> list[Problem]:
+    """Statuses that belong to the other kind of queue, confirmations without a
+    time, offers nobody expires, and free seats a waiting request could take."""
+    problems = []
+    foreign = COUNTER_ONLY if q.kind == Queue.Kind.CAPACITY else WAITLIST_ONLY
+    for ticket_id, number, status in Ticket.objects.filter(queue=q, status__in=foreign).values_list(
+            "pk", "number", "status"):
+        problems.append(Problem("status_of_other_queue_kind",
+                                f"{q.prefix}-{number:03d} is {status} in a {q.kind} queue", q.pk, ticket_id))
+    for ticket_id, number in Ticket.objects.filter(
+            queue=q, status=TicketStatus.CONFIRMED, confirmed_at__isnull=True).values_list("pk", "number"):
+        problems.append(Problem("confirmed_without_time",
+                                f"{q.prefix}-{number:03d} is confirmed but has no confirmation time",
+                                q.pk, ticket_id))
+    overdue = Ticket.objects.filter(queue=q, status=TicketStatus.OFFERED,
+                                    offer_expires_at__lt=timezone.now() - OFFER_OVERDUE_AFTER)
+    for ticket_id, number in overdue.values_list("pk", "number"):
+        problems.append(Problem("offer_overdue",
+                                f"{q.prefix}-{number:03d} holds an offer that lapsed over "
+                                f"{OFFER_OVERDUE_AFTER.seconds // 60} minutes ago: is the worker running?",
+                                q.pk, ticket_id))
+    if q.kind == Queue.Kind.CAPACITY and not q.is_paused and q.batch_size is None:
+        problems += _stalled(q)
+    return problems
+
+
+def _stalled(q: Queue) -> list[Problem]:
+    """Seats free that the admission rule would give to someone waiting: a missed admission."""
+    if q.offer_seconds and q.max_open_offers is not None:
+        if Ticket.objects.filter(queue=q, status=TicketStatus.OFFERED).count() >= q.max_open_offers:
+            return []
+    fits = next_admissible(q)
+    free = q.seats_free
+    if fits is None:
+        return []
+    return [Problem("waitlist_stalled",
+                    f"{free} seats free but {q.prefix}-{fits.number:03d} (party of {fits.party_size}) "
+                    "still waits", q.pk, fits.pk)]
 
 
 def _counters(counters) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Q, QuerySet
@@ -13,6 +14,21 @@ def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
     """The waiting line of a queue in serving order (uses ticket_waiting_order_idx)."""
     queue_id = queue if isinstance(queue, int) else queue.pk
     return Ticket.objects.filter(queue_id=queue_id, status=TicketStatus.WAITING).order_by("-priority", "seq")
+
+
+def next_admissible(queue: Queue) -> Ticket | None:
+    """The waiting request a capacity queue's free seats would take next.
+
+    Strict order: the head, if it fits. With `allow_skip`: the first request
+    in line that fits (see queueapp.services.waitlist for the whole rule).
+    """
+    if queue.seats_free <= 0:
+        return None
+    line = waiting_tickets(queue)
+    if queue.allow_skip:
+        return line.filter(party_size__lte=queue.seats_free).first()
+    head = line.first()
+    return head if head is not None and head.party_size <= queue.seats_free else None
 
 
 def ahead_of(priority: int, seq: int) -> Q:
@@ -58,3 +74,32 @@ def estimate_wait_range(queue: Queue, position: int | None):
 
 def ticket_by_token(token: str) -> Ticket | None:
     return Ticket.objects.select_related("queue__location", "counter").filter(token=token).first()
+
+
+@dataclass(frozen=True)
+class WaitlistOverview:
+    """What the staff waitlist page and the API show of a capacity queue."""
+
+    capacity: int
+    seats_taken: int
+    seats_free: int
+    waiting_count: int
+    waiting: list[Ticket]          # the head of the line, in order (position = index + 1)
+    offers: list[Ticket]           # open offers, soonest expiry first
+    confirmed: list[Ticket]        # most recent first
+    confirmed_count: int
+
+
+def waitlist_overview(queue: Queue, *, limit: int = 200) -> WaitlistOverview:
+    tickets = Ticket.objects.filter(queue=queue).select_related("queue")
+    confirmed = tickets.filter(status=TicketStatus.CONFIRMED)
+    return WaitlistOverview(
+        capacity=queue.capacity or 0,
+        seats_taken=queue.seats_taken,
+        seats_free=queue.seats_free,
+        waiting_count=waiting_tickets(queue).count(),
+        waiting=list(waiting_tickets(queue).select_related("queue")[:limit]),
+        offers=list(tickets.filter(status=TicketStatus.OFFERED).order_by("offer_expires_at", "pk")),
+        confirmed=list(confirmed.order_by("-confirmed_at", "-pk")[:limit]),
+        confirmed_count=confirmed.count(),
+    )

@@ -8,4 +8,5 @@ urlpatterns: list = [
     path("api/", api.urls),
     path("", include("queueapp.views.health")),
     path("", include("queueapp.views.stats")),
+    path("", include("queueapp.views.waitlist")),
 ]

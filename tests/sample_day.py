@@ -88,8 +88,10 @@ def generate_day(location: Location, day: date, *, tickets: int = 5000, seed: in
     for name, queue in queues.items():  # the counters the services would have bumped
         Queue.objects.filter(pk=queue.pk).update(version=versions[name], number_day=day,
                                                  last_number=numbers[name], last_seq=numbers[name])
-    Queue.objects.filter(pk=seats.pk).update(
-        seats_taken=sum(r.status == S.CONFIRMED for r in records))  # parties of one
+    # Parties of one. Sold out at the end of the day: the requests still waiting
+    # wait for a seat to free up (with seats free, the waitlist would admit them).
+    held = sum(r.status == S.CONFIRMED for r in records)
+    Queue.objects.filter(pk=seats.pk).update(seats_taken=held, capacity=held)
     return records
 
 

@@ -25,4 +25,11 @@ from .tickets import (  # noqa: F401
     do_start_serving,
     do_transfer,
 )
-from .waitlist import do_confirm_waitlist  # noqa: F401
+from .waitlist import (  # noqa: F401
+    do_accept_offer,
+    do_confirm_waitlist,
+    do_decline_offer,
+    do_expire_offers,
+    do_set_capacity,
+    run_waitlist_cycles,
+)

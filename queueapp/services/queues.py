@@ -8,6 +8,7 @@ from ..models import Queue, QueueEvent
 from ._events import record_event
 from ._locks import lock_queue
 from .errors import InvalidTransition
+from .waitlist import admit_locked
 
 
 def _pk(obj) -> int:
@@ -35,4 +36,6 @@ def do_resume(queue: Queue | int, *, acting_user=None) -> Queue:
     queue.is_paused = False
     Queue.objects.filter(pk=queue.pk).update(is_paused=False)
     record_event(queue, QueueEvent.Kind.RESUMED, actor=acting_user)
+    # A paused waitlist admits nobody; seats freed meanwhile go out now.
+    admit_locked(queue, acting_user=acting_user)
     return queue

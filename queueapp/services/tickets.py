@@ -112,7 +112,7 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     _validate_join(queue, priority, party_size)
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
-    if queue.max_waiting is not None:
+    if queue.max_waiting is not None and queue.kind == Queue.Kind.COUNTER:
         waiting = waiting_tickets(queue).count()
         if waiting >= queue.max_waiting:
             raise QueueFull(f"{queue.name} is full ({waiting} waiting); please try again later.")
@@ -120,10 +120,11 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
                  entered_line=(ticket.priority, ticket.seq))
     if queue.kind == Queue.Kind.CAPACITY:
-        from .waitlist import admit_locked
+        from .waitlist import admit_locked, check_waitlist_room
 
         admit_locked(queue, acting_user=acting_user)
         ticket.refresh_from_db()
+        check_waitlist_room(queue, ticket)
     position = position_of(ticket)
     return JoinResult(ticket=ticket, position=position, estimated_wait=estimate_wait(queue, position))
 

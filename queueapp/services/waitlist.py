@@ -1,45 +1,291 @@
-"""Capacity waitlists: confirm waiting requests in order without overbooking."""
+"""Capacity waitlists: confirm waiting requests in order without ever overbooking.
+
+A capacity queue has `capacity` seats; `seats_taken` counts the seats held by
+confirmed requests and open offers (a check constraint keeps it within
+capacity). Every function here locks the queue row first and writes one
+QueueEvent per ticket it changes.
+
+Admission rule (`admit_locked`), applied on every *admission cycle*:
+- requests are taken in the queue's order: priority first, then first come;
+- strict order (the default): when the head needs more seats than are free,
+  nobody behind it is admitted, so a party of 4 is never starved by a stream
+  of singles. With `allow_skip`, the first requests further back that fit
+  are admitted instead (the head keeps its place and goes first as soon as
+  enough seats are free);
+- with `offer_seconds`, an admission is an OFFER holding the seats until
+  `offer_expires_at`; the person accepts (CONFIRMED) or declines, or the
+  offer expires and its seats go to the next in line. Without it, an
+  admission is a confirmation at once;
+- `max_open_offers` caps the offers outstanding at once; `batch_size` caps the
+  admissions of one cycle;
+- a paused queue admits nobody.
+
+When a cycle runs: without `batch_size`, whenever seats may have become free
+(a join, a cancellation, a decline, an expiry, a capacity increase, resume,
+staff's *Confirm the waitlist*). With `batch_size` the queue is a virtual
+waiting room paced by cycles: only the worker's cycle (`run_waitlist_cycles`)
+and staff's *Confirm the waitlist* admit, each at most `batch_size`.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import waiting_tickets
+from ..selectors import next_admissible, waiting_tickets
 from ._events import record_event
-from ._locks import lock_queue
+from ._locks import lock_queue, lock_ticket_queue
+from .errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
+
+Kind = QueueEvent.Kind
+MAX_CAPACITY = 1_000_000
 
 
-def admit_locked(queue: Queue, *, acting_user=None) -> list[Ticket]:
-    """Confirm waiting requests in order while seats remain (queue locked by caller).
+def _pk(obj) -> int:
+    return obj if isinstance(obj, int) else obj.pk
 
-    Strict order by default: when the head needs more seats than are free,
-    everyone waits for it. With `allow_skip`, smaller requests behind it go first.
+
+def _set_seats(queue: Queue, delta: int) -> None:
+    # The caller holds the row lock, so the in-memory value is the truth; the
+    # check constraint queue_seats_within_capacity refuses any overbooking.
+    queue.seats_taken += delta
+    Queue.objects.filter(pk=queue.pk).update(seats_taken=queue.seats_taken)
+
+
+def open_offer_count(queue: Queue | int) -> int:
+    return Ticket.objects.filter(queue_id=_pk(queue), status=TicketStatus.OFFERED).count()
+
+
+def check_waitlist_room(queue: Queue, ticket: Ticket) -> None:
+    """Refuse a new request that would have to wait beyond `max_waiting` (queue locked).
+
+    Checked after admission, so a request that gets seats at once is never
+    refused for a full waitlist; raising rolls the whole join back.
     """
+    if queue.max_waiting is None or ticket.status != TicketStatus.WAITING:
+        return
+    waiting = waiting_tickets(queue).count()
+    if waiting > queue.max_waiting:
+        raise QueueFull(f"{queue.name} is fully booked and its waitlist is full "
+                        f"({waiting - 1} waiting); please try again later.")
+
+
+def admit_locked(queue: Queue, *, acting_user=None, now: datetime | None = None,
+                 cycle: bool = False) -> list[Ticket]:
+    """Run one admission cycle (queue row locked by the caller); see the module doc.
+
+    `cycle=False` is an automatic trigger (join, release): a batched waiting room
+    ignores it and waits for its next cycle.
+    """
+    if queue.kind != Queue.Kind.CAPACITY or queue.is_paused:
+        return []
+    if queue.batch_size is not None and not cycle:
+        return []
+    now = now or timezone.now()
+    budget = queue.batch_size
+    offer_slots = None
+    if queue.offer_seconds and queue.max_open_offers is not None:
+        offer_slots = queue.max_open_offers - open_offer_count(queue)
     admitted: list[Ticket] = []
-    for ticket in waiting_tickets(queue):
-        if queue.seats_free <= 0:
+    while queue.seats_free > 0:
+        if budget is not None and len(admitted) >= budget:
             break
-        if ticket.party_size > queue.seats_free:
-            if queue.allow_skip:
-                continue
+        if offer_slots is not None and len(admitted) >= offer_slots:
             break
-        left = (ticket.priority, ticket.seq)
+        ticket = next_admissible(queue)
+        if ticket is None:
+            break
         ticket.queue = queue
+        admitted.append(_admit(queue, ticket, acting_user=acting_user, now=now))
+    return admitted
+
+
+def _admit(queue: Queue, ticket: Ticket, *, acting_user, now: datetime) -> Ticket:
+    left = (ticket.priority, ticket.seq)
+    data: dict = {}
+    if queue.offer_seconds:
+        ticket.status = TicketStatus.OFFERED
+        ticket.offer_expires_at = now + timedelta(seconds=queue.offer_seconds)
+        ticket.save(update_fields=["status", "offer_expires_at"])
+        kind = Kind.OFFERED
+        data["expires_at"] = ticket.offer_expires_at.isoformat()
+    else:
         ticket.status = TicketStatus.CONFIRMED
-        ticket.confirmed_at = timezone.now()
+        ticket.confirmed_at = now
         ticket.save(update_fields=["status", "confirmed_at"])
-        queue.seats_taken += ticket.party_size
-        Queue.objects.filter(pk=queue.pk).update(seats_taken=queue.seats_taken)
-        record_event(queue, QueueEvent.Kind.CONFIRMED, ticket=ticket, actor=acting_user,
-                     left_line=left, data={"seats_taken": queue.seats_taken})
-        admitted.append(ticket)
+        kind = Kind.CONFIRMED
+    _set_seats(queue, ticket.party_size)
+    data.update(seats_taken=queue.seats_taken, capacity=queue.capacity)
+    record_event(queue, kind, ticket=ticket, actor=acting_user, left_line=left, data=data)
+    return ticket
+
+
+def _release_offer(queue: Queue, ticket: Ticket, *, status: str, kind: str, now: datetime,
+                   acting_user=None) -> None:
+    """An offer ends without a confirmation: its seats go back to the pool."""
+    ticket.status = status
+    ticket.finished_at = now
+    ticket.save(update_fields=["status", "finished_at"])
+    _set_seats(queue, -ticket.party_size)
+    record_event(queue, kind, ticket=ticket, actor=acting_user,
+                 data={"seats_released": ticket.party_size, "seats_taken": queue.seats_taken,
+                       "capacity": queue.capacity})
+
+
+def _is_lapsed(ticket: Ticket, now: datetime) -> bool:
+    # An offer is good strictly before its expiry instant, never at it.
+    return ticket.status == TicketStatus.OFFERED and now >= ticket.offer_expires_at
+
+
+def _expired_message(ticket: Ticket, queue: Queue) -> str:
+    local = ticket.offer_expires_at.astimezone(ZoneInfo(queue.location.timezone))
+    return (f"Sorry, the offer for {ticket.display_number} expired at {local:%H:%M:%S} "
+            f"and its seats went to the next request in line.")
+
+
+@transaction.atomic(durable=True)
+def do_confirm_waitlist(queue: Queue | int, *, acting_user=None,
+                        now: datetime | None = None) -> list[Ticket]:
+    """Staff's *Confirm the waitlist*: one admission cycle. Locks the queue row.
+
+    Returns the requests confirmed (or offered); an empty list when no seat is
+    free or nobody waiting fits.
+    """
+    queue = lock_queue(_pk(queue))
+    if queue.kind != Queue.Kind.CAPACITY:
+        raise InvalidInput(f"{queue.name} is a counter queue, not a waitlist.", field="queue")
+    if queue.is_paused:
+        raise QueuePaused(f"{queue.name} is paused; resume it before confirming the waitlist.")
+    return admit_locked(queue, acting_user=acting_user, now=now, cycle=True)
+
+
+@transaction.atomic(durable=True)
+def do_set_capacity(queue: Queue | int, *, capacity: int, acting_user=None,
+                    now: datetime | None = None) -> Queue:
+    """Change the number of seats. Locks the queue row.
+
+    Refuses to go below the seats already held (confirmed or offered): those
+    people were promised a place. A larger capacity admits from the waitlist.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
+        raise InvalidInput(f"Capacity must be a whole number from 0 to {MAX_CAPACITY}.", field="capacity")
+    queue = lock_queue(_pk(queue))
+    if queue.kind != Queue.Kind.CAPACITY:
+        raise InvalidInput(f"{queue.name} is a counter queue; it has no seats.", field="queue")
+    if capacity < queue.seats_taken:
+        raise InvalidInput(
+            f"{queue.seats_taken} seats are already confirmed or offered, so the capacity cannot "
+            f"go below {queue.seats_taken}. Cancel requests first to free seats.", field="capacity")
+    if capacity == queue.capacity:
+        raise InvalidTransition(f"{queue.name} already has {capacity} seats.", field="capacity")
+    before = queue.capacity
+    queue.capacity = capacity
+    Queue.objects.filter(pk=queue.pk).update(capacity=capacity)
+    record_event(queue, Kind.CAPACITY_CHANGED, actor=acting_user,
+                 data={"from": before, "to": capacity, "seats_taken": queue.seats_taken})
+    if capacity > before:
+        admit_locked(queue, acting_user=acting_user, now=now)
+    return queue
+
+
+def do_accept_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | None = None) -> Ticket:
+    """The person takes the seats they were offered. Locks the ticket's queue row.
+
+    An offer is good until its expiry instant whether or not the worker has run:
+    a late acceptance expires the offer right here (its seats go to the next in
+    line, committed) and then raises OfferExpired.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        queue, ticket = lock_ticket_queue(_pk(ticket))
+        if ticket.status == TicketStatus.OFFERED and not _is_lapsed(ticket, now):
+            ticket.status = TicketStatus.CONFIRMED
+            ticket.confirmed_at = now
+            ticket.save(update_fields=["status", "confirmed_at"])
+            record_event(queue, Kind.ACCEPTED, ticket=ticket, actor=acting_user,
+                         data={"seats_taken": queue.seats_taken, "capacity": queue.capacity})
+            return ticket
+        if ticket.status == TicketStatus.OFFERED:
+            _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
+            admit_locked(queue, now=now)
+        elif ticket.status != TicketStatus.EXPIRED:
+            raise InvalidTransition(f"{ticket.display_number} has no open offer to accept: it is "
+                                    f"{ticket.get_status_display().lower()}.")
+    raise OfferExpired(_expired_message(ticket, queue))
+
+
+@transaction.atomic(durable=True)
+def do_decline_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | None = None) -> Ticket:
+    """The person gives up the seats they were offered; the next in line gets them.
+
+    Locks the ticket's queue row. Declining an offer that has already lapsed
+    records it as expired (what really happened) and does not raise.
+    """
+    now = now or timezone.now()
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    if ticket.status == TicketStatus.EXPIRED:
+        return ticket
+    if ticket.status != TicketStatus.OFFERED:
+        raise InvalidTransition(f"{ticket.display_number} has no open offer to decline: it is "
+                                f"{ticket.get_status_display().lower()}.")
+    if _is_lapsed(ticket, now):
+        _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
+    else:
+        _release_offer(queue, ticket, status=TicketStatus.DECLINED, kind=Kind.DECLINED, now=now,
+                       acting_user=acting_user)
+    admit_locked(queue, acting_user=acting_user, now=now)
+    return ticket
+
+
+def do_expire_offers(*, now: datetime | None = None) -> int:
+    """Expire every lapsed offer, one transaction per queue; returns how many.
+
+    Safe with several workers: the candidates are read without a lock, then
+    each queue row is locked and its lapsed offers re-read under the lock, so a
+    second worker finds them already expired and does nothing.
+    """
+    now = now or timezone.now()
+    queue_ids = (Ticket.objects.filter(status=TicketStatus.OFFERED, offer_expires_at__lte=now)
+                 .values_list("queue_id", flat=True).distinct().order_by("queue_id"))
+    return sum(_expire_queue_offers(queue_id, now=now) for queue_id in list(queue_ids))
+
+
+@transaction.atomic(durable=True)
+def _expire_queue_offers(queue_id: int, *, now: datetime) -> int:
+    queue = lock_queue(queue_id)
+    lapsed = list(Ticket.objects.filter(queue=queue, status=TicketStatus.OFFERED,
+                                        offer_expires_at__lte=now).order_by("offer_expires_at", "pk"))
+    for ticket in lapsed:
+        ticket.queue = queue
+        _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
+    if lapsed:
+        admit_locked(queue, now=now)
+    return len(lapsed)
+
+
+def run_waitlist_cycles(*, now: datetime | None = None) -> int:
+    """The worker's admission cycle over every capacity queue that could admit.
+
+    Batched waiting rooms admit their next batch here; for the others it is a
+    safety net (their admissions happen at once, so it normally finds nothing).
+    Returns how many requests were admitted.
+    """
+    candidates = (Queue.objects.filter(kind=Queue.Kind.CAPACITY, is_paused=False,
+                                       seats_taken__lt=F("capacity"),
+                                       tickets__status=TicketStatus.WAITING)
+                  .values_list("pk", flat=True).distinct().order_by("pk"))
+    admitted = 0
+    for queue_id in list(candidates):
+        admitted += len(_cycle_one(queue_id, now=now))
     return admitted
 
 
 @transaction.atomic(durable=True)
-def do_confirm_waitlist(queue: Queue | int, *, acting_user=None) -> list[Ticket]:
-    """Confirm the waitlist of a capacity queue. Locks the queue row."""
-    queue = lock_queue(queue if isinstance(queue, int) else queue.pk)
-    return admit_locked(queue, acting_user=acting_user)
+def _cycle_one(queue_id: int, *, now: datetime | None) -> list[Ticket]:
+    queue = lock_queue(queue_id)
+    return admit_locked(queue, now=now, cycle=True)
