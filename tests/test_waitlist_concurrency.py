@@ -11,7 +11,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Max, Sum
 
 from queueapp.integrity import validate_queue_integrity
@@ -24,6 +23,7 @@ from queueapp.services import (
     do_join,
 )
 from tests.conftest import make_queue
+from tests.test_concurrency import in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,27 +31,9 @@ S = TicketStatus
 HOLDING = (S.CONFIRMED, S.OFFERED)
 
 
-def run_threads(*targets) -> list[BaseException]:
-    """Start every target at once (a barrier), wait for all; return what they raised."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def wrap(target):
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:  # reported to the test, never swallowed
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrap, args=(t,)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return errors
+def run_together(*targets) -> list:
+    """Start every target at once on its own thread; re-raise the first failure."""
+    return in_threads(len(targets), lambda i: targets[i]())
 
 
 def seats_held(queue_id: int) -> int:
@@ -65,9 +47,18 @@ def test_300_concurrent_requests_for_100_seats_with_staff_confirming_and_people_
     peak = [0]
     cancelled_confirmed: list[int] = []
 
+    joiners_left = [6]
+    count_lock = threading.Lock()
+
     def joiner():
-        for _ in range(50):
-            do_join(train.pk)
+        try:
+            for _ in range(50):
+                do_join(train.pk)
+        finally:
+            with count_lock:
+                joiners_left[0] -= 1
+                if joiners_left[0] == 0:
+                    joins_done.set()
 
     def staff():
         # A person at a desk, clicking *Confirm* every few milliseconds.
@@ -93,18 +84,7 @@ def test_300_concurrent_requests_for_100_seats_with_staff_confirming_and_people_
         while not joins_done.wait(0.001):
             peak[0] = max(peak[0], seats_held(train.pk))
 
-    joiners = [joiner] * 6
-
-    def all_joiners_then_signal():
-        errors.extend(run_threads(*joiners))
-        joins_done.set()
-
-    errors: list[BaseException] = []
-    coordinator = threading.Thread(target=all_joiners_then_signal)
-    coordinator.start()
-    errors += run_threads(staff, canceller, sampler)
-    coordinator.join()
-    assert errors == []
+    run_together(*[joiner] * 6, staff, canceller, sampler)
 
     train.refresh_from_db()
     tickets = Ticket.objects.filter(queue=train)
@@ -135,8 +115,7 @@ def test_two_expiry_workers_racing_handle_each_offer_once_and_offer_the_next_onc
 
     lapse = Ticket.objects.aggregate(m=Max("offer_expires_at"))["m"] + timedelta(seconds=1)
     handled: list[int] = []
-    errors = run_threads(*[lambda: handled.append(do_expire_offers(now=lapse))] * 2)
-    assert errors == []
+    run_together(*[lambda: handled.append(do_expire_offers(now=lapse))] * 2)
     assert sum(handled) == 10                        # not 20: each offer expired once
 
     for train in trains:
@@ -152,7 +131,7 @@ def test_two_expiry_workers_racing_handle_each_offer_once_and_offer_the_next_onc
     # The next round races too, and finds the second offers, once each.
     handled.clear()
     again = lapse + timedelta(seconds=61)
-    assert run_threads(*[lambda: handled.append(do_expire_offers(now=again))] * 2) == []
+    run_together(*[lambda: handled.append(do_expire_offers(now=again))] * 2)
     assert sum(handled) == 10
     assert Ticket.objects.filter(status=S.EXPIRED).count() == 20
     assert QueueEvent.objects.filter(kind="expired").count() == 20

@@ -60,6 +60,7 @@ def test_requests_are_confirmed_while_seats_remain_then_wait_with_a_position(loc
     assert (a.position, b.position) == (None, None)
     assert (c.ticket.status, c.position) == (S.WAITING, 1)
     assert d.position == 2
+    assert d.estimated_wait is None     # seats free up by cancellations: no time to promise
     train.refresh_from_db()
     assert train.seats_taken == 3
     assert_clean(train)
