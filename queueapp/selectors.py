@@ -88,6 +88,7 @@ class WaitlistOverview:
     offers: list[Ticket]           # open offers, soonest expiry first
     confirmed: list[Ticket]        # most recent first
     confirmed_count: int
+    oversized: list[Ticket]        # waiting for more seats than the whole capacity
 
 
 def waitlist_overview(queue: Queue, *, limit: int = 200) -> WaitlistOverview:
@@ -102,4 +103,6 @@ def waitlist_overview(queue: Queue, *, limit: int = 200) -> WaitlistOverview:
         offers=list(tickets.filter(status=TicketStatus.OFFERED).order_by("offer_expires_at", "pk")),
         confirmed=list(confirmed.order_by("-confirmed_at", "-pk")[:limit]),
         confirmed_count=confirmed.count(),
+        oversized=list(waiting_tickets(queue).filter(party_size__gt=queue.capacity or 0)
+                       .select_related("queue")[:limit]),
     )

@@ -305,3 +305,18 @@ def test_integrity_reports_a_missed_admission(location):
     Queue.objects.filter(pk=train.pk).update(seats_taken=0)
     codes = {p.code for p in validate_queue_integrity(train)}
     assert "waitlist_stalled" in codes
+
+
+def test_worker_jobs_expire_lapsed_offers_and_admit_the_next_batch(location):
+    from queueapp import jobs, worker
+
+    assert {jobs.expire_offers, jobs.admit_waitlist_batches} <= {job.func for job in worker.JOBS}
+    room = make_waitlist(location, capacity=10, offer_seconds=60, batch_size=1)
+    first, second = do_join(room).ticket, do_join(room).ticket
+    jobs.admit_waitlist_batches()
+    assert statuses(first, second) == [S.OFFERED, S.WAITING]
+    Ticket.objects.filter(pk=first.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
+    jobs.expire_offers()
+    jobs.admit_waitlist_batches()
+    assert statuses(first, second) == [S.EXPIRED, S.OFFERED]
+    assert_clean(room)

@@ -87,6 +87,16 @@ def test_manager_sets_capacity_and_a_too_small_one_is_refused_in_words(client, m
     assert Ticket.objects.get(pk=waiting.pk).status == S.CONFIRMED
 
 
+def test_page_warns_of_a_request_larger_than_the_whole_capacity(client, manager, train):
+    do_join(train, party_size=2)
+    client.force_login(manager)
+    client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "3"})
+    do_join(train, party_size=3)                   # fits the capacity, waits for seats
+    assert client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "2"}).status_code == 302
+    html = client.get(f"/waitlist/{train.pk}/").content.decode()
+    assert "T-002 asks for 3 seats, more than the whole capacity (2): it blocks everyone behind it" in html
+
+
 def test_staff_may_not_set_capacity(client, staff, train):
     client.force_login(staff)
     assert client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "9"}).status_code == 403
