@@ -17,6 +17,8 @@ from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue, QueueEvent, Ticket, TicketStatus
 from queueapp.services import (
     InvalidTransition,
+    OfferExpired,
+    do_accept_offer,
     do_cancel,
     do_confirm_waitlist,
     do_expire_offers,
@@ -139,3 +141,40 @@ def test_two_expiry_workers_racing_handle_each_offer_once_and_offer_the_next_onc
         train.refresh_from_db()
         assert train.seats_taken == 0
         assert validate_queue_integrity(train) == []
+
+
+def test_acceptances_racing_the_expiry_workers_end_each_offer_exactly_one_way(location):
+    """People accept in their last second while the workers' clocks are already past
+    expiry: each offer is either kept or expired (and passed on), never both."""
+    train = make_queue(location, "Train 7", "T", kind=Queue.Kind.CAPACITY, capacity=8, offer_seconds=60)
+    offers = [do_join(train.pk).ticket for _ in range(8)]
+    waiting = [do_join(train.pk).ticket for _ in range(8)]
+    expiry = max(t.offer_expires_at for t in offers)
+    refused: list[int] = []
+
+    def accept(ticket):
+        def run():
+            try:
+                do_accept_offer(ticket.pk, now=ticket.offer_expires_at - timedelta(seconds=1))
+            except OfferExpired:
+                refused.append(ticket.pk)
+        return run
+
+    def worker():
+        do_expire_offers(now=expiry + timedelta(seconds=1))
+
+    run_together(*[accept(t) for t in offers], worker, worker)
+
+    ended = {t.pk: Ticket.objects.get(pk=t.pk).status for t in offers}
+    assert set(ended.values()) <= {S.CONFIRMED, S.EXPIRED}
+    expired = [pk for pk, status in ended.items() if status == S.EXPIRED]
+    assert sorted(refused) == sorted(expired)
+    for ticket in offers:
+        kinds = list(QueueEvent.objects.filter(ticket=ticket, kind__in=["accepted", "expired"])
+                     .values_list("kind", flat=True))
+        assert kinds == (["expired"] if ticket.pk in expired else ["accepted"])
+    # Exactly as many of the waiting got an offer as offers expired, each once.
+    offered_next = [t for t in waiting if Ticket.objects.get(pk=t.pk).status == S.OFFERED]
+    assert [t.pk for t in offered_next] == [t.pk for t in waiting[:len(expired)]]
+    assert QueueEvent.objects.filter(ticket__in=waiting, kind="offered").count() == len(expired)
+    assert validate_queue_integrity(train) == []

@@ -48,7 +48,7 @@ class Model:
                 return
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=steps, capacity=st.integers(1, 8), allow_skip=st.booleans())
 # A head that does not fit with a smaller request behind it, both ways.
 @example(history=[("join", 3, 0), ("join", 3, 0), ("join", 1, 0), ("cancel", 0)], capacity=4, allow_skip=False)
