@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from .models import AT_COUNTER, HOLDING_SEATS, Counter, Queue, QueueEvent, Ticket, TicketStatus
-from .selectors import next_admissible
+from .selectors import next_admissible, open_offer_count
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _waitlist(q: Queue) -> list[Problem]:
 def _stalled(q: Queue) -> list[Problem]:
     """Seats free that the admission rule would give to someone waiting: a missed admission."""
     if q.offer_seconds and q.max_open_offers is not None:
-        if Ticket.objects.filter(queue=q, status=TicketStatus.OFFERED).count() >= q.max_open_offers:
+        if open_offer_count(q) >= q.max_open_offers:
             return []
     fits = next_admissible(q)
     free = q.seats_free

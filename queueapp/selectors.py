@@ -16,6 +16,10 @@ def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
     return Ticket.objects.filter(queue_id=queue_id, status=TicketStatus.WAITING).order_by("-priority", "seq")
 
 
+def open_offer_count(queue: Queue) -> int:
+    return Ticket.objects.filter(queue_id=queue.pk, status=TicketStatus.OFFERED).count()
+
+
 def next_admissible(queue: Queue) -> Ticket | None:
     """The waiting request a capacity queue's free seats would take next.
 

@@ -106,7 +106,8 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     """Take a ticket. Locks the queue row; refuses a paused or full queue.
 
     On a capacity queue the request is confirmed (or offered) at once while
-    seats remain, otherwise it waits in line.
+    seats remain, otherwise it waits in line (a batched waiting room admits at
+    its next cycle; see services.waitlist); a full waitlist refuses it.
     """
     queue = lock_queue(_pk(queue))
     _validate_join(queue, priority, party_size)

@@ -37,7 +37,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import next_admissible, waiting_tickets
+from ..selectors import next_admissible, open_offer_count, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_ticket_queue
 from .errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
@@ -55,10 +55,6 @@ def _set_seats(queue: Queue, delta: int) -> None:
     # check constraint queue_seats_within_capacity refuses any overbooking.
     queue.seats_taken += delta
     Queue.objects.filter(pk=queue.pk).update(seats_taken=queue.seats_taken)
-
-
-def open_offer_count(queue: Queue | int) -> int:
-    return Ticket.objects.filter(queue_id=_pk(queue), status=TicketStatus.OFFERED).count()
 
 
 def check_waitlist_room(queue: Queue, ticket: Ticket) -> None:
