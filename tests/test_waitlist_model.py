@@ -53,6 +53,8 @@ class Model:
 # A head that does not fit with a smaller request behind it, both ways.
 @example(history=[("join", 3, 0), ("join", 3, 0), ("join", 1, 0), ("cancel", 0)], capacity=4, allow_skip=False)
 @example(history=[("join", 3, 0), ("join", 3, 0), ("join", 1, 0), ("cancel", 0)], capacity=4, allow_skip=True)
+# The waiting head that blocked the line cancels: the request behind it fits.
+@example(history=[("join", 3, 0), ("join", 2, 0), ("join", 1, 0), ("cancel", 1)], capacity=4, allow_skip=False)
 def test_admissions_follow_the_rule_on_any_history(location, history, capacity, allow_skip):
     n = next(names)
     queue = make_queue(location, f"Resource {n}", "R", slug=f"resource-{n}", kind=Queue.Kind.CAPACITY,

@@ -88,6 +88,16 @@ def test_strict_order_keeps_smaller_requests_behind_a_head_that_does_not_fit(loc
     assert_clean(train)
 
 
+def test_when_a_blocking_head_cancels_the_request_behind_it_goes_through(location):
+    train = make_waitlist(location, capacity=4)
+    do_join(train, party_size=3)
+    big = do_join(train, party_size=3).ticket
+    single = do_join(train).ticket
+    do_cancel(big)
+    assert statuses(single) == [S.CONFIRMED]
+    assert_clean(train)
+
+
 def test_allow_skip_lets_smaller_requests_through_and_the_head_keeps_its_place(location):
     train = make_waitlist(location, capacity=4, allow_skip=True)
     first = do_join(train, party_size=3).ticket

@@ -291,8 +291,9 @@ CANCELLABLE = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.OFFERED, 
 def do_cancel(ticket: Ticket | int, *, acting_user=None, by_patient: bool = False) -> Ticket:
     """Cancel a ticket, by staff or by its holder (the view checked the token).
 
-    On a capacity queue the seats it held are released and the waitlist is
-    confirmed again at once. Locks its queue row.
+    On a capacity queue the seats it held are released and an admission cycle
+    runs at once (also when a waiting head that did not fit leaves). Locks its
+    queue row.
     """
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status == TicketStatus.SERVING:
@@ -311,7 +312,9 @@ def do_cancel(ticket: Ticket | int, *, acting_user=None, by_patient: bool = Fals
     record_event(queue, Kind.CANCELLED, ticket=ticket, counter=ticket.counter, actor=acting_user,
                  left_line=left, data={"by": "patient" if by_patient else "staff",
                                        "was": was, "seats_released": released})
-    if released:
+    if queue.kind == Queue.Kind.CAPACITY:
+        # Seats freed, or a waiting head that did not fit left the line: either
+        # way someone behind may now be admitted.
         from .waitlist import admit_locked
 
         admit_locked(queue, acting_user=acting_user)
