@@ -330,3 +330,17 @@ def test_worker_jobs_expire_lapsed_offers_and_admit_the_next_batch(location):
     jobs.admit_waitlist_batches()
     assert statuses(first, second) == [S.EXPIRED, S.OFFERED]
     assert_clean(room)
+
+
+def test_integrity_reports_waitlist_states_that_cannot_be(location, queue):
+    train = make_waitlist(location, capacity=2, offer_seconds=60)
+    offer = do_join(train).ticket
+    confirmed = do_join(train).ticket
+    do_accept_offer(confirmed)
+    counter_ticket = do_join(queue).ticket
+    Ticket.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(minutes=6))
+    Ticket.objects.filter(pk=confirmed.pk).update(confirmed_at=None)
+    Ticket.objects.filter(pk=counter_ticket.pk).update(status=S.CONFIRMED)
+    found = {(p.code, p.ticket_id) for p in validate_queue_integrity()}
+    assert {("offer_overdue", offer.pk), ("confirmed_without_time", confirmed.pk),
+            ("status_of_other_queue_kind", counter_ticket.pk)} <= found
