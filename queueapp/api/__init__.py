@@ -1,13 +1,13 @@
 """The JSON API (django-ninja), mounted at /api/; docs at /api/docs.
 
-Routers live one per area (`tickets`, `queues`, `counters`); each endpoint
+Routers live one per area (`tickets`, `queues`, `counters`, `waitlists`); each endpoint
 checks access and calls one service function. Every endpoint needs a login
 (session with CSRF, or `Authorization: Bearer <key>`) unless it says `auth=None`.
 """
 
 from ninja import NinjaAPI
 
-from . import counters, queues, tickets
+from . import counters, queues, tickets, waitlist
 from .auth import BearerTokenAuth, SessionAuth
 from .errors import install_error_handlers
 
@@ -27,3 +27,4 @@ install_error_handlers(api)
 api.add_router("/tickets", tickets.router)
 api.add_router("/queues", queues.router)
 api.add_router("/counters", counters.router)
+api.add_router("/waitlists", waitlist.router)
