@@ -88,6 +88,10 @@ class Model:
 @example(history=[("join", 1, 0)] * 4 + [("decline", 0), ("expire",), ("accept", 3)],
          mode={"capacity": 8, "allow_skip": False, "offer_seconds": 60, "max_open_offers": 2,
                "batch_size": None})
+# Accepting frees an offer slot under max_open_offers: the next gets an offer.
+@example(history=[("join", 1, 0), ("join", 1, 0), ("capacity", 3), ("join", 1, 0), ("accept", 0)],
+         mode={"capacity": 1, "allow_skip": False, "offer_seconds": 60, "max_open_offers": 2,
+               "batch_size": None})
 def test_admissions_follow_the_rule_on_any_history(location, history, mode):
     n = next(names)
     queue = make_queue(location, f"Resource {n}", "R", slug=f"resource-{n}", kind=Queue.Kind.CAPACITY, **mode)
@@ -116,6 +120,7 @@ def test_admissions_follow_the_rule_on_any_history(location, history, mode):
         elif action == "accept" and picked and picked["status"] == S.OFFERED:
             services.do_accept_offer(ticket)
             picked["status"] = S.CONFIRMED
+            model.admit()
         elif action == "decline" and picked and picked["status"] == S.OFFERED:
             services.do_decline_offer(ticket)
             picked["status"] = S.DECLINED

@@ -344,3 +344,15 @@ def test_integrity_reports_waitlist_states_that_cannot_be(location, queue):
     found = {(p.code, p.ticket_id) for p in validate_queue_integrity()}
     assert {("offer_overdue", offer.pk), ("confirmed_without_time", confirmed.pk),
             ("status_of_other_queue_kind", counter_ticket.pk)} <= found
+
+
+def test_one_broken_queue_does_not_stop_expiry_on_the_others(location):
+    broken = make_waitlist(location, capacity=1, offer_seconds=60, name="Broken", prefix="X")
+    healthy = make_waitlist(location, capacity=1, offer_seconds=60, name="Healthy", prefix="Y")
+    stuck, fine = do_join(broken).ticket, do_join(healthy).ticket
+    # A corrupted seat counter: releasing the offer would take it below zero, which
+    # the database refuses, so that queue's expiry rolls back.
+    Queue.objects.filter(pk=broken.pk).update(seats_taken=0)
+    later = max(stuck.offer_expires_at, fine.offer_expires_at) + timedelta(seconds=1)
+    assert do_expire_offers(now=later) == 1
+    assert statuses(stuck, fine) == [S.OFFERED, S.EXPIRED]

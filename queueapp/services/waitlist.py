@@ -20,15 +20,17 @@ Admission rule (`admit_locked`), applied on every *admission cycle*:
   admissions of one cycle;
 - a paused queue admits nobody.
 
-When a cycle runs: without `batch_size`, whenever seats may have become free
-(a join, a cancellation, a decline, an expiry, a capacity increase, resume,
-staff's *Confirm the waitlist*). With `batch_size` the queue is a virtual
-waiting room paced by cycles: only the worker's cycle (`run_waitlist_cycles`)
-and staff's *Confirm the waitlist* admit, each at most `batch_size`.
+When a cycle runs: without `batch_size`, whenever seats or an offer slot may
+have become free (a join, a cancellation, an acceptance, a decline, an expiry,
+a capacity increase, resume, staff's *Confirm the waitlist*). With
+`batch_size` the queue is a virtual waiting room paced by cycles: only the
+worker's cycle (`run_waitlist_cycles`) and staff's *Confirm the waitlist*
+admit, each at most `batch_size`.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -43,6 +45,7 @@ from ._locks import lock_queue, lock_ticket_queue
 from .errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
 
 Kind = QueueEvent.Kind
+log = logging.getLogger(__name__)
 MAX_CAPACITY = 1_000_000
 
 
@@ -205,6 +208,8 @@ def do_accept_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | N
             ticket.save(update_fields=["status", "confirmed_at"])
             record_event(queue, Kind.ACCEPTED, ticket=ticket, actor=acting_user,
                          data={"seats_taken": queue.seats_taken, "capacity": queue.capacity})
+            # One offer fewer is open: under `max_open_offers` the next may get one.
+            admit_locked(queue, acting_user=acting_user, now=now)
             return ticket
         if ticket.status == TicketStatus.OFFERED:
             _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
@@ -248,7 +253,7 @@ def do_expire_offers(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     queue_ids = (Ticket.objects.filter(status=TicketStatus.OFFERED, offer_expires_at__lte=now)
                  .values_list("queue_id", flat=True).distinct().order_by("queue_id"))
-    return sum(_expire_queue_offers(queue_id, now=now) for queue_id in list(queue_ids))
+    return sum(_each_queue(list(queue_ids), lambda queue_id: _expire_queue_offers(queue_id, now=now)))
 
 
 @transaction.atomic(durable=True)
@@ -275,10 +280,19 @@ def run_waitlist_cycles(*, now: datetime | None = None) -> int:
                                        seats_taken__lt=F("capacity"),
                                        tickets__status=TicketStatus.WAITING)
                   .values_list("pk", flat=True).distinct().order_by("pk"))
-    admitted = 0
-    for queue_id in list(candidates):
-        admitted += len(_cycle_one(queue_id, now=now))
-    return admitted
+    return sum(_each_queue(list(candidates), lambda queue_id: len(_cycle_one(queue_id, now=now))))
+
+
+def _each_queue(queue_ids: list[int], work) -> list[int]:
+    """Run `work` per queue, each in its own transaction; one queue failing (and
+    rolled back) is logged and must not starve the others of their expiry."""
+    done = []
+    for queue_id in queue_ids:
+        try:
+            done.append(work(queue_id))
+        except Exception:
+            log.exception("waitlist job failed for queue %s", queue_id)
+    return done
 
 
 @transaction.atomic(durable=True)
