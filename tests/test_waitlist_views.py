@@ -16,13 +16,6 @@ S = TicketStatus
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    # Tests run without collectstatic, so no manifest: serve static names as they are.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-
-
 @pytest.fixture
 def train(location):
     return make_queue(location, "Train 101", "T", kind=Queue.Kind.CAPACITY, capacity=2)
