@@ -214,3 +214,13 @@ def test_refused_action_publishes_nothing(queue, published, django_capture_on_co
         with pytest.raises(QueuePaused):
             do_join(queue)
     assert [m["kind"] for m in published] == []
+
+
+def test_a_waitlist_request_cannot_be_called_to_a_counter(location):
+    train = make_queue(location, "Train 101", "T", kind="capacity", capacity=1)
+    desk = make_counter(location, "Desk 1", [train])
+    do_join(train)
+    waiting = do_join(train).ticket  # no seat left: waits
+    with pytest.raises(InvalidInput, match="is a waitlist"):
+        do_call_ticket(waiting, counter=desk)
+    assert Ticket.objects.get(pk=waiting.pk).status == TicketStatus.WAITING

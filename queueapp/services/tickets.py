@@ -200,6 +200,9 @@ def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=
     """
     queue, ticket = lock_ticket_queue(_pk(ticket))
     counter = _lock_counter(_pk(counter))
+    if queue.kind != Queue.Kind.COUNTER:
+        raise InvalidInput(f"{queue.name} is a waitlist: its requests are confirmed, not called.",
+                           field="ticket")
     if not counter.queues.filter(pk=queue.pk).exists():
         raise InvalidInput(f"{counter.name} does not serve {queue.name}.", field="counter")
     if queue.is_paused:
