@@ -100,7 +100,6 @@ def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
     return ticket
 
 
-@transaction.atomic(durable=True)
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
             acting_user=None, note: str = "") -> JoinResult:
     """Take a ticket. Locks the queue row; refuses a paused or full queue.
@@ -108,8 +107,25 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     On a capacity queue the request is confirmed (or offered) at once while
     seats remain, otherwise it waits in line (a batched waiting room admits at
     its next cycle; see services.waitlist); a full waitlist refuses it.
+
+    The lock is held only for the writes (`_join_locked`). The position and
+    the wait estimate are read after commit: they are reads whose queries
+    grow with the line, and every other join of the queue would wait for
+    them. The position is then as of just after the join (a ticket called
+    meanwhile is no longer counted ahead), which is what the patient page
+    shows next anyway.
     """
-    queue = lock_queue(_pk(queue))
+    ticket, queue = _join_locked(_pk(queue), priority=priority, party_size=party_size,
+                                 acting_user=acting_user, note=note)
+    position = position_of(ticket)
+    return JoinResult(ticket=ticket, position=position, estimated_wait=estimate_wait(queue, position))
+
+
+@transaction.atomic(durable=True)
+def _join_locked(queue_id: int, *, priority: int, party_size: int, acting_user,
+                 note: str) -> tuple[Ticket, Queue]:
+    """do_join's transaction: lock the queue row, check, write the ticket and its event."""
+    queue = lock_queue(queue_id)
     _validate_join(queue, priority, party_size)
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
@@ -126,8 +142,7 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
         admit_locked(queue, acting_user=acting_user)
         ticket.refresh_from_db()
         check_waitlist_room(queue, ticket)
-    position = position_of(ticket)
-    return JoinResult(ticket=ticket, position=position, estimated_wait=estimate_wait(queue, position))
+    return ticket, queue
 
 
 def _lock_counter(counter_id: int) -> Counter:

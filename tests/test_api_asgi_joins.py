@@ -1,0 +1,57 @@
+"""Concurrent joins through the real ASGI application (`config.asgi.application`).
+
+The thread-based test in test_api_tickets.py goes through Django's WSGI test
+client; this one drives the ASGI app daphne serves, where each request runs its
+sync view in its own thread-sensitive context, so the joins really overlap.
+"""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+
+from config.asgi import application
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import Ticket
+from tests.api_support import fast_password_hashing, kiosk_key  # noqa: F401 (fixtures)
+
+RESPONSE_TIMEOUT = 30  # seconds for one answer: a deadlock fails the test instead of hanging it
+
+
+async def asgi_post(path: str, body: dict, *, key: str) -> tuple[int, dict]:
+    payload = json.dumps(body).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"authorization", f"Bearer {key}".encode())],
+    }
+    app = ApplicationCommunicator(application, scope)
+    await app.send_input({"type": "http.request", "body": payload, "more_body": False})
+    start = await app.receive_output(RESPONSE_TIMEOUT)
+    chunks = []
+    while True:
+        message = await app.receive_output(RESPONSE_TIMEOUT)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await app.wait(RESPONSE_TIMEOUT)
+    return start["status"], json.loads(b"".join(chunks))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_joins_through_the_asgi_app_get_gapless_numbers(queue, kiosk_key):
+    async def join_all():
+        return await asyncio.gather(*(asgi_post(f"/api/queues/{queue.pk}/tickets", {}, key=kiosk_key)
+                                      for _ in range(40)))
+
+    answers = asyncio.run(join_all())
+
+    assert [status for status, _ in answers] == [201] * 40
+    assert sorted(body["number"] for _, body in answers) == [f"A-{n:03d}" for n in range(1, 41)]
+    assert sorted(body["position"] for _, body in answers)[0] == 1
+    assert Ticket.objects.filter(queue=queue).count() == 40
+    assert validate_queue_integrity(queue) == []
