@@ -69,6 +69,10 @@ class Command(BaseCommand):
             StaffMembership.objects.get_or_create(user=user, location=location, defaults={"role": role})
         return location
 
+    def _train_id(self) -> int | str:
+        train = Queue.objects.filter(location__slug="riverside", slug="train-101").first()
+        return train.pk if train else "<queue id>"
+
     def _print_urls(self, base: str) -> None:
         lines = [
             "",
@@ -77,6 +81,8 @@ class Command(BaseCommand):
             f"  Kiosk            {base}/kiosk/riverside/",
             f"  Join online      {base}/join/riverside/",
             f"  Lobby display    {base}/display/riverside/",
+            f"  Train waitlist   {base}/waitlist/{self._train_id()}/",
+            f"  Statistics       {base}/stats/",
             f"  Admin            {base}/admin/",
             f"  API docs         {base}/api/docs",
             "  Logins:  " + ",  ".join(f"{u} / {p}" for u, p, _, _ in DEMO_USERS),
