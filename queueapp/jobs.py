@@ -1,7 +1,11 @@
 """Periodic jobs of the background worker (see queueapp.worker)."""
 
+from __future__ import annotations
+
 from .services.waitlist import do_expire_offers, run_waitlist_cycles
 from .worker import periodic
+
+TICK_SECONDS = 3.0
 
 
 # Lapsed offers: an acceptance after the expiry instant is refused even before
@@ -17,3 +21,17 @@ def expire_offers() -> None:
 @periodic(5)
 def admit_waitlist_batches() -> None:
     run_waitlist_cycles()
+
+
+@periodic(TICK_SECONDS)
+def publish_queue_ticks() -> int:
+    """Tell every queue's screens the queue's current version (one message per
+    queue, one query in all). A screen that lost the last event sees a newer
+    version than it shows and re-reads what it missed: a lost message delays a
+    screen by a few seconds, never leaves it wrong. With the in-memory layer
+    the worker cannot reach the server process; its hub ticks locally instead.
+    """
+    from .live import publisher, reads
+
+    versions = {q: v for q, v in reads.queue_versions().items() if v > 0}
+    return publisher.broadcast_ticks(versions)

@@ -1,18 +1,258 @@
 """Hands committed events to the channel layer without making the request wait.
 
-(The first version: send in a daemon thread. Issue 3 replaces it with the full
-non-blocking publisher with retries.)
+`publish(message)` runs in `transaction.on_commit` of a request thread. It
+appends the message to a bounded in-process buffer and wakes a sender task;
+it never does I/O itself, so a slow or stopped Redis cannot slow a staff click.
+
+Where the sender runs depends on the layer:
+- Redis layers reach every process, so the sender owns a background thread
+  with its own event loop and its own layer instance (layers are bound to the
+  loop that uses them).
+- The in-memory layer only reaches consumers of this process, and its queues
+  belong to the server's event loop; so the sender runs as a task on that loop
+  (the "home loop", registered by `queueapp.live.hub` when the first screen
+  connects). In a process without screens (the worker) there is nobody to
+  reach, and the message is dropped at once.
+
+Failures are logged, retried with back-off in order, and counted. The buffer
+is bounded: when it is full the oldest message is dropped (counted in
+`failed`). Nothing is lost for good: screens compare versions, and the tick
+(`queueapp.jobs.publish_queue_ticks`) makes them re-read what they missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-_sink = []  # tests may attach a list-like sink
+BUFFER_LIMIT = 10_000
+SEND_TIMEOUT = 2.0  # seconds for one group_send before it counts as failed
+BACKOFF_FIRST = 0.2
+BACKOFF_MAX = 5.0
+LOG_EVERY = 30.0  # repeat the same failure in the log at most this often
+
+_sink: list = []  # tests attach lists here (the `published` fixture)
+
+
+def group_for_queue(queue_id: int) -> str:
+    return f"queue.{queue_id}"
+
+
+def _default_layer_factory():
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+
+def _layer_is_in_memory() -> bool:
+    from django.conf import settings
+
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return backend.endswith("InMemoryChannelLayer")
+
+
+class Publisher:
+    """A bounded buffer and one sender task; see the module docstring."""
+
+    def __init__(self, *, layer_factory: Callable | None = None, in_memory: bool | None = None,
+                 buffer_limit: int = BUFFER_LIMIT, send_timeout: float = SEND_TIMEOUT):
+        self._layer_factory = layer_factory or _default_layer_factory
+        self._in_memory = in_memory
+        self._buffer_limit = buffer_limit
+        self._send_timeout = send_timeout
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[str, dict, float]] = deque()
+        self.sent = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        self._last_logged = 0.0
+        self._home_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_layer = None
+        self._task: asyncio.Task | None = None
+
+    # --- called from request threads -------------------------------------------
+    def publish(self, message: dict) -> None:
+        message = {"type": "queue.event", **message}
+        entry = (group_for_queue(message["queue"]), message, time.monotonic())
+        loop = self._target_loop()
+        with self._lock:
+            if loop is None:  # in-memory layer and no screens in this process
+                self.sent += 1
+                return
+            if len(self._pending) >= self._buffer_limit:
+                self._pending.popleft()
+                self.failed += 1
+            self._pending.append(entry)
+        try:
+            loop.call_soon_threadsafe(self._kick)
+        except RuntimeError:  # that loop has closed (a test's loop, a stopped server)
+            with self._lock:
+                if self._home_loop is loop:
+                    self._home_loop = None
+
+    def health(self) -> dict:
+        with self._lock:
+            oldest = time.monotonic() - self._pending[0][2] if self._pending else 0.0
+            return {"pending": len(self._pending), "oldest_pending_seconds": round(oldest, 3),
+                    "last_error": self.last_error, "sent": self.sent, "failed": self.failed}
+
+    def broadcast_ticks(self, versions: dict[int, int], *, timeout: float = 5.0) -> int:
+        """Send each queue's current version to its group (the worker's tick).
+
+        Not buffered: a tick that fails is superseded by the next one. Waits at
+        most `timeout`; returns how many were sent.
+        """
+        loop = self._target_loop()
+        if loop is None or not versions:
+            return 0
+
+        async def send() -> int:
+            layer, sent = self._layer(), 0
+            for queue_id, version in versions.items():
+                tick = {"type": "queue.tick", "queue": queue_id, "version": version}
+                await asyncio.wait_for(layer.group_send(group_for_queue(queue_id), tick), self._send_timeout)
+                sent += 1
+            return sent
+
+        try:
+            if asyncio.get_running_loop() is loop:  # never wait on our own loop
+                loop.create_task(send())
+                return 0
+        except RuntimeError:
+            pass
+        future = asyncio.run_coroutine_threadsafe(send(), loop)
+        try:
+            return future.result(timeout)
+        except Exception as exc:
+            future.cancel()
+            self._note_failure(exc, "queue ticks")
+            return 0
+
+    def set_home_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The server's loop, where in-memory layer sends must happen."""
+        with self._lock:
+            self._home_loop = loop
+        if self._pending:
+            try:
+                loop.call_soon_threadsafe(self._kick)
+            except RuntimeError:
+                pass
+
+    def close(self) -> None:
+        """Stop the sender thread, if any (tests; pending messages are dropped)."""
+        with self._lock:
+            loop, self._thread_loop = self._thread_loop, None
+        if loop is not None:
+            def stop() -> None:
+                if self._task is not None and self._task.get_loop() is loop:
+                    self._task.cancel()
+                loop.call_soon(loop.stop)
+
+            loop.call_soon_threadsafe(stop)
+
+    # --- the sender ------------------------------------------------------------
+    def _uses_in_memory(self) -> bool:
+        if self._in_memory is None:
+            self._in_memory = _layer_is_in_memory()
+        return self._in_memory
+
+    def _target_loop(self) -> asyncio.AbstractEventLoop | None:
+        if self._uses_in_memory():
+            loop = self._home_loop
+            return loop if loop is not None and not loop.is_closed() else None
+        with self._lock:
+            if self._thread_loop is None:
+                self._thread_loop = asyncio.new_event_loop()
+                threading.Thread(target=self._thread_loop.run_forever, name="live-publisher",
+                                 daemon=True).start()
+            return self._thread_loop
+
+    def _layer(self):
+        if self._uses_in_memory():
+            from channels.layers import get_channel_layer
+
+            return get_channel_layer()
+        if self._thread_layer is None:
+            self._thread_layer = self._layer_factory()
+        return self._thread_layer
+
+    def _kick(self) -> None:
+        # Runs on the target loop: start the drain unless it is already running.
+        if self._task is not None and not self._task.done() and self._task.get_loop() is asyncio.get_running_loop():
+            return
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                entry = self._pending[0]
+            group, message, _ = entry
+            try:
+                await asyncio.wait_for(self._layer().group_send(group, message), self._send_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down, slow, or refusing: keep the message, retry
+                self._note_failure(exc, group)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            delay = BACKOFF_FIRST
+            with self._lock:
+                if self._pending and self._pending[0] is entry:
+                    self._pending.popleft()
+                self.sent += 1
+                if self.last_error is not None:
+                    log.info("live publisher recovered; %d message(s) pending", len(self._pending))
+                self.last_error = None
+
+    def _note_failure(self, exc: Exception, group: str) -> None:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        now = time.monotonic()
+        with self._lock:
+            changed = text != self.last_error
+            self.last_error = text
+            pending = len(self._pending)
+        if changed or now - self._last_logged > LOG_EVERY:
+            self._last_logged = now
+            log.warning("live publisher could not send to %s (%s); %d pending, retrying",
+                        group, text, pending)
+
+
+_publisher = Publisher()
 
 
 def publish(message: dict) -> None:
+    """Called on commit by `record_event`; returns at once."""
     for sink in _sink:
         sink.append(message)
+    _publisher.publish(message)
+
+
+def health() -> dict:
+    """For /readyz and /metrics: pending, oldest_pending_seconds, last_error, sent, failed."""
+    return _publisher.health()
+
+
+def set_home_loop(loop: asyncio.AbstractEventLoop) -> None:
+    _publisher.set_home_loop(loop)
+
+
+def broadcast_ticks(versions: dict[int, int]) -> int:
+    return _publisher.broadcast_ticks(versions)
+
+
+def use(publisher: Publisher) -> Publisher:
+    """Swap the process's publisher (tests); returns the previous one."""
+    global _publisher
+    previous, _publisher = _publisher, publisher
+    return previous

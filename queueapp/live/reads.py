@@ -1,0 +1,197 @@
+"""The few database reads behind the live screens (sync; consumers wrap them).
+
+Each returns plain data with the queue version(s) it reflects, so a screen
+knows which events it has already seen. Kept to a handful of indexed queries:
+a reconnect burst of thousands of screens runs these one after another on the
+process's database thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from django.db.models import Count
+from django.utils import timezone
+
+from ..estimates import service_seconds
+from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
+from ..selectors import position_of, waiting_tickets
+
+CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
+WAITING_SHOWN = 50  # waiting tickets listed per queue on a console feed
+
+
+@dataclass
+class TicketView:
+    """What a patient screen shows; duck-types the Ticket attributes the template uses."""
+
+    ticket_id: int
+    token: str
+    queue_id: int
+    display_number: str
+    status: str
+    priority: int
+    seq: int
+    call_count: int
+    counter: SimpleNamespace | None
+    queue: SimpleNamespace
+    offer_expires_at: datetime | None = None
+    transferred_to_token: str | None = None
+    # Not ticket attributes: what the estimate needs, and the version shown.
+    position: int | None = None
+    service_seconds: float = 0.0
+    open_counters: int = 1
+    version: int = 0
+    followed_from: str | None = field(default=None)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.priority, self.seq)
+
+    def get_status_display(self) -> str:
+        return TicketStatus(self.status).label
+
+    @property
+    def estimated_wait(self) -> timedelta | None:
+        if self.position is None:
+            return None
+        ahead = self.position - 1
+        return timedelta(seconds=round(ahead * self.service_seconds / max(1, self.open_counters)))
+
+
+def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
+    return TicketView(
+        ticket_id=ticket.pk, token=ticket.token, queue_id=queue.pk,
+        display_number=ticket.display_number, status=ticket.status, priority=ticket.priority,
+        seq=ticket.seq, call_count=ticket.call_count,
+        counter=SimpleNamespace(name=ticket.counter.name) if ticket.counter_id else None,
+        queue=SimpleNamespace(name=queue.name, prefix=queue.prefix, pk=queue.pk),
+        offer_expires_at=ticket.offer_expires_at,
+        service_seconds=service_seconds(queue),
+    )
+
+
+def ticket_view(token: str, *, follow_transfers: bool = True) -> TicketView | None:
+    """The ticket behind a token, its position and the version both reflect.
+
+    Reads the queue version before and after the position count and retries
+    if an event committed in between, so the position is exactly that of the
+    version recorded (the screen then applies later events as deltas). A
+    transferred ticket is followed to its new ticket (at most a few hops).
+    """
+    original = token
+    for _hop in range(5):
+        for _attempt in range(5):
+            ticket = (Ticket.objects.select_related("queue", "counter", "transferred_to")
+                      .filter(token=token).first())
+            if ticket is None:
+                return None
+            queue = ticket.queue
+            view = _view_of(ticket, queue)
+            if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
+                view.transferred_to_token = ticket.transferred_to.token
+                break
+            if ticket.status != TicketStatus.WAITING:
+                view.version = queue.version
+                break
+            view.position = position_of(ticket)
+            view.open_counters = Counter.objects.filter(queues=queue, is_open=True).count()
+            now_version = Queue.objects.filter(pk=queue.pk).values_list("version", flat=True).get()
+            if now_version == queue.version:
+                view.version = queue.version
+                break
+        else:  # the queue kept moving; the screen will catch up from the events
+            view.version = queue.version
+        if view.transferred_to_token and follow_transfers:
+            token = view.transferred_to_token
+            continue
+        if token != original:
+            view.followed_from = original
+        return view
+    return view
+
+
+def event_messages(queue_id: int, after_version: int) -> list[dict] | None:
+    """Events of a queue after `after_version`, shaped like the published messages.
+
+    None when more than CATCH_UP_LIMIT were missed (take a snapshot instead).
+    Versions commit in order under the queue lock, so this is a gapless run.
+    """
+    rows = list(
+        QueueEvent.objects.filter(queue_id=queue_id, version__gt=after_version)
+        .order_by("version").values("version", "kind", "created_at", "data")[:CATCH_UP_LIMIT + 1]
+    )
+    if len(rows) > CATCH_UP_LIMIT:
+        return None
+    return [{"type": "queue.event", "queue": queue_id, "version": r["version"], "kind": r["kind"],
+             "at": r["created_at"].isoformat(), **r["data"]} for r in rows]
+
+
+def queue_versions(queue_ids=None) -> dict[int, int]:
+    """Current version of each queue (of `queue_ids`, or all): what the tick sends."""
+    qs = Queue.objects.all()
+    if queue_ids is not None:
+        qs = qs.filter(pk__in=list(queue_ids))
+    return dict(qs.values_list("pk", "version"))
+
+
+def location_by_slug(slug: str) -> Location | None:
+    return Location.objects.filter(slug=slug).first()
+
+
+def location_queue_ids(location_id: int) -> list[int]:
+    return list(Queue.objects.filter(location_id=location_id).order_by("pk").values_list("pk", flat=True))
+
+
+def display_context(location_id: int) -> dict:
+    """The lobby board: now serving per counter, last calls, waiting per queue.
+
+    Versions are read first: the data is then at least that new, and a later
+    event that the data already shows only causes one extra refresh.
+    """
+    queues = list(Queue.objects.filter(location_id=location_id).order_by("name"))
+    versions = {q.pk: q.version for q in queues}
+    ids = list(versions)
+    waiting = dict(Ticket.objects.filter(queue_id__in=ids, status=TicketStatus.WAITING)
+                   .values_list("queue_id").annotate(n=Count("id")).values_list("queue_id", "n"))
+    active = {t.counter_id: t for t in Ticket.objects.filter(queue_id__in=ids, status__in=AT_COUNTER)
+              .select_related("queue")}
+    counters = [
+        {"name": c.name, "ticket": active.get(c.pk)}
+        for c in Counter.objects.filter(location_id=location_id).order_by("name")
+        if c.is_open or c.pk in active
+    ]
+    last_calls = list(
+        QueueEvent.objects.filter(queue_id__in=ids, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
+        .select_related("ticket__queue", "counter").order_by("-created_at", "-pk")[:8]
+    )
+    return {
+        "versions": versions,
+        "queues": [{"queue": q, "waiting": waiting.get(q.pk, 0)} for q in queues],
+        "counters": counters,
+        "last_calls": last_calls,
+    }
+
+
+def console_context(counter_id: int) -> dict:
+    """A counter's feed: the waiting line of each queue it serves, and who every
+    counter of the location is serving."""
+    counter = Counter.objects.select_related("location").get(pk=counter_id)
+    queues = list(counter.queues.order_by("name"))
+    versions = {q.pk: q.version for q in queues}
+    now = timezone.now()
+    lines = []
+    for q in queues:
+        shown = list(waiting_tickets(q)[:WAITING_SHOWN])
+        total = waiting_tickets(q).count() if len(shown) == WAITING_SHOWN else len(shown)
+        for t in shown:
+            t.queue = q
+            t.waited = now - t.queued_at
+        lines.append({"queue": q, "tickets": shown, "total": total})
+    active = {t.counter_id: t for t in Ticket.objects.filter(
+        queue__location_id=counter.location_id, status__in=AT_COUNTER).select_related("queue")}
+    counters = [{"counter": c, "ticket": active.get(c.pk)}
+                for c in Counter.objects.filter(location_id=counter.location_id).order_by("name")]
+    return {"versions": versions, "counter": counter, "lines": lines, "counters": counters}

@@ -1,0 +1,106 @@
+"""HTML fragments for the live screens, as htmx 4's hx-ws extension swaps them.
+
+A frame is raw HTML (not JSON): htmx turns each `<hx-partial hx-target=...>`
+into a swap of that target, here `outerHTML` of the element with the
+fragment's root id (`ticket-status`, `display-board`, `display-announce`,
+`console-feed`). The same templates serve the first render of the pages.
+
+Rendering is the per-screen cost of a broadcast, so it is shared:
+- the display board and console feed are the same for every screen of a
+  location/counter: the hub renders them once per change per process;
+- a patient fragment depends only on (queue, status, position, wait, counter,
+  call count) once the ticket number is taken out, so it is rendered once
+  with a placeholder and cached: after a call, the screen at position 5 shows
+  the fragment the screen at position 4 showed a moment ago.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+from ..models import TicketStatus
+from .reads import TicketView
+
+TICKET_TEMPLATE = "queueapp/live/ticket_status.html"
+BOARD_TEMPLATE = "queueapp/live/display_board.html"
+ANNOUNCE_TEMPLATE = "queueapp/live/display_announce.html"
+CONSOLE_TEMPLATE = "queueapp/live/console_feed.html"
+
+_NUMBER = "__TICKET_NUMBER__"  # survives autoescaping; replaced per screen
+_CACHE_SIZE = 20_000  # > the longest line we serve at once, so a call re-renders ~nothing
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or_make(self, key, make):
+        try:
+            self.move_to_end(key)
+            return self[key]
+        except KeyError:
+            value = self[key] = make()
+            if len(self) > self.size:
+                self.popitem(last=False)
+            return value
+
+
+_ticket_cache = _LRU(_CACHE_SIZE)
+_announce_cache = _LRU(256)
+
+
+def partial(target_id: str, html: str) -> str:
+    """One hx-ws frame part: replace the element `#target_id` by `html`."""
+    return f'<hx-partial hx-target="#{target_id}" hx-swap="outerHTML">{html}</hx-partial>'
+
+
+def ticket_context(view: TicketView) -> dict:
+    return {"ticket": view, "position": view.position, "estimated_wait": view.estimated_wait}
+
+
+def ticket_status(view: TicketView) -> str:
+    """The patient fragment (`#ticket-status`) for a ticket view."""
+    if view.status == TicketStatus.OFFERED:  # carries the token and expiry: never shared
+        return render_to_string(TICKET_TEMPLATE, ticket_context(view))
+    wait = view.estimated_wait
+    key = (view.queue_id, view.queue.name, view.status, view.position,
+           None if wait is None else round(wait.total_seconds() / 60),
+           view.counter.name if view.counter else None, view.call_count)
+
+    def make() -> str:
+        generic = replace(view, display_number=_NUMBER, token="")
+        return render_to_string(TICKET_TEMPLATE, ticket_context(generic))
+
+    return _ticket_cache.get_or_make(key, make).replace(_NUMBER, escape(view.display_number))
+
+
+def ticket_frame(view: TicketView) -> str:
+    return partial("ticket-status", ticket_status(view))
+
+
+def display_board(context: dict) -> str:
+    return render_to_string(BOARD_TEMPLATE, context)
+
+
+def announce_context(message: dict) -> dict:
+    ticket = message.get("ticket") or {}
+    return {"key": f"{message['queue']}.{message['version']}", "number": ticket.get("display", ""),
+            "counter": ticket.get("counter") or "", "kind": message.get("kind", "")}
+
+
+def display_announce(message: dict | None = None) -> str:
+    """`#display-announce` for a called/recalled event (empty without one)."""
+    if message is None:
+        return render_to_string(ANNOUNCE_TEMPLATE, {"key": "", "number": "", "counter": "", "kind": ""})
+    key = (message["queue"], message["version"])
+    return _announce_cache.get_or_make(key, lambda: render_to_string(ANNOUNCE_TEMPLATE,
+                                                                      announce_context(message)))
+
+
+def console_feed(context: dict) -> str:
+    return render_to_string(CONSOLE_TEMPLATE, context)

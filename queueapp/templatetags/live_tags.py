@@ -1,0 +1,34 @@
+"""Template filters for the live fragments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def wait_text(estimated_wait: timedelta | None) -> str:
+    """A patient-friendly wait: 'any moment now', 'about 5 min', 'about 1 h 20 min'."""
+    if estimated_wait is None:
+        return ""
+    minutes = round(estimated_wait.total_seconds() / 60)
+    if minutes < 1:
+        return "any moment now"
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+
+
+@register.filter
+def waited(delta: timedelta | None) -> str:
+    """How long someone has waited, for staff: '3 min', '1 h 05'."""
+    if delta is None:
+        return ""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d}"

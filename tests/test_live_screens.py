@@ -1,0 +1,296 @@
+"""Live screens over WebSockets against the real ASGI app.
+
+The channel layer is whatever the settings say: the real Redis layer when
+REDIS_URL is set (CI's second run), the in-memory layer otherwise. Consumers
+read the database from other threads, hence `transaction=True`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from django.test import Client
+
+from queueapp import jobs
+from queueapp.live import hub, publisher
+from queueapp.models import Priority
+from queueapp.services import do_call_next, do_complete, do_join, do_recall, do_transfer
+from tests.conftest import make_counter, make_queue
+from tests.live_helpers import ORIGIN, next_frame, screen, ticket_state, wait_for_ticket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+call_next = database_sync_to_async(do_call_next)
+complete = database_sync_to_async(do_complete)
+join = database_sync_to_async(do_join)
+
+
+def run(scenario):
+    async def wrapped():
+        try:
+            await scenario()
+        finally:
+            await hub.close_current()
+
+    async_to_sync(wrapped)()
+
+
+async def serve_next(counter):
+    """Call the next ticket to `counter` and complete it at once."""
+    ticket = await call_next(counter=counter)
+    await complete(ticket)
+    return ticket
+
+
+def test_ticket_screen_counts_down_then_says_which_counter(queue, counter):
+    tokens = [do_join(queue).ticket.token for _ in range(3)]
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{tokens[2]}/") as (comm, connected, _):
+            assert connected
+            first = ticket_state(await comm.receive_from(timeout=5))
+            assert first == {"status": "waiting", "position": 3, "counter": None, "number": "A-003"}
+            await serve_next(counter)
+            assert (await wait_for_ticket(comm, lambda s: True))["position"] == 2
+            await serve_next(counter)
+            assert (await wait_for_ticket(comm, lambda s: True))["position"] == 1
+            await call_next(counter=counter)
+            called = await wait_for_ticket(comm, lambda s: s["status"] == "called")
+            assert called["counter"] == "Counter 1"
+
+    run(scenario)
+
+
+def test_position_counts_only_tickets_ahead(queue, counter):
+    mine = do_join(queue).ticket.token
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{mine}/") as (comm, connected, _):
+            assert connected
+            assert ticket_state(await comm.receive_from(timeout=5))["position"] == 1
+            await join(queue)  # behind me: nothing to show
+            await join(queue, priority=Priority.URGENT)  # ahead of me
+            state = await wait_for_ticket(comm, lambda s: True)
+            assert state["position"] == 2
+            assert await comm.receive_nothing(timeout=0.3)
+
+    run(scenario)
+
+
+def test_recall_reaches_the_screen_with_its_call_count(queue, counter):
+    token = do_join(queue).ticket.token
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            assert connected
+            await comm.receive_from(timeout=5)
+            ticket = await call_next(counter=counter)
+            first = await next_frame(comm, contains='data-status="called"')
+            assert 'data-call-count="1"' in first
+            await database_sync_to_async(do_recall)(ticket)
+            again = await next_frame(comm, contains='data-call-count="2"')
+            assert 'data-counter="Counter 1"' in again
+
+    run(scenario)
+
+
+def test_screen_that_missed_three_calls_is_right_after_reconnecting(queue, counter):
+    tokens = [do_join(queue).ticket.token for _ in range(5)]
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{tokens[4]}/") as (comm, connected, _):
+            assert connected
+            assert ticket_state(await comm.receive_from(timeout=5))["position"] == 5
+        for _ in range(3):  # while the phone is in a pocket
+            await serve_next(counter)
+        async with screen(f"/ws/ticket/{tokens[4]}/") as (comm, connected, _):
+            assert connected
+            assert ticket_state(await comm.receive_from(timeout=5))["position"] == 2
+
+    run(scenario)
+
+
+class _Dropping:
+    """A publisher that loses every message (as a crash right after commit would)."""
+
+    def publish(self, message):
+        pass
+
+
+def test_a_lost_message_is_repaired_by_the_tick(queue, counter):
+    tokens = [do_join(queue).ticket.token for _ in range(3)]
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{tokens[2]}/") as (comm, connected, _):
+            assert connected
+            assert ticket_state(await comm.receive_from(timeout=5))["position"] == 3
+            real = publisher.use(_Dropping())
+            try:
+                await serve_next(counter)
+            finally:
+                publisher.use(real)
+            assert await comm.receive_nothing(timeout=0.5)  # the screen is behind
+            await database_sync_to_async(jobs.publish_queue_ticks)()
+            assert (await wait_for_ticket(comm, lambda s: True))["position"] == 2
+
+    run(scenario)
+
+
+def test_screen_follows_a_transfer_to_the_new_ticket(location, queue, counter):
+    lab = make_queue(location, "Lab", "L")
+    do_join(lab)
+    token = do_join(queue).ticket.token
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            assert connected
+            await comm.receive_from(timeout=5)
+            await database_sync_to_async(do_transfer)(
+                await database_sync_to_async(lambda: queue.tickets.get(token=token).pk)(), to_queue=lab)
+            moved = await wait_for_ticket(comm, lambda s: s["number"] == "L-002")
+            assert moved["status"] == "waiting" and moved["position"] == 2
+            lab_counter = await database_sync_to_async(make_counter)(location, "Lab desk", [lab])
+            await serve_next(lab_counter)  # the screen now listens to the lab's line
+            assert (await wait_for_ticket(comm, lambda s: True))["position"] == 1
+
+    run(scenario)
+
+
+def test_unknown_ticket_is_refused(db):
+    async def scenario():
+        async with screen("/ws/ticket/AAAAAAAAAAAAAAAAAAAAAA/") as (_, connected, code):
+            assert not connected and code == 4404
+
+    run(scenario)
+
+
+def test_foreign_origin_is_refused(queue):
+    token = do_join(queue).ticket.token
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{token}/", headers=[(b"origin", b"https://evil.example")]) as (
+                _, connected, _code):
+            assert not connected
+        async with screen(f"/ws/ticket/{token}/", headers=[]) as (_, connected, _code):
+            assert not connected  # no Origin at all: not a browser on our site
+
+    run(scenario)
+
+
+def test_garbage_input_is_ignored_or_closes_cleanly(queue):
+    token = do_join(queue).ticket.token
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            assert connected
+            await comm.receive_from(timeout=5)
+            for junk in ("not json", "[1, 2]", '{"type": 7}', '{"body": "x"}', "{}", "\u0000\ufffd"):
+                await comm.send_to(text_data=junk)
+            assert await comm.receive_nothing(timeout=0.3)  # still open, nothing broke
+            await comm.send_to(text_data='{"type": "refresh"}')
+            assert ticket_state(await comm.receive_from(timeout=5))["position"] == 1
+            await comm.send_to(text_data="x" * 10_000)
+            assert (await comm.receive_output(timeout=5))["code"] == 1009
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            await comm.receive_from(timeout=5)
+            await comm.send_to(bytes_data=b"\x00\x01")
+            assert (await comm.receive_output(timeout=5))["code"] == 1003
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            await comm.receive_from(timeout=5)
+            for _ in range(25):
+                await comm.send_to(text_data="{}")
+            assert (await comm.receive_output(timeout=5))["code"] == 1008
+
+    run(scenario)
+
+
+def test_display_shows_the_board_and_announces_each_call(location, queue, counter):
+    do_join(queue)
+    do_join(queue)
+
+    async def scenario():
+        async with screen(f"/ws/display/{location.slug}/") as (comm, connected, _):
+            assert connected
+            board = await next_frame(comm, contains='id="display-board"')
+            assert "Counter 1" in board and "<strong>2</strong>" in board
+            ticket = await call_next(counter=counter)
+            announce = await next_frame(comm, contains='id="display-announce"')
+            assert 'data-number="A-001"' in announce and 'data-counter="Counter 1"' in announce
+            assert 'data-kind="called"' in announce and 'data-key="%d.3"' % queue.pk in announce
+            board = await next_frame(comm, contains='id="display-board"')
+            assert "A-001" in board and "<strong>1</strong>" in board
+            await database_sync_to_async(do_recall)(ticket)
+            again = await next_frame(comm, contains='id="display-announce"')
+            assert 'data-kind="recalled"' in again and 'data-key="%d.4"' % queue.pk in again
+
+    run(scenario)
+
+
+def test_unknown_display_is_refused(db):
+    async def scenario():
+        async with screen("/ws/display/nowhere/") as (_, connected, code):
+            assert not connected and code == 4404
+
+    run(scenario)
+
+
+def _session_cookie(user) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def test_console_feed_refuses_anonymous_and_other_locations(counter, other_staff):
+    cookie = _session_cookie(other_staff)
+
+    async def scenario():
+        async with screen(f"/ws/console/{counter.pk}/") as (_, connected, code):
+            assert not connected and code == 4401
+        async with screen(f"/ws/console/{counter.pk}/", headers=[ORIGIN, cookie]) as (_, connected, code):
+            assert not connected and code == 4403
+        async with screen("/ws/console/999999/", headers=[ORIGIN, cookie]) as (_, connected, code):
+            assert not connected and code == 4404
+
+    run(scenario)
+
+
+def test_console_feed_lists_the_waiting_line_live(queue, counter, staff):
+    do_join(queue)
+    cookie = _session_cookie(staff)
+
+    async def scenario():
+        async with screen(f"/ws/console/{counter.pk}/", headers=[ORIGIN, cookie]) as (comm, connected, _):
+            assert connected
+            feed = await next_frame(comm, contains='id="console-feed"')
+            assert "A-001" in feed and "1 waiting" in feed
+            await join(queue, priority=Priority.URGENT)
+            feed = await next_frame(comm, contains="2 waiting")
+            assert feed.index("A-002") < feed.index("A-001")  # urgent first
+            await call_next(counter=counter)
+            feed = await next_frame(comm, contains="1 waiting")
+            assert "Counter 1: A-002 (called)" in feed
+
+    run(scenario)
+
+
+def test_many_screens_of_one_queue_all_follow(queue, counter):
+    tokens = [do_join(queue).ticket.token for _ in range(12)]
+
+    async def scenario():
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            comms = []
+            for token in tokens[1:]:
+                comm, connected, _ = await stack.enter_async_context(screen(f"/ws/ticket/{token}/"))
+                assert connected
+                await comm.receive_from(timeout=5)
+                comms.append(comm)
+            await call_next(counter=counter)
+            states = await asyncio.gather(*(wait_for_ticket(c, lambda s: True) for c in comms))
+            assert [s["position"] for s in states] == list(range(1, 12))
+
+    run(scenario)
