@@ -9,4 +9,5 @@ urlpatterns: list = [
     path("", include("queueapp.views.health")),
     path("", include("queueapp.views.stats")),
     path("", include("queueapp.views.waitlist")),
+    path("", include("queueapp.views.live")),
 ]
