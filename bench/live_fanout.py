@@ -1,0 +1,447 @@
+"""Benchmark: fan-out of one call to N patient screens, call-next latency, memory.
+
+    .venv/bin/python bench/live_fanout.py                     # N = 1000, 5000; both Redis layers
+    .venv/bin/python bench/live_fanout.py --sizes 200 --rounds 3 --samples 10 --waiting 500   # quick
+
+Starts daphne (PostgreSQL `queueapp_bench`, Redis db 6) as a subprocess, opens
+N WebSocket clients on patient screens of a queue with --waiting tickets, and
+has staff call next over HTTP (bench-only endpoints in bench/bench_asgi.py, run
+by the server exactly as a Django view would). Measures, per channel layer:
+- time from the call-next request until every client shows its new, correct
+  position (p50/p99/max over all clients and rounds), beside a bare
+  `websockets` server sending the same frames to the same N clients;
+- call-next latency (p50/p99) with 0 screens and a near-empty queue, with 0
+  screens and --waiting tickets, and with N screens and --waiting tickets;
+- server memory per idle connected screen (RSS delta / N).
+Every wait is bounded in time; only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+HOST = "127.0.0.1"
+LAYERS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
+POSITION_RE = re.compile(rb'class="position-number">(\d+)<')
+NEXT_MARK = b"You are <strong>next</strong>"
+
+
+def bench_env(layer: str = "pubsub") -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/queueapp_bench"),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"),
+        "CHANNEL_PREFIX": "bench",
+        "CHANNEL_LAYER_BACKEND": LAYERS[layer],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def raise_file_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def summary_ms(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"p50 {pct(values, 50) * 1000:.0f} ms, p99 {pct(values, 99) * 1000:.0f} ms, "
+            f"max {max(values) * 1000:.0f} ms")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_port(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on {HOST}:{port} after {seconds} s")
+
+
+# --- setup (in this process, through the services) ------------------------------
+def setup_django(env: dict) -> None:
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX",
+                                           "CHANNEL_LAYER_BACKEND", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    admin_url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("flush", verbosity=0, interactive=False)
+
+
+def seed(waiting: int) -> dict:
+    """A location with a long queue (served by counter `big`) and a near-empty one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from queueapp.models import Counter, Location, Queue
+    from queueapp.services import do_join
+
+    location = Location.objects.create(name="Bench", slug="bench")
+    long_q = Queue.objects.create(location=location, name="Long", slug="long", prefix="B")
+    short_q = Queue.objects.create(location=location, name="Short", slug="short", prefix="S")
+    big = Counter.objects.create(location=location, name="Counter 1")
+    big.queues.set([long_q])
+    small = Counter.objects.create(location=location, name="Counter 2")
+    small.queues.set([short_q])
+
+    def joins(count: int) -> list[str]:
+        tokens = [do_join(long_q.pk).ticket.token for _ in range(count)]
+        connection.close()
+        return tokens
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:  # joins serialise on the queue lock anyway
+        parts = list(pool.map(joins, [waiting // 4] * 3 + [waiting - 3 * (waiting // 4)]))
+    from queueapp.selectors import waiting_tickets
+
+    tokens = list(waiting_tickets(long_q).values_list("token", flat=True))
+    print(f"seeded {len(tokens)} waiting tickets in {time.monotonic() - started:.1f} s "
+          f"({sum(map(len, parts))} joins)", flush=True)
+    return {"long": long_q.pk, "short": short_q.pk, "big": big.pk, "small": small.pk, "tokens": tokens}
+
+
+def join_short(queue_id: int) -> None:
+    from queueapp.services import do_join
+
+    do_join(queue_id)
+
+
+# --- clients ---------------------------------------------------------------------
+class Screen:
+    """One patient's phone: remembers the position it shows and when it changed."""
+
+    __slots__ = ("ws", "position", "expect", "reached", "task")
+
+    def __init__(self):
+        self.ws = None
+        self.position = None
+        self.expect = None
+        self.reached = None
+        self.task = None
+
+    def on_frame(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            frame = frame.encode()
+        m = POSITION_RE.search(frame)
+        self.position = int(m.group(1)) if m else (1 if NEXT_MARK in frame else None)
+        if self.expect is not None and self.position == self.expect and self.reached is None:
+            self.reached = time.time()
+
+
+async def open_screens(urls: list[str], origin: str, parallel: int = 100) -> list[Screen]:
+    from websockets.asyncio.client import connect
+
+    screens = [Screen() for _ in urls]
+    gate = asyncio.Semaphore(parallel)
+
+    async def run(screen: Screen, url: str) -> None:
+        async with gate:
+            screen.ws = await asyncio.wait_for(
+                connect(url, origin=origin, compression=None, ping_interval=None, max_size=2**20,
+                        open_timeout=60), 90)
+            screen.on_frame(await asyncio.wait_for(screen.ws.recv(), 60))
+        screen.task = asyncio.get_running_loop().create_task(listen(screen))
+
+    async def listen(screen: Screen) -> None:
+        try:
+            async for frame in screen.ws:
+                screen.on_frame(frame)
+        except Exception:
+            pass
+
+    await asyncio.gather(*(run(s, u) for s, u in zip(screens, urls)))
+    return screens
+
+
+async def close_screens(screens: list[Screen]) -> None:
+    async def close(screen: Screen) -> None:
+        try:
+            await asyncio.wait_for(screen.ws.close(), 5)
+        except Exception:
+            pass
+        if screen.task:
+            screen.task.cancel()
+
+    for i in range(0, len(screens), 500):
+        await asyncio.gather(*(close(s) for s in screens[i:i + 500]))
+
+
+async def await_all(screens: list[Screen], started: float, seconds: float = 30.0) -> list[float]:
+    """Seconds from `started` until each screen showed its expected position."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(s.reached is None for s in screens):
+        await asyncio.sleep(0.005)
+    missing = sum(1 for s in screens if s.reached is None)
+    if missing:
+        print(f"  !! {missing} screen(s) not right after {seconds} s", flush=True)
+    return [s.reached - started for s in screens if s.reached is not None]
+
+
+def arm(screens: list[Screen]) -> None:
+    for s in screens:
+        s.expect = s.position - 1
+        s.reached = None
+
+
+async def http_post(port: int, path: str, key: str) -> tuple[float, float, str]:
+    """(start wall time, seconds taken, body) of one POST on a fresh connection."""
+    started_wall, started = time.time(), time.perf_counter()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 10)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nx-bench-key: {key}\r\n"
+                 f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    data = await asyncio.wait_for(reader.read(), 30)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{path}: {head[:80]!r}")
+    return started_wall, elapsed, body.decode()
+
+
+# --- the server under test ---------------------------------------------------------
+class Server:
+    def __init__(self, layer: str):
+        self.port = free_port()
+        self.key = secrets.token_hex(8)
+        env = bench_env(layer)
+        env["BENCH_KEY"] = self.key
+        self.proc = subprocess.Popen(
+            [str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
+             "--websocket_connect_timeout", "60", "bench.bench_asgi:application"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/bench_daphne_{layer}.log", "w"))
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def call_latencies(server: Server, counter: int, samples: int, before=None) -> list[float]:
+    out = []
+    for _ in range(samples):
+        if before:
+            await asyncio.to_thread(before)
+        await http_post(server.port, f"/bench/complete/{counter}", server.key)
+        out.append((await http_post(server.port, f"/bench/call-next/{counter}", server.key))[1])
+    return out
+
+
+async def run_layer(layer: str, ids: dict, args, results: dict) -> None:
+    print(f"\n=== daphne + {layer} layer", flush=True)
+    server = Server(layer)
+    origin = f"http://{HOST}:{server.port}"
+    try:
+        await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)  # warm up
+        lat_empty = await call_latencies(server, ids["small"], args.samples,
+                                         before=lambda: join_short(ids["short"]))
+        lat_long = await call_latencies(server, ids["big"], args.samples)
+        results[layer] = {"call_empty_0": lat_empty, "call_long_0": lat_long}
+        print(f"call next, 0 screens, ~1 waiting:          {summary_ms(lat_empty)}", flush=True)
+        print(f"call next, 0 screens, {args.waiting} waiting: {summary_ms(lat_long)}", flush=True)
+        for n in args.sizes:
+            from queueapp.selectors import waiting_tickets
+
+            tokens = await asyncio.to_thread(
+                lambda: list(waiting_tickets(ids["long"]).values_list("token", flat=True)[
+                    args.rounds + 2:args.rounds + 2 + n]))
+            base_rss = rss_kb(server.proc.pid)
+            started = time.monotonic()
+            screens = await open_screens([f"ws://{HOST}:{server.port}/ws/ticket/{t}/" for t in tokens], origin)
+            connect_s = time.monotonic() - started
+            await asyncio.sleep(3)
+            per_screen = (rss_kb(server.proc.pid) - base_rss) / n
+            fan, lat = [], []
+            for _ in range(args.rounds):
+                await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
+                await asyncio.sleep(0.3)
+                arm(screens)
+                t0, took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
+                lat.append(took)
+                fan.extend(await await_all(screens, t0))
+                wrong = sum(1 for s in screens if s.position != s.expect)
+                if wrong:
+                    print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
+            results[layer][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
+                                 "connect_s": connect_s}
+            print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen", flush=True)
+            print(f"N={n}: all screens right after call: {summary_ms(fan)}", flush=True)
+            print(f"N={n}: call next with {n} screens, {args.waiting} waiting: {summary_ms(lat)}", flush=True)
+            await close_screens(screens)
+            await asyncio.sleep(1)
+    finally:
+        server.stop()
+
+
+# --- the baseline: a bare websockets server sending the same frames ------------------
+def frame_template() -> str:
+    """A real ticket frame with the position left as {pos}/{ahead}."""
+    from queueapp.live import reads, render
+    from queueapp.models import Ticket
+
+    token = Ticket.objects.filter(status="waiting").order_by("-seq").values_list("token", flat=True).first()
+    view = reads.ticket_view(token)
+    view.position = 4321
+    frame = render.ticket_frame(view)
+    return frame.replace("{", "{{").replace("}", "}}").replace("4321", "{pos}").replace("4320", "{ahead}")
+
+
+def bare_server_main(port: int, template_file: str) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    template = Path(template_file).read_text()
+    screens: dict = {}
+
+    async def handler(conn):
+        path = conn.request.path
+        if path == "/control":
+            async for message in conn:
+                step = int(message)
+                for ws, start in list(screens.items()):
+                    pos = start - step
+                    broadcast([ws], template.format(pos=pos, ahead=pos - 1))
+                await conn.send("sent")
+            return
+        start = int(path.rsplit("=", 1)[1])
+        screens[conn] = start
+        await conn.send(template.format(pos=start, ahead=start - 1))
+        try:
+            await conn.wait_closed()
+        finally:
+            screens.pop(conn, None)
+
+    async def main():
+        async with serve(handler, HOST, port, compression=None, ping_interval=None, backlog=4096):
+            await asyncio.get_running_loop().create_future()
+
+    asyncio.run(main())
+
+
+async def run_bare(args, template_file: str, results: dict) -> None:
+    from websockets.asyncio.client import connect
+
+    print("\n=== bare websockets server, same frames", flush=True)
+    port = free_port()
+    proc = subprocess.Popen([PY, __file__, "--bare-server", str(port), template_file], cwd=ROOT,
+                            env=bench_env())
+    try:
+        wait_port(port)
+        for n in args.sizes:
+            screens = await open_screens([f"ws://{HOST}:{port}/s?start={1000 + i}" for i in range(n)],
+                                         f"http://{HOST}:{port}")
+            control = await connect(f"ws://{HOST}:{port}/control", compression=None, ping_interval=None)
+            fan = []
+            for step in range(1, args.rounds + 1):
+                await asyncio.sleep(0.3)
+                arm(screens)
+                t0 = time.time()
+                await control.send(str(step))
+                await asyncio.wait_for(control.recv(), 60)
+                fan.extend(await await_all(screens, t0))
+            await control.close()
+            results.setdefault("bare", {})[n] = {"fanout": fan}
+            print(f"N={n}: all screens right after broadcast: {summary_ms(fan)}", flush=True)
+            await close_screens(screens)
+            await asyncio.sleep(1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def main(args) -> None:
+    limit = raise_file_limit()
+    print(f"open files limit {limit}; {os.cpu_count()} CPU(s); sizes {args.sizes}; "
+          f"{args.rounds} rounds; {args.samples} latency samples; {args.waiting} waiting", flush=True)
+    env = bench_env(args.layers[0])
+    await asyncio.to_thread(setup_django, env)
+    ids = await asyncio.to_thread(seed, args.waiting)
+    results: dict = {}
+    template_file = "/tmp/bench_live_frame.txt"
+    Path(template_file).write_text(await asyncio.to_thread(frame_template))
+    await run_bare(args, template_file, results)
+    for layer in args.layers:
+        await run_layer(layer, ids, args, results)
+    print("\n=== summary (seconds)")
+    print(json.dumps({layer: {str(k): ({m: (round(pct(v, 50), 4), round(pct(v, 99), 4), round(max(v), 4))
+                                        if isinstance(v, list) and v else v for m, v in val.items()}
+                                       if isinstance(val, dict) else (round(pct(val, 50), 4), round(pct(val, 99), 4)))
+                              for k, val in res.items()}
+                      for layer, res in results.items()}, indent=1))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1000,5000", type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--rounds", default=5, type=int, help="calls measured per N")
+    p.add_argument("--samples", default=30, type=int, help="call-next latency samples without screens")
+    p.add_argument("--waiting", default=10_000, type=int, help="tickets waiting in the long queue")
+    p.add_argument("--layers", default="pubsub,core", type=lambda s: s.split(","))
+    p.add_argument("--bare-server", nargs=2, metavar=("PORT", "TEMPLATE"), help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.bare_server:
+        bare_server_main(int(arguments.bare_server[0]), arguments.bare_server[1])
+    else:
+        if max(arguments.sizes) + arguments.rounds + 2 > arguments.waiting:
+            sys.exit("--waiting must exceed the largest size plus the rounds")
+        asyncio.run(main(arguments))
