@@ -294,3 +294,33 @@ def test_many_screens_of_one_queue_all_follow(queue, counter):
             assert [s["position"] for s in states] == list(range(1, 12))
 
     run(scenario)
+
+
+def test_screens_connecting_while_calls_happen_end_up_right(queue, counter):
+    tokens = [do_join(queue).ticket.token for _ in range(16)]
+
+    async def last_position(comm) -> int | None:
+        state = None
+        while not await comm.receive_nothing(timeout=1.0):  # (a timed-out receive_from kills the app)
+            state = ticket_state(await comm.receive_from(timeout=5))
+        return state and state["position"]
+
+    async def scenario():
+        from config.asgi import application
+        from channels.testing import WebsocketCommunicator
+
+        comms = [WebsocketCommunicator(application, f"/ws/ticket/{t}/", headers=[ORIGIN]) for t in tokens[4:]]
+        try:
+            calls = asyncio.ensure_future(serve_next(counter))
+            connected = await asyncio.gather(*(c.connect(timeout=5) for c in comms))
+            assert all(ok for ok, _ in connected)
+            await calls
+            await serve_next(counter)
+            await serve_next(counter)
+            positions = await asyncio.gather(*(last_position(c) for c in comms))
+            assert positions == list(range(2, 14))
+        finally:
+            for c in comms:
+                await c.disconnect()
+
+    run(scenario)

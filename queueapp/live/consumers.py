@@ -77,8 +77,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if refusal is not None:
             await self.close(code=refusal)
             return
-        self.subscribed_at = time.monotonic()
         await self.hub.join(self.queue_groups, self)
+        self.subscribed_at = time.monotonic()  # reads started after this miss no event
         await self.accept()
         await self.start()
 
@@ -183,7 +183,7 @@ class TicketConsumer(LiveConsumer):
         self.token = self.scope["url_route"]["kwargs"]["token"]
         if not TOKEN_RE.fullmatch(self.token):
             return CLOSE_NOT_FOUND
-        self.view = await database_sync_to_async(reads.ticket_view)(self.token)
+        self.view = await database_sync_to_async(reads.ticket_row_view)(self.token)
         if self.view is None:
             return CLOSE_NOT_FOUND
         self.latest_seen = self.view.version
@@ -194,20 +194,29 @@ class TicketConsumer(LiveConsumer):
         if refresh:
             await self._snapshot()
             return
-        # The view was read before subscribing: events in between are fetched by
-        # the catch-up, which first asks for the current version.
-        await self.send_frame(render.ticket_frame(self.view))
+        # The row was read before subscribing. The queue's waiting line, loaded
+        # after the subscription (and shared with every screen connecting
+        # meanwhile), gives the position and a version from which on every
+        # event arrives; if the ticket left the line in between, re-read it.
+        got = await self.hub.lines.get(self.view.queue_id, fresh_after=self.subscribed_at)
+        version, line = got.versions.get(self.view.queue_id, 0), got.value
+        self.latest_seen = max(self.latest_seen, version)
+        if self.view.status == TicketStatus.WAITING:
+            position = line.position(self.view.priority, self.view.seq)
+            if position is None:
+                await self._snapshot()
+            else:
+                self.view.position, self.view.open_counters, self.view.version = (
+                    position, line.open_counters, version)
+                await self.send_frame(render.ticket_frame(self.view))
+        else:
+            await self.send_frame(render.ticket_frame(self.view))
         self.ready = True
         frame = self._replay_early()
         if frame:
             await self.send_frame(frame)
-        self.latest_seen = max(self.latest_seen, await self._current_version())
         if self.latest_seen > self.view.version:
             self.request_work()
-
-    async def _current_version(self) -> int:
-        versions = await database_sync_to_async(reads.queue_versions)([self.view.queue_id])
-        return versions.get(self.view.queue_id, 0)
 
     def apply(self, message: dict) -> str | None:
         view = self.view
@@ -295,8 +304,9 @@ class TicketConsumer(LiveConsumer):
             self.latest_seen = view.version
         self.view = view
         await self.send_frame(render.ticket_frame(view))
-        if new_groups != old_groups:
-            self.latest_seen = max(self.latest_seen, await self._current_version())
+        if new_groups != old_groups:  # events between the read and the subscription
+            got = await self.hub.lines.get(view.queue_id, fresh_after=time.monotonic())
+            self.latest_seen = max(self.latest_seen, got.versions.get(view.queue_id, 0))
             if self.latest_seen > view.version:
                 self._work_again = True
 
@@ -317,8 +327,8 @@ class SharedScreenConsumer(LiveConsumer):
         self.shown = dict(got.versions)
         self.need: dict[int, int] = {}
         self.announced = dict(got.versions)
-        self.last_html = got.html
-        await self.send_frame(render.partial(self.target_id, got.html))
+        self.last_html = got.value
+        await self.send_frame(render.partial(self.target_id, got.value))
         self.ready = True
         frame = self._replay_early()
         if frame:
@@ -340,9 +350,9 @@ class SharedScreenConsumer(LiveConsumer):
         got = await self.shared.get(self.key, need=need)
         for queue_id, version in got.versions.items():
             self.shown[queue_id] = max(self.shown.get(queue_id, 0), version)
-        if got.html != self.last_html:
-            self.last_html = got.html
-            await self.send_frame(render.partial(self.target_id, got.html))
+        if got.value != self.last_html:
+            self.last_html = got.value
+            await self.send_frame(render.partial(self.target_id, got.value))
 
 
 class DisplayConsumer(SharedScreenConsumer):

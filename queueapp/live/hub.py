@@ -13,6 +13,8 @@ What a hub also owns, because it is per process and shared by its screens:
   (queue, version) however many screens missed the same events;
 - `boards`/`feeds`: the latest rendered lobby board per location and console
   feed per counter, refreshed once per change for all screens showing it;
+- `lines`: each queue's waiting keys at its latest version, so a burst of
+  phones (re)connecting costs one ticket lookup each, not a position count;
 - with the in-memory layer, a local tick (the worker cannot reach this
   process), and with every layer, re-subscription after the layer failed,
   followed by a resync of every screen (messages may have been lost).
@@ -44,22 +46,23 @@ _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 @dataclass
 class Render:
     versions: dict[int, int]
-    html: str
+    value: object  # the rendered HTML, or a reads.WaitingLine
     started: float
 
 
 class SharedRender:
-    """The latest render per key (location, counter) in this process, loaded at
-    most once at a time and shared by every screen that shows it."""
+    """The latest render per key (location, counter, queue) in this process,
+    loaded at most once at a time and shared by every screen that shows it.
+    `load(key, previous)` returns (versions, value); it may reuse `previous`."""
 
-    def __init__(self, load: Callable[[int], tuple[dict[int, int], str]]):
+    def __init__(self, load: Callable[[int, Render | None], tuple[dict[int, int], object]]):
         self._load = database_sync_to_async(load)
         self.latest: dict[int, Render] = {}
         self.inflight: dict[int, tuple[float, asyncio.Task]] = {}
 
     async def _run(self, key: int, started: float) -> Render:
-        versions, html = await self._load(key)
-        got = Render(versions, html, started)
+        versions, value = await self._load(key, self.latest.get(key))
+        got = Render(versions, value, started)
         current = self.latest.get(key)
         if current is None or current.started <= started:
             self.latest[key] = got
@@ -93,12 +96,12 @@ class SharedRender:
             del self.inflight[key]
 
 
-def _board(location_id: int) -> tuple[dict[int, int], str]:
+def _board(location_id: int, _previous=None) -> tuple[dict[int, int], str]:
     context = reads.display_context(location_id)
     return context["versions"], render.display_board(context)
 
 
-def _feed(counter_id: int) -> tuple[dict[int, int], str]:
+def _feed(counter_id: int, _previous=None) -> tuple[dict[int, int], str]:
     context = reads.console_context(counter_id)
     return context["versions"], render.console_feed(context)
 
@@ -118,6 +121,7 @@ class Hub:
         self._last_warning = 0.0
         self.boards = SharedRender(_board)
         self.feeds = SharedRender(_feed)
+        self.lines = SharedRender(reads.waiting_line)
         publisher.set_home_loop(loop)
 
     @classmethod

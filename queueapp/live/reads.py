@@ -8,6 +8,7 @@ process's database thread.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from ..estimates import service_seconds
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import position_of, waiting_tickets
+from ..selectors import ahead_of, waiting_tickets
 
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
 WAITING_SHOWN = 50  # waiting tickets listed per queue on a console feed
@@ -73,44 +74,70 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
     )
 
 
-def ticket_view(token: str, *, follow_transfers: bool = True) -> TicketView | None:
-    """The ticket behind a token, its position and the version both reflect.
-
-    Reads the queue version before and after the position count and retries
-    if an event committed in between, so the position is exactly that of the
-    version recorded (the screen then applies later events as deltas). A
-    transferred ticket is followed to its new ticket (at most a few hops).
-    """
+def ticket_row_view(token: str) -> TicketView | None:
+    """The ticket behind a token as of its queue's version, without its position
+    (one query per hop; a transferred ticket is followed to its new ticket).
+    The status and the version come from one row join, so they agree."""
     original = token
     for _hop in range(5):
-        for _attempt in range(5):
-            ticket = (Ticket.objects.select_related("queue", "counter", "transferred_to")
-                      .filter(token=token).first())
-            if ticket is None:
-                return None
-            queue = ticket.queue
-            view = _view_of(ticket, queue)
-            if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
-                view.transferred_to_token = ticket.transferred_to.token
-                break
-            if ticket.status != TicketStatus.WAITING:
-                view.version = queue.version
-                break
-            view.position = position_of(ticket)
-            view.open_counters = Counter.objects.filter(queues=queue, is_open=True).count()
-            now_version = Queue.objects.filter(pk=queue.pk).values_list("version", flat=True).get()
-            if now_version == queue.version:
-                view.version = queue.version
-                break
-        else:  # the queue kept moving; the screen will catch up from the events
-            view.version = queue.version
-        if view.transferred_to_token and follow_transfers:
-            token = view.transferred_to_token
+        ticket = Ticket.objects.select_related("queue", "counter", "transferred_to").filter(token=token).first()
+        if ticket is None:
+            return None
+        view = _view_of(ticket, ticket.queue)
+        view.version = ticket.queue.version
+        if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
+            view.transferred_to_token = token = ticket.transferred_to.token
             continue
-        if token != original:
-            view.followed_from = original
-        return view
+        break
+    if view.token != original:
+        view.followed_from = original
     return view
+
+
+def ticket_view(token: str) -> TicketView | None:
+    """The ticket behind a token, its position and the version both reflect.
+
+    Reads the queue version again after the position count and retries if an
+    event committed in between, so the position is exactly that of the version
+    recorded (the screen then applies later events as deltas).
+    """
+    for _attempt in range(5):
+        view = ticket_row_view(token)
+        if view is None or view.status != TicketStatus.WAITING:
+            return view
+        view.position = waiting_tickets(view.queue_id).filter(ahead_of(view.priority, view.seq)).count() + 1
+        view.open_counters = Counter.objects.filter(queues=view.queue_id, is_open=True).count()
+        if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:
+            return view
+    return view  # the queue kept moving; the screen catches up from the events
+
+
+@dataclass
+class WaitingLine:
+    """A queue's waiting keys in serving order, as (-priority, seq): a position is a bisect."""
+
+    keys: list[tuple[int, int]]
+    open_counters: int
+
+    def position(self, priority: int, seq: int) -> int | None:
+        key = (-priority, seq)
+        index = bisect_left(self.keys, key)
+        return index + 1 if index < len(self.keys) and self.keys[index] == key else None
+
+
+def waiting_line(queue_id: int, previous=None) -> tuple[dict[int, int], WaitingLine]:
+    """The waiting line of a queue and its version (one query when the version is
+    unchanged since `previous`, else three). Shared by every screen of the queue
+    that connects meanwhile, instead of one position count per screen."""
+    for _attempt in range(5):
+        version = Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() or 0
+        if previous is not None and previous.versions.get(queue_id) == version:
+            return previous.versions, previous.value
+        keys = [(-p, s) for p, s in waiting_tickets(queue_id).values_list("priority", "seq")]
+        counters = Counter.objects.filter(queues=queue_id, is_open=True).count()
+        if Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() == version:
+            break
+    return {queue_id: version}, WaitingLine(keys, counters)
 
 
 def event_messages(queue_id: int, after_version: int) -> list[dict] | None:
