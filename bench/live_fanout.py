@@ -102,7 +102,16 @@ def wait_port(port: int, seconds: float = 30.0) -> None:
 
 
 # --- setup (in this process, through the services) ------------------------------
-def setup_django(env: dict) -> None:
+def existing_ids() -> dict:
+    """The seeded location of an earlier run (--reuse), topped up to --waiting."""
+    from queueapp.models import Counter, Queue
+
+    long_q, short_q = Queue.objects.get(slug="long"), Queue.objects.get(slug="short")
+    return {"long": long_q.pk, "short": short_q.pk, "big": Counter.objects.get(name="Counter 1").pk,
+            "small": Counter.objects.get(name="Counter 2").pk}
+
+
+def setup_django(env: dict, flush: bool = True) -> None:
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX",
                                            "CHANNEL_LAYER_BACKEND", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
     sys.path.insert(0, str(ROOT))
@@ -119,7 +128,8 @@ def setup_django(env: dict) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-    call_command("flush", verbosity=0, interactive=False)
+    if flush:
+        call_command("flush", verbosity=0, interactive=False)
 
 
 def seed(waiting: int) -> dict:
@@ -264,8 +274,9 @@ class Server:
         self.key = secrets.token_hex(8)
         env = bench_env(layer)
         env["BENCH_KEY"] = self.key
+        profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         self.proc = subprocess.Popen(
-            [str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
+            [PY, *profile, str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
              "--websocket_connect_timeout", "60", "bench.bench_asgi:application"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/bench_daphne_{layer}.log", "w"))
         wait_port(self.port)
@@ -414,12 +425,13 @@ async def main(args) -> None:
     print(f"open files limit {limit}; {os.cpu_count()} CPU(s); sizes {args.sizes}; "
           f"{args.rounds} rounds; {args.samples} latency samples; {args.waiting} waiting", flush=True)
     env = bench_env(args.layers[0])
-    await asyncio.to_thread(setup_django, env)
-    ids = await asyncio.to_thread(seed, args.waiting)
+    await asyncio.to_thread(setup_django, env, not args.reuse)
+    ids = await asyncio.to_thread(existing_ids if args.reuse else seed, *([] if args.reuse else [args.waiting]))
     results: dict = {}
     template_file = "/tmp/bench_live_frame.txt"
     Path(template_file).write_text(await asyncio.to_thread(frame_template))
-    await run_bare(args, template_file, results)
+    if not args.skip_bare:
+        await run_bare(args, template_file, results)
     for layer in args.layers:
         await run_layer(layer, ids, args, results)
     print("\n=== summary (seconds)")
@@ -437,6 +449,8 @@ def parse_args():
     p.add_argument("--samples", default=30, type=int, help="call-next latency samples without screens")
     p.add_argument("--waiting", default=10_000, type=int, help="tickets waiting in the long queue")
     p.add_argument("--layers", default="pubsub,core", type=lambda s: s.split(","))
+    p.add_argument("--reuse", action="store_true", help="keep the tickets seeded by an earlier run")
+    p.add_argument("--skip-bare", action="store_true")
     p.add_argument("--bare-server", nargs=2, metavar=("PORT", "TEMPLATE"), help=argparse.SUPPRESS)
     return p.parse_args()
 

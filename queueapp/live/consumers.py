@@ -194,11 +194,14 @@ class TicketConsumer(LiveConsumer):
         if refresh:
             await self._snapshot()
             return
-        # The row was read before subscribing. The queue's waiting line, loaded
-        # after the subscription (and shared with every screen connecting
-        # meanwhile), gives the position and a version from which on every
-        # event arrives; if the ticket left the line in between, re-read it.
-        got = await self.hub.lines.get(self.view.queue_id, fresh_after=self.subscribed_at)
+        # The row was read before subscribing. The queue's waiting line gives
+        # the position and a version from which on every event reaches us: the
+        # hub's cached line if still exact (no query at all), else one loaded
+        # after our subscription and shared with every screen connecting
+        # meanwhile. If the ticket left the line in between, re-read it.
+        got = self.hub.current_line(self.view.queue_id)
+        if got is None or got.versions.get(self.view.queue_id, 0) < self.view.version:
+            got = await self.hub.lines.get(self.view.queue_id, fresh_after=self.subscribed_at)
         version, line = got.versions.get(self.view.queue_id, 0), got.value
         self.latest_seen = max(self.latest_seen, version)
         if self.view.status == TicketStatus.WAITING:

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 LAYER_TIMEOUT = 3.0
 MAINTAIN_EVERY = 2.0  # seconds between health checks of the subscription
 LOCAL_TICK_EVERY = 4.0  # in-memory layer only: how often screens compare versions with the DB
-REJOIN_EVERY = 600.0  # refresh group membership (the core Redis layer expires it after a day)
+REJOIN_EVERY = 600.0
+YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop  # refresh group membership (the core Redis layer expires it after a day)
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -115,6 +116,8 @@ class Hub:
         self.members: dict[str, set] = {}
         self.subscribed: set[str] = set()
         self.lost = False  # the layer failed since the last (re)subscription
+        self.subscribed_since: dict[str, float] = {}
+        self.seen: dict[int, int] = {}  # highest version any message announced, per queue
         self._receiver: asyncio.Task | None = None
         self._maintainer: asyncio.Task | None = None
         self._catch_ups: dict[tuple[int, int], asyncio.Task] = {}
@@ -162,6 +165,8 @@ class Hub:
                 self._start()
             for group in groups:
                 await asyncio.wait_for(self.layer.group_add(group, self.channel), LAYER_TIMEOUT)
+                if group not in self.subscribed:
+                    self.subscribed_since[group] = time.monotonic()
                 self.subscribed.add(group)
             return True
         except asyncio.CancelledError:
@@ -198,14 +203,23 @@ class Hub:
         """Hand one queue message to every local screen of that queue."""
         if not isinstance(message, dict) or message.get("type") not in ("queue.event", "queue.tick"):
             return
-        group = publisher.group_for_queue(message.get("queue"))
+        queue_id, version = message.get("queue"), message.get("version", 0)
+        if isinstance(version, int) and version > self.seen.get(queue_id, 0):
+            self.seen[queue_id] = version
+        group = publisher.group_for_queue(queue_id)
+        slice_started = time.perf_counter()
         for screen in list(self.members.get(group, ())):
             try:
                 frame = screen.on_queue_message(message)
                 if frame:
-                    await screen.send_frame(frame)
+                    await screen.send_frame(frame)  # (daphne writes without suspending)
             except Exception:  # one broken screen must not stop the others
                 log.exception("live screen failed on %s", message.get("type"))
+            if time.perf_counter() - slice_started > YIELD_EVERY:
+                # Let the loop answer HTTP requests and flush sockets meanwhile:
+                # a fan-out to thousands must not hold a staff click's response.
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
 
     async def _maintain(self) -> None:
         last_rejoin = last_tick = time.monotonic()
@@ -220,6 +234,7 @@ class Hub:
                         last_rejoin = now
                         await self._drop_idle_groups()
                         self.subscribed.clear()
+                        self.subscribed_since.clear()
                     if await self._subscribe(list(self.members)) and was_lost:
                         log.info("channel layer back; resyncing %d queue group(s)", len(self.members))
                         await self.local_tick()
@@ -248,6 +263,19 @@ class Hub:
             await self.dispatch({"type": "queue.tick", "queue": queue_id, "version": version})
 
     # --- shared reads --------------------------------------------------------
+    def current_line(self, queue_id: int) -> Render | None:
+        """The cached waiting line of a queue, if it is still exact for a screen
+        that has just joined: loaded while this hub was subscribed, and no
+        message since announced a newer version. Any later event reaches the
+        new screen through the subscription, so no query is needed."""
+        got = self.lines.latest.get(queue_id)
+        since = self.subscribed_since.get(publisher.group_for_queue(queue_id))
+        if got is None or since is None or self.lost or got.started < since:
+            return None
+        if self.seen.get(queue_id, 0) > got.versions.get(queue_id, 0):
+            return None
+        return got
+
     async def events_after(self, queue_id: int, version: int) -> list[dict] | None:
         """Missed events, read once for every local screen that missed the same ones."""
         key = (queue_id, version)

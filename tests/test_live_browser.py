@@ -1,0 +1,100 @@
+"""A real browser on the minimal ticket page: htmx 4's hx-ws swaps our frames.
+
+Runs daphne on the test database as a subprocess and Debian's Chromium through
+Playwright; skipped when Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from queueapp.services import do_call_next, do_complete, do_join
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_daphne(db):
+    """daphne serving the real ASGI app on the test database."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{settings['NAME']}"
+    else:
+        url = (f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/"
+               f"{settings['NAME']}")
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                             "config.asgi:application"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def staff_acts(action):
+    """Run a service outside Playwright's event loop (Django refuses sync DB calls there)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run():
+        try:
+            return action()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result(timeout=30)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")
+def test_ticket_page_updates_live_in_a_browser(live_daphne, queue, counter):
+    from playwright.sync_api import expect, sync_playwright
+
+    do_join(queue)
+    ticket = do_join(queue).ticket
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_daphne}/live/ticket/{ticket.token}/")
+            status = page.locator("#ticket-status")
+            expect(status).to_contain_text("Position 2")
+            # The socket is open (so the call is pushed, not only repaired by a tick).
+            page.wait_for_function(
+                "url => htmx.ext.ws.getRegistry().get(url)?.socket?.readyState === WebSocket.OPEN",
+                arg=f"/ws/ticket/{ticket.token}/", timeout=10_000)
+            staff_acts(lambda: do_complete(do_call_next(counter=counter)))
+            expect(status).to_contain_text("You are next", timeout=10_000)
+            staff_acts(lambda: do_call_next(counter=counter))
+            expect(status).to_have_attribute("data-status", "called", timeout=10_000)
+            expect(status).to_have_attribute("data-counter", "Counter 1")
+            expect(status).to_contain_text("Please go to Counter 1")
+        finally:
+            browser.close()
