@@ -102,11 +102,17 @@ def wait_port(port: int, seconds: float = 30.0) -> None:
 
 
 # --- setup (in this process, through the services) ------------------------------
-def existing_ids() -> dict:
+def existing_ids(waiting: int) -> dict:
     """The seeded location of an earlier run (--reuse), topped up to --waiting."""
     from queueapp.models import Counter, Queue
+    from queueapp.selectors import waiting_tickets
+    from queueapp.services import do_join
 
     long_q, short_q = Queue.objects.get(slug="long"), Queue.objects.get(slug="short")
+    missing = waiting - waiting_tickets(long_q).count()
+    for _ in range(max(0, missing)):
+        do_join(long_q.pk)
+    print(f"reusing the seeded queue; {max(0, missing)} joins to top it up to {waiting}", flush=True)
     return {"long": long_q.pk, "short": short_q.pk, "big": Counter.objects.get(name="Counter 1").pk,
             "small": Counter.objects.get(name="Counter 2").pk}
 
@@ -300,15 +306,16 @@ async def call_latencies(server: Server, counter: int, samples: int, before=None
 
 
 async def run_layer(layer: str, ids: dict, args, results: dict) -> None:
-    print(f"\n=== daphne + {layer} layer", flush=True)
-    server = Server(layer)
-    origin = f"http://{HOST}:{server.port}"
+    name = layer if args.servers == 1 else f"{layer} x{args.servers}"
+    print(f"\n=== {args.servers} daphne process(es) + {layer} layer", flush=True)
+    servers = [Server(layer) for _ in range(args.servers)]
+    server = servers[0]  # staff call here; screens are spread over all of them
     try:
         await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)  # warm up
         lat_empty = await call_latencies(server, ids["small"], args.samples,
                                          before=lambda: join_short(ids["short"]))
         lat_long = await call_latencies(server, ids["big"], args.samples)
-        results[layer] = {"call_empty_0": lat_empty, "call_long_0": lat_long}
+        results[name] = {"call_empty_0": lat_empty, "call_long_0": lat_long}
         print(f"call next, 0 screens, ~1 waiting:          {summary_ms(lat_empty)}", flush=True)
         print(f"call next, 0 screens, {args.waiting} waiting: {summary_ms(lat_long)}", flush=True)
         for n in args.sizes:
@@ -317,32 +324,39 @@ async def run_layer(layer: str, ids: dict, args, results: dict) -> None:
             tokens = await asyncio.to_thread(
                 lambda: list(waiting_tickets(ids["long"]).values_list("token", flat=True)[
                     args.rounds + 2:args.rounds + 2 + n]))
-            base_rss = rss_kb(server.proc.pid)
+            base_rss = sum(rss_kb(s.proc.pid) for s in servers)
             started = time.monotonic()
-            screens = await open_screens([f"ws://{HOST}:{server.port}/ws/ticket/{t}/" for t in tokens], origin)
+            screens = []
+            for i, srv in enumerate(servers):
+                screens += await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/"
+                                               for t in tokens[i::len(servers)]], f"http://{HOST}:{srv.port}")
             connect_s = time.monotonic() - started
             await asyncio.sleep(3)
-            per_screen = (rss_kb(server.proc.pid) - base_rss) / n
-            fan, lat = [], []
+            per_screen = (sum(rss_kb(s.proc.pid) for s in servers) - base_rss) / n
+            fan, lat, round_max = [], [], []
             for _ in range(args.rounds):
                 await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
                 await asyncio.sleep(0.3)
                 arm(screens)
                 t0, took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
                 lat.append(took)
-                fan.extend(await await_all(screens, t0))
+                got = await await_all(screens, t0)
+                fan.extend(got)
+                round_max.append(round(max(got, default=float("nan")) * 1000))
                 wrong = sum(1 for s in screens if s.position != s.expect)
                 if wrong:
                     print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
-            results[layer][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
+            results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
                                  "connect_s": connect_s}
             print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen", flush=True)
-            print(f"N={n}: all screens right after call: {summary_ms(fan)}", flush=True)
+            print(f"N={n}: all screens right after call: {summary_ms(fan)}; last screen per round "
+                  f"{round_max} ms", flush=True)
             print(f"N={n}: call next with {n} screens, {args.waiting} waiting: {summary_ms(lat)}", flush=True)
             await close_screens(screens)
             await asyncio.sleep(1)
     finally:
-        server.stop()
+        for srv in servers:
+            srv.stop()
 
 
 # --- the baseline: a bare websockets server sending the same frames ------------------
@@ -426,7 +440,7 @@ async def main(args) -> None:
           f"{args.rounds} rounds; {args.samples} latency samples; {args.waiting} waiting", flush=True)
     env = bench_env(args.layers[0])
     await asyncio.to_thread(setup_django, env, not args.reuse)
-    ids = await asyncio.to_thread(existing_ids if args.reuse else seed, *([] if args.reuse else [args.waiting]))
+    ids = await asyncio.to_thread(existing_ids if args.reuse else seed, args.waiting)
     results: dict = {}
     template_file = "/tmp/bench_live_frame.txt"
     Path(template_file).write_text(await asyncio.to_thread(frame_template))
@@ -449,6 +463,7 @@ def parse_args():
     p.add_argument("--samples", default=30, type=int, help="call-next latency samples without screens")
     p.add_argument("--waiting", default=10_000, type=int, help="tickets waiting in the long queue")
     p.add_argument("--layers", default="pubsub,core", type=lambda s: s.split(","))
+    p.add_argument("--servers", default=1, type=int, help="daphne processes sharing the Redis layer")
     p.add_argument("--reuse", action="store_true", help="keep the tickets seeded by an earlier run")
     p.add_argument("--skip-bare", action="store_true")
     p.add_argument("--bare-server", nargs=2, metavar=("PORT", "TEMPLATE"), help=argparse.SUPPRESS)

@@ -212,6 +212,7 @@ class TicketConsumer(LiveConsumer):
                 self.view.position, self.view.open_counters, self.view.version = (
                     position, line.open_counters, version)
                 await self.send_frame(render.ticket_frame(self.view))
+                render.warm_next_place(self.view)
         else:
             await self.send_frame(render.ticket_frame(self.view))
         self.ready = True

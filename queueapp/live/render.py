@@ -79,6 +79,14 @@ def ticket_status(view: TicketView) -> str:
     return _ticket_cache.get_or_make(key, make).replace(_NUMBER, escape(view.display_number))
 
 
+def warm_next_place(view: TicketView) -> None:
+    """Render the fragment this screen will need after the next call (one place
+    ahead), so the first broadcast after a burst of connections finds it cached
+    even in a process that has no screen at that place yet."""
+    if view.status == TicketStatus.WAITING and view.position and view.position > 1:
+        ticket_status(replace(view, position=view.position - 1))
+
+
 def ticket_frame(view: TicketView) -> str:
     return partial("ticket-status", ticket_status(view))
 
