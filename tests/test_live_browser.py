@@ -1,7 +1,9 @@
 """A real browser on the minimal ticket page: htmx 4's hx-ws swaps our frames.
 
 Runs daphne on the test database as a subprocess and Debian's Chromium through
-Playwright; skipped when Chromium is not installed.
+Playwright; skipped when Chromium is not installed. With the in-memory layer the
+test process cannot reach the server's screens, so there the server's own tick
+(a few seconds) brings the change: the timeouts allow for it.
 """
 
 from __future__ import annotations
@@ -85,15 +87,15 @@ def test_ticket_page_updates_live_in_a_browser(live_daphne, queue, counter):
             page = browser.new_page()
             page.goto(f"{live_daphne}/live/ticket/{ticket.token}/")
             status = page.locator("#ticket-status")
-            expect(status).to_contain_text("Position 2")
+            expect(status).to_contain_text("Position 2", timeout=20_000)
             # The socket is open (so the call is pushed, not only repaired by a tick).
             page.wait_for_function(
                 "url => htmx.ext.ws.getRegistry().get(url)?.socket?.readyState === WebSocket.OPEN",
-                arg=f"/ws/ticket/{ticket.token}/", timeout=10_000)
+                arg=f"/ws/ticket/{ticket.token}/", timeout=20_000)
             staff_acts(lambda: do_complete(do_call_next(counter=counter)))
-            expect(status).to_contain_text("You are next", timeout=10_000)
+            expect(status).to_contain_text("You are next", timeout=20_000)
             staff_acts(lambda: do_call_next(counter=counter))
-            expect(status).to_have_attribute("data-status", "called", timeout=10_000)
+            expect(status).to_have_attribute("data-status", "called", timeout=20_000)
             expect(status).to_have_attribute("data-counter", "Counter 1")
             expect(status).to_contain_text("Please go to Counter 1")
         finally:

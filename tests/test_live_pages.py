@@ -12,12 +12,6 @@ from queueapp.services import do_call_next, do_join
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def plain_static(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-
-
 def test_ticket_page_renders_the_fragment_and_connects_its_socket(client, queue):
     ticket = do_join(queue).ticket
     do_join(queue)

@@ -211,6 +211,7 @@ class TicketConsumer(LiveConsumer):
             else:
                 self.view.position, self.view.open_counters, self.view.version = (
                     position, line.open_counters, version)
+                self.view.service_seconds = line.service_seconds
                 await self.send_frame(render.ticket_frame(self.view))
                 render.warm_next_place(self.view)
         else:

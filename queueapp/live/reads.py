@@ -70,7 +70,6 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
         counter=SimpleNamespace(name=ticket.counter.name) if ticket.counter_id else None,
         queue=SimpleNamespace(name=queue.name, prefix=queue.prefix, pk=queue.pk),
         offer_expires_at=ticket.offer_expires_at,
-        service_seconds=service_seconds(queue),
     )
 
 
@@ -107,6 +106,7 @@ def ticket_view(token: str) -> TicketView | None:
             return view
         view.position = waiting_tickets(view.queue_id).filter(ahead_of(view.priority, view.seq)).count() + 1
         view.open_counters = Counter.objects.filter(queues=view.queue_id, is_open=True).count()
+        view.service_seconds = service_seconds(Queue.objects.get(pk=view.queue_id))
         if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:
             return view
     return view  # the queue kept moving; the screen catches up from the events
@@ -118,6 +118,7 @@ class WaitingLine:
 
     keys: list[tuple[int, int]]
     open_counters: int
+    service_seconds: float
 
     def position(self, priority: int, seq: int) -> int | None:
         key = (-priority, seq)
@@ -130,14 +131,16 @@ def waiting_line(queue_id: int, previous=None) -> tuple[dict[int, int], WaitingL
     unchanged since `previous`, else three). Shared by every screen of the queue
     that connects meanwhile, instead of one position count per screen."""
     for _attempt in range(5):
-        version = Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() or 0
+        queue = Queue.objects.filter(pk=queue_id).first()
+        version = queue.version if queue else 0
         if previous is not None and previous.versions.get(queue_id) == version:
             return previous.versions, previous.value
         keys = [(-p, s) for p, s in waiting_tickets(queue_id).values_list("priority", "seq")]
         counters = Counter.objects.filter(queues=queue_id, is_open=True).count()
+        seconds = service_seconds(queue) if queue else 0.0
         if Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() == version:
             break
-    return {queue_id: version}, WaitingLine(keys, counters)
+    return {queue_id: version}, WaitingLine(keys, counters, seconds)
 
 
 def event_messages(queue_id: int, after_version: int) -> list[dict] | None:
