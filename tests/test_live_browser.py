@@ -75,8 +75,33 @@ def staff_acts(action):
         return pool.submit(run).result(timeout=30)
 
 
+@pytest.fixture
+def worker_ticks(db):
+    """What `manage.py queue_worker` does beside the server: the periodic tick
+    that repairs a screen whose push was lost (e.g. sent while Redis was still
+    taking the server's subscription)."""
+    import threading
+
+    from queueapp import jobs
+
+    stop = threading.Event()
+
+    def run():
+        try:
+            while not stop.wait(2.0):
+                jobs.publish_queue_ticks()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")
-def test_ticket_page_updates_live_in_a_browser(live_daphne, queue, counter):
+def test_ticket_page_updates_live_in_a_browser(live_daphne, worker_ticks, queue, counter):
     from playwright.sync_api import expect, sync_playwright
 
     do_join(queue)
