@@ -324,3 +324,21 @@ def test_screens_connecting_while_calls_happen_end_up_right(queue, counter):
                 await c.disconnect()
 
     run(scenario)
+
+
+def test_an_offer_on_a_waitlist_shows_its_accept_and_decline_forms(location):
+    from queueapp.services import do_decline_offer
+
+    seats = make_queue(location, "Evening train", "T", kind="capacity", capacity=1, offer_seconds=600)
+    first = do_join(seats).ticket
+    second = do_join(seats).ticket
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{second.token}/") as (comm, connected, _):
+            assert connected
+            assert ticket_state(await comm.receive_from(timeout=5))["status"] == "waiting"
+            await database_sync_to_async(do_decline_offer)(first)
+            offered = await next_frame(comm, contains='data-status="offered"')
+            assert 'id="offer-actions"' in offered and f"/t/{second.token}/accept" in offered
+
+    run(scenario)

@@ -36,6 +36,7 @@ class TicketView:
     priority: int
     seq: int
     call_count: int
+    party_size: int
     counter: SimpleNamespace | None
     queue: SimpleNamespace
     offer_expires_at: datetime | None = None
@@ -66,9 +67,10 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
     return TicketView(
         ticket_id=ticket.pk, token=ticket.token, queue_id=queue.pk,
         display_number=ticket.display_number, status=ticket.status, priority=ticket.priority,
-        seq=ticket.seq, call_count=ticket.call_count,
+        seq=ticket.seq, call_count=ticket.call_count, party_size=ticket.party_size,
         counter=SimpleNamespace(name=ticket.counter.name) if ticket.counter_id else None,
-        queue=SimpleNamespace(name=queue.name, prefix=queue.prefix, pk=queue.pk),
+        queue=SimpleNamespace(name=queue.name, prefix=queue.prefix, pk=queue.pk,
+                              location=SimpleNamespace(timezone=queue.location.timezone)),
         offer_expires_at=ticket.offer_expires_at,
     )
 
@@ -79,7 +81,8 @@ def ticket_row_view(token: str) -> TicketView | None:
     The status and the version come from one row join, so they agree."""
     original = token
     for _hop in range(5):
-        ticket = Ticket.objects.select_related("queue", "counter", "transferred_to").filter(token=token).first()
+        ticket = (Ticket.objects.select_related("queue__location", "counter", "transferred_to")
+                  .filter(token=token).first())
         if ticket is None:
             return None
         view = _view_of(ticket, ticket.queue)
