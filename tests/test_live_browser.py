@@ -44,9 +44,10 @@ def live_daphne(db):
                f"{settings['NAME']}")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    log = open(ROOT / f".live_browser_daphne_{port}.log", "w+")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                              "config.asgi:application"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -59,6 +60,10 @@ def live_daphne(db):
     finally:
         proc.terminate()
         proc.wait(10)
+        log.seek(0)
+        sys.stderr.write(log.read()[-3000:])  # shown by pytest when the test fails
+        log.close()
+        Path(log.name).unlink()
 
 
 def staff_acts(action):
@@ -110,13 +115,15 @@ def test_ticket_page_updates_live_in_a_browser(live_daphne, worker_ticks, queue,
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page()
+            page.on("console", lambda m: sys.stderr.write(f"browser console: {m.text}\n"))
+            page.on("requestfailed", lambda r: sys.stderr.write(f"browser request failed: {r.url}\n"))
             page.goto(f"{live_daphne}/live/ticket/{ticket.token}/")
             status = page.locator("#ticket-status")
             expect(status).to_contain_text("Position 2", timeout=20_000)
             # The socket is open (so the call is pushed, not only repaired by a tick).
             page.wait_for_function(
                 "url => htmx.ext.ws.getRegistry().get(url)?.socket?.readyState === WebSocket.OPEN",
-                arg=f"/ws/ticket/{ticket.token}/", timeout=20_000)
+                arg=f"/ws/ticket/{ticket.token}/", timeout=45_000)
             staff_acts(lambda: do_complete(do_call_next(counter=counter)))
             expect(status).to_contain_text("You are next", timeout=20_000)
             staff_acts(lambda: do_call_next(counter=counter))
