@@ -154,7 +154,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -187,3 +187,36 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Cache and rate limits (pages engineer) --------------------------------
+# The cache holds the per-client ticket counters (queueapp.ratelimit). With
+# Redis it is shared by every web process; otherwise each process counts alone.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CHANNEL_PREFIX", "queueapp"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    value = os.environ.get(name, default)
+    try:
+        count, seconds = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 5/600 (count/seconds), not {value!r}") from None
+    return count, seconds
+
+
+# Tickets one client may create: online joins are personal (a few per 10 min);
+# a kiosk is one device issuing for everyone in the lobby.
+TICKET_RATE_LIMITS = {
+    "join": _rate("JOIN_RATE_LIMIT", "5/600"),
+    "kiosk": _rate("KIOSK_RATE_LIMIT", "60/60"),
+}
+# Behind a reverse proxy, the header carrying the client address (e.g. HTTP_X_FORWARDED_FOR).
+RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")

@@ -10,4 +10,9 @@ urlpatterns: list = [
     path("", include("queueapp.views.stats")),
     path("", include("queueapp.views.waitlist")),
     path("", include("queueapp.views.live")),
+    path("", include("queueapp.views.auth")),
+    path("", include("queueapp.views.console")),
+    path("", include("queueapp.views.kiosk")),
+    path("", include("queueapp.views.patient")),
+    path("", include("queueapp.views.display")),
 ]

@@ -1,0 +1,158 @@
+"""The staff console: pick a counter, then call and serve tickets.
+
+Every action is one POST to `console-act`. With htmx it answers the changed
+panel (and the waiting list as an `<hx-partial>`); without JavaScript it
+redirects back to the console (POST-redirect-GET) with the outcome as a message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_POST
+
+from .. import pages
+from ..access import access_counter, access_queue, access_ticket, is_manager_at, locations_for
+from ..forms import ConsoleActionForm
+from ..models import AT_COUNTER, Counter
+from ..services import (
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    QueueActionError,
+    do_call_next,
+    do_call_ticket,
+    do_complete,
+    do_no_show,
+    do_pause,
+    do_recall,
+    do_resume,
+    do_start_serving,
+    do_transfer,
+)
+from ._common import answers_refusals
+
+
+@login_required
+def console_home(request):
+    locations = list(locations_for(request.user).prefetch_related("counters__queues"))
+    return render(request, "queueapp/console_home.html", {"locations": locations})
+
+
+def _context(request, counter: Counter, *, notice: str = "", error: str = "") -> dict:
+    manager = is_manager_at(request.user, counter.location_id)
+    served = list(counter.queues.order_by("name"))
+    return {
+        **pages.console_feed_context(counter),
+        "location": counter.location,
+        "active": pages.active_ticket(counter),
+        "targets": pages.transfer_targets(counter),
+        "served": served,
+        "is_manager": manager,
+        "notice": notice,
+        "error": error,
+    }
+
+
+@login_required
+@answers_refusals
+def console(request, counter_id: int):
+    counter = access_counter(request.user, counter_id)
+    return render(request, "queueapp/console.html", _context(request, counter))
+
+
+def _ticket_here(user, counter: Counter, ticket_id: int):
+    ticket = access_ticket(user, ticket_id)
+    if ticket.queue.location_id != counter.location_id:
+        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    return ticket
+
+
+def _at_this_counter(ticket, counter: Counter) -> None:
+    # A stale page (or a second tab) may act on a ticket that has moved on.
+    if ticket.counter_id != counter.pk or ticket.status not in AT_COUNTER:
+        raise InvalidTransition(
+            f"{ticket.display_number} is no longer at {counter.name} "
+            f"(it is {ticket.get_status_display().lower()}); the page was out of date."
+        )
+
+
+def _queue_here(user, counter: Counter, queue_id: int, *, manager: bool = False):
+    queue = access_queue(user, queue_id, manager=manager)
+    if queue.location_id != counter.location_id:
+        raise NotFound(f"Queue {queue_id} does not exist.")
+    return queue
+
+
+def perform(user, counter: Counter, data: dict) -> str:
+    """Run one console action through its service; answer what happened, in words."""
+    action = data["action"]
+    if action == "call_next":
+        called = do_call_next(counter=counter, acting_user=user)
+        return f"Calling {called.display_number} to {counter.name}." if called else "Nobody is waiting."
+    if action in ("pause", "resume"):
+        queue = _queue_here(user, counter, data["queue"], manager=True)
+        if action == "pause":
+            do_pause(queue, acting_user=user)
+            return f"{queue.name} is paused: no new tickets, no calls."
+        do_resume(queue, acting_user=user)
+        return f"{queue.name} is taking tickets again."
+    ticket = _ticket_here(user, counter, data["ticket"])
+    if action == "call":
+        do_call_ticket(ticket, counter=counter, acting_user=user)
+        return f"Calling {ticket.display_number} to {counter.name}."
+    _at_this_counter(ticket, counter)
+    if action == "recall":
+        do_recall(ticket, acting_user=user)
+        return f"{ticket.display_number} called again."
+    if action == "start":
+        do_start_serving(ticket, acting_user=user)
+        return f"Serving {ticket.display_number}."
+    if action == "complete":
+        do_complete(ticket, acting_user=user)
+        return f"{ticket.display_number} completed."
+    if action == "no_show":
+        after = do_no_show(ticket, acting_user=user)
+        if after.status == "waiting":
+            return f"{ticket.display_number} did not come; back in line ({after.no_show_count} no-show so far)."
+        return f"{ticket.display_number} did not come; ticket closed as a no-show."
+    if action == "transfer":
+        queue = _queue_here(user, counter, data["queue"])
+        new = do_transfer(ticket, to_queue=queue, acting_user=user)
+        return f"{ticket.display_number} moved to {queue.name} as {new.display_number}."
+    raise InvalidInput(f"{action} is not an action of the console.", field="action")
+
+
+def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200):
+    if request.htmx:
+        context = _context(request, counter, notice=notice, error=error)
+        return render(request, "queueapp/console.html#actions-response", context, status=status)
+    if error:
+        messages.error(request, error)
+    elif notice:
+        messages.success(request, notice)
+    return redirect("console", counter_id=counter.pk)
+
+
+@login_required
+@require_POST
+@answers_refusals
+def console_act(request, counter_id: int):
+    counter = access_counter(request.user, counter_id)
+    form = ConsoleActionForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(form.error_text(), field=next(iter(form.errors), None))
+        notice = perform(request.user, counter, form.cleaned_data)
+    except QueueActionError as error:
+        return _answer(request, counter, error=error.message, status=error.status_code)
+    return _answer(request, counter, notice=notice)
+
+
+urlpatterns = [
+    path("console/", console_home, name="console-home"),
+    path("console/<int:counter_id>/", console, name="console"),
+    path("console/<int:counter_id>/act", console_act, name="console-act"),
+]

@@ -1,0 +1,19 @@
+"""The lobby display: a public TV page, numbers only."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+
+from .. import pages
+from ..models import Location
+
+
+def display(request, location_slug: str):
+    location = get_object_or_404(Location, slug=location_slug)
+    return render(request, "queueapp/display.html", pages.display_context(location))
+
+
+urlpatterns = [
+    path("display/<slug:location_slug>/", display, name="display"),
+]

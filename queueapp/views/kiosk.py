@@ -1,0 +1,79 @@
+"""Taking a ticket: the lobby kiosk and the same join online.
+
+Both are plain forms (they work without JavaScript), both are rate-limited per
+client (`queueapp.ratelimit`), and both refuse a paused or full queue with the
+service's own words.
+"""
+
+from __future__ import annotations
+
+import segno
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+
+from .. import pages
+from ..forms import JoinForm
+from ..models import Location
+from ..ratelimit import RateLimited, check_rate
+from ..selectors import ticket_by_token
+from ..services import InvalidInput, QueueActionError, do_join
+
+KIOSK_RETURN_SECONDS = 30  # the ticket screen goes back to the start by itself
+
+
+def _issue(request, location: Location, *, scope: str, template: str, success):
+    """GET shows the services; POST validates, counts the client, joins, redirects."""
+    queues = pages.joinable_queues(location)
+    form = JoinForm(request.POST if request.method == "POST" else None, queues=queues)
+    context = {"location": location, "queues": queues, "form": form}
+    if request.method != "POST":
+        return render(request, template, context)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(form.errors["queue"][0], field="queue")
+        check_rate(request, scope)
+        result = do_join(form.cleaned_data["queue"])
+    except QueueActionError as error:
+        context["error"] = error.message
+        response = render(request, template, context, status=error.status_code)
+        if isinstance(error, RateLimited):
+            response["Retry-After"] = str(error.retry_after)
+        return response
+    return redirect(success(result.ticket))
+
+
+def kiosk(request, location_slug: str):
+    location = get_object_or_404(Location, slug=location_slug)
+    return _issue(request, location, scope="kiosk", template="queueapp/kiosk.html",
+                  success=lambda t: reverse("kiosk-ticket", args=[location.slug, t.token]))
+
+
+def join(request, location_slug: str):
+    location = get_object_or_404(Location, slug=location_slug)
+    return _issue(request, location, scope="join", template="queueapp/join.html",
+                  success=lambda t: reverse("ticket", args=[t.token]))
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code (segno, rendered on the server)."""
+    return segno.make(url, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff",
+                                                  title="QR code of your ticket page")
+
+
+def kiosk_ticket(request, location_slug: str, token: str):
+    """The issued ticket: number, position, wait and a QR code; printable."""
+    ticket = ticket_by_token(token)
+    if ticket is None or ticket.queue.location.slug != location_slug:
+        raise Http404("No such ticket.")
+    url = request.build_absolute_uri(reverse("ticket", args=[ticket.token]))
+    context = {**pages.ticket_context(ticket), "location": ticket.queue.location,
+               "patient_url": url, "qr": qr_svg(url), "return_seconds": KIOSK_RETURN_SECONDS}
+    return render(request, "queueapp/kiosk_ticket.html", context)
+
+
+urlpatterns = [
+    path("kiosk/<slug:location_slug>/", kiosk, name="kiosk"),
+    path("kiosk/<slug:location_slug>/ticket/<str:token>/", kiosk_ticket, name="kiosk-ticket"),
+    path("join/<slug:location_slug>/", join, name="join"),
+]

@@ -1,0 +1,61 @@
+"""The patient's page, reached by the ticket's unguessable token. No login, no names."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_POST
+
+from .. import pages
+from ..models import Ticket
+from ..selectors import ticket_by_token
+from ..services import QueueActionError, do_cancel
+from ..services.tickets import CANCELLABLE
+
+MAX_TRANSFERS_FOLLOWED = 20  # a ticket moved more often than this is a loop, not a patient
+
+
+def _ticket_or_404(token: str) -> Ticket:
+    ticket = ticket_by_token(token)
+    if ticket is None:
+        raise Http404("No such ticket. Check the link, or take a new ticket.")
+    return ticket
+
+
+def _latest(ticket: Ticket) -> Ticket:
+    """Follow transfers to the ticket the patient now holds."""
+    for _ in range(MAX_TRANSFERS_FOLLOWED):
+        if ticket.transferred_to_id is None:
+            break
+        ticket = Ticket.objects.select_related("queue__location", "counter").get(pk=ticket.transferred_to_id)
+    return ticket
+
+
+def ticket(request, token: str):
+    held = _ticket_or_404(token)
+    latest = _latest(held)
+    if latest.pk != held.pk:
+        return redirect("ticket", token=latest.token)
+    context = {**pages.ticket_context(held), "location": held.queue.location,
+               "can_cancel": held.status in CANCELLABLE}
+    return render(request, "queueapp/ticket.html", context)
+
+
+@require_POST
+def cancel(request, token: str):
+    held = _ticket_or_404(token)
+    try:
+        do_cancel(held, by_patient=True)
+    except QueueActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Ticket {held.display_number} is cancelled. Thank you for letting us know.")
+    return redirect("ticket", token=held.token)
+
+
+urlpatterns = [
+    path("t/<str:token>/", ticket, name="ticket"),
+    path("t/<str:token>/cancel", cancel, name="ticket-cancel"),
+]

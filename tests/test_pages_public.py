@@ -1,0 +1,145 @@
+"""Kiosk, online join, the patient page and the lobby display (no login)."""
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from queueapp.models import Ticket, TicketStatus
+from queueapp.services import do_call_next, do_join, do_pause, do_recall, do_transfer
+from tests.conftest import make_queue
+from tests.pages_helpers import generous_rate_limits, plain_static  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_kiosk_lists_services_and_issues_a_printable_ticket_with_a_qr_code(client, location, queue, counter):
+    do_join(queue)
+    page = client.get(reverse("kiosk", args=[location.slug])).text
+    assert "General" in page and "1 waiting" in page
+    response = client.post(reverse("kiosk", args=[location.slug]), {"queue": queue.pk})
+    ticket = Ticket.objects.get(number=2)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("kiosk-ticket", args=[location.slug, ticket.token])
+    page = client.get(response["Location"]).text
+    assert "A-002" in page and "<svg" in page and "print.css" in page
+    assert f"http://testserver/t/{ticket.token}/" in page
+    assert "about 5 minutes" in page  # one ahead, 300 s each, one counter
+
+
+def test_kiosk_ticket_of_another_location_is_not_found(client, location, other_location, queue):
+    ticket = do_join(queue).ticket
+    assert client.get(reverse("kiosk-ticket", args=[other_location.slug, ticket.token])).status_code == 404
+
+
+def test_join_online_takes_you_to_your_live_page(client, location, queue):
+    response = client.post(reverse("join", args=[location.slug]), {"queue": queue.pk})
+    ticket = Ticket.objects.get()
+    assert response["Location"] == reverse("ticket", args=[ticket.token])
+
+
+def test_join_refuses_a_paused_queue_kindly(client, location, queue):
+    do_pause(queue)
+    page = client.get(reverse("join", args=[location.slug])).text
+    assert "Not taking tickets right now" in page
+    response = client.post(reverse("join", args=[location.slug]), {"queue": queue.pk})
+    assert response.status_code == 409
+    assert "General is not taking new tickets right now (paused)." in response.text
+    assert not Ticket.objects.exists()
+
+
+def test_join_refuses_a_full_queue_kindly(client, location):
+    small = make_queue(location, "Small", "S", max_waiting=1)
+    do_join(small)
+    assert "Full for now" in client.get(reverse("join", args=[location.slug])).text
+    response = client.post(reverse("join", args=[location.slug]), {"queue": small.pk})
+    assert response.status_code == 409 and "Small is full (1 waiting)" in response.text
+
+
+def test_join_names_the_field_on_bad_input(client, location, other_location):
+    foreign = make_queue(other_location, "Elsewhere", "E")
+    for data in ({}, {"queue": "x"}, {"queue": foreign.pk}):
+        response = client.post(reverse("join", args=[location.slug]), data)
+        assert response.status_code == 400
+        assert "Choose" in response.text
+    assert not Ticket.objects.exists()
+
+
+def test_unknown_location_is_404(client, db):
+    for name in ("kiosk", "join", "display"):
+        assert client.get(reverse(name, args=["nowhere"])).status_code == 404
+
+
+def test_creating_tickets_is_rate_limited_per_client(client, settings, location, queue):
+    settings.TICKET_RATE_LIMITS = {"join": (2, 600), "kiosk": (100, 60)}
+    me = {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+    url = reverse("join", args=[location.slug])
+    for _ in range(2):
+        assert client.post(url, {"queue": queue.pk}, **me).status_code == 302
+    response = client.post(url, {"queue": queue.pk}, **me)
+    assert response.status_code == 429
+    assert "Too many tickets from this device: at most 2 in 10 minutes." in response.text
+    assert 0 < int(response["Retry-After"]) <= 600
+    assert Ticket.objects.count() == 2
+    # Another client is not affected, and the kiosk has its own allowance.
+    other = {"REMOTE_ADDR": "192.0.2.99" if me["REMOTE_ADDR"] != "192.0.2.99" else "192.0.2.98"}
+    assert client.post(url, {"queue": queue.pk}, **other).status_code == 302
+    assert client.post(reverse("kiosk", args=[location.slug]), {"queue": queue.pk}, **me).status_code == 302
+
+
+def test_patient_page_shows_number_position_and_wait_and_connects_live(client, queue, counter):
+    do_join(queue)
+    ticket = do_join(queue).ticket
+    page = client.get(reverse("ticket", args=[ticket.token])).text
+    assert 'id="ticket-status"' in page and 'data-status="waiting"' in page
+    assert "A-002" in page and '<dd class="position">2</dd>' in page and "about 5 minutes" in page
+    assert f'hx-ws:connect="/ws/ticket/{ticket.token}/"' in page
+    assert "Cancel my ticket" in page
+
+
+def test_patient_page_says_where_to_go_when_called(client, queue, counter):
+    ticket = do_join(queue).ticket
+    do_call_next(counter=counter)
+    page = client.get(reverse("ticket", args=[ticket.token])).text
+    assert 'data-status="called"' in page and 'data-counter="Counter 1"' in page
+    assert "Please go to <strong>Counter 1</strong>" in page
+
+
+def test_patient_can_cancel_their_ticket(client, queue):
+    ticket = do_join(queue).ticket
+    response = client.post(reverse("ticket-cancel", args=[ticket.token]))
+    assert response.status_code == 302
+    page = client.get(response["Location"]).text
+    assert "A-001 is cancelled" in page and "Cancel my ticket" not in page
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CANCELLED
+    # Twice is refused in words, not with an error page.
+    page = client.get(client.post(reverse("ticket-cancel", args=[ticket.token]))["Location"]).text
+    assert "Cannot cancel A-001: it is cancelled." in page
+
+
+def test_patient_page_follows_a_transferred_ticket(client, location, queue):
+    lab = make_queue(location, "Lab", "L")
+    ticket = do_join(queue).ticket
+    new = do_transfer(ticket, to_queue=lab)
+    response = client.get(reverse("ticket", args=[ticket.token]))
+    assert response.status_code == 302 and response["Location"] == reverse("ticket", args=[new.token])
+
+
+def test_unknown_ticket_token_is_404(client, db):
+    assert client.get(reverse("ticket", args=["not-a-token"])).status_code == 404
+    assert client.post(reverse("ticket-cancel", args=["not-a-token"])).status_code == 404
+
+
+def test_display_shows_now_serving_last_calls_and_counts_but_no_notes(client, location, queue, counter):
+    for _ in range(3):
+        do_join(queue, note="Mrs Jane Example, room 12")
+    called = do_call_next(counter=counter)
+    do_recall(called)
+    page = client.get(reverse("display", args=[location.slug])).text
+    assert f'lang="{location.language}"' in page
+    assert f'hx-ws:connect="/ws/display/{location.slug}/"' in page
+    assert 'id="display-board"' in page and 'id="display-announce"' in page
+    assert 'data-number="A-001"' in page and 'data-counter="Counter 1"' in page and 'data-kind="recalled"' in page
+    assert "<strong>2</strong>" in page  # two still waiting in General
+    assert "Jane" not in page
