@@ -7,7 +7,6 @@ first paint and a pushed update look the same. Nothing here writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Count, Q
@@ -15,16 +14,8 @@ from django.db.models import Count, Q
 from .models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
 from .selectors import estimate_wait, position_of, waiting_tickets
 
-LAST_CALLS = 6  # how many recent calls the lobby display lists
+LAST_CALLS = 8  # how many recent calls the lobby display lists
 FEED_LIMIT = 50  # waiting tickets listed per queue on the console; the count says the rest
-
-
-@dataclass(frozen=True)
-class Call:
-    key: str  # "<queue_id>.<version>": what the display script announces once
-    number: str
-    counter: str
-    kind: str  # called | recalled
 
 
 def ticket_context(ticket: Ticket) -> dict:
@@ -39,54 +30,49 @@ def _active_by_counter(counter_ids) -> dict[int, Ticket]:
     return {t.counter_id: t for t in tickets}
 
 
-def recent_calls(location: Location, limit: int = LAST_CALLS) -> list[Call]:
-    """The last calls and recalls at a location, newest first (numbers only, no names)."""
-    events = (QueueEvent.objects
-              .filter(queue__location=location, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
-              .select_related("counter").order_by("-created_at", "-pk")[:limit])
-    return [Call(key=f"{e.queue_id}.{e.version}", number=e.data.get("ticket", {}).get("display", "?"),
-                 counter=e.counter.name if e.counter else "", kind=e.kind) for e in events]
-
-
-def waiting_counts(queues) -> dict[int, int]:
-    rows = (Ticket.objects.filter(queue__in=queues, status=TicketStatus.WAITING)
-            .values("queue_id").annotate(n=Count("pk")))
-    return {row["queue_id"]: row["n"] for row in rows}
+def announce_context(location: Location) -> dict:
+    """Context of `display_announce.html`: the latest call or recall (key "<queue>.<version>")."""
+    event = (QueueEvent.objects
+             .filter(queue__location=location, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
+             .order_by("-created_at", "-pk").first())
+    if event is None:
+        return {"key": "", "number": "", "counter": "", "kind": ""}
+    ticket = event.data.get("ticket") or {}
+    return {"key": f"{event.queue_id}.{event.version}", "number": ticket.get("display", ""),
+            "counter": ticket.get("counter") or "", "kind": event.kind}
 
 
 def display_context(location: Location) -> dict:
-    """Context of `display_board.html` and `display_announce.html`."""
-    counters = list(Counter.objects.filter(location=location, is_open=True))
-    active = _active_by_counter([c.pk for c in counters])
-    queues = list(Queue.objects.filter(location=location, kind=Queue.Kind.COUNTER))
-    counts = waiting_counts(queues)
-    calls = recent_calls(location)
-    return {
-        "location": location,
-        "serving": [{"counter": c, "ticket": active.get(c.pk)} for c in counters],
-        "last_calls": calls,
-        "queues": [{"queue": q, "waiting": counts.get(q.pk, 0)} for q in queues],
-        "announce": calls[0] if calls else None,
-    }
+    """Context of `display_board.html` (now serving, last calls, waiting per queue)."""
+    queues = list(Queue.objects.filter(location=location).order_by("name"))
+    waiting = dict(Ticket.objects.filter(queue__in=queues, status=TicketStatus.WAITING)
+                   .values_list("queue_id").annotate(n=Count("pk")).values_list("queue_id", "n"))
+    active = {t.counter_id: t for t in Ticket.objects.filter(queue__in=queues, status__in=AT_COUNTER)
+              .select_related("queue")}
+    counters = [{"name": c.name, "ticket": active.get(c.pk)}
+                for c in Counter.objects.filter(location=location).order_by("name")
+                if c.is_open or c.pk in active]
+    last_calls = list(
+        QueueEvent.objects.filter(queue__in=queues, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
+        .select_related("ticket__queue", "counter").order_by("-created_at", "-pk")[:LAST_CALLS])
+    return {"queues": [{"queue": q, "waiting": waiting.get(q.pk, 0)} for q in queues],
+            "counters": counters, "last_calls": last_calls}
 
 
 def console_feed_context(counter: Counter) -> dict:
     """Context of `console_feed.html`: the lines this counter serves and every counter's ticket."""
-    queues = list(counter.queues.filter(kind=Queue.Kind.COUNTER).order_by("name"))
-    counts = waiting_counts(queues)
     lines = []
-    for queue in queues:
-        tickets = list(waiting_tickets(queue)[:FEED_LIMIT])
-        for t in tickets:
+    for queue in counter.queues.order_by("name"):
+        shown = list(waiting_tickets(queue)[:FEED_LIMIT])
+        for t in shown:
             t.queue = queue  # display_number without one query per ticket
-        lines.append({"queue": queue, "tickets": tickets, "waiting": counts.get(queue.pk, 0)})
-    counters = list(Counter.objects.filter(location_id=counter.location_id))
-    active = _active_by_counter([c.pk for c in counters])
-    return {
-        "counter": counter,
-        "lines": lines,
-        "counters": [{"counter": c, "ticket": active.get(c.pk)} for c in counters],
-    }
+        total = waiting_tickets(queue).count() if len(shown) == FEED_LIMIT else len(shown)
+        lines.append({"queue": queue, "tickets": shown, "total": total})
+    active = {t.counter_id: t for t in Ticket.objects.filter(
+        queue__location_id=counter.location_id, status__in=AT_COUNTER).select_related("queue")}
+    counters = [{"counter": c, "ticket": active.get(c.pk)}
+                for c in Counter.objects.filter(location_id=counter.location_id).order_by("name")]
+    return {"counter": counter, "lines": lines, "counters": counters}
 
 
 def active_ticket(counter: Counter) -> Ticket | None:

@@ -11,7 +11,8 @@ from ..models import Location
 
 def display(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
-    return render(request, "queueapp/display.html", pages.display_context(location))
+    context = {"location": location, **pages.display_context(location), **pages.announce_context(location)}
+    return render(request, "queueapp/display.html", context)
 
 
 urlpatterns = [
