@@ -47,11 +47,11 @@
   }
 
   function highlight(call) {
-    for (const tile of document.querySelectorAll("#display-board .tile")) {
-      if (tile.dataset.counter === call.counter) {
-        tile.classList.remove("flash");
-        void tile.offsetWidth;
-        tile.classList.add("flash");
+    for (const row of document.querySelectorAll("#display-board .now-serving tr")) {
+      if (row.querySelector("th")?.textContent.trim() === call.counter) {
+        row.classList.remove("flash");
+        void row.offsetWidth; // restart the animation on a recall
+        row.classList.add("flash");
       }
     }
   }

@@ -20,7 +20,8 @@
     document.body.classList.remove("flash");
     void document.body.offsetWidth; // restart the animation on a recall
     document.body.classList.add("flash");
-    document.querySelector("#ticket-status .callout")?.focus();
+    const callout = document.querySelector("#ticket-status .ticket-call");
+    if (callout) { callout.tabIndex = -1; callout.focus(); } // screen readers read it out
     if (navigator.vibrate && navigator.userActivation?.hasBeenActive) {
       navigator.vibrate([400, 150, 400, 150, 800]);
     }
