@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from .models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
 from .selectors import estimate_wait, position_of, waiting_tickets
@@ -62,10 +63,12 @@ def display_context(location: Location) -> dict:
 def console_feed_context(counter: Counter) -> dict:
     """Context of `console_feed.html`: the lines this counter serves and every counter's ticket."""
     lines = []
+    now = timezone.now()
     for queue in counter.queues.order_by("name"):
         shown = list(waiting_tickets(queue)[:FEED_LIMIT])
         for t in shown:
             t.queue = queue  # display_number without one query per ticket
+            t.waited = now - t.queued_at
         total = waiting_tickets(queue).count() if len(shown) == FEED_LIMIT else len(shown)
         lines.append({"queue": queue, "tickets": shown, "total": total})
     active = {t.counter_id: t for t in Ticket.objects.filter(
