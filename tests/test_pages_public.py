@@ -143,3 +143,16 @@ def test_display_shows_now_serving_last_calls_and_counts_but_no_notes(client, lo
     assert 'data-number="A-001"' in page and 'data-counter="Counter 1"' in page and 'data-kind="recalled"' in page
     assert "<strong>2</strong>" in page  # two still waiting in General
     assert "Jane" not in page
+
+
+def test_behind_a_proxy_the_client_is_the_address_the_proxy_saw(client, settings, location, queue):
+    settings.TICKET_RATE_LIMITS = {"join": (1, 600), "kiosk": (100, 60)}
+    settings.RATE_LIMIT_CLIENT_HEADER = "HTTP_X_FORWARDED_FOR"
+    url = reverse("join", args=[location.slug])
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    base = uuid.uuid4().int % 200
+    first, second = f"198.51.100.{base + 1}", f"198.51.100.{base + 2}"
+    assert client.post(url, {"queue": queue.pk}, HTTP_X_FORWARDED_FOR=f"6.6.6.6, {first}", **proxy).status_code == 302
+    # A client cannot dodge the limit by sending its own X-Forwarded-For: the proxy's hop is last.
+    assert client.post(url, {"queue": queue.pk}, HTTP_X_FORWARDED_FOR=f"7.7.7.7, {first}", **proxy).status_code == 429
+    assert client.post(url, {"queue": queue.pk}, HTTP_X_FORWARDED_FOR=second, **proxy).status_code == 302
