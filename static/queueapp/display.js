@@ -95,6 +95,8 @@
     });
     tickClock();
     setInterval(tickClock, 10000);
+    // A TV browser started with an autoplay policy that allows sound needs no click.
+    if (navigator.getAutoplayPolicy?.("audiocontext") === "allowed") window.queueSound.unlock();
     const button = document.getElementById("enable-sound");
     if (button && !window.queueSound.ready()) {
       button.hidden = false;
