@@ -61,6 +61,10 @@ def main() -> None:
                        "from queueapp.models import Ticket\n"
                        "print(Ticket.objects.filter(status='waiting', queue__slug='general')"
                        ".order_by('-seq').first().token)").strip().splitlines()[-1]
+        called_token = manage(env, "shell", "-c",
+                              "from queueapp.models import Ticket\n"
+                              "print(Ticket.objects.get(status='called', counter__name='Counter 1').token)"
+                              ).strip().splitlines()[-1]
         counter_id = manage(env, "shell", "-c",
                             "from queueapp.models import Counter\n"
                             "print(Counter.objects.get(name='Counter 2').pk)").strip().splitlines()[-1]
@@ -85,6 +89,9 @@ def main() -> None:
                 page.goto(f"{url}/t/{token}/")
                 page.wait_for_timeout(300)
                 page.screenshot(path=OUT / f"patient-{size}.png", full_page=True)
+                page.goto(f"{url}/t/{called_token}/")
+                page.wait_for_timeout(300)
+                page.screenshot(path=OUT / f"patient-called-{size}.png", full_page=True)
                 page.goto(f"{url}/display/riverside/")
                 if size == "desktop":
                     page.set_viewport_size(TV)
