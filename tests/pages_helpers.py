@@ -4,13 +4,6 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def plain_static(settings):
-    # Pages link their CSS/JS with {% static %}; tests run without collectstatic.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-
-
-@pytest.fixture(autouse=True)
 def generous_rate_limits(settings):
     # Every test posts from 127.0.0.1 into a cache that may outlive it (Redis);
     # only the rate-limit tests set tight limits, with their own client address.

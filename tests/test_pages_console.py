@@ -6,7 +6,7 @@ from django.urls import reverse
 from queueapp.models import Ticket, TicketStatus
 from queueapp.services import do_call_next, do_join, do_pause
 from tests.conftest import make_counter, make_queue
-from tests.pages_helpers import generous_rate_limits, plain_static  # noqa: F401
+from tests.pages_helpers import generous_rate_limits  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

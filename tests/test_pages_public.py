@@ -8,7 +8,7 @@ from django.urls import reverse
 from queueapp.models import Ticket, TicketStatus
 from queueapp.services import do_call_next, do_join, do_pause, do_recall, do_transfer
 from tests.conftest import make_queue
-from tests.pages_helpers import generous_rate_limits, plain_static  # noqa: F401
+from tests.pages_helpers import generous_rate_limits  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
