@@ -65,8 +65,11 @@ def browser():
 
 
 @pytest.fixture
-def clinic(transactional_db):
+def clinic(transactional_db, settings):
     from queueapp.models import Location
+
+    # The server checks passwords with the production hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
     location = Location.objects.create(name="Riverside Clinic", slug="riverside", timezone="Europe/Paris")
     queue = make_queue(location, "General", "A")
