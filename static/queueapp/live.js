@@ -25,6 +25,9 @@
   window.addEventListener("online", showConnection);
   window.addEventListener("offline", showConnection);
   document.addEventListener("DOMContentLoaded", showConnection);
+  // htmx and its hx-ws extension are both deferred: if htmx processed the page
+  // before the extension registered, process it again (connected elements are skipped).
+  document.addEventListener("DOMContentLoaded", () => window.htmx?.process(document.body));
 })();
 
 window.queueSound = (() => {
