@@ -1,24 +1,14 @@
 """Small filters the public screens use."""
 
-from datetime import timedelta
-
 from django import template
+
+from .live_tags import wait_text
 
 register = template.Library()
 
 
-@register.filter
-def wait_words(value: timedelta | None) -> str:
-    """An estimated wait as a person says it: "about 10 minutes"."""
-    if value is None:
-        return ""
-    minutes = round(value.total_seconds() / 60)
-    if minutes < 1:
-        return "less than a minute"
-    if minutes < 90:
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
-    hours, rest = divmod(minutes, 60)
-    return f"about {hours} h {rest:02d} min"
+# One wording for an estimate everywhere: the live fragments' filter.
+register.filter("wait_words", wait_text)
 
 
 @register.filter
