@@ -1,5 +1,7 @@
 """The ticket actions: what each does, what it refuses, and the events it leaves."""
 
+import json
+
 import pytest
 
 from queueapp.integrity import validate_queue_integrity
@@ -224,3 +226,15 @@ def test_a_waitlist_request_cannot_be_called_to_a_counter(location):
     with pytest.raises(InvalidInput, match="is a waitlist"):
         do_call_ticket(waiting, counter=desk)
     assert Ticket.objects.get(pk=waiting.pk).status == TicketStatus.WAITING
+
+
+def test_published_events_never_carry_the_patients_token(queue, counter, published,
+                                                        django_capture_on_commit_callbacks):
+    # Every screen of the queue receives these messages; the token is the patient's credential.
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = do_join(queue).ticket
+        do_call_next(counter=counter)
+    assert len(published) == 2
+    for message in published:
+        assert ticket.token[:6] not in json.dumps(message)
+    assert ticket.token[:6] not in json.dumps(list(QueueEvent.objects.values_list("data", flat=True)))

@@ -12,7 +12,6 @@ def ticket_snapshot(ticket: Ticket) -> dict:
     """What screens need to know about a ticket: numbers, never names."""
     return {
         "id": ticket.pk,
-        "token_hint": ticket.token[:6],
         "display": ticket.display_number,
         "number": ticket.number,
         "priority": ticket.priority,
