@@ -1,7 +1,7 @@
 """System checks for settings that would make the product misbehave quietly."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, register
 
 
 @register()
@@ -16,11 +16,6 @@ def check_channel_layer(app_configs, **kwargs):
                     "closed with 1011 (redis-py 8 defaults to 5 s).",
                     hint='Set "socket_timeout": None on each host.', id="queueapp.E001",
                 ))
-    elif not settings.DEBUG and getattr(settings, "REDIS_URL", "") == "" and len(settings.ALLOWED_HOSTS) > 3:
-        problems.append(Warning(
-            "The in-memory channel layer serves one process only.",
-            hint="Set REDIS_URL when running more than one server process.", id="queueapp.W001",
-        ))
     return problems
 
 
