@@ -223,6 +223,28 @@ FINAL_STATUSES = (
     TicketStatus.TRANSFERRED, TicketStatus.DECLINED, TicketStatus.EXPIRED,
 )
 HOLDING_SEATS = (TicketStatus.OFFERED, TicketStatus.CONFIRMED)
+# What its holder (or staff) may still cancel; being served is finished by completing it.
+CANCELLABLE = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.OFFERED, TicketStatus.CONFIRMED)
+
+# What the ticket's holder reads about each status: the patient page's first
+# paint and its live fragment both take it from here (`status_sentence` filter).
+# Waiting, called, serving and offered carry more (a place, a counter, a
+# deadline) and the fragment adds it after the sentence's facts.
+STATUS_SENTENCES = {
+    TicketStatus.WAITING: "You are in line.",
+    TicketStatus.CALLED: "It is your turn.",
+    TicketStatus.SERVING: "You are being served.",
+    TicketStatus.COMPLETED: "You have been served. Thank you for your visit.",
+    TicketStatus.NO_SHOW: "You were called but did not come, so this ticket has ended. "
+                          "Take a new ticket if you still need to be seen.",
+    TicketStatus.CANCELLED: "This ticket was cancelled. Take a new ticket if you still need to be seen.",
+    TicketStatus.TRANSFERRED: "Your ticket was moved to another service.",
+    TicketStatus.OFFERED: "A place is offered to you.",
+    TicketStatus.CONFIRMED: "Your place is confirmed.",
+    TicketStatus.DECLINED: "You declined the place offered to you, so this request has ended.",
+    TicketStatus.EXPIRED: "The place offered to you was not accepted in time, so it went to the "
+                          "next person. Make a new request if you still need one.",
+}
 
 
 class Ticket(models.Model):

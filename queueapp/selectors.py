@@ -80,6 +80,20 @@ def ticket_by_token(token: str) -> Ticket | None:
     return Ticket.objects.select_related("queue__location", "counter").filter(token=token).first()
 
 
+MAX_TRANSFERS_FOLLOWED = 20  # a ticket moved more often than this is a loop, not a patient
+
+
+def follow_transfers(ticket: Ticket) -> Ticket:
+    """The ticket its holder now has: a transfer ends a ticket and gives the
+    person a new one in the other queue, and their old link (page, QR code,
+    API token) must keep acting on the new one. One query per hop."""
+    for _hop in range(MAX_TRANSFERS_FOLLOWED):
+        if ticket.status != TicketStatus.TRANSFERRED or ticket.transferred_to_id is None:
+            break
+        ticket = Ticket.objects.select_related("queue__location", "counter").get(pk=ticket.transferred_to_id)
+    return ticket
+
+
 @dataclass(frozen=True)
 class WaitlistOverview:
     """What the staff waitlist page and the API show of a capacity queue."""

@@ -4,7 +4,7 @@ import pytest
 
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Priority, QueueEvent, Ticket
-from queueapp.services import do_call_next, do_join
+from queueapp.services import do_call_next, do_join, do_transfer
 from tests.api_support import (  # noqa: F401 (fixtures)
     Api,
     anonymous,
@@ -121,6 +121,16 @@ def test_patient_cancels_with_the_token_and_staff_cancel_by_id(queue, as_staff, 
     assert QueueEvent.objects.get(ticket=mine, kind="cancelled").data["by"] == "patient"
     assert as_staff.post(f"/tickets/{other.pk}/cancel").json()["status"] == "cancelled"
     assert QueueEvent.objects.get(ticket=other, kind="cancelled").data["by"] == "staff"
+
+
+def test_the_original_token_cancels_the_ticket_it_was_transferred_to(location, queue, anonymous):
+    lab = make_queue(location, "Lab", "L")
+    ticket = do_join(queue).ticket
+    new = do_transfer(ticket, to_queue=lab)
+    body = anonymous.post(f"/tickets/by-token/{ticket.token}/cancel").json()
+    assert (body["number"], body["status"]) == ("L-001", "cancelled")
+    new.refresh_from_db()
+    assert new.status == "cancelled"
 
 
 def test_staff_reads_a_ticket_with_its_note(queue, as_staff):

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from queueapp.models import Ticket, TicketStatus
+from queueapp.models import STATUS_SENTENCES, Ticket, TicketStatus
 from queueapp.services import do_call_next, do_join, do_pause, do_recall, do_transfer
 from tests.conftest import make_queue
 from tests.pages_helpers import generous_rate_limits  # noqa: F401
@@ -124,6 +124,38 @@ def test_patient_page_follows_a_transferred_ticket(client, location, queue):
     new = do_transfer(ticket, to_queue=lab)
     response = client.get(reverse("ticket", args=[ticket.token]))
     assert response.status_code == 302 and response["Location"] == reverse("ticket", args=[new.token])
+
+
+def test_a_transferred_patient_cancels_from_the_page_they_have_open(client, location, queue):
+    lab = make_queue(location, "Lab", "L")
+    ticket = do_join(queue).ticket
+    new = do_transfer(ticket, to_queue=lab)
+    # The form on the page opened before the transfer posts to the old token.
+    response = client.post(reverse("ticket-cancel", args=[ticket.token]))
+    assert response.status_code == 302 and response["Location"] == reverse("ticket", args=[new.token])
+    new.refresh_from_db()
+    assert new.status == TicketStatus.CANCELLED
+    page = client.get(response["Location"]).text
+    assert "L-001 is cancelled" in page and "Cannot cancel" not in page
+
+
+@pytest.mark.parametrize("status", sorted(set(TicketStatus) - {TicketStatus.WAITING, TicketStatus.CALLED,
+                                                                TicketStatus.SERVING, TicketStatus.OFFERED}))
+def test_each_ended_status_reads_as_a_sentence_without_cancel_or_keep_open(client, queue, status):
+    ticket = do_join(queue).ticket
+    Ticket.objects.filter(pk=ticket.pk).update(status=status)  # only the page's words are under test
+    page = client.get(reverse("ticket", args=[ticket.token])).text
+    assert STATUS_SENTENCES[status] in page
+    assert "This ticket is" not in page
+    if status == TicketStatus.CONFIRMED:  # a confirmed place can still be given back
+        assert "Cancel my ticket" in page
+    else:
+        assert "Cancel my ticket" not in page and "Keep this page open" not in page
+
+
+def test_every_status_has_a_sentence(db):
+    assert set(STATUS_SENTENCES) == set(TicketStatus)
+    assert all(sentence.endswith(".") for sentence in STATUS_SENTENCES.values())
 
 
 def test_unknown_ticket_token_is_404(client, db):

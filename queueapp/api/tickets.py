@@ -13,7 +13,7 @@ from ninja import Path, Router
 
 from .. import services
 from ..models import Ticket
-from ..selectors import ticket_by_token
+from ..selectors import follow_transfers, ticket_by_token
 from ..services.errors import NotFound
 from .auth import principal
 from .schemas import ERRORS, MAX_ID, CallIn, TicketOut, TicketStatusOut, TransferIn, ticket_out, ticket_status_out
@@ -41,7 +41,8 @@ def status_by_token(request: HttpRequest, token: str):
 @router.post("/by-token/{token}/cancel", auth=None, response={200: TicketStatusOut, **ERRORS},
              summary="Cancel one's own ticket (public, with its token)")
 def cancel_by_token(request: HttpRequest, token: str):
-    ticket = services.do_cancel(_by_token(token), by_patient=True)
+    # A transferred ticket's token keeps working: it cancels the ticket the holder now has.
+    ticket = services.do_cancel(follow_transfers(_by_token(token)), by_patient=True)
     return ticket_status_out(ticket)
 
 

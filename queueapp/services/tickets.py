@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import AT_COUNTER, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
+from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import estimate_wait, position_of, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
@@ -300,9 +300,6 @@ def do_no_show(ticket: Ticket | int, *, acting_user=None) -> Ticket:
         record_event(queue, Kind.NO_SHOW, ticket=ticket, counter=counter, actor=acting_user,
                      data={"no_show_count": ticket.no_show_count})
     return ticket
-
-
-CANCELLABLE = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.OFFERED, TicketStatus.CONFIRMED)
 
 
 @transaction.atomic(durable=True)

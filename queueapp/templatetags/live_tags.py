@@ -6,7 +6,25 @@ from datetime import timedelta
 
 from django import template
 
+from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES
+
 register = template.Library()
+
+
+@register.filter
+def status_sentence(status: str) -> str:
+    """What the holder of a ticket in this status reads (`models.STATUS_SENTENCES`)."""
+    return STATUS_SENTENCES.get(status, "")
+
+
+@register.filter
+def status_is_final(status: str) -> bool:
+    return status in FINAL_STATUSES
+
+
+@register.filter
+def status_cancellable(status: str) -> bool:
+    return status in CANCELLABLE
 
 
 @register.filter

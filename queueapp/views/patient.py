@@ -10,11 +10,9 @@ from django.views.decorators.http import require_POST
 
 from .. import pages
 from ..models import Ticket
-from ..selectors import ticket_by_token
+from ..models import CANCELLABLE
+from ..selectors import follow_transfers, ticket_by_token
 from ..services import QueueActionError, do_cancel
-from ..services.tickets import CANCELLABLE
-
-MAX_TRANSFERS_FOLLOWED = 20  # a ticket moved more often than this is a loop, not a patient
 
 
 def _ticket_or_404(token: str) -> Ticket:
@@ -24,18 +22,9 @@ def _ticket_or_404(token: str) -> Ticket:
     return ticket
 
 
-def _latest(ticket: Ticket) -> Ticket:
-    """Follow transfers to the ticket the patient now holds."""
-    for _ in range(MAX_TRANSFERS_FOLLOWED):
-        if ticket.transferred_to_id is None:
-            break
-        ticket = Ticket.objects.select_related("queue__location", "counter").get(pk=ticket.transferred_to_id)
-    return ticket
-
-
 def ticket(request, token: str):
     held = _ticket_or_404(token)
-    latest = _latest(held)
+    latest = follow_transfers(held)
     if latest.pk != held.pk:
         return redirect("ticket", token=latest.token)
     context = {**pages.ticket_context(held), "location": held.queue.location,
@@ -45,7 +34,8 @@ def ticket(request, token: str):
 
 @require_POST
 def cancel(request, token: str):
-    held = _ticket_or_404(token)
+    # The form on a page opened before a transfer still names the old token.
+    held = follow_transfers(_ticket_or_404(token))
     try:
         do_cancel(held, by_patient=True)
     except QueueActionError as error:
