@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from django.db.models import Count, Q
 
-from .live import reads
-from .models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
+from .live import reads, render
+from .models import AT_COUNTER, Counter, Location, Queue, Ticket, TicketStatus
 from .selectors import estimate_wait, position_of
 
 
@@ -23,22 +23,12 @@ def ticket_context(ticket: Ticket) -> dict:
             "estimated_wait": estimate_wait(ticket.queue, position)}
 
 
-def announce_context(location: Location) -> dict:
-    """Context of `display_announce.html`: the latest call or recall (key "<queue>.<version>")."""
-    event = (QueueEvent.objects
-             .filter(queue__location=location, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
-             .order_by("-created_at", "-pk").first())
-    if event is None:
-        return {"key": "", "number": "", "counter": "", "kind": ""}
-    ticket = event.data.get("ticket") or {}
-    return {"key": f"{event.queue_id}.{event.version}", "number": ticket.get("display", ""),
-            "counter": ticket.get("counter") or "", "kind": event.kind}
-
-
 def display_context(location: Location) -> dict:
-    """Context of `display_board.html`: the live path's own read, so the first
-    paint and every pushed update come from one function."""
-    return reads.display_context(location.pk)
+    """Context of `display_board.html` and `display_announce.html`: the live
+    path's own read, so the first paint and every pushed update come from one
+    function."""
+    context = reads.display_context(location.pk)
+    return {**context, **render.announce_context(context["announce"])}
 
 
 def console_feed_context(counter: Counter) -> dict:

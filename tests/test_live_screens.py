@@ -8,6 +8,7 @@ read the database from other threads, hence `transaction=True`.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -225,6 +226,30 @@ def test_display_shows_the_board_and_announces_each_call(location, queue, counte
             await database_sync_to_async(do_recall)(ticket)
             again = await next_frame(comm, contains='id="display-announce"')
             assert 'data-kind="recalled"' in again and 'data-key="%d.4"' % queue.pk in again
+
+    run(scenario)
+
+
+def test_display_lists_a_recalled_ticket_once_and_drops_a_transferred_call_from_the_banner(
+        location, queue, counter):
+    lab = make_queue(location, "Lab", "L")
+    do_join(queue)
+    do_join(queue)
+
+    async def scenario():
+        async with screen(f"/ws/display/{location.slug}/") as (comm, connected, _):
+            assert connected
+            await next_frame(comm, contains='id="display-board"')
+            first = await call_next(counter=counter)
+            await database_sync_to_async(do_recall)(first)
+            board = await next_frame(comm, contains='class="recalled"')
+            assert re.findall(r'<li[^>]*><span class="ticket-number">([^<]+)<', board) == ["A-001"]
+            await complete(first)
+            second = await call_next(counter=counter)
+            await database_sync_to_async(do_transfer)(second, to_queue=lab)
+            frame = await next_frame(comm, contains='data-key=""')
+            # The banner is empty; the board no longer has A-002 at the counter.
+            assert 'id="display-announce"' in frame and 'data-number=""' in frame
 
     run(scenario)
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from queueapp.models import STATUS_SENTENCES, Ticket, TicketStatus
-from queueapp.services import do_call_next, do_join, do_pause, do_recall, do_transfer
+from queueapp.services import do_call_next, do_complete, do_join, do_pause, do_recall, do_transfer
 from tests.conftest import make_queue
 from tests.pages_helpers import generous_rate_limits  # noqa: F401
 
@@ -175,6 +175,23 @@ def test_display_shows_now_serving_last_calls_and_counts_but_no_notes(client, lo
     assert 'data-number="A-001"' in page and 'data-counter="Counter 1"' in page and 'data-kind="recalled"' in page
     assert "<strong>2</strong>" in page  # two still waiting in General
     assert "Jane" not in page
+
+
+def test_display_first_paint_lists_each_call_once_and_no_banner_for_a_transferred_ticket(
+        client, location, queue, counter):
+    lab = make_queue(location, "Lab", "L")
+    do_join(queue)
+    do_join(queue)
+    first = do_call_next(counter=counter)
+    do_recall(first)
+    do_recall(first)
+    page = client.get(reverse("display", args=[location.slug])).text
+    assert page.count('<span class="ticket-number">A-001</span>') == 2  # the banner and one row
+    assert 'class="recalled"' in page
+    do_complete(first)
+    do_transfer(do_call_next(counter=counter), to_queue=lab)
+    page = client.get(reverse("display", args=[location.slug])).text
+    assert 'data-key=""' in page and 'data-number="A-002"' not in page
 
 
 def test_behind_a_proxy_the_client_is_the_address_the_proxy_saw(client, settings, location, queue):

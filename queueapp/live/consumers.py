@@ -333,7 +333,7 @@ class SharedScreenConsumer(LiveConsumer):
         self.need: dict[int, int] = {}
         self.announced = dict(got.versions)
         self.last_html = got.value
-        await self.send_frame(render.partial(self.target_id, got.value))
+        await self.send_frame(self.frame(got.value))
         self.ready = True
         frame = self._replay_early()
         if frame:
@@ -350,6 +350,10 @@ class SharedScreenConsumer(LiveConsumer):
     def extra_frame(self, message: dict) -> str | None:
         return None
 
+    def frame(self, value: str) -> str:
+        """The frame that shows a shared render."""
+        return render.partial(self.target_id, value)
+
     async def catch_up(self) -> None:
         need, self.need = self.need, {}
         got = await self.shared.get(self.key, need=need)
@@ -357,7 +361,7 @@ class SharedScreenConsumer(LiveConsumer):
             self.shown[queue_id] = max(self.shown.get(queue_id, 0), version)
         if got.value != self.last_html:
             self.last_html = got.value
-            await self.send_frame(render.partial(self.target_id, got.value))
+            await self.send_frame(self.frame(got.value))
 
 
 class DisplayConsumer(SharedScreenConsumer):
@@ -368,6 +372,9 @@ class DisplayConsumer(SharedScreenConsumer):
     @property
     def shared(self) -> SharedRender:
         return self.hub.boards
+
+    def frame(self, value: str) -> str:
+        return value  # already the board and the banner (`render.display_frame`)
 
     async def prepare(self) -> int | None:
         slug = self.scope["url_route"]["kwargs"]["location_slug"]

@@ -99,7 +99,7 @@ class SharedRender:
 
 def _board(location_id: int, _previous=None) -> tuple[dict[int, int], str]:
     context = reads.display_context(location_id)
-    return context["versions"], render.display_board(context)
+    return context["versions"], render.display_frame(context)
 
 
 def _feed(counter_id: int, _previous=None) -> tuple[dict[int, int], str]:

@@ -22,6 +22,8 @@ from ..selectors import ahead_of, waiting_tickets
 
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
 WAITING_SHOWN = 50  # waiting tickets listed per queue on a console feed
+LAST_CALLS_SHOWN = 8  # tickets under "Last calls" on the lobby display
+CALL_EVENTS_READ = 64  # recalls repeat a ticket: read enough calls to fill the list
 
 
 @dataclass
@@ -196,16 +198,40 @@ def display_context(location_id: int) -> dict:
         for c in Counter.objects.filter(location_id=location_id).order_by("name")
         if c.is_open or c.pk in active
     ]
-    last_calls = list(
+    calls = list(
         QueueEvent.objects.filter(queue_id__in=ids, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])
-        .select_related("ticket__queue", "counter").order_by("-created_at", "-pk")[:8]
+        .select_related("ticket__queue", "counter").order_by("-created_at", "-pk")[:CALL_EVENTS_READ]
     )
     return {
         "versions": versions,
         "queues": [{"queue": q, "waiting": waiting.get(q.pk, 0)} for q in queues],
         "counters": counters,
-        "last_calls": last_calls,
+        "last_calls": last_calls(calls),
+        "announce": _banner(calls[0]) if calls else None,
     }
+
+
+def last_calls(calls: list[QueueEvent]) -> list[QueueEvent]:
+    """One row per ticket, newest call first: a recall marks the ticket's row
+    (`recalled`) instead of adding another."""
+    rows: dict[int, QueueEvent] = {}
+    for event in calls:  # newest first: the first event seen of a ticket is its latest call
+        if event.ticket_id not in rows:
+            event.recalled = event.kind == QueueEvent.Kind.RECALLED
+            rows[event.ticket_id] = event
+            if len(rows) == LAST_CALLS_SHOWN:
+                break
+    return list(rows.values())
+
+
+def _banner(event: QueueEvent) -> dict | None:
+    """The latest call as its published message (what `render.display_announce`
+    takes), or None once that ticket was transferred away: the lobby must not
+    keep sending someone to a counter that no longer expects them."""
+    if event.ticket is not None and event.ticket.status == TicketStatus.TRANSFERRED:
+        return None
+    return {"queue": event.queue_id, "version": event.version, "kind": event.kind,
+            "ticket": event.data.get("ticket") or {}}
 
 
 def console_context(counter_id: int) -> dict:

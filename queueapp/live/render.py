@@ -95,7 +95,10 @@ def display_board(context: dict) -> str:
     return render_to_string(BOARD_TEMPLATE, context)
 
 
-def announce_context(message: dict) -> dict:
+def announce_context(message: dict | None) -> dict:
+    """Context of `display_announce.html` for a call/recall message (empty without one)."""
+    if message is None:
+        return {"key": "", "number": "", "counter": "", "kind": ""}
     ticket = message.get("ticket") or {}
     return {"key": f"{message['queue']}.{message['version']}", "number": ticket.get("display", ""),
             "counter": ticket.get("counter") or "", "kind": message.get("kind", "")}
@@ -104,10 +107,17 @@ def announce_context(message: dict) -> dict:
 def display_announce(message: dict | None = None) -> str:
     """`#display-announce` for a called/recalled event (empty without one)."""
     if message is None:
-        return render_to_string(ANNOUNCE_TEMPLATE, {"key": "", "number": "", "counter": "", "kind": ""})
+        return render_to_string(ANNOUNCE_TEMPLATE, announce_context(None))
     key = (message["queue"], message["version"])
     return _announce_cache.get_or_make(key, lambda: render_to_string(ANNOUNCE_TEMPLATE,
                                                                       announce_context(message)))
+
+
+def display_frame(context: dict) -> str:
+    """The board and the banner, from one read: a board refresh also takes a
+    banner whose ticket was transferred away off the screen."""
+    return (partial("display-board", display_board(context))
+            + partial("display-announce", display_announce(context["announce"])))
 
 
 def console_feed(context: dict) -> str:

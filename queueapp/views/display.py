@@ -11,7 +11,7 @@ from ..models import Location
 
 def display(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
-    context = {"location": location, **pages.display_context(location), **pages.announce_context(location)}
+    context = {"location": location, **pages.display_context(location)}
     return render(request, "queueapp/display.html", context)
 
 
