@@ -56,3 +56,8 @@ def joinable_queues(location: Location) -> list[Queue]:
         q.full = q.max_waiting is not None and q.waiting >= q.max_waiting
         q.wait = estimate_wait(q, q.waiting + 1) or timedelta()
     return list(queues)
+
+
+def start_locations() -> list[Location]:
+    """Locations where a visitor can take a ticket online (they have a counter queue)."""
+    return list(Location.objects.filter(queues__kind=Queue.Kind.COUNTER).distinct().order_by("name"))

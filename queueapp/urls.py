@@ -15,4 +15,5 @@ urlpatterns: list = [
     path("", include("queueapp.views.kiosk")),
     path("", include("queueapp.views.patient")),
     path("", include("queueapp.views.display")),
+    path("", include("queueapp.views.start")),
 ]

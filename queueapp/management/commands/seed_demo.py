@@ -77,6 +77,7 @@ class Command(BaseCommand):
         lines = [
             "",
             "Queue management demo is starting on the embedded default (SQLite, in-memory layer).",
+            f"  Start page       {base}/",
             f"  Staff console    {base}/console/",
             f"  Kiosk            {base}/kiosk/riverside/",
             f"  Join online      {base}/join/riverside/",
