@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
+from .models import MAX_ID
+from .services.waitlist import MAX_CAPACITY
 
-class JoinForm(forms.Form):
+ASCII_WHOLE_NUMBER = re.compile(r"\s*[0-9]+\s*")
+
+
+class WholeNumberField(forms.IntegerField):
+    """A whole number typed with the digits 0-9 only.
+
+    Django's IntegerField hands the text to `int()`, which also reads full-width
+    (１２), Arabic-Indic (١٢) and other Unicode digits: numbers nobody typed on
+    purpose into a form, and that no other part of the system writes. Every
+    number a page takes goes through this field.
+    """
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return super().to_python(value)
+        if not isinstance(value, str) or not ASCII_WHOLE_NUMBER.fullmatch(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value.strip())
+
+
+def _id_field(**kwargs) -> WholeNumberField:
+    return WholeNumberField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class NamedErrorsForm(forms.Form):
+    def error_text(self) -> str:
+        """All errors as one sentence per field, for an inline message."""
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+    def first_error_field(self) -> str | None:
+        return next(iter(self.errors), None)
+
+
+class JoinForm(NamedErrorsForm):
     """Kiosk and online join: which service."""
 
-    queue = forms.IntegerField(min_value=1, error_messages={
-        "required": "Choose a service.", "invalid": "Choose one of the services listed."})
+    queue = _id_field(error_messages={
+        "required": "Choose a service.", "invalid": "Choose one of the services listed.",
+        "min_value": "Choose one of the services listed.",
+        "max_value": "Choose one of the services listed."})
 
     def __init__(self, *args, queues=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -22,7 +63,7 @@ class JoinForm(forms.Form):
         return queue
 
 
-class ConsoleActionForm(forms.Form):
+class ConsoleActionForm(NamedErrorsForm):
     """One form for every console button: `action` says which was pressed."""
 
     ACTIONS = [
@@ -36,10 +77,13 @@ class ConsoleActionForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS, error_messages={
         "required": "Say which action to take.",
         "invalid_choice": "%(value)s is not an action of the console."})
-    ticket = forms.IntegerField(min_value=1, required=False,
-                                error_messages={"invalid": "The ticket must be given by its id."})
-    queue = forms.IntegerField(min_value=1, required=False,
-                               error_messages={"invalid": "Choose a queue from the list."})
+    ticket = _id_field(required=False, error_messages={
+        "invalid": "The ticket must be given by its id (digits 0-9).",
+        "min_value": "The ticket must be given by its id (digits 0-9).",
+        "max_value": "No ticket has an id that large."})
+    queue = _id_field(required=False, error_messages={
+        "invalid": "Choose a queue from the list.", "min_value": "Choose a queue from the list.",
+        "max_value": "Choose a queue from the list."})
 
     def clean(self):
         data = super().clean()
@@ -51,6 +95,12 @@ class ConsoleActionForm(forms.Form):
                            else "Say which queue to pause or resume.")
         return data
 
-    def error_text(self) -> str:
-        """All errors as one sentence per field, for an inline message."""
-        return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+class CapacityForm(NamedErrorsForm):
+    """A waitlist's number of seats (managers, on the waitlist page)."""
+
+    capacity = WholeNumberField(min_value=0, max_value=MAX_CAPACITY, error_messages={
+        "required": "Capacity: give the number of seats.",
+        "invalid": "Capacity must be a whole number of seats, written with the digits 0-9.",
+        "min_value": "Capacity cannot be negative.",
+        "max_value": f"Capacity can be at most {MAX_CAPACITY} seats."})

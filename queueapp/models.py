@@ -192,9 +192,18 @@ class Counter(models.Model):
         return self.name
 
 
+# Primary keys are 64-bit: a larger number names no row (and would overflow the driver).
+MAX_ID = 2**63 - 1
+TOKEN_BYTES = 16
+# What every token looks like: 16 bytes as unpadded URL-safe base64 (22 characters).
+# URL converters, the API and the WebSocket routes check a token's shape against
+# this before it can reach a query (PostgreSQL refuses a NUL byte with an error).
+TOKEN_PATTERN = r"[A-Za-z0-9_-]{22}"
+
+
 def new_token() -> str:
     # 128 bits from the OS CSPRNG, URL-safe: the patient's only credential.
-    return secrets.token_urlsafe(16)
+    return secrets.token_urlsafe(TOKEN_BYTES)
 
 
 class Priority(models.IntegerChoices):

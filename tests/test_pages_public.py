@@ -159,8 +159,10 @@ def test_every_status_has_a_sentence(db):
 
 
 def test_unknown_ticket_token_is_404(client, db):
-    assert client.get(reverse("ticket", args=["not-a-token"])).status_code == 404
-    assert client.post(reverse("ticket-cancel", args=["not-a-token"])).status_code == 404
+    unknown = "A" * 22  # shaped like a token, held by no ticket
+    assert client.get(reverse("ticket", args=[unknown])).status_code == 404
+    assert client.post(reverse("ticket-cancel", args=[unknown])).status_code == 404
+    assert client.get("/t/not-a-token/").status_code == 404
 
 
 def test_display_shows_now_serving_last_calls_and_counts_but_no_notes(client, location, queue, counter):

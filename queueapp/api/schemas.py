@@ -14,11 +14,9 @@ from django.http import HttpRequest
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
-from ..models import AT_COUNTER, Priority, Queue, Ticket, TicketStatus
+from ..models import AT_COUNTER, MAX_ID, Priority, Queue, Ticket, TicketStatus
 from ..selectors import estimate_wait, position_of
 
-# Primary keys are 64-bit: a bigger number would overflow the database driver (a 500).
-MAX_ID = 2**63 - 1
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 

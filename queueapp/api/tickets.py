@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from ninja import Path, Router
 
 from .. import services
-from ..models import Ticket
+from ..models import TOKEN_PATTERN, Ticket
 from ..selectors import follow_transfers, ticket_by_token
 from ..services.errors import NotFound
 from .auth import principal
@@ -21,8 +21,8 @@ from .schemas import ERRORS, MAX_ID, CallIn, TicketOut, TicketStatusOut, Transfe
 router = Router(tags=["tickets"])
 
 TicketId = Path(..., ge=1, le=MAX_ID, description="The ticket's id (staff only).")
-# Tokens are URL-safe base64; anything else cannot be one (and must not reach the database).
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Anything not shaped like a token cannot be one (and must not reach the database).
+TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
 def _by_token(token: str) -> Ticket:

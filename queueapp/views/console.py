@@ -144,7 +144,7 @@ def console_act(request, counter_id: int):
     form = ConsoleActionForm(request.POST)
     try:
         if not form.is_valid():
-            raise InvalidInput(form.error_text(), field=next(iter(form.errors), None))
+            raise InvalidInput(form.error_text(), field=form.first_error_field())
         notice = perform(request.user, counter, form.cleaned_data)
     except QueueActionError as error:
         return _answer(request, counter, error=error.message, status=error.status_code)
@@ -153,6 +153,6 @@ def console_act(request, counter_id: int):
 
 urlpatterns = [
     path("console/", console_home, name="console-home"),
-    path("console/<int:counter_id>/", console, name="console"),
-    path("console/<int:counter_id>/act", console_act, name="console-act"),
+    path("console/<id:counter_id>/", console, name="console"),
+    path("console/<id:counter_id>/act", console_act, name="console-act"),
 ]

@@ -74,6 +74,6 @@ def kiosk_ticket(request, location_slug: str, token: str):
 
 urlpatterns = [
     path("kiosk/<slug:location_slug>/", kiosk, name="kiosk"),
-    path("kiosk/<slug:location_slug>/ticket/<str:token>/", kiosk_ticket, name="kiosk-ticket"),
+    path("kiosk/<slug:location_slug>/ticket/<token:token>/", kiosk_ticket, name="kiosk-ticket"),
     path("join/<slug:location_slug>/", join, name="join"),
 ]

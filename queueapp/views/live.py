@@ -45,7 +45,7 @@ def live_console(request, counter_id: int):
 
 
 urlpatterns = [
-    path("live/ticket/<str:token>/", live_ticket, name="live-ticket"),
+    path("live/ticket/<token:token>/", live_ticket, name="live-ticket"),
     path("live/display/<slug:location_slug>/", live_display, name="live-display"),
-    path("live/console/<int:counter_id>/", live_console, name="live-console"),
+    path("live/console/<id:counter_id>/", live_console, name="live-console"),
 ]

@@ -46,6 +46,6 @@ def cancel(request, token: str):
 
 
 urlpatterns = [
-    path("t/<str:token>/", ticket, name="ticket"),
-    path("t/<str:token>/cancel", cancel, name="ticket-cancel"),
+    path("t/<token:token>/", ticket, name="ticket"),
+    path("t/<token:token>/cancel", cancel, name="ticket-cancel"),
 ]

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import access_queue, is_manager_at
+from ..forms import CapacityForm
 from ..models import Queue, Ticket, TicketStatus
 from ..selectors import ticket_by_token, waitlist_overview
 from ..services import (
@@ -93,11 +94,11 @@ def set_capacity(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue, refused = _staff_queue(request, queue_id, manager=True)
     if refused:
         return refused
-    raw = request.POST.get("capacity", "").strip()
+    form = CapacityForm(request.POST)
     try:
-        if not raw.isdigit():
-            raise InvalidInput(f"Capacity must be a whole number of seats, not {raw!r}.", field="capacity")
-        queue = do_set_capacity(queue.pk, capacity=int(raw), acting_user=request.user)
+        if not form.is_valid():
+            raise InvalidInput(form.error_text(), field="capacity")
+        queue = do_set_capacity(queue.pk, capacity=form.cleaned_data["capacity"], acting_user=request.user)
     except QueueActionError as err:
         return _answer(request, queue, error=err)
     return _answer(request, queue, notice=f"Capacity is now {queue.capacity} seats.")
@@ -158,9 +159,9 @@ accept_offer = _offer_view(do_accept_offer, _accepted)
 decline_offer = _offer_view(do_decline_offer, _declined)
 
 urlpatterns = [
-    path("waitlist/<int:queue_id>/", waitlist_page, name="waitlist"),
-    path("waitlist/<int:queue_id>/confirm", confirm_waitlist, name="waitlist-confirm"),
-    path("waitlist/<int:queue_id>/capacity", set_capacity, name="waitlist-capacity"),
-    path("t/<str:token>/accept", accept_offer, name="offer-accept"),
-    path("t/<str:token>/decline", decline_offer, name="offer-decline"),
+    path("waitlist/<id:queue_id>/", waitlist_page, name="waitlist"),
+    path("waitlist/<id:queue_id>/confirm", confirm_waitlist, name="waitlist-confirm"),
+    path("waitlist/<id:queue_id>/capacity", set_capacity, name="waitlist-capacity"),
+    path("t/<token:token>/accept", accept_offer, name="offer-accept"),
+    path("t/<token:token>/decline", decline_offer, name="offer-decline"),
 ]
