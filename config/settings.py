@@ -212,10 +212,12 @@ def _rate(name: str, default: str) -> tuple[int, int]:
     return count, seconds
 
 
-# Tickets one client may create: online joins are personal (a few per 10 min);
-# a kiosk is one device issuing for everyone in the lobby.
+# Tickets one client may create: online joins are personal (a few per 10 min
+# per browser), with a far higher cap per address (a waiting room shares one
+# Wi-Fi address); a kiosk is one device issuing for everyone in the lobby.
 TICKET_RATE_LIMITS = {
     "join": _rate("JOIN_RATE_LIMIT", "5/600"),
+    "join_address": _rate("JOIN_ADDRESS_RATE_LIMIT", "200/600"),
     "kiosk": _rate("KIOSK_RATE_LIMIT", "60/60"),
 }
 # Behind a reverse proxy, the header carrying the client address (e.g. HTTP_X_FORWARDED_FOR).

@@ -5,17 +5,26 @@ that expires with the window, later ones increment it. With Redis as the cache
 (REDIS_URL set) the count is shared by every web process; with the embedded
 default it is per process, which is what one process needs.
 
-Limits are settings (`TICKET_RATE_LIMITS`, env `JOIN_RATE_LIMIT` and
-`KIOSK_RATE_LIMIT` as "count/seconds"); see README "Rate limits".
+Online joins are counted per browser (a signed cookie the join page sets) and,
+with a much higher cap, per address: a clinic's shared Wi-Fi puts every
+patient behind one address, so the address alone would refuse the sixth
+person in the waiting room. A client that drops the cookie gets a new one each
+time and meets the address cap instead. The kiosk is one device serving
+everyone: it is counted per address.
+
+Limits are settings (`TICKET_RATE_LIMITS`, env `JOIN_RATE_LIMIT`,
+`JOIN_ADDRESS_RATE_LIMIT` and `KIOSK_RATE_LIMIT` as "count/seconds"); see
+README "Rate limits".
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from .services.errors import QueueActionError
 
@@ -38,12 +47,43 @@ def client_id(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-def check_rate(request: HttpRequest, scope: str) -> None:
-    """Count one ticket for this client in `scope`; raise RateLimited past the limit."""
+BROWSER_COOKIE = "queue_browser"
+BROWSER_COOKIE_SALT = "queueapp.ratelimit.browser"
+BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def browser_id(request: HttpRequest) -> str:
+    """This browser's id from its signed cookie, or a new one (`remember_browser`
+    sets it on the response). A forged or altered cookie counts as none."""
+    if not hasattr(request, "queue_browser"):
+        known = request.get_signed_cookie(BROWSER_COOKIE, default=None, salt=BROWSER_COOKIE_SALT)
+        request.queue_browser = known or secrets.token_urlsafe(16)
+        request.queue_browser_is_new = known is None
+    return request.queue_browser
+
+
+def remember_browser(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if getattr(request, "queue_browser_is_new", False):
+        response.set_signed_cookie(BROWSER_COOKIE, request.queue_browser, salt=BROWSER_COOKIE_SALT,
+                                   max_age=BROWSER_COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                                   secure=request.is_secure())
+    return response
+
+
+def check_join_rate(request: HttpRequest) -> None:
+    """Count one online join: per address (the high cap), then per browser."""
+    check_rate(request, "join_address", refusal="Too many tickets from this network")
+    check_rate(request, "join", client=f"browser:{browser_id(request)}")
+
+
+def check_rate(request: HttpRequest, scope: str, *, client: str | None = None,
+               refusal: str = "Too many tickets from this device") -> None:
+    """Count one ticket for this client (default: its address) in `scope`;
+    raise RateLimited past the limit."""
     limit, window = settings.TICKET_RATE_LIMITS[scope]
     now = int(time.time())
     started = now - now % window
-    key = f"ratelimit:{scope}:{client_id(request)}:{started}"
+    key = f"ratelimit:{scope}:{client or client_id(request)}:{started}"
     if cache.add(key, 1, timeout=window + 1):
         return
     try:
@@ -54,7 +94,7 @@ def check_rate(request: HttpRequest, scope: str) -> None:
     if count > limit:
         retry = max(1, started + window - now)
         raise RateLimited(
-            f"Too many tickets from this device: at most {limit} in {_human(window)}. "
+            f"{refusal}: at most {limit} in {_human(window)}. "
             f"Please try again in {_human(retry)}, or ask at the desk.",
             retry_after=retry,
         )

@@ -64,6 +64,7 @@ def serve(database_url: str, **extra_env: str):
         "STATIC_ROOT": static_root,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "JOIN_RATE_LIMIT": "10000/60",
+        "JOIN_ADDRESS_RATE_LIMIT": "10000/60",
         "KIOSK_RATE_LIMIT": "10000/60",
         "LOG_LEVEL": "WARNING",
         **extra_env,

@@ -3,9 +3,11 @@
 import uuid
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from queueapp.models import STATUS_SENTENCES, Ticket, TicketStatus
+from queueapp.ratelimit import BROWSER_COOKIE
 from queueapp.services import do_call_next, do_complete, do_join, do_pause, do_recall, do_transfer
 from tests.conftest import make_queue
 from tests.pages_helpers import generous_rate_limits  # noqa: F401
@@ -70,9 +72,14 @@ def test_unknown_location_is_404(client, db):
         assert client.get(reverse(name, args=["nowhere"])).status_code == 404
 
 
-def test_creating_tickets_is_rate_limited_per_client(client, settings, location, queue):
-    settings.TICKET_RATE_LIMITS = {"join": (2, 600), "kiosk": (100, 60)}
-    me = {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+def _address() -> dict:
+    """A client address of this test alone (the cache, Redis, may outlive a test)."""
+    return {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+
+
+def test_online_joins_are_limited_per_browser(client, settings, location, queue):
+    settings.TICKET_RATE_LIMITS = {"join": (2, 600), "join_address": (100, 600), "kiosk": (100, 60)}
+    me = _address()
     url = reverse("join", args=[location.slug])
     for _ in range(2):
         assert client.post(url, {"queue": queue.pk}, **me).status_code == 302
@@ -81,10 +88,35 @@ def test_creating_tickets_is_rate_limited_per_client(client, settings, location,
     assert "Too many tickets from this device: at most 2 in 10 minutes." in response.text
     assert 0 < int(response["Retry-After"]) <= 600
     assert Ticket.objects.count() == 2
-    # Another client is not affected, and the kiosk has its own allowance.
-    other = {"REMOTE_ADDR": "192.0.2.99" if me["REMOTE_ADDR"] != "192.0.2.99" else "192.0.2.98"}
-    assert client.post(url, {"queue": queue.pk}, **other).status_code == 302
+    # The kiosk has its own allowance.
     assert client.post(reverse("kiosk", args=[location.slug]), {"queue": queue.pk}, **me).status_code == 302
+
+
+def test_a_waiting_room_on_one_wifi_address_is_not_refused(settings, location, queue):
+    settings.TICKET_RATE_LIMITS = {"join": (2, 600), "join_address": (100, 600), "kiosk": (100, 60)}
+    shared_wifi = _address()
+    url = reverse("join", args=[location.slug])
+    phones = [Client() for _ in range(12)]  # each its own browser (cookie jar)
+    for phone in phones:
+        assert phone.post(url, {"queue": queue.pk}, **shared_wifi).status_code == 302
+        assert phone.cookies[BROWSER_COOKIE].value  # signed browser id
+    assert Ticket.objects.count() == 12
+
+
+def test_dropping_the_cookie_meets_the_per_address_cap(settings, location, queue):
+    settings.TICKET_RATE_LIMITS = {"join": (2, 600), "join_address": (5, 600), "kiosk": (100, 60)}
+    me = _address()
+    url = reverse("join", args=[location.slug])
+    for _ in range(5):
+        assert Client().post(url, {"queue": queue.pk}, **me).status_code == 302
+    response = Client().post(url, {"queue": queue.pk}, **me)
+    assert response.status_code == 429
+    assert "Too many tickets from this network: at most 5 in 10 minutes." in response.text
+    # A forged browser cookie is no browser id: it is counted at the address too.
+    forged = Client()
+    forged.cookies[BROWSER_COOKIE] = "someone-else:forged"
+    assert forged.post(url, {"queue": queue.pk}, **me).status_code == 429
+    assert Ticket.objects.count() == 5
 
 
 def test_patient_page_shows_number_position_and_wait_and_connects_live(client, queue, counter):
@@ -197,7 +229,7 @@ def test_display_first_paint_lists_each_call_once_and_no_banner_for_a_transferre
 
 
 def test_behind_a_proxy_the_client_is_the_address_the_proxy_saw(client, settings, location, queue):
-    settings.TICKET_RATE_LIMITS = {"join": (1, 600), "kiosk": (100, 60)}
+    settings.TICKET_RATE_LIMITS = {"join": (100, 600), "join_address": (1, 600), "kiosk": (100, 60)}
     settings.RATE_LIMIT_CLIENT_HEADER = "HTTP_X_FORWARDED_FOR"
     url = reverse("join", args=[location.slug])
     proxy = {"REMOTE_ADDR": "10.0.0.1"}

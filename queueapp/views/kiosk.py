@@ -15,14 +15,14 @@ from django.urls import path, reverse
 from .. import pages
 from ..forms import JoinForm
 from ..models import Location
-from ..ratelimit import RateLimited, check_rate
+from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
 from ..selectors import ticket_by_token
 from ..services import InvalidInput, QueueActionError, do_join
 
 KIOSK_RETURN_SECONDS = 30  # the ticket screen goes back to the start by itself
 
 
-def _issue(request, location: Location, *, scope: str, template: str, success):
+def _issue(request, location: Location, *, count, template: str, success):
     """GET shows the services; POST validates, counts the client, joins, redirects."""
     queues = pages.joinable_queues(location)
     form = JoinForm(request.POST if request.method == "POST" else None, queues=queues)
@@ -32,7 +32,7 @@ def _issue(request, location: Location, *, scope: str, template: str, success):
     try:
         if not form.is_valid():
             raise InvalidInput(form.errors["queue"][0], field="queue")
-        check_rate(request, scope)
+        count(request)
         result = do_join(form.cleaned_data["queue"])
     except QueueActionError as error:
         context["error"] = error.message
@@ -45,14 +45,15 @@ def _issue(request, location: Location, *, scope: str, template: str, success):
 
 def kiosk(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
-    return _issue(request, location, scope="kiosk", template="queueapp/kiosk.html",
+    return _issue(request, location, count=lambda r: check_rate(r, "kiosk"), template="queueapp/kiosk.html",
                   success=lambda t: reverse("kiosk-ticket", args=[location.slug, t.token]))
 
 
 def join(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
-    return _issue(request, location, scope="join", template="queueapp/join.html",
-                  success=lambda t: reverse("ticket", args=[t.token]))
+    response = _issue(request, location, count=check_join_rate, template="queueapp/join.html",
+                      success=lambda t: reverse("ticket", args=[t.token]))
+    return remember_browser(request, response)
 
 
 def qr_svg(url: str) -> str:
