@@ -406,6 +406,10 @@ class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                              on_delete=models.CASCADE, related_name="api_tokens")
     digest = models.CharField(max_length=64, unique=True, editable=False)
+    may_set_priority = models.BooleanField(
+        default=False,
+        help_text="Kiosk tokens: may create tickets above normal priority (e.g. a triage desk). "
+                  "Staff tokens always may.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

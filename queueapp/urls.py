@@ -3,9 +3,10 @@
 from django.urls import include, path
 
 from .api import api
+from .api.errors import api_urlpatterns
 
 urlpatterns: list = [
-    path("api/", api.urls),
+    *api_urlpatterns(api, "api/"),
     path("", include("queueapp.views.health")),
     path("", include("queueapp.views.stats")),
     path("", include("queueapp.views.waitlist")),

@@ -2,16 +2,19 @@
 
 import pytest
 
+from queueapp.api.auth import issue_token
 from queueapp.integrity import validate_queue_integrity
-from queueapp.models import Priority, QueueEvent, Ticket
+from queueapp.models import ApiToken, Priority, QueueEvent, Ticket
 from queueapp.services import do_call_next, do_join, do_transfer
 from tests.api_support import (  # noqa: F401 (fixtures)
     Api,
     anonymous,
     as_kiosk,
     as_staff,
+    as_staff_token,
     fast_password_hashing,
     kiosk_key,
+    staff_key,
 )
 from tests.conftest import make_counter, make_queue
 
@@ -35,11 +38,30 @@ def test_staff_join_answers_number_token_position_wait_and_patient_url(queue, as
 
 
 def test_kiosk_joins_at_its_location_without_a_user(queue, as_kiosk):
-    response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {"priority": Priority.URGENT})
+    response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
     assert response.status_code == 201 and response.json()["number"] == "A-001"
     ticket = Ticket.objects.get()
-    assert ticket.priority == Priority.URGENT
+    assert ticket.priority == Priority.NORMAL
     assert QueueEvent.objects.get(ticket=ticket).actor is None
+
+
+@pytest.mark.parametrize("priority", [Priority.HIGH, Priority.URGENT])
+def test_a_kiosk_token_cannot_create_tickets_above_normal_priority(queue, as_kiosk, priority):
+    response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {"priority": priority})
+    assert response.status_code == 403
+    assert response.json()["field"] == "priority"
+    assert "normal-priority tickets only" in response.json()["detail"]
+    assert not Ticket.objects.exists() and not QueueEvent.objects.exists()
+
+
+def test_staff_and_a_kiosk_token_allowed_to_may_create_urgent_tickets(location, queue, as_staff_token):
+    triage_key = issue_token(location=location, kind=ApiToken.Kind.KIOSK, name="Triage",
+                             may_set_priority=True)[1]
+    assert Api(key=triage_key).post(f"/queues/{queue.pk}/tickets",
+                                    {"priority": Priority.URGENT}).status_code == 201
+    assert as_staff_token.post(f"/queues/{queue.pk}/tickets",
+                               {"priority": Priority.URGENT}).status_code == 201
+    assert list(Ticket.objects.values_list("priority", flat=True)) == [Priority.URGENT] * 2
 
 
 def test_status_by_token_is_public_and_shows_numbers_never_notes(queue, counter, anonymous):

@@ -7,7 +7,7 @@ checks access and calls one service function. Every endpoint needs a login
 
 from ninja import NinjaAPI
 
-from . import counters, queues, tickets, waitlist
+from . import counters, locations, queues, tickets, waitlist
 from .auth import BearerTokenAuth, SessionAuth
 from .errors import install_error_handlers
 
@@ -24,6 +24,7 @@ api = NinjaAPI(
     auth=[BearerTokenAuth(), SessionAuth()],
 )
 install_error_handlers(api)
+api.add_router("/", locations.router)
 api.add_router("/tickets", tickets.router)
 api.add_router("/queues", queues.router)
 api.add_router("/counters", counters.router)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.errors import AuthenticationError
@@ -20,7 +21,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from .. import access
-from ..models import ApiToken, Counter, Location, Queue, Ticket
+from ..models import ApiToken, Counter, Location, Priority, Queue, Ticket
 from ..services.errors import PermissionDenied
 
 KEY_PREFIX = "qk_"
@@ -32,7 +33,8 @@ def digest_of(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def issue_token(*, location: Location, kind: str, name: str, user=None) -> tuple[ApiToken, str]:
+def issue_token(*, location: Location, kind: str, name: str, user=None,
+                may_set_priority: bool = False) -> tuple[ApiToken, str]:
     """Create a token and return it with its key. Only the digest is stored,
     so the key can be shown once and never again."""
     if kind not in ApiToken.Kind.values:
@@ -44,7 +46,7 @@ def issue_token(*, location: Location, kind: str, name: str, user=None) -> tuple
             raise ValueError(f"{user} is not staff at {location}.")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(location=location, kind=kind, name=name, user=user,
-                                    digest=digest_of(key))
+                                    digest=digest_of(key), may_set_priority=may_set_priority)
     return token, key
 
 
@@ -82,6 +84,27 @@ class Principal:
         counter = access.access_counter(self._staff_user(), counter_id)
         self._check_token_location(counter.location_id)
         return counter
+
+    def locations(self) -> QuerySet[Location]:
+        """Where the caller may look: a token, its own location (if its user is
+        still staff there); a session, the user's locations."""
+        if self.is_kiosk:
+            return Location.objects.filter(pk=self.token.location_id)
+        places = access.locations_for(self.user)
+        if self.token is not None:
+            places = places.filter(pk=self.token.location_id)
+        return places.order_by("name")
+
+    def staff_locations(self) -> QuerySet[Location]:
+        self._staff_user()
+        return self.locations()
+
+    def check_priority(self, priority: int) -> None:
+        """Above normal priority is a staff decision: staff, or a kiosk token that allows it."""
+        if priority > Priority.NORMAL and self.is_kiosk and not self.token.may_set_priority:
+            raise PermissionDenied("A kiosk token creates normal-priority tickets only; staff (or a "
+                                   "token issued with --allow-priority) may set a higher one.",
+                                   field="priority")
 
     def queue_to_join(self, queue_id: int) -> Queue:
         """Staff may join anyone at their location; a kiosk only at its own."""

@@ -8,11 +8,13 @@ pydantic's raw list); a missing or bad login is 401.
 from __future__ import annotations
 
 import json
+from inspect import iscoroutinefunction
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -21,6 +23,9 @@ from ..services.errors import QueueActionError
 CODES_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                    405: "method_not_allowed", 409: "conflict", 429: "throttled"}
 NOT_LOGGED_IN = "Log in, or send an API token as 'Authorization: Bearer <key>'."
+# Services name the object an error is about ("queue"); the API's inputs carry
+# its id ("queue_id"). An error names what the caller sent.
+INPUT_NAME_OF_FIELD = {"queue": "queue_id", "counter": "counter_id", "ticket": "ticket_id"}
 
 
 def error_body(detail: str, *, code: str, field: str | None = None) -> dict[str, Any]:
@@ -48,13 +53,16 @@ def _validation_message(error: dict) -> str:
         return "must be a JSON object"
     if error.get("type") == "extra_forbidden":
         return "is not a field of this request"
+    if error.get("type") == "value_error":  # our own validators: their message, without pydantic's prefix
+        return str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else error["msg"]
     return error["msg"][:1].lower() + error["msg"][1:]
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(QueueActionError)
     def queue_action_error(request: HttpRequest, exc: QueueActionError) -> HttpResponse:
-        return api.create_response(request, error_body(exc.message, code=exc.code, field=exc.field),
+        field = INPUT_NAME_OF_FIELD.get(exc.field, exc.field)
+        return api.create_response(request, error_body(exc.message, code=exc.code, field=field),
                                    status=exc.status_code)
 
     @api.exception_handler(ValidationError)
@@ -95,3 +103,52 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
         return api.create_response(request, error_body("Not found.", code="not_found"), status=404)
+
+
+def unknown_path(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Anything under /api/ that names no endpoint: the same JSON as every other error."""
+    return JsonResponse(error_body(f"No API endpoint at {request.path}; see /api/docs.", code="not_found"),
+                        status=404)
+
+
+def json_method_not_allowed(view):
+    """django-ninja answers a wrong method in plain text, and its root an HTML 404;
+    answer both as JSON (a 405 keeps its `Allow` header)."""
+
+    def as_json(request: HttpRequest, response):
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = response["Allow"]
+        answer = JsonResponse(error_body(f"{request.method} is not allowed here; use {allowed}.",
+                                         code=CODES_BY_STATUS[405]), status=405)
+        answer["Allow"] = allowed
+        return answer
+
+    if iscoroutinefunction(view):
+        @wraps(view)
+        async def async_wrapper(request: HttpRequest, *args, **kwargs):
+            try:
+                return as_json(request, await view(request, *args, **kwargs))
+            except Http404:
+                return unknown_path(request)
+        return async_wrapper
+
+    @wraps(view)  # keeps csrf_exempt: ninja checks CSRF itself, per authentication
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        try:
+            return as_json(request, view(request, *args, **kwargs))
+        except Http404:  # ninja's own root view (/api/) raises it
+            return unknown_path(request)
+
+    return wrapper
+
+
+def api_urlpatterns(api: NinjaAPI, prefix: str) -> list:
+    """The API's URL patterns under `prefix`, answering JSON for a wrong method or path."""
+    from django.urls import include, path, re_path
+
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback = json_method_not_allowed(pattern.callback)
+    return [path(prefix, include((patterns, app_name), namespace=namespace)),
+            re_path(rf"^{prefix}(?P<rest>.*)$", unknown_path)]

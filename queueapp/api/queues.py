@@ -33,6 +33,7 @@ def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
     queue = who.queue_to_join(queue_id)
     if payload.note and who.is_kiosk:
         raise PermissionDenied("A kiosk token cannot write staff notes.", field="note")
+    who.check_priority(payload.priority)
     result = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
                               acting_user=who.user, note=payload.note)
     return Status(201, join_out(request, result))

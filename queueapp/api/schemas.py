@@ -14,10 +14,15 @@ from django.http import HttpRequest
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
-from ..models import AT_COUNTER, MAX_ID, Priority, Queue, Ticket, TicketStatus
+from ..models import AT_COUNTER, MAX_ID, Counter, Location, Priority, Queue, Ticket, TicketStatus
 from ..selectors import estimate_wait, position_of
+from ..services.tickets import MAX_PARTY_SIZE
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
+# What the note validator below takes, for the schema (generated clients and fuzzers).
+NOTE_PATTERN = "^[^\\u0000-\\u0008\\u000A-\\u001F]*$"
 
 
 class Input(Schema):
@@ -25,10 +30,22 @@ class Input(Schema):
 
 
 class JoinIn(Input):
-    priority: StrictInt = Field(Priority.NORMAL, description="0 normal, 10 high, 20 urgent.")
-    party_size: StrictInt = Field(1, description="Seats wanted (capacity waitlists); 1 on counter queues.")
-    note: str = Field("", max_length=200, description="Staff-only note; never shown publicly. "
-                                                      "Kiosk tokens cannot set it.")
+    priority: StrictInt = Field(Priority.NORMAL, json_schema_extra={"enum": Priority.values},
+                                description="0 normal, 10 high, 20 urgent. Above normal: staff, or a "
+                                            "kiosk token issued with --allow-priority.")
+    party_size: StrictInt = Field(1, ge=1, le=MAX_PARTY_SIZE,
+                                  description="Seats wanted (capacity waitlists); 1 on counter queues.")
+    note: str = Field("", max_length=200, json_schema_extra={"pattern": NOTE_PATTERN},
+                      description="Staff-only note; never shown publicly. Kiosk tokens cannot set "
+                                  "it. No control characters except tab.")
+
+    @field_validator("priority")
+    @classmethod
+    def known_priority(cls, value: int) -> int:
+        if value not in Priority.values:
+            allowed = ", ".join(f"{v} ({label.lower()})" for v, label in Priority.choices)
+            raise ValueError(f"must be one of {allowed}")
+        return value
 
     @field_validator("note")
     @classmethod
@@ -36,6 +53,9 @@ class JoinIn(Input):
         # PostgreSQL refuses NUL in text; control characters have no place in a note.
         if any(ord(c) < 32 and c not in "\t" for c in value):
             raise ValueError("must not contain control characters")
+        # JSON may escape half a surrogate pair ("\ud800"): no database can store it as UTF-8.
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise ValueError("must be valid Unicode text (it holds half of a surrogate pair)")
         return value
 
 
@@ -186,6 +206,30 @@ def queue_out(queue: Queue, *, waiting: int) -> QueueOut:
     return QueueOut(id=queue.pk, name=queue.name, slug=queue.slug, location=queue.location.slug,
                     kind=queue.kind, is_paused=queue.is_paused, max_waiting=queue.max_waiting,
                     waiting=waiting, version=queue.version)
+
+
+class LocationOut(Schema):
+    id: int
+    name: str
+    slug: str
+    timezone: str
+
+
+def location_out(location: Location) -> LocationOut:
+    return LocationOut(id=location.pk, name=location.name, slug=location.slug, timezone=location.timezone)
+
+
+class CounterOut(Schema):
+    id: int
+    name: str
+    location: str = Field(description="The location's slug.")
+    is_open: bool
+    queue_ids: list[int] = Field(description="The queues it calls from.")
+
+
+def counter_out(counter: Counter) -> CounterOut:
+    return CounterOut(id=counter.pk, name=counter.name, location=counter.location.slug,
+                      is_open=counter.is_open, queue_ids=sorted(q.pk for q in counter.queues.all()))
 
 
 class WaitingLineOut(Schema):

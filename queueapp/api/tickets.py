@@ -7,9 +7,11 @@ and calls one service; the service's typed errors become the answer.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Path, Router
+from pydantic import WithJsonSchema
 
 from .. import services
 from ..models import TOKEN_PATTERN, Ticket
@@ -23,6 +25,10 @@ router = Router(tags=["tickets"])
 TicketId = Path(..., ge=1, le=MAX_ID, description="The ticket's id (staff only).")
 # Anything not shaped like a token cannot be one (and must not reach the database).
 TOKEN_RE = re.compile(TOKEN_PATTERN)
+# The schema states the shape; a token of another shape is answered as unknown (404), like
+# a well-shaped token nobody holds, so a guess learns nothing from the status.
+Token = Annotated[str, WithJsonSchema({"type": "string", "pattern": f"^{TOKEN_PATTERN}$"})]
+TokenPath = Path(..., description="The ticket's token, from its page or QR code.")
 
 
 def _by_token(token: str) -> Ticket:
@@ -34,13 +40,13 @@ def _by_token(token: str) -> Ticket:
 
 @router.get("/by-token/{token}", auth=None, response={200: TicketStatusOut, **ERRORS},
             summary="A ticket's status, for its holder (public)")
-def status_by_token(request: HttpRequest, token: str):
+def status_by_token(request: HttpRequest, token: Token = TokenPath):
     return ticket_status_out(_by_token(token))
 
 
 @router.post("/by-token/{token}/cancel", auth=None, response={200: TicketStatusOut, **ERRORS},
              summary="Cancel one's own ticket (public, with its token)")
-def cancel_by_token(request: HttpRequest, token: str):
+def cancel_by_token(request: HttpRequest, token: Token = TokenPath):
     # A transferred ticket's token keeps working: it cancels the ticket the holder now has.
     ticket = services.do_cancel(follow_transfers(_by_token(token)), by_patient=True)
     return ticket_status_out(ticket)

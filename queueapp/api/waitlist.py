@@ -17,9 +17,10 @@ from .. import services
 from ..models import Queue, Ticket
 from ..selectors import waitlist_overview
 from ..services.errors import InvalidInput
+from ..services.waitlist import MAX_CAPACITY
 from .auth import principal
 from .schemas import ERRORS, MAX_ID, Input
-from .tickets import _by_token
+from .tickets import Token, TokenPath, _by_token
 
 router = Router(tags=["waitlists"])
 
@@ -27,7 +28,8 @@ QueueId = Path(..., ge=1, le=MAX_ID)
 
 
 class CapacityIn(Input):
-    capacity: StrictInt = Field(ge=0, description="Seats in all; not below the seats already held.")
+    capacity: StrictInt = Field(ge=0, le=MAX_CAPACITY,
+                                description="Seats in all; not below the seats already held.")
 
 
 class RequestOut(Schema):
@@ -130,11 +132,11 @@ def set_capacity(request: HttpRequest, payload: CapacityIn, queue_id: int = Queu
 
 @router.post("/offers/{token}/accept", auth=None, response={200: OfferOut, **ERRORS},
              summary="Accept one's offer before it expires (public, with the ticket's token)")
-def accept_offer(request: HttpRequest, token: str):
+def accept_offer(request: HttpRequest, token: Token = TokenPath):
     return offer_out(services.do_accept_offer(_by_token(token)))
 
 
 @router.post("/offers/{token}/decline", auth=None, response={200: OfferOut, **ERRORS},
              summary="Decline one's offer: the seats go to the next in line (public, with the token)")
-def decline_offer(request: HttpRequest, token: str):
+def decline_offer(request: HttpRequest, token: Token = TokenPath):
     return offer_out(services.do_decline_offer(_by_token(token)))

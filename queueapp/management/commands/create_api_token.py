@@ -16,8 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--kind", required=True, choices=ApiToken.Kind.values)
         parser.add_argument("--user", help="Username the staff token acts as (required for staff).")
         parser.add_argument("--name", required=True, help="What it is for: 'Kiosk by the door'.")
+        parser.add_argument("--allow-priority", action="store_true",
+                            help="A kiosk token that may create high and urgent tickets (a triage desk).")
 
-    def handle(self, *args, location, kind, user, name, **options):
+    def handle(self, *args, location, kind, user, name, allow_priority, **options):
         try:
             place = Location.objects.get(slug=location)
         except Location.DoesNotExist:
@@ -28,7 +30,8 @@ class Command(BaseCommand):
             if person is None:
                 raise CommandError(f"No user named {user!r}.")
         try:
-            token, key = issue_token(location=place, kind=kind, name=name, user=person)
+            token, key = issue_token(location=place, kind=kind, name=name, user=person,
+                                     may_set_priority=allow_priority)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(f"Created {token.kind} token {token.name!r} (id {token.pk}) for {place.name}. "
