@@ -20,6 +20,12 @@ LocationFilter = Query(None, ge=1, le=MAX_ID, description="Only this location (d
                                                          "the caller may see).")
 
 
+def _places(request: HttpRequest, location_id: int | None, *, staff: bool = False):
+    who = principal(request)
+    places = who.staff_locations() if staff else who.locations()
+    return places if location_id is None else places.filter(pk=location_id)
+
+
 @router.get("/locations", response={200: list[LocationOut], **ERRORS},
             summary="The locations the caller may see (a token: its own)")
 def list_locations(request: HttpRequest):
@@ -29,10 +35,7 @@ def list_locations(request: HttpRequest):
 @router.get("/queues", response={200: list[QueueOut], **ERRORS},
             summary="The queues of the caller's locations (a kiosk token: the ones it can join)")
 def list_queues(request: HttpRequest, location_id: int | None = LocationFilter):
-    places = principal(request).locations()
-    if location_id is not None:
-        places = places.filter(pk=location_id)
-    queues = (Queue.objects.filter(location__in=places).select_related("location")
+    queues = (Queue.objects.filter(location__in=_places(request, location_id)).select_related("location")
               .annotate(waiting=Count("tickets", filter=Q(tickets__status=TicketStatus.WAITING)))
               .order_by("location__name", "name", "pk"))
     return [queue_out(q, waiting=q.waiting) for q in queues]
@@ -41,9 +44,6 @@ def list_queues(request: HttpRequest, location_id: int | None = LocationFilter):
 @router.get("/counters", response={200: list[CounterOut], **ERRORS},
             summary="The counters of the caller's locations and the queues each serves (staff)")
 def list_counters(request: HttpRequest, location_id: int | None = LocationFilter):
-    places = principal(request).staff_locations()
-    if location_id is not None:
-        places = places.filter(pk=location_id)
-    counters = (Counter.objects.filter(location__in=places).select_related("location")
+    counters = (Counter.objects.filter(location__in=_places(request, location_id, staff=True)).select_related("location")
                 .prefetch_related("queues").order_by("location__name", "name", "pk"))
     return [counter_out(c) for c in counters]
