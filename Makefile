@@ -50,6 +50,7 @@ browser:
 test: install browser
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
 	  { echo "Models changed without a migration: run manage.py makemigrations"; exit 1; }
+	$(BIN)/lint-imports --no-cache  # the import contract in .importlinter (layers, no cycles)
 	@rm -f test_db.sqlite3 test_db.sqlite3-wal test_db.sqlite3-shm  # stale WAL files of a killed run break SQLite
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from .models import ApiToken, Counter, Location, Queue, StaffMembership, Ticket
-from .services.errors import NotFound, PermissionDenied
+from .errors import NotFound, PermissionDenied
 
 
 def _role(user, location_id: int) -> str | None:

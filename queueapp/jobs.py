@@ -1,24 +1,28 @@
-"""Periodic jobs of the background worker (see queueapp.worker)."""
+"""Periodic jobs of the background worker: each registers itself with
+`@periodic` when the app registry imports this module (see queueapp.worker)."""
 
 from __future__ import annotations
 
+from .live import publisher, reads
 from .services.waitlist import do_expire_offers, run_waitlist_cycles
 from .worker import periodic
 
-TICK_SECONDS = 3.0
+EXPIRE_SECONDS = 1.0  # how late a lapsed offer's seats may reach the next in line
+ADMIT_SECONDS = 5.0  # how often a virtual waiting room admits its next batch
+TICK_SECONDS = 3.0  # how long a screen that lost a push may stay behind
 
 
 # Lapsed offers: an acceptance after the expiry instant is refused even before
 # this runs; the job only hands the freed seats to the next in line, so a
 # second of lag costs nobody a seat.
-@periodic(1)
+@periodic(EXPIRE_SECONDS)
 def expire_offers() -> None:
     do_expire_offers()
 
 
 # One admission cycle for virtual waiting rooms (each admits up to its
 # batch_size); for other waitlists a safety net that normally finds nothing.
-@periodic(5)
+@periodic(ADMIT_SECONDS)
 def admit_waitlist_batches() -> None:
     run_waitlist_cycles()
 
@@ -31,7 +35,5 @@ def publish_queue_ticks() -> int:
     screen by a few seconds, never leaves it wrong. With the in-memory layer
     the worker cannot reach the server process; its hub ticks locally instead.
     """
-    from .live import publisher, reads
-
     versions = {q: v for q, v in reads.queue_versions().items() if v > 0}
     return publisher.broadcast_ticks(versions)

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-from .services.errors import QueueActionError
+from .errors import QueueActionError
 
 
 class RateLimited(QueueActionError):

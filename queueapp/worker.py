@@ -1,6 +1,8 @@
 """The background worker: periodic jobs, run by `manage.py queue_worker`.
 
-Jobs are plain functions registered with `@periodic(seconds)`. Each must be
+Jobs are plain functions registered with `@periodic(seconds)` in an app's
+`jobs` module, which the app registry imports at start-up (`queueapp.apps`):
+the runner only knows the registry, never the jobs. Each must be
 safe to run in several workers at once (they claim work with conditional
 updates or row locks), so running two workers is harmless.
 """
@@ -47,8 +49,6 @@ def run_due(now: float) -> None:
 
 
 def run_forever(stop: Callable[[], bool] = lambda: False, tick: float = 0.5) -> None:
-    from . import jobs  # noqa: F401  (registers the jobs)
-
     log.info("worker started with %d job(s): %s", len(JOBS), ", ".join(j.func.__name__ for j in JOBS))
     while not stop():
         run_due(time.monotonic())

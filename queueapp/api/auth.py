@@ -21,8 +21,8 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from .. import access
+from ..errors import PermissionDenied
 from ..models import ApiToken, Counter, Location, Priority, Queue, Ticket
-from ..services.errors import PermissionDenied
 
 KEY_PREFIX = "qk_"
 # Writing last_used_at on every request would turn each read into a write.

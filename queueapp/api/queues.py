@@ -7,7 +7,7 @@ from ninja import Path, Query, Router, Status
 
 from .. import services
 from ..selectors import waiting_tickets
-from ..services.errors import PermissionDenied
+from ..errors import PermissionDenied
 from .auth import principal
 from .schemas import (
     ERRORS,

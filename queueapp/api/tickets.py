@@ -14,9 +14,9 @@ from ninja import Path, Router
 from pydantic import WithJsonSchema
 
 from .. import services
+from ..errors import NotFound
 from ..models import TOKEN_PATTERN, Ticket
 from ..selectors import follow_transfers, ticket_by_token
-from ..services.errors import NotFound
 from .auth import principal
 from .schemas import ERRORS, MAX_ID, CallIn, TicketOut, TicketStatusOut, TransferIn, ticket_out, ticket_status_out
 

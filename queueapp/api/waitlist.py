@@ -16,7 +16,7 @@ from pydantic import StrictInt
 from .. import services
 from ..models import Queue, Ticket
 from ..selectors import waitlist_overview
-from ..services.errors import InvalidInput
+from ..errors import InvalidInput
 from ..services.waitlist import MAX_CAPACITY
 from .auth import principal
 from .schemas import ERRORS, MAX_ID, Input

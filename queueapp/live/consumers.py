@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from .. import access
 from ..models import QueueEvent, TicketStatus
 from ..selectors import is_ahead
-from ..services.errors import NotFound, PermissionDenied
+from ..errors import NotFound, PermissionDenied
 from . import reads, render
 from .hub import Hub, SharedRender
 from .publisher import group_for_queue

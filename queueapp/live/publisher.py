@@ -29,6 +29,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ..events import EVENT_TYPE
+
 log = logging.getLogger(__name__)
 
 BUFFER_LIMIT = 10_000
@@ -79,7 +81,7 @@ class Publisher:
 
     # --- called from request threads -------------------------------------------
     def publish(self, message: dict) -> None:
-        message = {"type": "queue.event", **message}
+        message = {"type": EVENT_TYPE, **message}
         entry = (group_for_queue(message["queue"]), message, time.monotonic())
         loop = self._target_loop()
         with self._lock:
@@ -232,7 +234,8 @@ _publisher = Publisher()
 
 
 def publish(message: dict) -> None:
-    """Called on commit by `record_event`; returns at once."""
+    """Called on commit with each event message (connected to
+    `queueapp.events.send_event_on_commit` in `queueapp.apps`); returns at once."""
     for sink in _sink:
         sink.append(message)
     _publisher.publish(message)

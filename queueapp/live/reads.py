@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from ..estimates import service_seconds
+from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import ahead_of, waiting_tickets
 
@@ -156,12 +157,13 @@ def event_messages(queue_id: int, after_version: int) -> list[dict] | None:
     """
     rows = list(
         QueueEvent.objects.filter(queue_id=queue_id, version__gt=after_version)
-        .order_by("version").values("version", "kind", "created_at", "data")[:CATCH_UP_LIMIT + 1]
+        .order_by("version")
+        .values("version", "kind", "created_at", "data", "queue__location_id")[:CATCH_UP_LIMIT + 1]
     )
     if len(rows) > CATCH_UP_LIMIT:
         return None
-    return [{"type": "queue.event", "queue": queue_id, "version": r["version"], "kind": r["kind"],
-             "at": r["created_at"].isoformat(), **r["data"]} for r in rows]
+    return [event_message(queue_id=queue_id, location_id=r["queue__location_id"], version=r["version"],
+                          kind=r["kind"], at=r["created_at"], data=r["data"]) for r in rows]
 
 
 def queue_versions(queue_ids=None) -> dict[int, int]:

@@ -1,6 +1,6 @@
 """Every write to queues and tickets goes through a `do_*` function here."""
 
-from .errors import (  # noqa: F401
+from ..errors import (  # noqa: F401
     CounterBusy,
     InvalidInput,
     InvalidTransition,

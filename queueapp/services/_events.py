@@ -1,27 +1,13 @@
-"""Writing a QueueEvent: the one way versions advance and pushes are registered."""
+"""Writing a QueueEvent: the one way versions advance and pushes are registered
+(through `queueapp.events`, which builds the message and pushes it on commit)."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
+from ..events import event_message, send_event_on_commit, ticket_snapshot
 from ..models import Counter, Queue, QueueEvent, Ticket
-
-
-def ticket_snapshot(ticket: Ticket) -> dict:
-    """What screens need to know about a ticket: numbers, never names."""
-    return {
-        "id": ticket.pk,
-        "display": ticket.display_number,
-        "number": ticket.number,
-        "priority": ticket.priority,
-        "seq": ticket.seq,
-        "status": ticket.status,
-        "party_size": ticket.party_size,
-        "counter": ticket.counter.name if ticket.counter_id else None,
-        "counter_id": ticket.counter_id,
-        "call_count": ticket.call_count,
-    }
 
 
 def record_event(
@@ -64,10 +50,7 @@ def record_event(
         created_at=timezone.now(),
         data=payload,
     )
-    message = {"queue": queue.pk, "location": queue.location_id, "version": event.version,
-               "kind": kind, "at": event.created_at.isoformat(), **payload}
-    # Imported late: the live layer imports models, and tests may swap it.
-    from ..live import publisher
-
-    transaction.on_commit(lambda: publisher.publish(message))
+    send_event_on_commit(event_message(queue_id=queue.pk, location_id=queue.location_id,
+                                       version=event.version, kind=kind, at=event.created_at,
+                                       data=payload))
     return event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..models import Queue, Ticket
-from .errors import NotFound
+from ..errors import NotFound
 
 
 def lock_queue(queue_id: int) -> Queue:

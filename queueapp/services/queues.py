@@ -7,7 +7,7 @@ from django.db import transaction
 from ..models import Queue, QueueEvent
 from ._events import record_event
 from ._locks import lock_queue
-from .errors import InvalidTransition
+from ..errors import InvalidTransition
 from .waitlist import admit_locked
 
 

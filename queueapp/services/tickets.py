@@ -19,7 +19,7 @@ from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEve
 from ..selectors import estimate_wait, position_of, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
-from .errors import (
+from ..errors import (
     CounterBusy,
     InvalidInput,
     InvalidTransition,

@@ -42,7 +42,7 @@ from ..models import Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import next_admissible, open_offer_count, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_ticket_queue
-from .errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
+from ..errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
 
 Kind = QueueEvent.Kind
 log = logging.getLogger(__name__)

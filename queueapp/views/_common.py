@@ -6,7 +6,7 @@ from functools import wraps
 
 from django.shortcuts import render
 
-from ..services.errors import QueueActionError
+from ..errors import QueueActionError
 
 
 def refuse(request, error: QueueActionError):

@@ -14,7 +14,7 @@ from django.urls import path
 from .. import access
 from ..live import reads
 from ..live import render as live_render
-from ..services.errors import NotFound, PermissionDenied
+from ..errors import NotFound, PermissionDenied
 
 
 def live_ticket(request, token: str):

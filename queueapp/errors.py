@@ -1,0 +1,58 @@
+"""Typed errors every service raises. Each carries a message a person understands
+and the HTTP status the API and views answer with.
+
+They sit below the services and the live package (access checks raise them, the
+live screens catch them), so neither has to import the other.
+"""
+
+__all__ = ["QueueActionError", "InvalidInput", "NotFound", "PermissionDenied", "QueuePaused",
+           "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired"]
+
+
+class QueueActionError(Exception):
+    status_code = 409
+    code = "conflict"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(QueueActionError):
+    status_code = 400
+    code = "invalid"
+
+
+class NotFound(QueueActionError):
+    status_code = 404
+    code = "not_found"
+
+
+class PermissionDenied(QueueActionError):
+    status_code = 403
+    code = "forbidden"
+
+
+class QueuePaused(QueueActionError):
+    code = "queue_paused"
+
+
+class QueueFull(QueueActionError):
+    code = "queue_full"
+
+
+class CounterBusy(QueueActionError):
+    code = "counter_busy"
+
+
+class InvalidTransition(QueueActionError):
+    code = "invalid_transition"
+
+
+class NothingWaiting(QueueActionError):
+    code = "nothing_waiting"
+
+
+class OfferExpired(QueueActionError):
+    code = "offer_expired"
