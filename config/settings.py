@@ -109,7 +109,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         "pool": {
             "min_size": 2,
             "max_size": int(os.environ.get("DB_POOL_MAX", "40")),
-            "timeout": 20,
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "20")),
         }
     }
 DATABASES = {"default": _db}
@@ -139,6 +139,10 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Seconds over which a stopping server closes its live screens (code 4012), so
+# the phones' reconnects come back spread out rather than all at once.
+LIVE_SHUTDOWN_SPREAD = float(os.environ.get("LIVE_SHUTDOWN_SPREAD", "2"))
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -58,10 +58,36 @@ def wait_for_port(port: int, proc: subprocess.Popen, log, timeout: float = 30) -
 def serve(database_url: str, **extra_env: str):
     """Collect static files, start daphne, yield its base URL, stop it."""
     static_root = tempfile.mkdtemp(prefix="queue-static-")
+    env = {"STATIC_ROOT": static_root, **extra_env}
+    python = str(Path(sys.executable))
+    subprocess.run([python, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                   cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url, **env}, check=True)
+    try:
+        with run_daphne(database_url, **env) as server:
+            yield server.url
+    finally:
+        shutil.rmtree(static_root, ignore_errors=True)
+
+
+class Daphne:
+    """A daphne subprocess: `url`, `proc`, and `log()` (its stderr so far)."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log):
+        self.proc, self.port, self._log = proc, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+
+@contextmanager
+def run_daphne(database_url: str, **extra_env: str):
+    """daphne serving config.asgi on a free loopback port; yields a `Daphne`, stops it."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "STATIC_ROOT": static_root,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "JOIN_RATE_LIMIT": "10000/60",
         "JOIN_ADDRESS_RATE_LIMIT": "10000/60",
@@ -70,9 +96,6 @@ def serve(database_url: str, **extra_env: str):
         **extra_env,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    python = str(Path(sys.executable))
-    subprocess.run([python, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-                   cwd=ROOT, env=env, check=True)
     port = free_port()
     daphne = str(Path(sys.executable).with_name("daphne"))
     log = tempfile.TemporaryFile()  # a pipe nobody reads would block the server once full
@@ -80,16 +103,16 @@ def serve(database_url: str, **extra_env: str):
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_port(port, proc, log)
-        yield f"http://127.0.0.1:{port}"
+        yield Daphne(proc, port, log)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
         log.close()
-        shutil.rmtree(static_root, ignore_errors=True)
 
 
 def launch(playwright):

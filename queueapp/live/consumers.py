@@ -1,13 +1,24 @@
 """WebSocket screens: the patient's ticket, the lobby display, the staff console feed.
 
-Each connection: check access, subscribe (through the process's `Hub`),
-accept, send the snapshot, then apply events. A screen remembers the version
-it shows per queue. An event one version ahead is applied; a gap, a tick
-announcing a newer version, or a reconnect makes it read what it missed from
-the database; an older or repeated version is ignored. Messages from the
-browser are never needed: anything oversized, binary or too frequent closes
-the socket with a code, anything else is ignored (a "refresh" asks for a
-fresh snapshot).
+Each connection: accept at once (the handshake never waits on the database:
+daphne drops or refuses handshakes not accepted within seconds, and a storm
+of reconnecting phones would then never drain), check access, subscribe
+(through the process's `Hub`), send the snapshot, then apply events. A
+patient screen's lookup is batched with every other screen connecting
+meanwhile (`Hub.tickets`), its position comes from the queue's shared waiting
+line, and no session is looked up for it (config/asgi.py routes the public
+screens around the auth middleware). A screen remembers the version it shows
+per queue. An event one version ahead is applied; a gap, a tick announcing a
+newer version, or a reconnect makes it read what it missed from the
+database; an older or repeated version is ignored. Messages from the browser
+are never needed: anything oversized, binary or too frequent closes the
+socket with a code, anything else is ignored (a "refresh" asks for a fresh
+snapshot).
+
+Close codes (docs/architecture.md has the table): daphne accepts only 1000
+and 3000-4999 from an application, so ours are 4000 + the RFC 6455 code they
+stand for (4003, 4008, 4009, 4011, 4012, 4013) or 4000 + the HTTP status of a
+refusal (4401, 4403, 4404). Each closed socket logs one line.
 """
 
 from __future__ import annotations
@@ -15,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
+import random
 import time
 from types import SimpleNamespace
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 
 from .. import access
 from ..models import QueueEvent, TicketStatus
@@ -32,19 +44,33 @@ from .publisher import group_for_queue
 
 log = logging.getLogger(__name__)
 
-# Close codes (4000-4999 are the application's own).
-CLOSE_UNSUPPORTED = 1003  # binary frame
-CLOSE_POLICY = 1008  # too many messages
-CLOSE_TOO_BIG = 1009
+# Close codes. daphne refuses to send anything but 1000 and 3000-4999 from an
+# application (the close raises and the socket stays open), so each is 4000 +
+# the RFC 6455 code it stands for, or 4000 + the HTTP status of a refusal.
+CLOSE_UNSUPPORTED = 4003  # a binary frame (1003 unsupported data)
+CLOSE_POLICY = 4008  # too many messages (1008 policy violation)
+CLOSE_TOO_BIG = 4009  # a message over MAX_TEXT (1009 message too big)
+CLOSE_INTERNAL = 4011  # the screen failed to start (1011 internal error)
+CLOSE_RESTART = 4012  # the server is shutting down: reconnect (1012 service restart)
+CLOSE_RETRY = 4013  # the database did not answer: reconnect (1013 try again later)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_REASONS = {
+    CLOSE_UNSUPPORTED: "binary frame", CLOSE_POLICY: "too many messages",
+    CLOSE_TOO_BIG: "message too big", CLOSE_INTERNAL: "could not start",
+    CLOSE_RESTART: "server restarting", CLOSE_RETRY: "database unavailable, try again",
+    CLOSE_UNAUTHENTICATED: "not logged in", CLOSE_FORBIDDEN: "forbidden", CLOSE_NOT_FOUND: "not found",
+}
+# Before closing with CLOSE_RETRY, keep the socket this long (random, seconds):
+# htmx 4 resets its back-off once a socket opened, so an immediate close would
+# bring every screen back every 0.5 s while the database is away.
+RETRY_HOLD = (1.0, 3.0)
 
 MAX_TEXT = 4096
 MAX_MESSAGES = 20  # per MESSAGE_WINDOW seconds
 MESSAGE_WINDOW = 10.0
 EARLY_LIMIT = 100  # events buffered while the snapshot loads
-TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 Kind = QueueEvent.Kind
 
@@ -64,28 +90,49 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.hub = Hub.current()
         self.queue_groups = []
         self.ready = False
+        self.closed_with: int | None = None
         self.early: list[dict] = []
         self.overflowed = False
         self._messages: list[float] = []
         self._work: asyncio.Task | None = None
         self._work_again = False
+        if self.hub.stopping:
+            return  # left unanswered: the process exit drops it, the phone retries elsewhere
+        await self.accept()
+        self.hub.screens.add(self)
         try:
             refusal = await self.prepare()
-        except Exception:
-            log.exception("live screen could not start")
-            refusal = 1011
-        if refusal is not None:
-            await self.close(code=refusal)
+            if refusal is None:
+                await self.hub.join(self.queue_groups, self)
+                self.subscribed_at = time.monotonic()  # reads started after this miss no event
+                await self.start()
+        except (OperationalError, InterfaceError) as exc:
+            await asyncio.sleep(random.uniform(*RETRY_HOLD))
+            await self.close_now(CLOSE_RETRY, exc)
             return
-        await self.hub.join(self.queue_groups, self)
-        self.subscribed_at = time.monotonic()  # reads started after this miss no event
-        await self.accept()
-        await self.start()
+        except Exception as exc:
+            log.exception("live screen could not start")
+            await self.close_now(CLOSE_INTERNAL, exc)
+            return
+        if refusal is not None:
+            await self.close_now(refusal)
+
+    async def close_now(self, code: int, cause: BaseException | None = None, *, quiet: bool = False) -> None:
+        """Close with `code` and log one line (never again for this socket;
+        `quiet` for the hub's restart, which logs one line for all)."""
+        if getattr(self, "closed_with", None) is not None:
+            return
+        self.closed_with = code
+        if not quiet:
+            detail = f" ({type(cause).__name__})" if cause is not None else ""
+            log.info("%s closed with %d: %s%s", self.kind, code, CLOSE_REASONS.get(code, ""), detail)
+        await self.base_send({"type": "websocket.close", "code": code})
 
     async def disconnect(self, code) -> None:
         hub = getattr(self, "hub", None)
         if hub is not None:
             hub.leave(self.queue_groups, self)
+            hub.screens.discard(self)
         work = getattr(self, "_work", None)
         if work is not None:
             work.cancel()
@@ -136,17 +183,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # --- from the browser ----------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.closed_with is not None:
+            return  # closing: what the browser still sends is dropped, not answered
         try:
             if text_data is None:
-                await self.close(code=CLOSE_UNSUPPORTED)
+                await self.close_now(CLOSE_UNSUPPORTED)
                 return
             if len(text_data) > MAX_TEXT:
-                await self.close(code=CLOSE_TOO_BIG)
+                await self.close_now(CLOSE_TOO_BIG)
                 return
             now = time.monotonic()
             self._messages = [t for t in self._messages if now - t < MESSAGE_WINDOW] + [now]
             if len(self._messages) > MAX_MESSAGES:
-                await self.close(code=CLOSE_POLICY)
+                await self.close_now(CLOSE_POLICY)
                 return
             try:
                 data = json.loads(text_data)
@@ -157,10 +206,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             body = data.get("body") if isinstance(data.get("body"), dict) else data  # hx-ws:send envelope
             if body.get("type") == "refresh" or body.get("action") == "refresh":
                 await self.start(refresh=True)
-        except Exception:  # a consumer never crashes on input
-            log.exception("live screen: bad client message ignored")
+        except Exception as exc:  # a consumer never crashes on input
+            log.warning("%s: message ignored (%s)", self.kind, type(exc).__name__)
 
     # --- per screen ----------------------------------------------------------
+    kind = "live screen"
+
     async def prepare(self) -> int | None:
         """Check access and set `queue_groups`; return a close code to refuse."""
         raise NotImplementedError
@@ -179,11 +230,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 class TicketConsumer(LiveConsumer):
     """`ws/ticket/<token>/`: one patient's ticket; follows a transfer to the new ticket."""
 
+    kind = "ticket screen"
+
     async def prepare(self) -> int | None:
-        self.token = self.scope["url_route"]["kwargs"]["token"]
-        if not TOKEN_RE.fullmatch(self.token):
-            return CLOSE_NOT_FOUND
-        self.view = await database_sync_to_async(reads.ticket_row_view)(self.token)
+        self.token = self.scope["url_route"]["kwargs"]["token"]  # its shape checked by the route
+        self.view = await self.hub.tickets.get(self.token)  # one query for the whole burst
         if self.view is None:
             return CLOSE_NOT_FOUND
         self.latest_seen = self.view.version
@@ -196,13 +247,17 @@ class TicketConsumer(LiveConsumer):
             return
         # The row was read before subscribing. The queue's waiting line gives
         # the position and a version from which on every event reaches us: the
-        # hub's cached line if still exact (no query at all), else one loaded
-        # after our subscription and shared with every screen connecting
-        # meanwhile. If the ticket left the line in between, re-read it.
-        got = self.hub.current_line(self.view.queue_id)
-        if got is None or got.versions.get(self.view.queue_id, 0) < self.view.version:
-            got = await self.hub.lines.get(self.view.queue_id, fresh_after=self.subscribed_at)
-        version, line = got.versions.get(self.view.queue_id, 0), got.value
+        # hub's line, shared by every screen of the queue, read at most once
+        # at a time, is good for us if it was loaded while the hub was
+        # subscribed to the queue and shows every version the hub had seen
+        # when we joined (later events reach us through the subscription).
+        # If the ticket left the line in between, re-read it.
+        queue_id = self.view.queue_id
+        since = self.hub.subscribed_since.get(group_for_queue(queue_id))
+        got = await self.hub.lines.get(
+            queue_id, need={queue_id: max(self.view.version, self.hub.seen.get(queue_id, 0))},
+            fresh_after=since if since is not None and not self.hub.lost else self.subscribed_at)
+        version, line = got.versions.get(queue_id, 0), got.value
         self.latest_seen = max(self.latest_seen, version)
         if self.view.status == TicketStatus.WAITING:
             position = line.position(self.view.priority, self.view.seq)
@@ -297,9 +352,9 @@ class TicketConsumer(LiveConsumer):
 
     async def _snapshot(self) -> None:
         old_groups = self.queue_groups
-        view = await database_sync_to_async(reads.ticket_view)(self.token)
+        view = await self._fresh_view()
         if view is None:  # deleted: nothing sensible to show
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.close_now(CLOSE_NOT_FOUND)
             return
         new_groups = [group_for_queue(view.queue_id)]
         if new_groups != old_groups:  # followed a transfer into another queue
@@ -314,6 +369,26 @@ class TicketConsumer(LiveConsumer):
             self.latest_seen = max(self.latest_seen, got.versions.get(view.queue_id, 0))
             if self.latest_seen > view.version:
                 self._work_again = True
+
+
+    async def _fresh_view(self) -> reads.TicketView | None:
+        """The ticket as of now, its position from the queue's shared waiting line
+        (loaded once for every screen asking meanwhile; no count per screen)."""
+        for _attempt in range(5):
+            asked = time.monotonic()
+            view = await self.hub.tickets.get(self.token)
+            if view is None or view.status != TicketStatus.WAITING:
+                return view
+            got = await self.hub.lines.get(view.queue_id, fresh_after=asked)
+            version, line = got.versions.get(view.queue_id, 0), got.value
+            if version != view.version:
+                continue  # the line moved between the two reads: read both again
+            view.position = line.position(view.priority, view.seq)
+            if view.position is None:
+                continue
+            view.open_counters, view.service_seconds = line.open_counters, line.service_seconds
+            return view
+        return await database_sync_to_async(reads.ticket_view)(self.token)
 
 
 class SharedScreenConsumer(LiveConsumer):
@@ -368,6 +443,7 @@ class DisplayConsumer(SharedScreenConsumer):
     """`ws/display/<location_slug>/`: the lobby board and the call announcements."""
 
     target_id = "display-board"
+    kind = "display screen"
 
     @property
     def shared(self) -> SharedRender:
@@ -399,6 +475,7 @@ class ConsoleConsumer(SharedScreenConsumer):
     """`ws/console/<counter_id>/`: staff only, at the counter's location."""
 
     target_id = "console-feed"
+    kind = "console screen"
 
     @property
     def shared(self) -> SharedRender:

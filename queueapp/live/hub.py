@@ -14,7 +14,13 @@ What a hub also owns, because it is per process and shared by its screens:
 - `boards`/`feeds`: the latest rendered lobby board per location and console
   feed per counter, refreshed once per change for all screens showing it;
 - `lines`: each queue's waiting keys at its latest version, so a burst of
-  phones (re)connecting costs one ticket lookup each, not a position count;
+  phones (re)connecting costs no position count at all;
+- `tickets`: the ticket lookups of connecting patient screens, batched: every
+  token asked for while one lookup runs goes into the next, one query for the
+  whole batch (a reconnect storm of 5,000 phones is a handful of queries, not
+  5,000 hops through the process's one database thread);
+- the graceful shutdown (under daphne): every screen is closed with
+  `CLOSE_RESTART`, spread over `LIVE_SHUTDOWN_SPREAD` seconds;
 - with the in-memory layer, a local tick (the worker cannot reach this
   process), and with every layer, re-subscription after the layer failed,
   followed by a resync of every screen (messages may have been lost).
@@ -24,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,14 +40,21 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import publisher, reads, render
+from .outage import Outage, QuietTracebacks
 
 log = logging.getLogger(__name__)
+
+# One outage record per process for the channel layer (Redis): our own
+# failures and channels_redis's per-second tracebacks count into it; the end
+# is logged when a subscription succeeds again.
+layer_outage = Outage("channel layer (Redis)")
 
 LAYER_TIMEOUT = 3.0
 MAINTAIN_EVERY = 2.0  # seconds between health checks of the subscription
 LOCAL_TICK_EVERY = 4.0  # in-memory layer only: how often screens compare versions with the DB
 REJOIN_EVERY = 600.0
-YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop  # refresh group membership (the core Redis layer expires it after a day)
+YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop
+BATCH_LIMIT = 500  # tokens per batched ticket lookup
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -97,6 +112,47 @@ class SharedRender:
             del self.inflight[key]
 
 
+class Batch:
+    """Lookups by key, done together: every key asked for while one lookup runs
+    waits for the next, which fetches them all in one call of `load(keys)`
+    (a dict key -> value). At most one call runs at a time per batch, so a
+    storm of connects queues here, in memory, instead of piling up threads,
+    database connections or handshake timeouts."""
+
+    def __init__(self, load: Callable[[list], dict], limit: int = BATCH_LIMIT):
+        self._load = database_sync_to_async(load)
+        self.limit = limit
+        self.pending: dict[object, list[asyncio.Future]] = {}
+        self._runner: asyncio.Task | None = None
+        self.calls = 0  # loads done (tests, metrics)
+
+    async def get(self, key):
+        future = asyncio.get_running_loop().create_future()
+        self.pending.setdefault(key, []).append(future)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        while self.pending:
+            await asyncio.sleep(0)  # the rest of this burst's connects join the batch
+            keys = list(self.pending)[:self.limit]
+            waiters = {key: self.pending.pop(key) for key in keys}
+            self.calls += 1
+            try:
+                found = await self._load(keys)
+            except Exception as exc:  # every waiter of this batch sees the failure
+                for futures in waiters.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                continue
+            for key, futures in waiters.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(key))
+
+
 def _board(location_id: int, _previous=None) -> tuple[dict[int, int], str]:
     context = reads.display_context(location_id)
     return context["versions"], render.display_frame(context)
@@ -121,11 +177,14 @@ class Hub:
         self._receiver: asyncio.Task | None = None
         self._maintainer: asyncio.Task | None = None
         self._catch_ups: dict[tuple[int, int], asyncio.Task] = {}
-        self._last_warning = 0.0
         self.boards = SharedRender(_board)
         self.feeds = SharedRender(_feed)
         self.lines = SharedRender(reads.waiting_line)
+        self.tickets = Batch(reads.ticket_row_views)
+        self.screens: set = set()  # every accepted screen of this process
+        self.stopping = False
         publisher.set_home_loop(loop)
+        self._watch_shutdown()
 
     @classmethod
     def current(cls) -> Hub:
@@ -172,7 +231,7 @@ class Hub:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._warn("could not subscribe to the channel layer", exc)
+            layer_outage.failed(exc)
             self.lost = True
             return False
 
@@ -192,7 +251,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the core Redis layer raises while Redis is away
-                self._warn("channel layer receive failed", exc)
+                layer_outage.failed(exc)
                 self.lost = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -227,7 +286,9 @@ class Hub:
             await asyncio.sleep(MAINTAIN_EVERY)
             try:
                 now = time.monotonic()
-                if self.lost or set(self.members) - self.subscribed or now - last_rejoin > REJOIN_EVERY:
+                if (self.lost and not self.members) and now - last_rejoin <= REJOIN_EVERY:
+                    pass  # nothing to probe the layer with: the next screen's join will
+                elif self.lost or set(self.members) - self.subscribed or now - last_rejoin > REJOIN_EVERY:
                     was_lost = self.lost
                     self.lost = False
                     if now - last_rejoin > REJOIN_EVERY:
@@ -236,7 +297,8 @@ class Hub:
                         self.subscribed.clear()
                         self.subscribed_since.clear()
                     if await self._subscribe(list(self.members)) and was_lost:
-                        log.info("channel layer back; resyncing %d queue group(s)", len(self.members))
+                        layer_outage.ok()
+                        log.info("resyncing %d queue group(s) after the channel layer failed", len(self.members))
                         await self.local_tick()
                 if self.in_memory and now - last_tick > LOCAL_TICK_EVERY:
                     last_tick = now
@@ -263,19 +325,6 @@ class Hub:
             await self.dispatch({"type": "queue.tick", "queue": queue_id, "version": version})
 
     # --- shared reads --------------------------------------------------------
-    def current_line(self, queue_id: int) -> Render | None:
-        """The cached waiting line of a queue, if it is still exact for a screen
-        that has just joined: loaded while this hub was subscribed, and no
-        message since announced a newer version. Any later event reaches the
-        new screen through the subscription, so no query is needed."""
-        got = self.lines.latest.get(queue_id)
-        since = self.subscribed_since.get(publisher.group_for_queue(queue_id))
-        if got is None or since is None or self.lost or got.started < since:
-            return None
-        if self.seen.get(queue_id, 0) > got.versions.get(queue_id, 0):
-            return None
-        return got
-
     async def events_after(self, queue_id: int, version: int) -> list[dict] | None:
         """Missed events, read once for every local screen that missed the same ones."""
         key = (queue_id, version)
@@ -286,11 +335,47 @@ class Hub:
             task.add_done_callback(lambda _t: self._catch_ups.pop(key, None))
         return await asyncio.shield(task)
 
-    def _warn(self, what: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_warning > 30:
-            self._last_warning = now
-            log.warning("%s: %s: %s", what, type(exc).__name__, exc)
+    # --- graceful shutdown -------------------------------------------------------
+    def _watch_shutdown(self) -> None:
+        """Under daphne (Twisted's reactor), close the screens before the process exits."""
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if reactor is None or not getattr(reactor, "running", False):
+            return
+        from twisted.internet.defer import Deferred
+
+        def before_shutdown():
+            return Deferred.fromFuture(self.loop.create_task(self.shutdown()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+    async def shutdown(self, spread: float | None = None) -> None:
+        """Close every screen with CLOSE_RESTART, in random order spread over
+        `spread` seconds: each phone's htmx back-off starts from its own close,
+        so they come back (to the other processes, or to this one restarted)
+        spread out rather than all in the same instant. Screens connecting
+        meanwhile are left waiting; the process exit drops them."""
+        from django.conf import settings
+
+        from .consumers import CLOSE_RESTART
+
+        self.stopping = True
+        spread = settings.LIVE_SHUTDOWN_SPREAD if spread is None else spread
+        screens = list(self.screens)
+        random.shuffle(screens)
+        log.info("closing %d live screen(s) over %.1f s for a restart", len(screens), spread)
+        slices = max(1, int(spread / 0.05))
+        per_slice = -(-len(screens) // slices)
+        started = time.monotonic()
+        for k in range(slices):
+            for screen in screens[k * per_slice:(k + 1) * per_slice]:
+                try:
+                    await screen.close_now(CLOSE_RESTART, quiet=True)
+                except Exception:
+                    pass
+            if (k + 1) * per_slice >= len(screens):
+                break
+            await asyncio.sleep(max(0.0, started + spread * (k + 1) / slices - time.monotonic()))
+        await asyncio.sleep(0.2)  # let the close frames reach the wire before the reactor stops
 
     async def close(self) -> None:
         """Stop the hub's tasks and leave its groups (tests; server shutdown)."""
@@ -315,3 +400,17 @@ async def close_current() -> None:
     hub = _hubs.get(asyncio.get_running_loop())
     if hub is not None:
         await hub.close()
+
+
+def _layer_failed_somewhere() -> None:
+    """channels_redis logged a failure on this loop: its hub re-subscribes and resyncs."""
+    try:
+        hub = _hubs.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return
+    if hub is not None:
+        hub.lost = True
+
+
+for _name in ("channels_redis.pubsub", "channels_redis.core"):
+    logging.getLogger(_name).addFilter(QuietTracebacks(layer_outage, _layer_failed_somewhere))

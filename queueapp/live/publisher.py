@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..events import EVENT_TYPE
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ BUFFER_LIMIT = 10_000
 SEND_TIMEOUT = 2.0  # seconds for one group_send before it counts as failed
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 5.0
-LOG_EVERY = 30.0  # repeat the same failure in the log at most this often
 
 _sink: list = []  # tests attach lists here (the `published` fixture)
 
@@ -73,7 +73,7 @@ class Publisher:
         self.sent = 0
         self.failed = 0
         self.last_error: str | None = None
-        self._last_logged = 0.0
+        self.outage = Outage("live publisher: channel layer (Redis)", log)
         self._home_loop: asyncio.AbstractEventLoop | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread_layer = None
@@ -213,21 +213,15 @@ class Publisher:
                 if self._pending and self._pending[0] is entry:
                     self._pending.popleft()
                 self.sent += 1
-                if self.last_error is not None:
-                    log.info("live publisher recovered; %d message(s) pending", len(self._pending))
                 self.last_error = None
+            self.outage.ok()
 
     def _note_failure(self, exc: Exception, group: str) -> None:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        now = time.monotonic()
         with self._lock:
-            changed = text != self.last_error
             self.last_error = text
             pending = len(self._pending)
-        if changed or now - self._last_logged > LOG_EVERY:
-            self._last_logged = now
-            log.warning("live publisher could not send to %s (%s); %d pending, retrying",
-                        group, text, pending)
+        self.outage.failed(f"could not send to {group}: {text}; {pending} pending")
 
 
 _publisher = Publisher()

@@ -78,25 +78,40 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
     )
 
 
-def ticket_row_view(token: str) -> TicketView | None:
-    """The ticket behind a token as of its queue's version, without its position
-    (one query per hop; a transferred ticket is followed to its new ticket).
-    The status and the version come from one row join, so they agree."""
-    original = token
+def ticket_row_views(tokens) -> dict[str, TicketView | None]:
+    """The tickets behind `tokens` as of their queues' versions, without positions.
+
+    One query for the whole batch (a burst of screens connecting shares it),
+    plus one per hop for the rare ticket that was transferred (followed to its
+    new ticket). The status and the version come from one row join, so they agree.
+    """
+    wanted = {t: t for t in tokens}  # original token -> token to look up
+    found: dict[str, TicketView | None] = {}
     for _hop in range(5):
-        ticket = (Ticket.objects.select_related("queue__location", "counter", "transferred_to")
-                  .filter(token=token).first())
-        if ticket is None:
-            return None
-        view = _view_of(ticket, ticket.queue)
-        view.version = ticket.queue.version
-        if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
-            view.transferred_to_token = token = ticket.transferred_to.token
-            continue
-        break
-    if view.token != original:
-        view.followed_from = original
-    return view
+        if not wanted:
+            break
+        rows = {t.token: t for t in Ticket.objects.select_related("queue__location", "counter", "transferred_to")
+                .filter(token__in=set(wanted.values()))}
+        following = {}
+        for original, token in wanted.items():
+            ticket = rows.get(token)
+            if ticket is None:
+                found[original] = None
+                continue
+            view = _view_of(ticket, ticket.queue)
+            view.version = ticket.queue.version
+            if token != original:
+                view.followed_from = original
+            found[original] = view
+            if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
+                view.transferred_to_token = following[original] = ticket.transferred_to.token
+        wanted = following
+    return found
+
+
+def ticket_row_view(token: str) -> TicketView | None:
+    """`ticket_row_views` for one token."""
+    return ticket_row_views([token]).get(token)
 
 
 def ticket_view(token: str) -> TicketView | None:
