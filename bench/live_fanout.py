@@ -275,17 +275,25 @@ async def http_post(port: int, path: str, key: str) -> tuple[float, float, str]:
 
 # --- the server under test ---------------------------------------------------------
 class Server:
-    def __init__(self, layer: str):
+    """daphne on the bench app; `start()` again on the same port after a stop or kill."""
+
+    def __init__(self, layer: str, *, extra_args: tuple[str, ...] = ("--websocket_connect_timeout", "60"),
+                 extra_env: dict | None = None, name: str = ""):
         self.port = free_port()
         self.key = secrets.token_hex(8)
-        env = bench_env(layer)
-        env["BENCH_KEY"] = self.key
+        self.layer, self.extra_args, self.name = layer, extra_args, name or layer
+        self.env = {**bench_env(layer), "BENCH_KEY": self.key, **(extra_env or {})}
+        self.start()
+
+    def start(self, wait: bool = True) -> None:
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         self.proc = subprocess.Popen(
             [PY, *profile, str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
-             "--websocket_connect_timeout", "60", "bench.bench_asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/bench_daphne_{layer}.log", "w"))
-        wait_port(self.port)
+             *self.extra_args, "bench.bench_asgi:application"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+            stderr=open(f"/tmp/bench_daphne_{self.name}_{self.port}.log", "a"))
+        if wait:
+            wait_port(self.port)
 
     def stop(self) -> None:
         self.proc.terminate()
