@@ -40,6 +40,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import publisher, reads, render
+from .codes import CLOSE_RESTART
 from .outage import Outage, QuietTracebacks
 
 log = logging.getLogger(__name__)
@@ -355,8 +356,6 @@ class Hub:
         spread out rather than all in the same instant. Screens connecting
         meanwhile are left waiting; the process exit drops them."""
         from django.conf import settings
-
-        from .consumers import CLOSE_RESTART
 
         self.stopping = True
         spread = settings.LIVE_SHUTDOWN_SPREAD if spread is None else spread
