@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "queueapp",
+    "queueapp.alerts",
 ]
 
 MIDDLEWARE = [
@@ -226,3 +227,54 @@ TICKET_RATE_LIMITS = {
 }
 # Behind a reverse proxy, the header carrying the client address (e.g. HTTP_X_FORWARDED_FOR).
 RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")
+
+# --- Alerts and webhooks (queueapp.alerts; README "Alerts") -----------------
+# E-mail goes through Django's e-mail framework (its MAILERS setting): SMTP
+# when EMAIL_HOST is set, the console otherwise (the embedded default).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+if EMAIL_HOST:
+    MAILERS["default"] = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": EMAIL_HOST,
+            "port": int(os.environ.get("EMAIL_PORT", "25")),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+            "timeout": 10,
+        },
+    }
+del EMAIL_HOST  # deprecated as a setting since Django 6.1 (MAILERS replaces it)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "queue@localhost")
+# Channels offered to ticket holders (push also needs the VAPID keys).
+ALERTS_CHANNELS = [c.strip() for c in os.environ.get("ALERTS_CHANNELS", "sms,email,push").split(",")
+                   if c.strip()]
+# Absolute links in messages (stop links, offers): the public address of the site.
+ALERTS_BASE_URL = os.environ.get("ALERTS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+ALERTS_DEFAULT_REGION = os.environ.get("ALERTS_DEFAULT_REGION", "FR")  # phone numbers without +
+ALERTS_SMS_BACKEND = os.environ.get("ALERTS_SMS_BACKEND", "queueapp.alerts.sms.ConsoleSmsBackend")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")  # a number, or a Messaging Service SID (MG...)
+TWILIO_API_URL = os.environ.get("TWILIO_API_URL", "https://api.twilio.com")
+VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")  # `manage.py generate_vapid_keys`
+VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
+VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:admin@localhost")
+# Delivery: timeouts, retries with exponential back-off and jitter, dead letters.
+ALERTS_SEND_TIMEOUT = float(os.environ.get("ALERTS_SEND_TIMEOUT", "5"))
+ALERTS_RETRY_BASE_SECONDS = float(os.environ.get("ALERTS_RETRY_BASE_SECONDS", "10"))
+ALERTS_RETRY_MAX_SECONDS = float(os.environ.get("ALERTS_RETRY_MAX_SECONDS", "3600"))
+ALERTS_MAX_ATTEMPTS = int(os.environ.get("ALERTS_MAX_ATTEMPTS", "15"))
+ALERTS_MAX_AGE_HOURS = float(os.environ.get("ALERTS_MAX_AGE_HOURS", "48"))
+ALERTS_CLAIM_SECONDS = float(os.environ.get("ALERTS_CLAIM_SECONDS", "60"))
+ALERTS_BATCH = int(os.environ.get("ALERTS_BATCH", "100"))
+ALERTS_CONCURRENCY = int(os.environ.get("ALERTS_CONCURRENCY", "16"))
+ALERTS_IDLE_POLL_SECONDS = float(os.environ.get("ALERTS_IDLE_POLL_SECONDS", "0.1"))
+ALERTS_OFFER_REMINDER_SECONDS = int(os.environ.get("ALERTS_OFFER_REMINDER_SECONDS", "300"))
+# An endpoint failing this long is switched off and its managers told.
+ALERTS_ENDPOINT_DISABLE_AFTER_HOURS = float(os.environ.get("ALERTS_ENDPOINT_DISABLE_AFTER_HOURS", "72"))
+# Contact addresses are blanked this long after their ticket ended; finished
+# outbox rows and their attempts are deleted after ALERTS_OUTBOX_RETENTION_DAYS.
+ALERTS_CONTACT_RETENTION_HOURS = float(os.environ.get("ALERTS_CONTACT_RETENTION_HOURS", "24"))
+ALERTS_OUTBOX_RETENTION_DAYS = float(os.environ.get("ALERTS_OUTBOX_RETENTION_DAYS", "30"))

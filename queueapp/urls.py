@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("", include("queueapp.views.console")),
     path("", include("queueapp.views.kiosk")),
     path("", include("queueapp.views.patient")),
+    path("", include("queueapp.alerts.views")),
     path("", include("queueapp.views.display")),
     path("", include("queueapp.views.start")),
 ]

@@ -20,6 +20,9 @@ PRODUCTION = {
     "SECURE_HSTS_SECONDS": "31536000",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/queueapp",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    # Alerts by e-mail need a relay in production; without one Django's own
+    # deploy check rightly flags the console back-end (mail.E001).
+    "EMAIL_HOST": "smtp.example.org",
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from ..alerts.decide import on_event as decide_alerts
 from ..events import event_message, send_event_on_commit, ticket_snapshot
 from ..models import Counter, Queue, QueueEvent, Ticket
 
@@ -50,6 +51,8 @@ def record_event(
         created_at=timezone.now(),
         data=payload,
     )
+    # The alerts and webhooks this change makes due, in this same transaction.
+    decide_alerts(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
     send_event_on_commit(event_message(queue_id=queue.pk, location_id=queue.location_id,
                                        version=event.version, kind=kind, at=event.created_at,
                                        data=payload))

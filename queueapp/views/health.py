@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..alerts.metrics import OutboxCollector
 from ..dbfunctions import PercentileCont, Seconds
 from ..models import Queue, Ticket, TicketStatus
 
@@ -179,6 +180,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(QueueCollector())
     registry.register(PublisherCollector())
+    registry.register(OutboxCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from .. import pages
+from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import JoinForm
 from ..models import Location
 from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
@@ -32,10 +33,15 @@ def _issue(request, location: Location, *, count, template: str, success):
     try:
         if not form.is_valid():
             raise InvalidInput(form.errors["queue"][0], field="queue")
+        # Checked before joining, so a bad address leaves no ticket behind.
+        alert = alert_contact_from(request.POST)
         count(request)
         result = do_join(form.cleaned_data["queue"])
+        if alert is not None:
+            do_subscribe(result.ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
-        context["error"] = error.message
+        context.update(error=error.message, alert_field=error.field,
+                       alert_value=request.POST.get("alert_contact", ""))
         response = render(request, template, context, status=error.status_code)
         if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)

@@ -1,0 +1,111 @@
+"""Admin: managers edit their queues' alert rules and webhook endpoints, and see
+the outbox (filters by state; actions retry now and reset a dead message).
+
+Scoped like the rest of the admin (`LocationScoped`): a manager sees only the
+locations they belong to. Contact addresses are never listed here.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
+
+from ..access import locations_for
+from ..admin import LocationScoped
+from ..models import Queue
+from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(LocationScoped, admin.ModelAdmin):
+    location_path = "queue__location"
+    list_display = ["queue", "kind", "enabled", "threshold", "template"]
+    list_filter = ["kind", "enabled"]
+    list_editable = ["enabled", "threshold"]
+    list_select_related = ["queue__location"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Queue and not request.user.is_superuser:
+            kwargs["queryset"] = Queue.objects.filter(location__in=locations_for(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(LocationScoped, admin.ModelAdmin):
+    list_display = ["url", "location", "is_active", "event_types", "failing_since", "disabled_reason"]
+    list_filter = ["is_active"]
+    list_select_related = ["location"]
+    readonly_fields = ["created_at", "failing_since", "disabled_at", "disabled_reason"]
+    fields = ["location", "url", "event_types", "is_active", *readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change and "is_active" in form.changed_data and obj.is_active:
+            obj.failing_since = obj.disabled_at = None
+            obj.disabled_reason = ""
+        super().save_model(request, obj, form, change)
+        if not change:
+            # The secret is shown this once; it is never displayed again.
+            messages.warning(request, f"Signing secret of {obj.url} (copy it now, it is not shown again): "
+                                      f"{obj.secret}")
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "ok", "status_code", "error", "duration_ms"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class DueFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return OutboxState.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ["message_id", "channel", "kind", "state", "attempts", "next_attempt_at", "created_at",
+                    "last_error", "drop_reason"]
+    list_filter = [DueFilter, "channel", "kind"]
+    list_select_related = ["queue__location"]
+    search_fields = ["message_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    exclude = ["contact"]
+    inlines = [AttemptInline]
+    actions = ["retry_now", "reset_dead"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        where = locations_for(request.user)
+        return qs.filter(Q(queue__location__in=where) | Q(endpoint__location__in=where))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the list (and its actions) only; rows change through delivery
+
+    @admin.action(description="Retry now (due or retrying messages)")
+    def retry_now(self, request, queryset):
+        n = queryset.filter(state__in=[OutboxState.PENDING, OutboxState.RETRYING]).update(
+            next_attempt_at=timezone.now())
+        messages.success(request, f"{n} message(s) due now.")
+
+    @admin.action(description="Reset dead messages (try them again, attempts from zero)")
+    def reset_dead(self, request, queryset):
+        n = queryset.filter(state=OutboxState.DEAD).update(
+            state=OutboxState.RETRYING, attempts=0, next_attempt_at=timezone.now(), finished_at=None,
+            created_at=timezone.now())
+        messages.success(request, f"{n} dead message(s) will be tried again.")

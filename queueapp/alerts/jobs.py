@@ -1,0 +1,122 @@
+"""The alerts' periodic jobs (registered with the worker's `@periodic`).
+
+- `deliver_alerts`: keeps the delivery loop (`delivery.run_loop`) running in
+  its own thread, so a hanging receiver never delays offer expiry or ticks;
+- `staff_wait_alerts`: managers hear once per crossing of a queue's
+  longest-wait threshold;
+- `switch_off_failing_endpoints`: an endpoint failing for
+  ALERTS_ENDPOINT_DISABLE_AFTER_HOURS is switched off, its managers told;
+- `erase_alert_contacts`: addresses blanked after their ticket ended and the
+  retention period passed; finished outbox rows deleted after theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from ..models import FINAL_STATUSES, Location, StaffMembership, Ticket, TicketStatus
+from ..worker import periodic
+from . import delivery
+from .models import AlertRule, Channel, Contact, MessageKind, OutboxMessage, OutboxState, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+
+@periodic(1)
+def deliver_alerts() -> None:
+    if delivery.ensure_loop():
+        log.info("alert delivery loop started")
+
+
+def managers_of(location_id: int):
+    return (get_user_model().objects.filter(memberships__location_id=location_id,
+                                            memberships__role=StaffMembership.Role.MANAGER,
+                                            is_active=True)
+            .exclude(email=""))
+
+
+def _tell_managers(location_id: int, *, kind: str, reason: str, subject: str, body: str, queue=None) -> int:
+    rows = [OutboxMessage(channel=Channel.EMAIL, kind=kind, reason=reason, user=user, queue=queue,
+                          subject=subject, body=body) for user in managers_of(location_id)]
+    OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+@periodic(15)
+def staff_wait_alerts(now=None) -> int:
+    """Raise each enabled STAFF_WAIT rule whose queue's longest wait passed its
+    threshold (once: `raised` is claimed with a conditional update in the same
+    transaction as the messages), and re-arm it once the wait is back under."""
+    now = now or timezone.now()
+    rules = list(AlertRule.objects.filter(kind=MessageKind.STAFF_WAIT, enabled=True, threshold__isnull=False)
+                 .select_related("queue__location"))
+    if not rules:
+        return 0
+    oldest = dict(Ticket.objects.filter(queue_id__in={r.queue_id for r in rules}, status=TicketStatus.WAITING)
+                  .values("queue_id").annotate(since=Min("queued_at")).values_list("queue_id", "since"))
+    raised = 0
+    for rule in rules:
+        since = oldest.get(rule.queue_id)
+        waited = (now - since) if since else timedelta()
+        over = waited >= timedelta(minutes=rule.threshold)
+        if over and not rule.raised:
+            with transaction.atomic():
+                if AlertRule.objects.filter(pk=rule.pk, raised=False).update(raised=True):
+                    crossing = f"{since.timestamp():.6f}"  # one message per crossing, even with two workers
+                    queue = rule.queue
+                    _tell_managers(
+                        queue.location_id, kind=MessageKind.STAFF_WAIT, queue=queue,
+                        reason=f"wait:{rule.pk}:{crossing}",
+                        subject=f"{queue.name}: longest wait over {rule.threshold} min",
+                        body=(f"At {queue.location.name}, the longest wait in {queue.name} is "
+                              f"{int(waited.total_seconds() // 60)} min (threshold {rule.threshold} min)."))
+                    raised += 1
+        elif not over and rule.raised:
+            AlertRule.objects.filter(pk=rule.pk, raised=True).update(raised=False)
+    return raised
+
+
+@periodic(60)
+def switch_off_failing_endpoints(now=None) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.ALERTS_ENDPOINT_DISABLE_AFTER_HOURS)
+    switched = 0
+    for endpoint in WebhookEndpoint.objects.filter(is_active=True, failing_since__lte=cutoff):
+        with transaction.atomic():
+            reason = f"failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+            if not WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
+                    is_active=False, disabled_at=now, disabled_reason=reason):
+                continue
+            location = Location.objects.get(pk=endpoint.location_id)
+            _tell_managers(
+                endpoint.location_id, kind=MessageKind.ENDPOINT_OFF,
+                reason=f"endpoint_off:{endpoint.pk}:{int(now.timestamp())}",
+                subject=f"Webhook endpoint switched off at {location.name}",
+                body=(f"The webhook endpoint {endpoint.url} has been {reason} and was switched off. "
+                      "Messages for it are dropped until a manager switches it on again in the admin."))
+            switched += 1
+    return switched
+
+
+@periodic(300)
+def erase_alert_contacts(now=None) -> int:
+    """Blank addresses whose ticket ended more than ALERTS_CONTACT_RETENTION_HOURS
+    ago (or that are older than that and a day, for tickets left open), and
+    delete finished outbox rows older than ALERTS_OUTBOX_RETENTION_DAYS."""
+    now = now or timezone.now()
+    retention = timedelta(hours=settings.ALERTS_CONTACT_RETENTION_HOURS)
+    ended = Q(ticket__status__in=FINAL_STATUSES, ticket__finished_at__lte=now - retention)
+    stale = Q(ticket__created_at__lte=now - retention - timedelta(days=1))
+    blanked = (Contact.objects.filter(blanked_at__isnull=True).filter(ended | stale)
+               .update(address="", keys={}, blanked_at=now))
+    OutboxMessage.objects.filter(
+        state__in=[OutboxState.DELIVERED, OutboxState.DEAD, OutboxState.DROPPED],
+        finished_at__lte=now - timedelta(days=settings.ALERTS_OUTBOX_RETENTION_DAYS)).delete()
+    return blanked

@@ -1,0 +1,269 @@
+"""Alerts: who asked to be told, the rules per queue, webhook endpoints, the outbox.
+
+The outbox (`OutboxMessage`) is the queue: one row per message and destination,
+written in the same transaction as the event that made it due (see `decide`),
+delivered by the worker (see `delivery`). Addresses live only on `Contact`, so
+blanking a contact blanks it everywhere; messages carry texts with ticket
+numbers, never an address or a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import Location, Queue, Ticket, new_token
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+    PUSH = "push", "Web push"
+    WEBHOOK = "webhook", "Webhook"
+
+
+PERSON_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.PUSH)
+
+
+class Contact(models.Model):
+    """A ticket holder's explicit request to be told, on one channel.
+
+    `address` is an E.164 phone number, an e-mail address or a push service
+    endpoint (with its `keys`): personal data, never shown, logged or
+    broadcast; blanked by the retention job once the ticket has ended.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="alert_contacts")
+    channel = models.CharField(max_length=8, choices=[(c.value, c.label) for c in PERSON_CHANNELS])
+    address = models.CharField(max_length=1000, blank=True)
+    keys = models.JSONField(default=dict, blank=True, help_text="Web push: p256dh and auth.")
+    consent_at = models.DateTimeField(default=timezone.now)
+    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    blanked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "channel"], name="contact_one_per_ticket_channel"),
+        ]
+        indexes = [
+            models.Index(fields=["ticket"], condition=Q(stopped_at__isnull=True, blanked_at__isnull=True),
+                         name="contact_active_by_ticket_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} for ticket {self.ticket_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.stopped_at is None and self.blanked_at is None and bool(self.address)
+
+
+def masked(address: str) -> str:
+    """What staff and logs may see of an address: enough to tell two apart."""
+    if not address:
+        return "(blank)"
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}…@{domain}"
+    if address.startswith("http"):
+        return address.split("/")[2] + "/…"
+    return f"…{address[-3:]}"
+
+
+class MessageKind(models.TextChoices):
+    AHEAD = "ahead", "N ahead of you"
+    CALLED = "called", "It's your turn (and again on recall)"
+    MISSED = "missed", "Missed call: back in line"
+    CLOSED = "closed", "Ticket closed after a no-show"
+    TRANSFERRED = "transferred", "Transferred to another queue"
+    OFFERED = "offered", "Seats offered"
+    OFFER_REMINDER = "offer_reminder", "Reminder before an offer lapses"
+    CONFIRMED = "confirmed", "Confirmed"
+    EXPIRED = "expired", "Offer expired"
+    STAFF_WAIT = "staff_wait", "Staff: longest wait over a threshold"
+    ENDPOINT_OFF = "endpoint_off", "Staff: a webhook endpoint was switched off"
+    EVENT = "event", "Webhook: a queue event"
+
+
+PATIENT_KINDS = (
+    MessageKind.AHEAD, MessageKind.CALLED, MessageKind.MISSED, MessageKind.CLOSED,
+    MessageKind.TRANSFERRED, MessageKind.OFFERED, MessageKind.OFFER_REMINDER,
+    MessageKind.CONFIRMED, MessageKind.EXPIRED,
+)
+
+
+def validate_template(value: str) -> None:
+    from .texts import FIELDS, check_template
+
+    problem = check_template(value)
+    if problem:
+        raise ValidationError(f"{problem} Fields you may use: {', '.join('{' + f + '}' for f in FIELDS)}.")
+
+
+class AlertRule(models.Model):
+    """One message of one queue: on or off, its threshold, its own text.
+
+    A queue without a rule for a patient message sends it with the default text
+    (on by default); "N ahead" defaults to 3. Several AHEAD rules give several
+    thresholds. STAFF_WAIT has no default: its threshold (minutes of the longest
+    wait) is set here, and `raised` remembers a crossing so managers hear of it
+    once until the wait drops below the threshold again.
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="alert_rules")
+    kind = models.CharField(max_length=16, choices=[
+        c for c in MessageKind.choices if c[0] not in ("event", "endpoint_off")])
+    enabled = models.BooleanField(default=True)
+    threshold = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="N ahead: how many ahead (default 3). Staff wait: minutes of the longest wait.")
+    template = models.CharField(max_length=400, blank=True, validators=[validate_template],
+                                help_text="Empty: the default English text. Fields: {number}, {queue}, "
+                                          "{counter}, {ahead}, {time}, {new_number}, {location}.")
+    raised = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        ordering = ["queue", "kind", "threshold"]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "kind"], condition=Q(threshold__isnull=True),
+                                    name="alertrule_unique_per_queue"),
+            models.UniqueConstraint(fields=["queue", "kind", "threshold"], condition=Q(threshold__isnull=False),
+                                    name="alertrule_unique_threshold_per_queue"),
+            models.CheckConstraint(condition=~Q(kind__in=["ahead", "staff_wait"]) | Q(threshold__gte=1),
+                                   name="alertrule_threshold_needed"),
+        ]
+
+    def __str__(self) -> str:
+        suffix = f" ({self.threshold})" if self.threshold else ""
+        return f"{self.queue}: {self.get_kind_display()}{suffix}"
+
+    def clean(self):
+        if self.kind in (MessageKind.AHEAD, MessageKind.STAFF_WAIT) and not self.threshold:
+            raise ValidationError({"threshold": "This rule needs a threshold of at least 1."})
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of a location's events, signed to the Standard Webhooks spec."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    event_types = models.JSONField(default=list, blank=True,
+                                   help_text="Event kinds to send (e.g. [\"called\", \"completed\"]); "
+                                             "empty: all.")
+    secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False,
+                                         help_text="First failure since the last success.")
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["location", "url"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        return not self.event_types or kind in self.event_types
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Due"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    DEAD = "dead", "Dead (gave up)"
+    DROPPED = "dropped", "Dropped (no longer true)"
+
+
+DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)
+
+
+def new_message_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+class OutboxMessage(models.Model):
+    """One message to one destination. Its `message_id` is the same on every
+    attempt (the `webhook-id`, the e-mail's Message-ID), so a receiver can drop
+    the duplicate an at-least-once delivery may cause."""
+
+    message_id = models.CharField(max_length=40, unique=True, default=new_message_id, editable=False)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices)
+    reason = models.CharField(max_length=60, blank=True,
+                              help_text="Why it was due (e.g. ahead:3, called:2): one message per reason.")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="messages")
+    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="messages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+", help_text="Staff recipient (e-mail).")
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True, help_text="The text, or the webhook's JSON body.")
+    requires_status = models.CharField(
+        max_length=100, blank=True,
+        help_text="Comma-separated ticket statuses under which the message is still true.")
+
+    state = models.CharField(max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease = models.CharField(max_length=32, blank=True, editable=False,
+                             help_text="The claim of the worker sending it now.")
+    attempts = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    drop_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # "None sent twice for the same reason": one row per contact and reason.
+            models.UniqueConstraint(fields=["contact", "reason"], condition=~Q(reason=""),
+                                    name="outbox_one_per_contact_reason"),
+            models.UniqueConstraint(fields=["user", "reason"], condition=~Q(reason=""),
+                                    name="outbox_one_per_user_reason"),
+            models.CheckConstraint(
+                condition=Q(channel="webhook", endpoint__isnull=False) | ~Q(channel="webhook"),
+                name="outbox_webhook_has_endpoint"),
+        ]
+        indexes = [
+            # The worker's claim: due rows in due order; partial, so it stays small.
+            models.Index(fields=["next_attempt_at"], condition=Q(state__in=["pending", "retrying"]),
+                         name="outbox_due_idx"),
+            models.Index(fields=["state", "finished_at"], name="outbox_state_finished_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.channel} {self.kind}, {self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending a message: when, how it went."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["message", "at"]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'failed'} {self.status_code or ''} at {self.at:%H:%M:%S}"

@@ -1,0 +1,117 @@
+"""One sender per channel: take a claimed outbox row, try once, say how it went.
+
+Senders never touch the database (the worker loaded everything they need when
+it claimed the row) and never raise: every failure becomes an `Outcome`, with
+the address masked in any error text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import reverse
+from standardwebhooks import Webhook
+
+from . import push, sms
+from .models import Channel, OutboxMessage, masked
+from .outcome import Outcome
+from .texts import STOP_LINE
+
+
+_client: httpx.Client | None = None
+
+
+def http_client() -> httpx.Client:
+    """One pooled client per process (thread-safe), with the send timeout."""
+    global _client
+    if _client is None:
+        timeout = settings.ALERTS_SEND_TIMEOUT
+        _client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+                               limits=httpx.Limits(max_connections=max(settings.ALERTS_CONCURRENCY, 10)),
+                               follow_redirects=False)
+    return _client
+
+
+def stop_url(message: OutboxMessage) -> str:
+    return settings.ALERTS_BASE_URL + reverse("alerts-stop", args=[message.contact.stop_token])
+
+
+def send(message: OutboxMessage) -> Outcome:
+    started = time.monotonic()
+    try:
+        outcome = SENDERS[message.channel](message)
+    except Exception as error:  # a sender bug must not kill the delivery loop
+        outcome = Outcome(False, error=f"{type(error).__name__}: {error}")
+    outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    outcome.error = outcome.error[:300]
+    return outcome
+
+
+def send_webhook(message: OutboxMessage) -> Outcome:
+    """Standard Webhooks: the same `webhook-id` on every attempt, a fresh timestamp
+    and signature (`v1,<base64 HMAC-SHA256>` of `id.timestamp.body`)."""
+    endpoint = message.endpoint
+    now = datetime.now(UTC)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message.message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(endpoint.secret).sign(message.message_id, now, message.body),
+        "user-agent": "queueapp-webhooks/1",
+    }
+    try:
+        response = http_client().post(endpoint.url, content=message.body.encode(), headers=headers)
+    except httpx.HTTPError as error:
+        return Outcome(False, error=f"{type(error).__name__}: {error or 'no answer'}")
+    if 200 <= response.status_code < 300:
+        return Outcome(True, response.status_code)
+    return Outcome(False, response.status_code, error=f"HTTP {response.status_code}")
+
+
+def _text_with_stop(message: OutboxMessage) -> str:
+    return f"{message.body}\n{STOP_LINE.format(url=stop_url(message))}"
+
+
+def send_email(message: OutboxMessage) -> Outcome:
+    if message.contact is not None:
+        to, body = message.contact.address, _text_with_stop(message)
+        headers = {"List-Unsubscribe": f"<{stop_url(message)}>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    else:  # staff alert
+        to, body, headers = message.user.email, message.body, {}
+    headers["Message-ID"] = f"<{message.message_id}@queueapp>"
+    email = EmailMessage(message.subject, body, settings.DEFAULT_FROM_EMAIL, [to], headers=headers)
+    try:
+        email.send()
+    except Exception as error:
+        import smtplib
+
+        permanent = isinstance(error, smtplib.SMTPRecipientsRefused)
+        return Outcome(False, error=f"{type(error).__name__} sending to {masked(to)}", retry=not permanent)
+    return Outcome(True)
+
+
+def send_sms(message: OutboxMessage) -> Outcome:
+    return sms.backend().send(message.contact.address, _text_with_stop(message),
+                              idempotency_key=message.message_id)
+
+
+def send_push(message: OutboxMessage) -> Outcome:
+    payload = json.dumps({"title": message.subject, "body": message.body,
+                          "url": settings.ALERTS_BASE_URL + reverse("ticket", args=[message.ticket.token])
+                          if message.ticket is not None else settings.ALERTS_BASE_URL,
+                          "tag": message.reason or message.kind})
+    return push.send(message.contact.address, message.contact.keys, payload)
+
+
+SENDERS = {
+    Channel.WEBHOOK: send_webhook,
+    Channel.EMAIL: send_email,
+    Channel.SMS: send_sms,
+    Channel.PUSH: send_push,
+}

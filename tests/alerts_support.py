@@ -1,0 +1,102 @@
+"""Real receivers for the alerts tests: an HTTP server that records what it gets
+and answers as told, and an SMTP server (aiosmtpd). Both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+from tests.browser_support import free_port
+
+
+class Receiver:
+    """Records every POST (time, path, headers, body). `statuses` are answered in
+    turn, then `default`; `hang` seconds of delay before answering."""
+
+    def __init__(self, statuses=(), default=200, hang: float = 0.0, port: int | None = None):
+        self.statuses = list(statuses)
+        self.default = default
+        self.hang = hang
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with owner.lock:
+                    owner.requests.append({"at": time.monotonic(), "path": self.path,
+                                           "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    status = owner.statuses.pop(0) if owner.statuses else owner.default
+                if owner.hang:
+                    time.sleep(owner.hang)
+                self.send_response(status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.port = port or free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Inbox:
+    """aiosmtpd handler: keeps every envelope."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self):
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    def mailers(self) -> dict:
+        return {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                            "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 5}}}
+
+
+def deliver_until(predicate, *, timeout: float = 15.0, limit: int | None = None) -> None:
+    """Run delivery rounds (as the worker's loop does) until `predicate()` holds."""
+    from queueapp.alerts.delivery import deliver_due
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("delivery did not finish in time")
+        if not deliver_due(limit):
+            time.sleep(0.02)

@@ -1,0 +1,265 @@
+"""Delivery against real receivers: HTTP (webhooks, Twilio-shaped SMS, a push
+service that decrypts), SMTP (aiosmtpd); back-off, drops, dead letters."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+from urllib.parse import parse_qs
+
+import http_ece
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from queueapp.alerts import delivery, jobs, sms
+from queueapp.alerts.contacts import do_subscribe
+from queueapp.alerts.models import (
+    AlertRule,
+    Contact,
+    DeliveryAttempt,
+    MessageKind,
+    OutboxMessage,
+    WebhookEndpoint,
+)
+from queueapp.alerts.push import generate_keys
+from queueapp.models import Ticket
+from queueapp.services import do_call_next, do_complete, do_join
+from tests.alerts_support import Receiver, SmtpServer, deliver_until
+from tests.conftest import make_user
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.ALERTS_RETRY_BASE_SECONDS = 0.2
+    settings.ALERTS_RETRY_MAX_SECONDS = 5
+    settings.ALERTS_SEND_TIMEOUT = 2
+
+
+def state_of(message_id):
+    return OutboxMessage.objects.get(message_id=message_id).state
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_retried_with_backoff_until_200_with_one_id_and_valid_signatures(
+        location, queue, counter, fast_retries):
+    with Receiver(statuses=[500, 500, 500]) as receiver:
+        endpoint = WebhookEndpoint.objects.create(location=location, url=receiver.url, event_types=["joined"])
+        ticket = do_join(queue).ticket
+        message = OutboxMessage.objects.get()
+        deliver_until(lambda: state_of(message.message_id) == "delivered")
+    assert len(receiver.requests) == 4
+    hook = Webhook(endpoint.secret)
+    for request in receiver.requests:  # every attempt verifies with the Standard Webhooks library
+        body = hook.verify(request["body"], request["headers"])
+        assert body["data"]["ticket"] == ticket.display_number and body["type"] == "queue.joined"
+    assert {r["headers"]["webhook-id"] for r in receiver.requests} == {message.message_id}
+    gaps = [b["at"] - a["at"] for a, b in zip(receiver.requests, receiver.requests[1:])]
+    # base 0.2 s doubling, half fixed and half jitter: [0.1, 0.2], [0.2, 0.4], [0.4, 0.8]
+    assert 0.09 <= gaps[0] < gaps[1] < gaps[2] <= 1.0, gaps
+    attempts = list(DeliveryAttempt.objects.filter(message__message_id=message.message_id).order_by("at"))
+    assert [(a.ok, a.status_code) for a in attempts] == [(False, 500)] * 3 + [(True, 200)]
+    assert OutboxMessage.objects.get().attempts == 4
+    assert WebhookEndpoint.objects.get().failing_since is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_no_longer_true_is_dropped_with_a_reason(queue, counter):
+    tickets = [do_join(queue).ticket for _ in range(5)]
+    do_subscribe(tickets[4], channel="sms", address="+33612345678")
+    do_call_next(counter=counter)  # tickets[4]: 3 ahead, message due...
+    for _ in range(4):  # ...but it is served before the worker gets to it
+        t = Ticket.objects.filter(queue=queue, status="called").first() or do_call_next(counter=counter)
+        do_complete(t)
+    do_call_next(counter=counter)
+    delivery.deliver_due()
+    ahead = OutboxMessage.objects.get(kind=MessageKind.AHEAD)
+    assert ahead.state == "dropped" and ahead.drop_reason == "the ticket is called now"
+    assert not ahead.attempt_log.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dead_after_the_attempt_limit(location, queue, settings, fast_retries):
+    settings.ALERTS_MAX_ATTEMPTS = 2
+    with Receiver(default=503) as receiver:
+        WebhookEndpoint.objects.create(location=location, url=receiver.url)
+        do_join(queue)
+        deliver_until(lambda: OutboxMessage.objects.get().state == "dead")
+    message = OutboxMessage.objects.get()
+    assert message.attempts == 2 and message.last_error == "HTTP 503" and len(receiver.requests) == 2
+    assert WebhookEndpoint.objects.get().failing_since is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emails_reach_a_real_smtp_server_with_a_stop_link_that_works(queue, counter, settings, client):
+    with SmtpServer() as smtp:
+        settings.MAILERS = smtp.mailers()
+        ticket = do_join(queue).ticket
+        contact = do_subscribe(ticket, channel="email", address="pat@example.org")
+        do_call_next(counter=counter)
+        deliver_until(lambda: OutboxMessage.objects.filter(state="delivered").count() == 1)
+        assert len(smtp.inbox.envelopes) == 1
+        envelope = smtp.inbox.envelopes[0]
+        assert envelope.rcpt_tos == ["pat@example.org"]
+        mail = message_from_bytes(envelope.content)
+        message = OutboxMessage.objects.get()
+        assert mail["Message-ID"] == f"<{message.message_id}@queueapp>"
+        assert mail["Subject"] == f"It's your turn ({ticket.display_number})"
+        stop = f"/alerts/stop/{contact.stop_token}/"
+        assert stop in mail.get_payload(decode=True).decode() and stop in mail["List-Unsubscribe"]
+        from queueapp.services import do_recall
+
+        do_recall(ticket)  # due now, but the person stops alerts before it goes out
+        assert client.get(stop).status_code == 200  # a link scanner's GET changes nothing
+        assert Contact.objects.get().stopped_at is None
+        assert client.post(stop).status_code == 200
+        contact = Contact.objects.get()
+        assert contact.stopped_at is not None and contact.address == ""
+        delivery.deliver_due()
+        assert OutboxMessage.objects.filter(state="dropped").get().drop_reason == "the recipient stopped alerts"
+        assert len(smtp.inbox.envelopes) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twilio_backend_posts_the_message_and_a_refused_number_is_dead_at_once(queue, counter, settings):
+    with Receiver(statuses=[201, 400]) as twilio:
+        settings.ALERTS_SMS_BACKEND = "queueapp.alerts.sms.TwilioSmsBackend"
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC123", "tok"
+        settings.TWILIO_FROM, settings.TWILIO_API_URL = "+15005550006", f"http://127.0.0.1:{twilio.port}"
+        sms.reset()
+        try:
+            first, second = do_join(queue).ticket, do_join(queue).ticket
+            do_subscribe(first, channel="sms", address="+33612345678")
+            do_subscribe(second, channel="sms", address="+33612345679")
+            do_call_next(counter=counter)
+            deliver_until(lambda: OutboxMessage.objects.get(ticket=first).state == "delivered")
+            do_complete(first)
+            do_call_next(counter=counter)
+            deliver_until(lambda: OutboxMessage.objects.get(ticket=second, kind="called").state == "dead")
+        finally:
+            sms.reset()
+    request = twilio.requests[0]
+    assert request["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert request["headers"]["authorization"] == "Basic " + base64.b64encode(b"AC123:tok").decode()
+    form = parse_qs(request["body"].decode())
+    assert form["To"] == ["+33612345678"] and form["From"] == ["+15005550006"]
+    assert "go to Counter 1" in form["Body"][0] and "/alerts/stop/" in form["Body"][0]
+
+
+def browser_subscription(endpoint: str):
+    """What a browser makes when it subscribes: a P-256 key pair and a 16-byte secret."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    auth = b"0123456789abcdef"
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    return private, auth, {"endpoint": endpoint, "keys": {"p256dh": b64(public), "auth": b64(auth)}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_push_is_decrypted_by_the_subscription_keys_and_410_removes_it(queue, counter, settings):
+    settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = generate_keys()
+    with Receiver(statuses=[201, 410]) as push_service:
+        # pywebpush refuses nothing on http: a local stand-in for the browser vendor's push service.
+        private, auth, sub = browser_subscription(push_service.url)
+        ticket = do_join(queue).ticket
+        do_subscribe(ticket, channel="push", address=sub["endpoint"], keys=sub["keys"])
+        do_call_next(counter=counter)
+        deliver_until(lambda: OutboxMessage.objects.get().state == "delivered")
+        request = push_service.requests[0]
+        assert request["headers"]["content-encoding"] == "aes128gcm"
+        assert request["headers"]["authorization"].startswith("vapid t=")
+        plain = http_ece.decrypt(request["body"], private_key=private, auth_secret=auth, version="aes128gcm")
+        pushed = json.loads(plain)
+        assert pushed["body"].endswith(f"go to {counter.name}.") and pushed["url"].endswith(f"/t/{ticket.token}/")
+        from queueapp.services import do_recall
+
+        do_recall(ticket)
+        deliver_until(lambda: OutboxMessage.objects.filter(state="dropped").exists())
+    assert not Contact.objects.exists()  # the push service said the subscription is gone
+    assert OutboxMessage.objects.get(state="dropped").drop_reason == "the push subscription is gone"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_failing_for_days_is_switched_off_and_its_managers_told(location, queue, manager, settings):
+    manager.email = "boss@example.org"
+    manager.save()
+    endpoint = WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/hook",
+                                              failing_since=timezone.now() - timedelta(hours=73))
+    assert jobs.switch_off_failing_endpoints() == 1
+    assert jobs.switch_off_failing_endpoints() == 0
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and "failing since" in endpoint.disabled_reason
+    told = OutboxMessage.objects.get(kind=MessageKind.ENDPOINT_OFF)
+    assert told.user == manager and endpoint.url in told.body
+    do_join(queue)  # no webhook row for a switched-off endpoint
+    assert not OutboxMessage.objects.filter(channel="webhook").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, manager, counter):
+    manager.email = "boss@example.org"
+    manager.save()
+    make_user("dora", location, "manager", email="dora@example.org")
+    AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
+    ticket = do_join(queue).ticket
+    now = timezone.now()
+    assert jobs.staff_wait_alerts(now=now) == 0
+    later = now + timedelta(minutes=11)
+    assert jobs.staff_wait_alerts(now=later) == 1
+    assert jobs.staff_wait_alerts(now=later + timedelta(minutes=1)) == 0
+    assert sorted(m.user.email for m in OutboxMessage.objects.filter(kind="staff_wait")) == [
+        "boss@example.org", "dora@example.org"]
+    do_call_next(counter=counter)  # the line is empty: the rule re-arms
+    assert jobs.staff_wait_alerts(now=later) == 0
+    do_complete(ticket)
+    do_join(queue)
+    assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=12)) == 1
+    assert OutboxMessage.objects.filter(kind="staff_wait").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_addresses_are_erased_after_the_retention_period(queue, counter, settings):
+    settings.ALERTS_CONTACT_RETENTION_HOURS = 24
+    ticket = do_join(queue).ticket
+    waiting = do_join(queue).ticket
+    do_subscribe(ticket, channel="email", address="pat@example.org")
+    do_subscribe(waiting, channel="sms", address="+33612345678")
+    do_call_next(counter=counter)
+    do_complete(ticket)
+    assert jobs.erase_alert_contacts(now=timezone.now() + timedelta(hours=23)) == 0
+    assert jobs.erase_alert_contacts(now=timezone.now() + timedelta(hours=25)) == 1
+    erased = Contact.objects.get(ticket=ticket)
+    assert erased.address == "" and erased.blanked_at is not None
+    assert Contact.objects.get(ticket=waiting).address == "+33612345678"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_claim_the_same_row(location, queue):
+    WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/hook")
+    for _ in range(60):
+        do_join(queue)
+    claimed: list[list[int]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def worker(i):
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            while batch := delivery.claim(7):
+                claimed[i] += [m.pk for m in batch]
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed[0] + claimed[1]) == sorted(OutboxMessage.objects.values_list("pk", flat=True))
+    assert not set(claimed[0]) & set(claimed[1])
