@@ -92,8 +92,8 @@ def service_worker(request):
 
 
 urlpatterns = [
-    path("t/<str:token>/alerts", subscribe, name="alerts-subscribe"),
-    path("t/<str:token>/alerts/push", subscribe_push, name="alerts-subscribe-push"),
-    path("alerts/stop/<str:stop_token>/", stop, name="alerts-stop"),
+    path("t/<token:token>/alerts", subscribe, name="alerts-subscribe"),
+    path("t/<token:token>/alerts/push", subscribe_push, name="alerts-subscribe-push"),
+    path("alerts/stop/<token:stop_token>/", stop, name="alerts-stop"),
     path("alerts/sw.js", service_worker, name="alerts-sw"),
 ]
