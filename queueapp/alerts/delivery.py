@@ -58,6 +58,10 @@ def backoff_seconds(attempts: int) -> float:
 def claim(limit: int | None = None) -> list[OutboxMessage]:
     limit = limit or settings.ALERTS_BATCH
     lease = uuid.uuid4().hex
+    # Look before locking: an idle worker polls with a plain read, and never
+    # takes SQLite's write lock (IMMEDIATE) away from staff clicks for nothing.
+    if not OutboxMessage.objects.filter(state__in=DUE, next_attempt_at__lte=timezone.now()).exists():
+        return []
     with transaction.atomic():
         now = timezone.now()
         due = (OutboxMessage.objects.filter(state__in=DUE, next_attempt_at__lte=now)
@@ -126,7 +130,7 @@ def _record(lease: str, dropped, sent) -> None:
         for message, reason in dropped:
             mine.filter(pk=message.pk).update(state=OutboxState.DROPPED, drop_reason=reason[:200],
                                               finished_at=now, lease="")
-        attempts, ok_endpoints, failed_endpoints, gone = [], set(), set(), []
+        attempts, ok_endpoints, failed_endpoints, gone, delivered = [], set(), set(), [], []
         for message, outcome in sent:
             attempts.append(DeliveryAttempt(message=message, at=now, ok=outcome.ok,
                                             status_code=outcome.status_code, error=outcome.error,
@@ -134,8 +138,7 @@ def _record(lease: str, dropped, sent) -> None:
             if message.endpoint_id:
                 (ok_endpoints if outcome.ok else failed_endpoints).add(message.endpoint_id)
             if outcome.ok:
-                mine.filter(pk=message.pk).update(state=OutboxState.DELIVERED, finished_at=now,
-                                                  last_error="", lease="")
+                delivered.append(message.pk)
             elif outcome.gone:
                 gone.append(message.contact_id)
                 mine.filter(pk=message.pk).update(state=OutboxState.DROPPED, finished_at=now, lease="",
@@ -149,6 +152,9 @@ def _record(lease: str, dropped, sent) -> None:
                 due = now + timedelta(seconds=backoff_seconds(message.attempts))
                 mine.filter(pk=message.pk).update(state=OutboxState.RETRYING, next_attempt_at=due,
                                                   last_error=outcome.error, lease="")
+        if delivered:  # the common case, one statement for the batch
+            mine.filter(pk__in=delivered).update(state=OutboxState.DELIVERED, finished_at=now,
+                                                 last_error="", lease="")
         DeliveryAttempt.objects.bulk_create(attempts)
         if ok_endpoints:
             WebhookEndpoint.objects.filter(pk__in=ok_endpoints, failing_since__isnull=False).update(
