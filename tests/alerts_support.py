@@ -93,6 +93,14 @@ class SmtpServer:
                             "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 5}}}
 
 
+def take_ticket(queue):
+    """Join `queue` and return the ticket (do_join returns a JoinResult or, soon, the Ticket)."""
+    from queueapp.services import do_join
+
+    result = do_join(queue)
+    return getattr(result, "ticket", result)
+
+
 def deliver_until(predicate, *, timeout: float = 15.0, limit: int | None = None) -> None:
     """Run delivery rounds (as the worker's loop does) until `predicate()` holds."""
     from queueapp.alerts.delivery import deliver_due

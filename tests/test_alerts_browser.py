@@ -17,7 +17,7 @@ import pytest
 
 from queueapp.alerts.models import Contact
 from queueapp.alerts.push import generate_keys
-from queueapp.services import do_join
+from tests.alerts_support import take_ticket
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, database_url_for, launch, serve
 from tests.conftest import make_queue
 
@@ -63,7 +63,7 @@ def ticket(transactional_db):
     from queueapp.models import Location
 
     location = Location.objects.create(name="Riverside Clinic", slug="riverside", timezone="Europe/Paris")
-    return do_join(make_queue(location, "General", "A")).ticket
+    return take_ticket(make_queue(location, "General", "A"))
 
 
 def watch(page, errors: list):

@@ -18,13 +18,14 @@ from queueapp.services import (
     do_recall,
     do_transfer,
 )
+from tests.alerts_support import take_ticket
 from tests.conftest import make_counter, make_queue
 
 PHONE = "+33612345678"
 
 
 def join(queue, n=1):
-    return [do_join(queue).ticket for _ in range(n)]
+    return [take_ticket(queue) for _ in range(n)]
 
 
 def subscribe(ticket, channel="sms", address=PHONE):
@@ -145,8 +146,8 @@ def test_webhook_body_names_the_event_never_a_token_or_address(location, queue, 
 def test_offer_message_and_its_reminder_before_it_lapses(location, settings):
     settings.ALERTS_OFFER_REMINDER_SECONDS = 300
     waitlist = make_queue(location, "Dinner", "D", kind=Queue.Kind.CAPACITY, capacity=1, offer_seconds=900)
-    first = do_join(waitlist).ticket
-    second = do_join(waitlist).ticket
+    first = take_ticket(waitlist)
+    second = take_ticket(waitlist)
     subscribe(second)
     from queueapp.services import do_cancel
 

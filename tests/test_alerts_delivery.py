@@ -30,7 +30,7 @@ from queueapp.alerts.models import (
 from queueapp.alerts.push import generate_keys
 from queueapp.models import Ticket
 from queueapp.services import do_call_next, do_complete, do_join
-from tests.alerts_support import Receiver, SmtpServer, deliver_until
+from tests.alerts_support import Receiver, SmtpServer, deliver_until, take_ticket
 from tests.conftest import make_user
 
 
@@ -50,7 +50,7 @@ def test_webhook_retried_with_backoff_until_200_with_one_id_and_valid_signatures
         location, queue, counter, fast_retries):
     with Receiver(statuses=[500, 500, 500]) as receiver:
         endpoint = WebhookEndpoint.objects.create(location=location, url=receiver.url, event_types=["joined"])
-        ticket = do_join(queue).ticket
+        ticket = take_ticket(queue)
         message = OutboxMessage.objects.get()
         deliver_until(lambda: state_of(message.message_id) == "delivered")
     assert len(receiver.requests) == 4
@@ -70,7 +70,7 @@ def test_webhook_retried_with_backoff_until_200_with_one_id_and_valid_signatures
 
 @pytest.mark.django_db(transaction=True)
 def test_a_message_no_longer_true_is_dropped_with_a_reason(queue, counter):
-    tickets = [do_join(queue).ticket for _ in range(5)]
+    tickets = [take_ticket(queue) for _ in range(5)]
     do_subscribe(tickets[4], channel="sms", address="+33612345678")
     do_call_next(counter=counter)  # tickets[4]: 3 ahead, message due...
     for _ in range(4):  # ...but it is served before the worker gets to it
@@ -99,7 +99,7 @@ def test_dead_after_the_attempt_limit(location, queue, settings, fast_retries):
 def test_emails_reach_a_real_smtp_server_with_a_stop_link_that_works(queue, counter, settings, client):
     with SmtpServer() as smtp:
         settings.MAILERS = smtp.mailers()
-        ticket = do_join(queue).ticket
+        ticket = take_ticket(queue)
         contact = do_subscribe(ticket, channel="email", address="pat@example.org")
         do_call_next(counter=counter)
         deliver_until(lambda: OutboxMessage.objects.filter(state="delivered").count() == 1)
@@ -133,7 +133,7 @@ def test_twilio_backend_posts_the_message_and_a_refused_number_is_dead_at_once(q
         settings.TWILIO_FROM, settings.TWILIO_API_URL = "+15005550006", f"http://127.0.0.1:{twilio.port}"
         sms.reset()
         try:
-            first, second = do_join(queue).ticket, do_join(queue).ticket
+            first, second = take_ticket(queue), take_ticket(queue)
             do_subscribe(first, channel="sms", address="+33612345678")
             do_subscribe(second, channel="sms", address="+33612345679")
             do_call_next(counter=counter)
@@ -166,7 +166,7 @@ def test_web_push_is_decrypted_by_the_subscription_keys_and_410_removes_it(queue
     with Receiver(statuses=[201, 410]) as push_service:
         # pywebpush refuses nothing on http: a local stand-in for the browser vendor's push service.
         private, auth, sub = browser_subscription(push_service.url)
-        ticket = do_join(queue).ticket
+        ticket = take_ticket(queue)
         do_subscribe(ticket, channel="push", address=sub["endpoint"], keys=sub["keys"])
         do_call_next(counter=counter)
         deliver_until(lambda: OutboxMessage.objects.get().state == "delivered")
@@ -206,7 +206,7 @@ def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, man
     manager.save()
     make_user("dora", location, "manager", email="dora@example.org")
     AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
-    ticket = do_join(queue).ticket
+    ticket = take_ticket(queue)
     now = timezone.now()
     assert jobs.staff_wait_alerts(now=now) == 0
     later = now + timedelta(minutes=11)
@@ -225,8 +225,8 @@ def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, man
 @pytest.mark.django_db(transaction=True)
 def test_addresses_are_erased_after_the_retention_period(queue, counter, settings):
     settings.ALERTS_CONTACT_RETENTION_HOURS = 24
-    ticket = do_join(queue).ticket
-    waiting = do_join(queue).ticket
+    ticket = take_ticket(queue)
+    waiting = take_ticket(queue)
     do_subscribe(ticket, channel="email", address="pat@example.org")
     do_subscribe(waiting, channel="sms", address="+33612345678")
     do_call_next(counter=counter)

@@ -14,6 +14,7 @@ from queueapp.alerts.models import Contact, OutboxMessage, WebhookEndpoint
 from queueapp.alerts.push import generate_keys
 from queueapp.models import Ticket
 from queueapp.services import do_call_next, do_join
+from tests.alerts_support import take_ticket
 from tests.test_alerts_delivery import browser_subscription
 
 PHONE = "+33 6 12 34 56 78"
@@ -57,7 +58,7 @@ def test_a_bad_contact_at_join_is_refused_naming_it_and_no_ticket_is_taken(
 
 @pytest.mark.django_db
 def test_ticket_page_opt_in_by_email_then_shows_it_masked(client, queue):
-    ticket = do_join(queue).ticket
+    ticket = take_ticket(queue)
     page = client.get(f"/t/{ticket.token}/")
     assert b"Turn on alerts" in page.content
     response = client.post(f"/t/{ticket.token}/alerts", {"channel": "email", "address": "pat@example.org",
@@ -65,6 +66,10 @@ def test_ticket_page_opt_in_by_email_then_shows_it_masked(client, queue):
     assert response.status_code == 302
     page = client.get(f"/t/{ticket.token}/").content.decode()
     assert "EMAIL to p…@example.org" in page and "pat@example.org" not in page
+    stop = f'action="/alerts/stop/{Contact.objects.get().stop_token}/"'
+    assert stop in page  # the page the notifications open can stop them too
+    client.post(f"/alerts/stop/{Contact.objects.get().stop_token}/")
+    assert "Alerts on" not in client.get(f"/t/{ticket.token}/").content.decode()
 
 
 @pytest.mark.django_db
@@ -76,7 +81,7 @@ def test_ticket_page_opt_in_by_email_then_shows_it_masked(client, queue):
     ({"channel": "sms", "address": PHONE}, 400, "Tick the box"),
 ])
 def test_ticket_page_refuses_bad_input_naming_the_field(client, queue, data, status, text):
-    ticket = do_join(queue).ticket
+    ticket = take_ticket(queue)
     response = client.post(f"/t/{ticket.token}/alerts", data)
     assert response.status_code == status and text in response.content.decode()
     assert not Contact.objects.exists()
@@ -85,7 +90,7 @@ def test_ticket_page_refuses_bad_input_naming_the_field(client, queue, data, sta
 @pytest.mark.django_db
 def test_push_subscription_checked_and_stored(client, queue, settings):
     settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = generate_keys()
-    ticket = do_join(queue).ticket
+    ticket = take_ticket(queue)
     page = client.get(f"/t/{ticket.token}/").content.decode()
     assert f'data-key="{settings.VAPID_PUBLIC_KEY}"' in page and "alerts.js" in page
     url = f"/t/{ticket.token}/alerts/push"
@@ -106,7 +111,7 @@ def test_push_subscription_checked_and_stored(client, queue, settings):
 @pytest.mark.django_db
 def test_push_is_not_offered_without_vapid_keys(client, queue, settings):
     settings.VAPID_PRIVATE_KEY = settings.VAPID_PUBLIC_KEY = ""
-    ticket = do_join(queue).ticket
+    ticket = take_ticket(queue)
     assert b"push-optin" not in client.get(f"/t/{ticket.token}/").content
     _, _, sub = browser_subscription("https://push.example.net/send/abc")
     response = client.post(f"/t/{ticket.token}/alerts/push", json.dumps(sub), content_type="application/json")

@@ -12,8 +12,9 @@ register = template.Library()
 @register.inclusion_tag("alerts/optin.html", takes_context=True)
 def alert_optin(context, ticket):
     """The ticket page's "tell me" box: which channels are on, a form, a push button."""
-    on = {c.channel: masked(c.address) for c in
-          Contact.objects.filter(ticket=ticket, stopped_at__isnull=True, blanked_at__isnull=True)}
+    on = [(c.channel, masked(c.address), c.stop_token) for c in
+          Contact.objects.filter(ticket=ticket, stopped_at__isnull=True, blanked_at__isnull=True)
+          .order_by("channel")]
     channels = offered_channels()
     return {"ticket": ticket, "on": on, "channels": channels, "csrf_token": context.get("csrf_token"),
             "form_channels": [c for c in channels if c in ("sms", "email")],
