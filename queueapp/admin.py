@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .access import check_manager_at, check_staff_at, locations_for
+from .admin_scoping import LocationScoped
 from .integrity import validate_queue_integrity
 from .models import (
     ApiToken,
@@ -49,33 +50,6 @@ from .services import (
     do_resume,
     do_start_serving,
 )
-
-
-class LocationScoped:
-    """Limit a model admin to the locations its user belongs to (superusers: all).
-
-    `location_path` is the lookup from the model to its Location.
-    """
-
-    location_path = "location"
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(**{f"{self.location_path}__in": locations_for(request.user)})
-
-    # Forms offer only the user's own locations and their queues, so nobody can
-    # attach a counter, queue or membership to a location they do not belong to.
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Location and not request.user.is_superuser:
-            kwargs["queryset"] = locations_for(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.related_model is Queue and not request.user.is_superuser:
-            kwargs["queryset"] = Queue.objects.filter(location__in=locations_for(request.user))
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class ScopedQueueFilter(admin.RelatedFieldListFilter):

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..access import locations_for
-from ..admin import LocationScoped
+from ..admin_scoping import LocationScoped
 from ..models import Queue
 from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint
 

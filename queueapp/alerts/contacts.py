@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import FINAL_STATUSES, Ticket
-from ..services.errors import InvalidInput, InvalidTransition, NotFound
+from ..errors import InvalidInput, InvalidTransition, NotFound
 from . import push
 from .models import Channel, Contact
 

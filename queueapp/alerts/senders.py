@@ -18,23 +18,10 @@ from django.urls import reverse
 from standardwebhooks import Webhook
 
 from . import push, sms
+from .http import http_client
 from .models import Channel, OutboxMessage, masked
 from .outcome import Outcome
 from .texts import STOP_LINE
-
-
-_client: httpx.Client | None = None
-
-
-def http_client() -> httpx.Client:
-    """One pooled client per process (thread-safe), with the send timeout."""
-    global _client
-    if _client is None:
-        timeout = settings.ALERTS_SEND_TIMEOUT
-        _client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-                               limits=httpx.Limits(max_connections=max(settings.ALERTS_CONCURRENCY, 10)),
-                               follow_redirects=False)
-    return _client
 
 
 def stop_url(message: OutboxMessage) -> str:

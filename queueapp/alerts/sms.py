@@ -16,6 +16,7 @@ import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from .http import http_client
 from .models import masked
 from .outcome import Outcome
 
@@ -49,8 +50,6 @@ class TwilioSmsBackend:
         self.auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
 
     def send(self, to: str, text: str, *, idempotency_key: str = "") -> Outcome:
-        from .senders import http_client
-
         sender = settings.TWILIO_FROM
         data = {"To": to, "Body": text,
                 **({"MessagingServiceSid": sender} if sender.startswith("MG") else {"From": sender})}

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import pages
 from ..selectors import ticket_by_token
-from ..services.errors import InvalidInput, QueueActionError
+from ..errors import InvalidInput, QueueActionError
 from .contacts import do_stop, do_subscribe, parse_email, parse_phone, parse_push_subscription
 from .models import Channel
 
