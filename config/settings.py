@@ -225,6 +225,8 @@ TICKET_RATE_LIMITS = {
     "join_address": _rate("JOIN_ADDRESS_RATE_LIMIT", "200/600"),
     "kiosk": _rate("KIOSK_RATE_LIMIT", "60/60"),
 }
+# Where the retention purge writes the events it deletes (one CSV per purge).
+RETENTION_ARCHIVE_DIR = Path(os.environ.get("RETENTION_ARCHIVE_DIR", BASE_DIR / "archive"))
 # Behind a reverse proxy, the header carrying the client address (e.g. HTTP_X_FORWARDED_FOR).
 RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")
 

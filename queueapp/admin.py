@@ -31,6 +31,7 @@ from .models import (
     ApiToken,
     Counter,
     Location,
+    Purge,
     Queue,
     QueueEvent,
     StaffMembership,
@@ -236,13 +237,8 @@ def search_tickets(queryset: QuerySet, term: str, prefix: str = "") -> QuerySet:
     return queryset.filter(**{f"{prefix}token": term})
 
 
-class ReadOnlyTicketRecords(LocationScoped):
-    """Tickets and events are written only by the services: no add, edit or delete
-    here, for anyone. Search takes a display number ('A-017', '17') or a token."""
-
-    location_path = "queue__location"
-    ticket_path = ""
-    search_help_text = "A ticket number (A-017 or 17) or a patient's token."
+class ReadOnlyRecords(LocationScoped):
+    """Records written only by the services: no add, edit or delete here, for anyone."""
 
     def has_add_permission(self, request):
         return False
@@ -252,6 +248,14 @@ class ReadOnlyTicketRecords(LocationScoped):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyTicketRecords(ReadOnlyRecords):
+    """Tickets and events. Search takes a display number ('A-017', '17') or a token."""
+
+    location_path = "queue__location"
+    ticket_path = ""
+    search_help_text = "A ticket number (A-017 or 17) or a patient's token."
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -467,3 +471,15 @@ class ApiTokenAdmin(LocationScoped, admin.ModelAdmin):
     # (its command/page), not a form that would store an empty digest.
     def has_add_permission(self, request):
         return False
+
+
+# --- Retention purges: read-only records (append-only in the database too) ---
+
+@admin.register(Purge)
+class PurgeAdmin(ReadOnlyRecords, admin.ModelAdmin):
+    list_display = ["created_at", "location", "cutoff", "tickets_deleted", "events_deleted", "by", "archive"]
+    list_filter = [("location", ScopedLocationFilter)]
+    list_select_related = ["location"]
+    readonly_fields = ["location", "created_at", "cutoff", "retention_days", "by", "tickets_deleted",
+                       "events_deleted", "numbers", "archive", "archive_sha256"]
+

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from .models import AT_COUNTER, HOLDING_SEATS, Counter, Queue, QueueEvent, Ticket, TicketStatus
+from .models import AT_COUNTER, HOLDING_SEATS, Counter, Purge, PurgedRange, Queue, QueueEvent, Ticket, TicketStatus
 from .selectors import next_admissible, open_offer_count
 
 
@@ -49,11 +49,24 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
     return problems
 
 
+def _purged_numbers(q: Queue) -> dict:
+    """{business day: [numbers]} that retention purges deleted from the queue."""
+    purged = defaultdict(list)
+    for numbers in Purge.objects.filter(location_id=q.location_id).values_list("numbers", flat=True):
+        for day, runs in (numbers or {}).get(str(q.pk), {}).items():
+            for first, last in runs:
+                purged[date.fromisoformat(day)].extend(range(first, last + 1))
+    return purged
+
+
 def _numbers(q: Queue) -> list[Problem]:
     problems = []
     days = defaultdict(list)
     for day, number in Ticket.objects.filter(queue=q).values_list("business_day", "number"):
         days[day].append(number)
+    # A purge deleted these on purpose: they count as issued, not as missing.
+    for day, numbers in _purged_numbers(q).items():
+        days[day].extend(numbers)
     for day, numbers in sorted(days.items()):
         tally = Tally(numbers)
         for number, n in sorted(tally.items()):
@@ -76,12 +89,21 @@ def _versions(q: Queue) -> list[Problem]:
     stats = QueueEvent.objects.filter(queue=q).aggregate(
         n=Count("pk"), distinct=Count("version", distinct=True), top=Max("version"))
     n, distinct, top = stats["n"], stats["distinct"], stats["top"] or 0
+    # Versions a retention purge recorded and deleted are accounted for, not gaps.
+    ranges = list(PurgedRange.objects.filter(queue=q).values_list("first_version", "last_version"))
+    purged = sum(last - first + 1 for first, last in ranges)
+    top = max([top] + [last for _, last in ranges])
     problems = []
     if distinct != n:
         problems.append(Problem("duplicate_version", f"{n - distinct} event versions repeat", q.pk))
-    if top != distinct:
+    if ranges and QueueEvent.objects.filter(
+            queue=q, version__in=[v for first, last in ranges for v in (first, last)]).exists():
+        problems.append(Problem("purged_event_present", "an event a purge recorded as deleted is still there",
+                                q.pk))
+    if top != distinct + purged:
         problems.append(Problem("version_gap",
-                                f"event versions have gaps: {distinct} distinct up to {top}", q.pk))
+                                f"event versions have gaps: {distinct} distinct and {purged} purged "
+                                f"up to {top}", q.pk))
     if top != q.version:
         problems.append(Problem("version_counter",
                                 f"queue version is {q.version} but the last event is {top}", q.pk))

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from .live import publisher, reads
+from .services.retention import purge_due_locations
 from .services.waitlist import do_expire_offers, run_waitlist_cycles
 from .worker import periodic
 
 EXPIRE_SECONDS = 1.0  # how late a lapsed offer's seats may reach the next in line
 ADMIT_SECONDS = 5.0  # how often a virtual waiting room admits its next batch
 TICK_SECONDS = 3.0  # how long a screen that lost a push may stay behind
+RETENTION_SECONDS = 3600.0  # a day's tickets go within the hour after their retention ends
 
 
 # Lapsed offers: an acceptance after the expiry instant is refused even before
@@ -37,3 +39,11 @@ def publish_queue_ticks() -> int:
     """
     versions = {q: v for q, v in reads.queue_versions().items() if v > 0}
     return publisher.broadcast_ticks(versions)
+
+
+# Retention: ended tickets older than their location's retention period are
+# deleted (statistics summarised, events archived first; queueapp.services.retention).
+@periodic(RETENTION_SECONDS)
+def purge_expired_tickets() -> int:
+    return len(purge_due_locations(by="worker"))
+

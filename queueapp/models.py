@@ -13,7 +13,7 @@ the tickets ahead and nothing is ever renumbered.
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -42,6 +42,12 @@ class Location(models.Model):
         max_length=16, default="en-US",
         help_text="BCP 47 tag used for spoken announcements on the lobby display.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Delete ended tickets (and what they hold about a person) this many days after "
+                  "their business day; their statistics stay as daily summaries and their events "
+                  "go to a CSV archive. Empty: keep everything.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -52,6 +58,15 @@ class Location(models.Model):
     def business_day(self, now=None) -> date:
         now = now or timezone.now()
         return now.astimezone(ZoneInfo(self.timezone)).date()
+
+    def retention_cutoff(self, now=None) -> datetime | None:
+        """Tickets that ended before this instant are due for deletion: the start
+        (local time) of the business day `retention_days` before today. None:
+        the location keeps everything."""
+        if not self.retention_days:
+            return None
+        day = self.business_day(now) - timedelta(days=self.retention_days)
+        return datetime.combine(day, time(), ZoneInfo(self.timezone))
 
 
 class StaffMembership(models.Model):
@@ -423,3 +438,80 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class DailySummary(models.Model):
+    """A business day's statistics, kept when the day's tickets are purged.
+
+    Written once per location and day by the retention purge, before it deletes
+    anything, from `queueapp.stats` itself; the statistics page reads these
+    rows for summarised days instead of the (gone) tickets. `queue` empty: the
+    whole location (percentiles do not add up from the queues' rows).
+    """
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="daily_summaries")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="daily_summaries")
+    day = models.DateField()
+    figures = models.JSONField(help_text="`queueapp.stats.Figures` of that day, as stored.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["location", "queue", "day"], condition=Q(queue__isnull=False),
+                                    name="summary_unique_queue_day"),
+            models.UniqueConstraint(fields=["location", "day"], condition=Q(queue__isnull=True),
+                                    name="summary_unique_location_day"),
+        ]
+        indexes = [models.Index(fields=["location", "day"], name="summary_location_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.location_id}/{self.queue_id or '*'} {self.day}"
+
+
+class Purge(models.Model):
+    """One retention run at a location: what it deleted and where the events went.
+
+    Append-only (database triggers, migration 0004). The events it deleted are
+    named by its `PurgedRange` rows, which the events' append-only trigger
+    checks: an event row can be deleted only once a purge has recorded its
+    version, so nothing can drop events quietly. `numbers` keeps, per queue
+    and business day, the ticket numbers deleted (`{"<queue id>": {"<day>":
+    [[first, last], ...]}}`), so `validate_queue_integrity` tells a purge from
+    a gap.
+    """
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="purges")
+    created_at = models.DateTimeField(default=timezone.now)
+    cutoff = models.DateTimeField(help_text="Tickets that ended before this were deleted.")
+    retention_days = models.PositiveIntegerField()
+    by = models.CharField(max_length=150, help_text="worker, or the user who ran the command.")
+    tickets_deleted = models.PositiveIntegerField(default=0)
+    events_deleted = models.PositiveIntegerField(default=0)
+    numbers = models.JSONField(default=dict, blank=True)
+    archive = models.CharField(max_length=255, blank=True,
+                               help_text="CSV file of the deleted events, under RETENTION_ARCHIVE_DIR.")
+    archive_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"purge {self.pk} at {self.location_id}: {self.tickets_deleted} tickets"
+
+
+class PurgedRange(models.Model):
+    """Versions `first_version`..`last_version` of a queue's events, deleted by `purge`."""
+
+    purge = models.ForeignKey(Purge, on_delete=models.PROTECT, related_name="ranges")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="purged_ranges")
+    first_version = models.BigIntegerField()
+    last_version = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(first_version__gt=0, last_version__gte=F("first_version")),
+                                   name="purgedrange_versions_ordered"),
+        ]
+        indexes = [models.Index(fields=["queue", "first_version"], name="purgedrange_queue_idx")]
+

@@ -19,6 +19,12 @@ Definitions (also in docs/architecture.md):
   time to confirm = from the request to its confirmation; offer expiry rate =
   offers that expired / offers made (from the events).
 
+Purged days (retention, `queueapp.services.retention`): before a day's tickets
+are deleted, its per-day figures are stored as `DailySummary` rows computed by
+this module; per day, those rows are read for summarised days instead of the
+tickets. Per hour of the day covers only days whose tickets are still kept
+(hourly figures are not summarised).
+
 Buckets: per day is the ticket's business day (the location's time zone); per
 hour is the local hour the ticket was issued (issued, waits, waitlist), or
 ended (served, no-shows, cancellations, service times, throughput), or the
@@ -37,7 +43,7 @@ from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, Query
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 
 from .dbfunctions import PercentileCont, Seconds
-from .models import Location, Queue, QueueEvent, Ticket, TicketStatus
+from .models import DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
 
 By = Literal["day", "hour"]
 
@@ -123,6 +129,9 @@ def _location_stats(location: Location, start: date, end: date, by: By, per_queu
         created_at__lt=datetime.combine(end + timedelta(days=1), time(), tz),
     )
     active_days = tickets.values("business_day").distinct().count() or 1
+    summaries = (list(DailySummary.objects.filter(location=location, day__range=(start, end)))
+                 if by == "day" else [])
+    summarised = {s.day for s in summaries}  # their tickets are (partly) gone: the summary is the day
 
     outcome_source = tickets.filter(finished_at__isnull=False) if by == "hour" else tickets
     table: dict[tuple, Figures] = defaultdict(Figures)
@@ -132,11 +141,17 @@ def _location_stats(location: Location, start: date, end: date, by: By, per_queu
         offers = events.annotate(bucket=event_bucket).values(*keys).annotate(**_OFFERS)
         for query in (arrivals, outcomes, offers):
             for row in query.order_by():  # no ORDER BY: it would join the GROUP BY
+                if row["bucket"] in summarised:
+                    continue
                 figures = table[(row.get("queue_id"), row["bucket"])]
                 for name in _FIGURE_NAMES.intersection(row):
                     setattr(figures, name, row[name])
                 if "served" in row:
                     figures.throughput_per_hour = _throughput(row, by, active_days)
+
+    for summary in summaries:
+        if summary.queue_id is None or per_queue:
+            table[(summary.queue_id, summary.day)] = Figures(**summary.figures)
 
     result = [StatsRow(location, queues.get(queue_id), bucket, figures)
               for (queue_id, bucket), figures in table.items() if bucket is not None]
@@ -186,6 +201,15 @@ _OFFERS = {
     "offers": Count("pk", filter=Q(kind=QueueEvent.Kind.OFFERED)),
     "offers_expired": Count("pk", filter=Q(kind=QueueEvent.Kind.EXPIRED)),
 }
+
+
+def day_summaries(location: Location, start: date, end: date) -> list[DailySummary]:
+    """Unsaved `DailySummary` rows of the days in [start, end] that have figures:
+    the same per-day figures this module shows, for the retention purge to keep."""
+    rows = _location_stats(location, start, end, "day", per_queue=True)
+    return [DailySummary(location=location, queue=row.queue, day=row.bucket,
+                         figures={name: getattr(row.figures, name) for name in _FIGURE_NAMES})
+            for row in rows]
 
 
 def csv_rows(rows: list[StatsRow]):

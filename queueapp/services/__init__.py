@@ -33,3 +33,4 @@ from .waitlist import (  # noqa: F401
     do_set_capacity,
     run_waitlist_cycles,
 )
+from .retention import do_purge_location, purge_due_locations  # noqa: F401

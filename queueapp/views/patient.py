@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
 from .. import pages
-from ..models import Ticket
-from ..models import CANCELLABLE
+from ..models import CANCELLABLE, Ticket
+from ..personal_data import ticket_data
 from ..selectors import follow_transfers, ticket_by_token
 from ..services import QueueActionError, do_cancel
 
@@ -45,7 +45,18 @@ def cancel(request, token: str):
     return redirect("ticket", token=held.token)
 
 
+def my_data(request, token: str):
+    """Everything held about this ticket's holder, as a JSON download (the
+    token is their only credential, as for the page itself)."""
+    held = _ticket_or_404(token)
+    response = JsonResponse(ticket_data(held), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="ticket-{held.display_number}-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 urlpatterns = [
     path("t/<token:token>/", ticket, name="ticket"),
     path("t/<token:token>/cancel", cancel, name="ticket-cancel"),
+    path("t/<token:token>/data", my_data, name="ticket-data"),
 ]
