@@ -472,7 +472,7 @@ class DailySummary(models.Model):
 class Purge(models.Model):
     """One retention run at a location: what it deleted and where the events went.
 
-    Append-only (database triggers, migration 0004). The events it deleted are
+    Append-only (database triggers, migration 0005). The events it deleted are
     named by its `PurgedRange` rows, which the events' append-only trigger
     checks: an event row can be deleted only once a purge has recorded its
     version, so nothing can drop events quietly. `numbers` keeps, per queue

@@ -12,7 +12,7 @@ workers never purge the same tickets twice):
    `Purge` row with its SHA-256 and one `PurgedRange` per run of consecutive
    versions of a queue records exactly what goes; only then are the events
    deleted: the events' append-only trigger lets a DELETE through only for a
-   version a purge recorded (migration 0004). Events without a ticket (pause,
+   version a purge recorded (migration 0005). Events without a ticket (pause,
    resume, capacity) are kept: they hold nothing about a person;
 4. the tickets are deleted, and with them whatever refers to them with
    CASCADE (contact data). Transfer links between deleted tickets are cleared
@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import FINAL_STATUSES, DailySummary, Location, Purge, PurgedRange, QueueEvent, Ticket
+from ..stats import day_summaries
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ def _summarise_days_before(location: Location, cutoff_day) -> None:
     first = days.order_by("business_day").values_list("business_day", flat=True).first()
     if first is None:
         return
-    from ..stats import day_summaries
-
     done = set(DailySummary.objects.filter(location=location, day__gte=first)
                .values_list("day", flat=True).distinct())
     DailySummary.objects.bulk_create(

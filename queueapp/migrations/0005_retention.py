@@ -100,7 +100,7 @@ def backward(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queueapp', '0003_queueevent_append_only'),
+        ('queueapp', '0004_apitoken_may_set_priority'),
     ]
 
     operations = [
