@@ -51,6 +51,15 @@ def locations_for(user) -> QuerySet[Location]:
     return Location.objects.filter(memberships__user=user)
 
 
+def managed_locations(user) -> QuerySet[Location]:
+    """Where `user` is a manager (superusers: everywhere)."""
+    if not getattr(user, "is_authenticated", False):
+        return Location.objects.none()
+    if user.is_superuser:
+        return Location.objects.all()
+    return Location.objects.filter(memberships__user=user, memberships__role=StaffMembership.Role.MANAGER)
+
+
 def check_token_location(token: ApiToken, location_id: int) -> None:
     """An API token acts only at the location it was issued for, whatever its user may do."""
     if token.location_id != location_id:

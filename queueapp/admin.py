@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -24,7 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .access import check_manager_at, check_staff_at, locations_for
+from .access import check_manager_at, check_staff_at, locations_for, managed_locations
 from .admin_scoping import LocationScoped
 from .integrity import validate_queue_integrity
 from .models import (
@@ -51,6 +52,60 @@ from .services import (
     do_resume,
     do_start_serving,
 )
+
+
+class ManagedAtLocation(LocationScoped):
+    """What a location's managers run themselves: they view, add, change and
+    delete these rows at the locations they manage, and only there, without
+    Django model permissions. Anyone else needs the model permissions as usual
+    (superusers: everything, everywhere)."""
+
+    def _by_role(self, request) -> bool:
+        """This user's access here comes from managing a location, not from permissions."""
+        user = request.user
+        return not user.is_superuser and not user.has_perm(
+            f"{self.opts.app_label}.view_{self.opts.model_name}")
+
+    def _manages(self, request, obj=None) -> bool:
+        if obj is None:
+            return managed_locations(request.user).exists()
+        location_id = self._location_of(obj)
+        return managed_locations(request.user).filter(pk=location_id).exists()
+
+    def _location_of(self, obj) -> int | None:
+        return obj.location_id
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if self._by_role(request):
+            qs = qs.filter(**{f"{self.location_path}__in": managed_locations(request.user)})
+        return qs
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or self._manages(request)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or self._manages(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) or self._manages(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or self._manages(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) or self._manages(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Location and self._by_role(request):
+            kwargs["queryset"] = managed_locations(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.related_model is Queue and self._by_role(request):
+            field.queryset = field.queryset.filter(location__in=managed_locations(request.user))
+        return field
 
 
 class ScopedQueueFilter(admin.RelatedFieldListFilter):
@@ -114,16 +169,26 @@ class LocationAdmin(LocationScoped, admin.ModelAdmin):
 
 
 @admin.register(StaffMembership)
-class StaffMembershipAdmin(LocationScoped, admin.ModelAdmin):
+class StaffMembershipAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["user", "location", "role"]
     list_filter = [("location", ScopedLocationFilter), "role"]
     list_select_related = ["user", "location"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "location__name"]
     autocomplete_fields = ["user"]
 
+    def get_autocomplete_fields(self, request):
+        # The user search answers only to those who may view users; a manager
+        # picks from the list of active users instead.
+        return self.autocomplete_fields if request.user.has_perm("auth.view_user") else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.has_perm("auth.view_user"):
+            kwargs["queryset"] = get_user_model().objects.filter(is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(Counter)
-class CounterAdmin(LocationScoped, admin.ModelAdmin):
+class CounterAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["name", "location", "is_open", "serves"]
     list_filter = [("location", ScopedLocationFilter), "is_open"]
     list_select_related = ["location"]
@@ -142,7 +207,7 @@ class CounterAdmin(LocationScoped, admin.ModelAdmin):
 # --- Queues and the integrity page -------------------------------------------
 
 @admin.register(Queue)
-class QueueAdmin(LocationScoped, admin.ModelAdmin):
+class QueueAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["name", "location", "prefix", "kind", "is_paused", "waiting", "capacity",
                     "seats_taken", "version"]
     list_filter = [("location", ScopedLocationFilter), "kind", "is_paused"]
