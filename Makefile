@@ -7,14 +7,32 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+NEEDED_PYTHON := 3.13
+# Stamps of what `make run` already did for this checkout (see `run` below).
+RUN    := $(VENV)/run
+DB     := db.sqlite3
 
 .PHONY: run test install browser migrate demo worker check lint clean
 
+# Python 3.13 or a plain sentence saying what to install (not a wall of pip errors).
+define check_python
+	@v=$$($(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$v" != "$(NEEDED_PYTHON)" ]; then \
+	  echo "This project needs Python $(NEEDED_PYTHON), but $(1) is $${v:-not installed}."; \
+	  echo "Install it, e.g. 'pyenv install $(NEEDED_PYTHON)' (.python-version selects it) or"; \
+	  echo "'apt-get install python$(NEEDED_PYTHON) python$(NEEDED_PYTHON)-venv', then run make again"; \
+	  echo "(or point at it: make PYTHON=/path/to/python$(NEEDED_PYTHON) ...; 'make clean' drops an old .venv)."; \
+	  exit 1; \
+	fi
+endef
+
 $(BIN)/python:
+	$(call check_python,$(PYTHON))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(call check_python,$(BIN)/python)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -26,13 +44,32 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-# Serves the embedded default (SQLite + in-memory channel layer) with daphne,
-# with the background worker beside it; Ctrl-C stops both.
-run: demo
+# `make run` on an unchanged checkout goes straight to serving: migrating,
+# seeding and collecting static files happen again only when their inputs
+# changed (stamps under $(RUN)); a deleted database is set up again.
+ifeq ($(wildcard $(DB)),)
+$(shell rm -f $(RUN)/db)
+endif
+
+$(RUN)/db: $(VENV)/.installed $(wildcard queueapp/migrations/*.py) queueapp/management/commands/seed_demo.py
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@mkdir -p $(RUN) && touch $@
+
+$(RUN)/static: $(VENV)/.installed $(shell find static -type f 2>/dev/null)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	@$(BIN)/python manage.py seed_demo --urls --host $(HOST) --port $(PORT)
+	@mkdir -p $(RUN) && touch $@
+
+$(RUN)/urls-$(HOST)-$(PORT).txt: $(RUN)/db
+	@$(BIN)/python manage.py seed_demo --urls --host $(HOST) --port $(PORT) > $@
+
+# Serves the embedded default (SQLite + in-memory channel layer) with daphne,
+# with the background worker beside it (niced: daphne starts first on a busy
+# machine); Ctrl-C stops both.
+run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt
+	@cat $(RUN)/urls-$(HOST)-$(PORT).txt
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py queue_worker & worker=$$!; \
+	nice -n 10 $(BIN)/python manage.py queue_worker & worker=$$!; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 worker: install
