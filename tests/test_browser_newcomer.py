@@ -1,0 +1,159 @@
+"""The newcomer's rough edges, in a real browser (Debian's Chromium through Playwright).
+
+Changes made here with the ORM reach the open pages through the live path:
+on PostgreSQL + Redis by the pushed event, with the in-memory layer by the
+server's own tick (a few seconds), hence the generous waits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from queueapp.models import Ticket
+from queueapp.services import do_call_next, do_complete, do_join, do_recall, do_transfer
+from tests.browser_support import CHROMIUM, database_url_for, serve
+from tests.test_browser_pages import (  # noqa: F401 (fixtures)
+    Errors,
+    browser,
+    clinic,
+    log_in,
+    needs_live,
+    wait_socket_open,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+]
+
+LIVE_WAIT = 10_000  # ms: a tick and a catch-up, with room for a loaded machine
+PER_BROWSER = 2  # the online join limit of this module's server, per browser
+
+
+@pytest.fixture(scope="module")
+def server_url(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    # A tight per-browser limit, a generous per-address one (every page here comes from 127.0.0.1).
+    with serve(database_url_for(connection.settings_dict), JOIN_RATE_LIMIT=f"{PER_BROWSER}/600",
+               JOIN_ADDRESS_RATE_LIMIT="100000/600") as url:
+        yield url
+
+
+def test_a_transferred_patient_cancels_from_the_page_they_already_have_open(browser, server_url, clinic):
+    ticket = do_join(clinic["queue"]).ticket
+    context = browser.new_context()
+    page = Errors().watch(context.new_page())
+    page.goto(f"{server_url}/t/{ticket.token}/")
+    assert page.locator("#ticket-status .ticket-number").inner_text() == "A-001"
+    new = do_transfer(ticket, to_queue=clinic["lab"])  # staff moved them while the page was open
+
+    page.get_by_text("Cancel my ticket").click()
+    page.get_by_role("button", name="Yes, cancel ticket A-001").click()
+
+    page.wait_for_url(f"{server_url}/t/{new.token}/")
+    assert "Ticket L-001 is cancelled" in page.locator(".messages").inner_text()
+    assert "Cannot cancel" not in page.content()
+    assert Ticket.objects.get(pk=new.pk).status == "cancelled"
+    # A finished ticket reads as a sentence, with nothing left to cancel or keep open.
+    assert "This ticket was cancelled." in page.locator("#ticket-status").inner_text()
+    assert page.get_by_text("Cancel my ticket").count() == 0
+    assert page.get_by_text("Keep this page open").count() == 0
+    context.close()
+
+
+@needs_live
+def test_a_ticket_finished_while_the_page_is_open_loses_cancel_and_keep_open(browser, server_url, clinic):
+    ticket = do_join(clinic["queue"]).ticket
+    context = browser.new_context()
+    errors = Errors()
+    page = errors.watch(context.new_page())
+    page.goto(f"{server_url}/t/{ticket.token}/")
+    wait_socket_open(page, f"/ws/ticket/{ticket.token}/")
+    assert page.get_by_text("Keep this page open").is_visible()
+    assert page.get_by_text("Cancel my ticket").is_visible()
+
+    do_complete(do_call_next(counter=clinic["counter"]))
+
+    page.wait_for_selector("#ticket-status[data-status=completed]", timeout=LIVE_WAIT)
+    assert page.locator("#ticket-status .ticket-final").inner_text() == \
+        "You have been served. Thank you for your visit."
+    assert not page.get_by_text("Keep this page open").is_visible()
+    assert not page.get_by_text("Cancel my ticket").is_visible()
+    assert errors == []
+    context.close()
+
+
+@needs_live
+def test_the_lobby_lists_a_recalled_ticket_once_and_drops_a_call_transferred_away(browser, server_url, clinic):
+    queue, counter = clinic["queue"], clinic["counter"]
+    do_join(queue)
+    do_join(queue)
+    context = browser.new_context()
+    errors = Errors()
+    display = errors.watch(context.new_page())
+    display.goto(f"{server_url}/display/riverside/")
+    wait_socket_open(display, "/ws/display/riverside/")
+
+    first = do_call_next(counter=counter)
+    do_recall(first)
+    do_recall(first)
+    display.wait_for_selector("#display-board .last-calls li.recalled", timeout=LIVE_WAIT)
+    rows = display.locator("#display-board .last-calls li")
+    assert rows.locator(".ticket-number").all_inner_texts() == ["A-001"]  # called once, recalled twice
+    assert rows.first.locator(".counter-name").inner_text() == "Counter 1"
+
+    do_complete(first)
+    second = do_call_next(counter=counter)
+    display.wait_for_selector('#display-announce[data-number="A-002"]', timeout=LIVE_WAIT)
+    do_transfer(second, to_queue=clinic["lab"])
+    display.wait_for_selector('#display-announce[data-key=""]', state="attached", timeout=LIVE_WAIT)
+    assert display.locator("#display-announce").inner_text().strip() == ""
+    assert errors == []
+    context.close()
+
+
+def test_the_start_page_leads_visitors_to_join_and_staff_to_the_console(browser, server_url, clinic):
+    context = browser.new_context()
+    errors = Errors()
+    page = errors.watch(context.new_page())
+    page.goto(f"{server_url}/")
+    page.get_by_role("link", name="Riverside Clinic").click()
+    page.wait_for_url(f"{server_url}/join/riverside/")
+    page.goto(f"{server_url}/")
+    page.get_by_role("link", name="Sign in").click()
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "pw-alice")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server_url}/console/")
+    page.goto(f"{server_url}/")
+    assert page.get_by_role("link", name="Open the console").is_visible()
+    assert errors == []
+    context.close()
+
+
+def _join(page, server_url) -> int:
+    """Take a ticket online as a patient would; the status the join form's POST got."""
+    page.goto(f"{server_url}/join/riverside/")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.locator("button.service").first.click()
+    page.wait_for_load_state()
+    return answer.value.status
+
+
+def test_phones_on_one_wifi_each_get_their_own_join_allowance(browser, server_url, clinic):
+    phones = [browser.new_context() for _ in range(3)]  # three patients, one address (127.0.0.1)
+    pages = [phone.new_page() for phone in phones]
+    for page in pages:
+        for _ in range(PER_BROWSER):
+            assert _join(page, server_url) == 302
+            page.wait_for_url("**/t/*/")
+    assert Ticket.objects.count() == 3 * PER_BROWSER
+    # One phone past its own allowance is refused in words; the others were not affected.
+    assert _join(pages[0], server_url) == 429
+    assert "Too many tickets from this device" in pages[0].content()
+    for phone in phones:
+        phone.close()
