@@ -38,8 +38,9 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         queues = list(Queue.objects.filter(pk=queue if isinstance(queue, int) else queue.pk))
     problems: list[Problem] = []
     for q in queues:
-        problems += _numbers(q)
-        problems += _versions(q)
+        purged_versions = list(PurgedRange.objects.filter(queue=q).values_list("first_version", "last_version"))
+        problems += _numbers(q, _purged_numbers(q) if purged_versions else {})
+        problems += _versions(q, purged_versions)
         problems += _statuses_match_events(q)
         problems += _waiting_line(q)
         problems += _seats(q)
@@ -52,20 +53,20 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
 def _purged_numbers(q: Queue) -> dict:
     """{business day: [numbers]} that retention purges deleted from the queue."""
     purged = defaultdict(list)
-    for numbers in Purge.objects.filter(location_id=q.location_id).values_list("numbers", flat=True):
+    for numbers in Purge.objects.filter(ranges__queue=q).distinct().values_list("numbers", flat=True):
         for day, runs in (numbers or {}).get(str(q.pk), {}).items():
             for first, last in runs:
                 purged[date.fromisoformat(day)].extend(range(first, last + 1))
     return purged
 
 
-def _numbers(q: Queue) -> list[Problem]:
+def _numbers(q: Queue, purged: dict) -> list[Problem]:
     problems = []
     days = defaultdict(list)
     for day, number in Ticket.objects.filter(queue=q).values_list("business_day", "number"):
         days[day].append(number)
     # A purge deleted these on purpose: they count as issued, not as missing.
-    for day, numbers in _purged_numbers(q).items():
+    for day, numbers in purged.items():
         days[day].extend(numbers)
     for day, numbers in sorted(days.items()):
         tally = Tally(numbers)
@@ -85,12 +86,11 @@ def _numbers(q: Queue) -> list[Problem]:
     return problems
 
 
-def _versions(q: Queue) -> list[Problem]:
+def _versions(q: Queue, ranges: list[tuple[int, int]]) -> list[Problem]:
     stats = QueueEvent.objects.filter(queue=q).aggregate(
         n=Count("pk"), distinct=Count("version", distinct=True), top=Max("version"))
     n, distinct, top = stats["n"], stats["distinct"], stats["top"] or 0
-    # Versions a retention purge recorded and deleted are accounted for, not gaps.
-    ranges = list(PurgedRange.objects.filter(queue=q).values_list("first_version", "last_version"))
+    # Versions a retention purge recorded and deleted (`ranges`) are accounted for, not gaps.
     purged = sum(last - first + 1 for first, last in ranges)
     top = max([top] + [last for _, last in ranges])
     problems = []
