@@ -142,6 +142,21 @@ def test_events_cannot_be_deleted_unless_a_purge_recorded_them_and_records_are_a
             cursor.execute("UPDATE queueapp_queueevent SET kind = 'called' WHERE id = %s", [event.pk])
 
 
+def test_contact_data_goes_with_its_ticket_and_is_in_the_holders_export(client, location, queue, counter):
+    from queueapp.alerts.models import Contact
+
+    ticket = do_join(queue).ticket
+    Contact.objects.create(ticket=ticket, channel="email", address="jane@example.org")
+    exported = client.get(reverse("ticket-data", args=[ticket.token])).json()
+    assert exported["tickets"][0]["alerts.contact"][0]["address"] == "jane@example.org"
+    do_complete(do_call_next(counter=counter))
+    Ticket.objects.filter(pk=ticket.pk).update(business_day=OLD_DAY, finished_at=NOW - timedelta(days=40))
+    location.retention_days = 30
+    location.save()
+    assert do_purge_location(location, by="test", now=NOW).tickets_deleted == 1
+    assert not Contact.objects.exists()
+
+
 def test_the_command_and_the_worker_job_purge_due_locations(location, queue, counter, capsys):
     from queueapp import jobs
 
