@@ -234,7 +234,7 @@ RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")
 # E-mail goes through Django's e-mail framework (its MAILERS setting): SMTP
 # when EMAIL_HOST is set, the console otherwise (the embedded default).
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+MAILERS = {"default": {"BACKEND": "queueapp.alerts.mail.ConsoleEmailBackend"}}  # addresses masked
 if EMAIL_HOST:
     MAILERS["default"] = {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -179,3 +179,24 @@ def test_finding_the_ticket_at_place_n_does_not_grow_with_the_line(queue, django
 
     assert queries_for_call(5) == queries_for_call(300)
     assert OutboxMessage.objects.filter(kind="ahead").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_addresses_appear_in_no_event_and_no_broadcast(queue, counter, published, capsys, settings):
+    """Personal data stays on the contact: not in events, pushes, webhooks or the console e-mail."""
+    settings.MAILERS = {"default": {"BACKEND": "queueapp.alerts.mail.ConsoleEmailBackend"}}
+    from queueapp.alerts.delivery import deliver_due
+
+    ticket = join(queue)[0]
+    subscribe(ticket, "email", "pat.secret@example.org")
+    subscribe(ticket, "sms", PHONE)
+    do_call_next(counter=counter)
+    do_recall(ticket)
+    deliver_due()
+    assert OutboxMessage.objects.filter(state="delivered").count() == 4
+    printed = capsys.readouterr().out
+    assert "It's your turn" in printed and "To: p...@example.org" in printed and "SMS to …678" in printed
+    for text in [printed, json.dumps(published),
+                 json.dumps(list(QueueEvent.objects.values_list("data", flat=True))),
+                 *OutboxMessage.objects.values_list("body", flat=True)]:
+        assert "pat.secret" not in text and PHONE not in text and "612345678" not in text

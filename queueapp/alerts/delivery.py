@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from . import senders
@@ -130,7 +130,7 @@ def _record(lease: str, dropped, sent) -> None:
         for message, reason in dropped:
             mine.filter(pk=message.pk).update(state=OutboxState.DROPPED, drop_reason=reason[:200],
                                               finished_at=now, lease="")
-        attempts, ok_endpoints, failed_endpoints, gone, delivered = [], set(), set(), [], []
+        attempts, ok_endpoints, failed_endpoints, gone, delivered, retrying = [], set(), set(), [], [], {}
         for message, outcome in sent:
             attempts.append(DeliveryAttempt(message=message, at=now, ok=outcome.ok,
                                             status_code=outcome.status_code, error=outcome.error,
@@ -149,12 +149,18 @@ def _record(lease: str, dropped, sent) -> None:
                 mine.filter(pk=message.pk).update(state=OutboxState.DEAD, finished_at=now,
                                                   last_error=outcome.error, lease="")
             else:
-                due = now + timedelta(seconds=backoff_seconds(message.attempts))
-                mine.filter(pk=message.pk).update(state=OutboxState.RETRYING, next_attempt_at=due,
-                                                  last_error=outcome.error, lease="")
-        if delivered:  # the common case, one statement for the batch
+                retrying[message.pk] = (now + timedelta(seconds=backoff_seconds(message.attempts)),
+                                        outcome.error)
+        # The common outcomes in one statement each, however large the batch
+        # (a receiver that is down fails the whole batch at once).
+        if delivered:
             mine.filter(pk__in=delivered).update(state=OutboxState.DELIVERED, finished_at=now,
                                                  last_error="", lease="")
+        if retrying:
+            mine.filter(pk__in=retrying).update(
+                state=OutboxState.RETRYING, lease="",
+                next_attempt_at=Case(*[When(pk=pk, then=Value(due)) for pk, (due, _) in retrying.items()]),
+                last_error=Case(*[When(pk=pk, then=Value(error)) for pk, (_, error) in retrying.items()]))
         DeliveryAttempt.objects.bulk_create(attempts)
         if ok_endpoints:
             WebhookEndpoint.objects.filter(pk__in=ok_endpoints, failing_since__isnull=False).update(

@@ -26,11 +26,9 @@ log = logging.getLogger(__name__)
 class ConsoleSmsBackend:
     """Writes each SMS to standard output (number masked): the embedded default."""
 
-    stream = sys.stdout
-
     def send(self, to: str, text: str, *, idempotency_key: str = "") -> Outcome:
-        self.stream.write(f"SMS to {masked(to)}: {text}\n")
-        self.stream.flush()
+        sys.stdout.write(f"SMS to {masked(to)}: {text}\n")
+        sys.stdout.flush()
         return Outcome(True)
 
 
