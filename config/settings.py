@@ -244,7 +244,7 @@ if EMAIL_HOST:
             "username": os.environ.get("EMAIL_HOST_USER", ""),
             "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
             "use_tls": env_bool("EMAIL_USE_TLS", False),
-            "timeout": 10,
+            "timeout": float(os.environ.get("ALERTS_SEND_TIMEOUT", "5")),  # as every sender
         },
     }
 del EMAIL_HOST  # deprecated as a setting since Django 6.1 (MAILERS replaces it)

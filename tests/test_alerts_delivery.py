@@ -263,3 +263,11 @@ def test_two_workers_never_claim_the_same_row(location, queue):
         t.join()
     assert sorted(claimed[0] + claimed[1]) == sorted(OutboxMessage.objects.values_list("pk", flat=True))
     assert not set(claimed[0]) & set(claimed[1])
+
+
+def test_a_claim_outlasts_a_batch_that_times_out_wave_after_wave(settings):
+    settings.ALERTS_CLAIM_SECONDS, settings.ALERTS_CONCURRENCY, settings.ALERTS_SEND_TIMEOUT = 60, 16, 5
+    assert delivery.lease_seconds(10) == 60
+    assert delivery.lease_seconds(100) == 7 * 6  # 7 waves of 16, each up to its timeout
+    settings.ALERTS_SEND_TIMEOUT = 20
+    assert delivery.lease_seconds(100) == 7 * 21

@@ -55,6 +55,14 @@ def backoff_seconds(attempts: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
+def lease_seconds(batch: int) -> float:
+    """How long a claim holds its rows: at least ALERTS_CLAIM_SECONDS, and long
+    enough for the whole batch to time out wave after wave (so no other worker
+    takes a row back while this one may still be sending it)."""
+    waves = -(-batch // settings.ALERTS_CONCURRENCY)
+    return max(settings.ALERTS_CLAIM_SECONDS, waves * (settings.ALERTS_SEND_TIMEOUT + 1))
+
+
 def claim(limit: int | None = None) -> list[OutboxMessage]:
     limit = limit or settings.ALERTS_BATCH
     lease = uuid.uuid4().hex
@@ -73,7 +81,7 @@ def claim(limit: int | None = None) -> list[OutboxMessage]:
             return []
         OutboxMessage.objects.filter(pk__in=ids).update(
             lease=lease, attempts=F("attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=settings.ALERTS_CLAIM_SECONDS))
+            next_attempt_at=now + timedelta(seconds=lease_seconds(len(ids))))
     return list(OutboxMessage.objects.filter(pk__in=ids, lease=lease)
                 .select_related("contact", "endpoint", "user", "ticket__queue"))
 
