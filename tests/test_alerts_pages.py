@@ -192,3 +192,33 @@ def test_admin_shows_a_new_endpoint_secret_once(admin_client, location):
     assert endpoint.secret in response.content.decode()
     assert endpoint.secret not in admin_client.get(
         f"/admin/alerts/webhookendpoint/{endpoint.pk}/change/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_manager_runs_alert_rules_endpoints_and_outbox_at_their_location_only(
+        client, location, other_location, queue):
+    from queueapp.alerts.models import AlertRule
+    from queueapp.models import StaffMembership
+    from tests.conftest import make_queue, make_user
+
+    dora = make_user("dora", location, StaffMembership.Role.MANAGER, is_staff=True)  # no model permissions
+    elsewhere = make_queue(other_location, "Elsewhere", "E")
+    WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/mine")
+    WebhookEndpoint.objects.create(location=other_location, url="http://127.0.0.1:9/theirs")
+    take_ticket(queue)
+    take_ticket(elsewhere)
+    client.force_login(dora)
+    response = client.post("/admin/alerts/alertrule/add/", {"queue": queue.pk, "kind": "ahead", "enabled": "on",
+                                                            "threshold": 5, "template": ""})
+    assert response.status_code == 302 and AlertRule.objects.get().threshold == 5
+    response = client.post("/admin/alerts/alertrule/add/", {"queue": elsewhere.pk, "kind": "ahead",
+                                                            "enabled": "on", "threshold": 2, "template": ""})
+    assert response.status_code == 200 and AlertRule.objects.count() == 1  # not a choice for her
+    response = client.post("/admin/alerts/alertrule/add/", {"queue": queue.pk, "kind": "called",
+                                                            "enabled": "on", "template": "{nope}"})
+    assert "Unknown field {nope}" in response.content.decode()
+    endpoints = client.get("/admin/alerts/webhookendpoint/").content.decode()
+    assert "/mine" in endpoints and "/theirs" not in endpoints
+    outbox = client.get("/admin/alerts/outboxmessage/").content.decode()
+    mine, theirs = (OutboxMessage.objects.get(endpoint__url__endswith=s).message_id for s in ("mine", "theirs"))
+    assert mine in outbox and theirs not in outbox

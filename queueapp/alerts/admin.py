@@ -1,7 +1,7 @@
 """Admin: managers edit their queues' alert rules and webhook endpoints, and see
 the outbox (filters by state; actions retry now and reset a dead message).
 
-Scoped like the rest of the admin (`LocationScoped`): a manager sees only the
+Run by a location's managers like its queues (`ManagedAtLocation`): a manager sees only the
 locations they belong to. Contact addresses are never listed here.
 """
 
@@ -11,28 +11,33 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
 
-from ..access import locations_for
-from ..admin_scoping import LocationScoped
+from ..access import locations_for, managed_locations
+from ..admin_scoping import ManagedAtLocation
 from ..models import Queue
 from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(LocationScoped, admin.ModelAdmin):
+class AlertRuleAdmin(ManagedAtLocation, admin.ModelAdmin):
     location_path = "queue__location"
     list_display = ["queue", "kind", "enabled", "threshold", "template"]
     list_filter = ["kind", "enabled"]
     list_editable = ["enabled", "threshold"]
     list_select_related = ["queue__location"]
 
+    def _location_of(self, obj) -> int | None:
+        return obj.queue.location_id
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Queue and not request.user.is_superuser:
-            kwargs["queryset"] = Queue.objects.filter(location__in=locations_for(request.user))
+            kwargs["queryset"] = Queue.objects.filter(
+                location__in=managed_locations(request.user) if self._by_role(request)
+                else locations_for(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(LocationScoped, admin.ModelAdmin):
+class WebhookEndpointAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["url", "location", "is_active", "event_types", "failing_since", "disabled_reason"]
     list_filter = ["is_active"]
     list_select_related = ["location"]
@@ -72,7 +77,7 @@ class DueFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["message_id", "channel", "kind", "state", "attempts", "next_attempt_at", "created_at",
                     "last_error", "drop_reason"]
     list_filter = [DueFilter, "channel", "kind"]
@@ -84,18 +89,26 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     inlines = [AttemptInline]
     actions = ["retry_now", "reset_dead"]
 
+    def _location_of(self, obj) -> int | None:
+        return obj.queue.location_id if obj.queue_id else obj.endpoint.location_id if obj.endpoint_id else None
+
     def get_queryset(self, request):
-        qs = super().get_queryset(request)
+        # Its messages: of its queues, or of its endpoints (a row may have either).
+        qs = admin.ModelAdmin.get_queryset(self, request)
         if request.user.is_superuser:
             return qs
-        where = locations_for(request.user)
+        where = managed_locations(request.user) if self._by_role(request) else locations_for(request.user)
         return qs.filter(Q(queue__location__in=where) | Q(endpoint__location__in=where))
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None  # the list (and its actions) only; rows change through delivery
+        # The list and its actions only; rows change through delivery.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.action(description="Retry now (due or retrying messages)")
     def retry_now(self, request, queryset):
