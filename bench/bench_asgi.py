@@ -1,4 +1,8 @@
-"""The real ASGI application plus two bench-only HTTP endpoints.
+"""The real ASGI application plus bench-only HTTP endpoints.
+
+`/bench/bare-healthz`: the project's `/healthz` view through a Django handler
+with no middleware at all, in the same process: the "bare Django view"
+baseline that `/healthz` (the whole middleware chain) is compared with.
 
 The JSON API belongs to another area; until it is merged the benchmark needs
 an HTTP way to make staff act inside the server process. These endpoints run
@@ -11,6 +15,8 @@ module only when bench/live_fanout.py starts it.
 import os
 
 from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
 
 from config.asgi import application as real_application
 
@@ -35,9 +41,22 @@ def _complete(counter_id: int) -> str:
 ACTIONS = {"call-next": _call_next, "complete": _complete}
 
 
+class BareHandler(ASGIHandler):
+    """Django's ASGI handler without middleware: URL resolution and the view only."""
+
+    def load_middleware(self, is_async=False):
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+
+
+bare_handler = BareHandler()
+
+
 async def application(scope, receive, send):
     if scope["type"] != "http" or not scope["path"].startswith("/bench/"):
         return await real_application(scope, receive, send)
+    if scope["path"] == "/bench/bare-healthz":
+        return await bare_handler({**scope, "path": "/healthz", "raw_path": b"/healthz"}, receive, send)
     message = await receive()
     while message["type"] == "http.request" and message.get("more_body"):
         message = await receive()

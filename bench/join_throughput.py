@@ -1,6 +1,6 @@
 """Benchmark: joins per second over HTTP on PostgreSQL + Redis, with zero duplicate numbers.
 
-    .venv/bin/python bench/join_throughput.py [--joins 5000] [--concurrency 64] [--servers 2]
+    .venv/bin/python bench/join_throughput.py [--joins 5000] [--concurrency 64] [--servers 2] [--queues 8]
 
 What it does, all on loopback:
 1. Recreates its own database (JOINBENCH_DATABASE_URL, default
@@ -10,15 +10,26 @@ What it does, all on loopback:
 3. Starts `--servers` daphne processes on consecutive ports from `--port` (the design's
    "several daphne processes behind a proxy"; the client spreads requests round-robin over
    them instead of a proxy, so no proxy cost is measured).
-4. Baseline: `--joins` GET /healthz with the same client, concurrency and servers.
-5. `--joins` POST /api/queues/<id>/tickets with the kiosk token.
-6. Checks the database: as many tickets as 201 answers, numbers exactly 1..N (no
-   duplicate, none missing), and `validate_queue_integrity` finds nothing.
+4. Baselines, `--joins` requests each, same client, concurrency and servers:
+   GET /bench/bare-healthz (the same view through Django without middleware:
+   a bare Django view, bench/bench_asgi.py) and GET /healthz (the whole chain).
+5. `--joins` POST /api/queues/<id>/tickets with the kiosk token, on one queue.
+6. The database's own ceiling for the same transaction on one queue: raw SQL
+   clients (psycopg, `--raw-connections` connections) running the
+   statements a join runs between BEGIN and COMMIT (lock the queue row, number
+   and place, insert the ticket, bump the version, insert the event), on
+   queues of their own; once as one statement per round trip (what Django
+   does) and once as one round trip (a single multi-statement call).
+7. The same joins over HTTP and raw SQL spread over `--queues` queues
+   (round-robin): joins/s should scale with the queues (each has its own lock).
+8. Checks the database: per HTTP queue, as many tickets as 201 answers, numbers
+   exactly 1..N (no duplicate, none missing), `validate_queue_integrity` clean.
 
 Prints requests/s, latency p50/p99 and the daphne processes' CPU time per request
-for both, the load average before and after, and exits non-zero if any join failed
-or any number is duplicated or missing. Every wait is bounded in time; the servers
-are stopped on exit.
+for each phase, the ratios the targets are stated in (/healthz vs the bare view,
+join CPU vs /healthz CPU, joins vs the raw-SQL ceiling, 8 queues vs 1), the load
+average before and after, and exits non-zero if any join failed or any number is
+duplicated or missing. Every wait is bounded in time; the servers are stopped on exit.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -86,26 +98,85 @@ def setup_django():
     django.setup()
 
 
-def make_queue() -> int:
+def make_queues(count: int) -> dict[str, list[int]]:
+    """One queue for the single-queue joins, `count` for the spread joins, and as
+    many again for the raw SQL clients (their rows are not the services' own)."""
     from queueapp.models import Counter, Location, Queue
 
     location = Location.objects.create(name="Bench Clinic", slug="bench")
-    queue = Queue.objects.create(location=location, name="Bench", slug="bench", prefix="A")
-    Counter.objects.create(location=location, name="Counter 1").queues.add(queue)
-    return queue.pk
+    counter = Counter.objects.create(location=location, name="Counter 1")
+    made: dict[str, list[int]] = {}
+    for group, n in (("one", 1), ("many", count), ("raw_one", 1), ("raw_many", count)):
+        made[group] = []
+        for i in range(n):
+            queue = Queue.objects.create(location=location, name=f"Bench {group} {i}", slug=f"bench-{group}-{i}",
+                                         prefix="A")
+            counter.queues.add(queue)
+            made[group].append(queue.pk)
+    return made
+
+
+# The statements of a join between BEGIN and COMMIT (see the services' do_join),
+# with the values the service computes computed in SQL.
+RAW_JOIN = [
+    "SELECT id, version, number_day, last_number, last_seq FROM queueapp_queue WHERE id = %(q)s FOR UPDATE",
+    "UPDATE queueapp_queue SET number_day = CURRENT_DATE, last_number = last_number + 1, "
+    "last_seq = last_seq + 1 WHERE id = %(q)s RETURNING last_number, last_seq",
+    "INSERT INTO queueapp_ticket (queue_id, business_day, number, token, priority, seq, status, party_size, "
+    "call_count, no_show_count, note, created_at, queued_at) SELECT %(q)s, CURRENT_DATE, last_number, %(t)s, 0, "
+    "last_seq, 'waiting', 1, 0, 0, '', now(), now() FROM queueapp_queue WHERE id = %(q)s RETURNING id",
+    "UPDATE queueapp_queue SET version = version + 1 WHERE id = %(q)s RETURNING version",
+    "INSERT INTO queueapp_queueevent (queue_id, version, kind, ticket_id, status_after, created_at, data) "
+    "SELECT %(q)s, version, 'joined', lastval(), "
+    "'waiting', now(), '{}'::jsonb FROM queueapp_queue WHERE id = %(q)s RETURNING id",
+]
+
+
+async def raw_sql(queue_ids: list[int], total: int, connections: int, *, one_round_trip: bool) -> dict:
+    """`total` join transactions from `connections` psycopg connections, round-robin over queues."""
+    import psycopg
+
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        async with await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True) as conn:
+            while next_index < total:
+                i, next_index = next_index, next_index + 1
+                params = {"q": queue_ids[i % len(queue_ids)], "t": secrets.token_urlsafe(16)}
+                started = time.perf_counter()
+                if one_round_trip:  # client-side binding, one simple-query call
+                    async with conn.cursor() as cur:
+                        body = ";".join(["BEGIN", *RAW_JOIN, "COMMIT"])
+                        await cur.execute(psycopg.ClientCursor(conn).mogrify(body, params))
+                else:
+                    async with conn.transaction():
+                        for sql in RAW_JOIN:
+                            await conn.execute(sql, params)
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(connections))), timeout=RUN_TIMEOUT)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {"rate": total / elapsed, "elapsed": elapsed, "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "statuses": {"committed": total}, "cpu_ms": 0.0}
 
 
 class Servers:
-    """daphne processes on consecutive loopback ports, stopped on exit."""
+    """daphne processes on consecutive loopback ports, stopped on exit (the app is
+    bench/bench_asgi.py: the real one plus the bare-view baseline)."""
 
     def __init__(self, count: int, first_port: int, pool_max: int):
         self.ports = [first_port + i for i in range(count)]
         self.procs: list[subprocess.Popen] = []
-        env = {**ENV, "DB_POOL_MAX": str(pool_max)}
+        env = {**ENV, "DB_POOL_MAX": str(pool_max), "BENCH_KEY": secrets.token_hex(8)}
         for port in self.ports:
             self.procs.append(subprocess.Popen(
                 [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "--verbosity", "0",
-                 "config.asgi:application"],
+                 "bench.bench_asgi:application"],
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True))
 
     @property
@@ -211,42 +282,73 @@ def line(name: str, result: dict) -> str:
             f"({codes}; {result['elapsed']:.1f} s)")
 
 
-async def run(args, queue_id: int, key: str, servers: Servers) -> int:
+async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) -> int:
     await servers.wait_ready()
     bases = [f"http://127.0.0.1:{port}" for port in servers.ports]
     headers = {"Authorization": f"Bearer {key}"}
-    join_urls = [f"{b}/api/queues/{queue_id}/tickets" for b in bases]
+
+    def join_urls(queue_ids: list[int]) -> list[str]:
+        # Round-robin over servers and queues alike (lcm-free: every pair occurs).
+        return [f"{b}/api/queues/{q}/tickets" for q in queue_ids for b in bases]
+
+    one, many = join_urls(queues["one"]), join_urls(queues["many"])
     # Warm-up: imports, URL resolver, pool connections of every process.
     await fire([f"{b}/healthz" for b in bases], 200, args.concurrency, "GET")
-    warm = await fire(join_urls, args.warmup, min(args.concurrency, args.warmup), "POST",
-                      headers=headers, json={})
+    await fire([f"{b}/bench/bare-healthz" for b in bases], 200, args.concurrency, "GET")
+    warm = await fire(one, args.warmup, min(args.concurrency, args.warmup), "POST", headers=headers, json={})
+    raw_connections = args.raw_connections
     load_before = os.getloadavg()
-    cpu_start = servers.cpu_seconds()
-    baseline = await fire([f"{b}/healthz" for b in bases], args.joins, args.concurrency, "GET")
-    cpu_mid = servers.cpu_seconds()
-    joins = await fire(join_urls, args.joins, args.concurrency, "POST", headers=headers, json={})
-    cpu_end = servers.cpu_seconds()
-    load_after = os.getloadavg()
-    baseline["cpu_ms"] = (cpu_mid - cpu_start) / args.joins * 1000
-    joins["cpu_ms"] = (cpu_end - cpu_mid) / args.joins * 1000
+    results: dict[str, dict] = {}
 
-    answered = warm["statuses"].get(201, 0) + joins["statuses"].get(201, 0)
-    tickets, duplicates, missing, problems = await asyncio.to_thread(check_numbers, queue_id)
+    async def http_phase(name: str, urls: list[str], method: str, **kw) -> None:
+        cpu = servers.cpu_seconds()
+        results[name] = await fire(urls, args.joins, args.concurrency, method, **kw)
+        results[name]["cpu_ms"] = (servers.cpu_seconds() - cpu) / args.joins * 1000
+
+    await http_phase("bare Django view", [f"{b}/bench/bare-healthz" for b in bases], "GET")
+    await http_phase("GET /healthz", [f"{b}/healthz" for b in bases], "GET")
+    await http_phase("POST join, 1 queue", one, "POST", headers=headers, json={})
+    results["raw SQL, 1 queue"] = await raw_sql(queues["raw_one"], args.joins, raw_connections,
+                                                one_round_trip=False)
+    results["raw SQL 1 trip, 1 queue"] = await raw_sql(queues["raw_one"], args.joins, raw_connections,
+                                                       one_round_trip=True)
+    n = len(queues["many"])
+    await http_phase(f"POST join, {n} queues", many, "POST", headers=headers, json={})
+    results[f"raw SQL, {n} queues"] = await raw_sql(queues["raw_many"], args.joins, raw_connections,
+                                                   one_round_trip=False)
+    load_after = os.getloadavg()
+
     print(f"{args.servers} daphne process(es), ports {servers.ports}; client concurrency "
-          f"{args.concurrency}; {args.joins} requests per phase (+{args.warmup} warm-up joins)")
+          f"{args.concurrency}; raw SQL connections {raw_connections}; {args.joins} requests per phase "
+          f"(+{args.warmup} warm-up joins)")
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} ({os.cpu_count()} CPUs)")
-    print(line("baseline GET /healthz", baseline))
-    print(line("POST join", joins))
-    print(f"joins / baseline: {joins['rate'] / baseline['rate']:.2f}")
-    print(f"tickets in DB {tickets} (201 answers {answered}); duplicate numbers {duplicates}; "
-          f"missing numbers {missing}; integrity problems {len(problems)}")
-    for problem in problems[:10]:
-        print("  ", problem)
-    # A join that timed out on the client may still have committed: then tickets > answered.
-    all_answered = set(warm["statuses"]) | set(joins["statuses"]) == {201}
-    ok = all_answered and tickets >= answered and duplicates == 0 and missing == 0 and not problems
-    return 0 if ok else 1
+    for name, result in results.items():
+        print(line(name, result))
+    bare, health = results["bare Django view"], results["GET /healthz"]
+    join1, raw1 = results["POST join, 1 queue"], results["raw SQL, 1 queue"]
+    joinn = results[f"POST join, {n} queues"]
+    print(f"/healthz vs bare view: CPU {health['cpu_ms'] / bare['cpu_ms']:.2f}x, "
+          f"rate {bare['rate'] / health['rate']:.2f}x   (target <= 1.5x)")
+    print(f"join CPU vs /healthz CPU: {join1['cpu_ms'] / health['cpu_ms']:.2f}x   (target <= 3x)")
+    print(f"joins vs raw SQL ceiling, 1 queue: {join1['rate'] / raw1['rate']:.0%} "
+          f"(one-round-trip ceiling {results['raw SQL 1 trip, 1 queue']['rate']:.0f}/s)   (target >= 50%)")
+    print(f"{n} queues vs 1: joins {joinn['rate'] / join1['rate']:.2f}x, "
+          f"raw SQL {results[f'raw SQL, {n} queues']['rate'] / raw1['rate']:.2f}x")
+
+    ok = True
+    answered = {q: 0 for q in queues["one"] + queues["many"]}
+    all_answered = all(set(r["statuses"]) == {201} for k, r in results.items() if k.startswith("POST"))
+    all_answered = all_answered and set(warm["statuses"]) == {201}
+    for queue_id in answered:
+        tickets, duplicates, missing, problems = await asyncio.to_thread(check_numbers, queue_id)
+        print(f"queue {queue_id}: tickets {tickets}; duplicate numbers {duplicates}; missing numbers {missing}; "
+              f"integrity problems {len(problems)}")
+        for problem in problems[:10]:
+            print("  ", problem)
+        ok = ok and duplicates == 0 and missing == 0 and not problems
+    # A join that timed out on the client may still have committed: tickets >= answers.
+    return 0 if ok and all_answered else 1
 
 
 def main() -> None:
@@ -257,6 +359,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8710)
     parser.add_argument("--pool-max", type=int, default=20, help="psycopg pool size per process")
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--queues", type=int, default=8, help="queues the spread phase joins")
+    parser.add_argument("--raw-connections", type=int, default=16,
+                        help="raw SQL client connections (one queue's lock serialises them anyway)")
     parser.add_argument("--profile", metavar="FILE",
                         help="record the first server with py-spy into FILE (py-spy collapsed stacks, per thread, on-CPU samples)")
     args = parser.parse_args()
@@ -264,7 +369,7 @@ def main() -> None:
     recreate_database()
     manage("migrate", "--noinput", "-v", "0")
     setup_django()
-    queue_id = make_queue()
+    queues = make_queues(args.queues)
     key = manage("create_api_token", "--location", "bench", "--kind", "kiosk",
                  "--name", "Bench kiosk").strip()
 
@@ -275,7 +380,7 @@ def main() -> None:
             spy = subprocess.Popen([str(Path(PYTHON).with_name("py-spy")), "record", "-o", args.profile, "-f", "raw", "--threads",
                                     "-p", str(servers.pids[0])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        code = asyncio.run(run(args, queue_id, key, servers))
+        code = asyncio.run(run(args, queues, key, servers))
     finally:
         if spy is not None and spy.poll() is None:
             spy.send_signal(signal.SIGINT)

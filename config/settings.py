@@ -58,15 +58,17 @@ INSTALLED_APPS = [
     "queueapp.alerts",
 ]
 
+# The stock middleware, as subclasses that run their hooks without a thread
+# hop under ASGI (queueapp/middleware.py says why); same order, same behaviour.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "queueapp.middleware.SecurityMiddleware",
+    "queueapp.middleware.AsyncWhiteNoiseMiddleware",
+    "queueapp.middleware.SessionMiddleware",
+    "queueapp.middleware.CommonMiddleware",
+    "queueapp.middleware.CsrfViewMiddleware",
+    "queueapp.middleware.AuthenticationMiddleware",
+    "queueapp.middleware.MessageMiddleware",
+    "queueapp.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
