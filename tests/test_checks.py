@@ -30,3 +30,11 @@ def test_persistent_postgresql_connections_are_an_error(settings):
     assert [e.id for e in check_database_connections(None)] == ["queueapp.E002"]
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     assert check_database_connections(None) == []
+
+
+def test_missing_protective_middleware_is_an_error(settings):
+    from queueapp.checks import check_protective_middleware
+
+    assert check_protective_middleware(None) == []  # ours are subclasses of the stock ones
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("CsrfViewMiddleware")]
+    assert [e.id for e in check_protective_middleware(None)] == ["queueapp.E003"]
