@@ -14,28 +14,22 @@ from datetime import date, datetime, timedelta
 from django.db import models
 
 from .models import QueueEvent, Ticket
+from .selectors import MAX_TRANSFERS_FOLLOWED, transfer_chain
 
 TICKET_FIELDS = ["number", "status", "priority", "party_size", "note", "call_count", "no_show_count",
                  "created_at", "queued_at", "called_at", "serving_at", "finished_at", "offer_expires_at",
                  "confirmed_at"]
-MAX_LINKED = 20  # a transfer chain longer than this is a loop, not a person
 
 
 def person_tickets(ticket: Ticket) -> list[Ticket]:
     """The ticket and those transfers linked to it, oldest first."""
-    chain = [ticket]
-    for _ in range(MAX_LINKED):  # back to the ticket first taken
-        earlier = Ticket.objects.select_related("queue__location", "counter").filter(
-            transferred_to=chain[0]).first()
+    first = ticket
+    for _ in range(MAX_TRANSFERS_FOLLOWED):  # back to the ticket first taken
+        earlier = Ticket.objects.select_related("queue__location", "counter").filter(transferred_to=first).first()
         if earlier is None:
             break
-        chain.insert(0, earlier)
-    for _ in range(MAX_LINKED):  # forward to the ticket held now
-        if chain[-1].transferred_to_id is None:
-            break
-        chain.append(Ticket.objects.select_related("queue__location", "counter").get(
-            pk=chain[-1].transferred_to_id))
-    return chain
+        first = earlier
+    return transfer_chain(first)
 
 
 def ticket_data(ticket: Ticket) -> dict:

@@ -83,15 +83,22 @@ def ticket_by_token(token: str) -> Ticket | None:
 MAX_TRANSFERS_FOLLOWED = 20  # a ticket moved more often than this is a loop, not a patient
 
 
+def transfer_chain(ticket: Ticket) -> list[Ticket]:
+    """The ticket and those it was transferred to, in order (one query per hop)."""
+    chain = [ticket]
+    for _hop in range(MAX_TRANSFERS_FOLLOWED):
+        if chain[-1].status != TicketStatus.TRANSFERRED or chain[-1].transferred_to_id is None:
+            break
+        chain.append(Ticket.objects.select_related("queue__location", "counter").get(
+            pk=chain[-1].transferred_to_id))
+    return chain
+
+
 def follow_transfers(ticket: Ticket) -> Ticket:
     """The ticket its holder now has: a transfer ends a ticket and gives the
     person a new one in the other queue, and their old link (page, QR code,
     API token) must keep acting on the new one. One query per hop."""
-    for _hop in range(MAX_TRANSFERS_FOLLOWED):
-        if ticket.status != TicketStatus.TRANSFERRED or ticket.transferred_to_id is None:
-            break
-        ticket = Ticket.objects.select_related("queue__location", "counter").get(pk=ticket.transferred_to_id)
-    return ticket
+    return transfer_chain(ticket)[-1]
 
 
 @dataclass(frozen=True)
