@@ -229,9 +229,13 @@ TICKET_RATE_LIMITS = {
     "join": _rate("JOIN_RATE_LIMIT", "5/600"),
     "join_address": _rate("JOIN_ADDRESS_RATE_LIMIT", "200/600"),
     "kiosk": _rate("KIOSK_RATE_LIMIT", "60/60"),
+    # Places in a waiting room (one per browser by cookie; this stops scripts).
+    "wait": _rate("WAIT_RATE_LIMIT", "10/60"),
 }
 # Where the retention purge writes the events it deletes (one CSV per purge).
 RETENTION_ARCHIVE_DIR = Path(os.environ.get("RETENTION_ARCHIVE_DIR", BASE_DIR / "archive"))
+# The `iss` of waiting rooms' admission tokens (queueapp.admission).
+WAITING_ROOM_ISSUER = os.environ.get("WAITING_ROOM_ISSUER", "queueapp")
 # Behind a reverse proxy, the header carrying the client address (e.g. HTTP_X_FORWARDED_FOR).
 RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")
 

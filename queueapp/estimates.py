@@ -80,7 +80,26 @@ def recent_service_seconds(queue: Queue) -> list[float]:
     return [max(0.0, took) for took in rows if took is not None]
 
 
+def room_interval(queue: Queue) -> float | None:
+    """Seconds between two admissions of a waiting room, as far as we know: its
+    rate, or slower when visitors stay long and the room is full (the mean of
+    recent stays divided by the places inside). None if `queue` is no room."""
+    if queue.room_slug is None:
+        return None
+    room = queue.waiting_room
+    stays = list(Ticket.objects
+                 .filter(queue_id=queue.pk, finished_at__gte=timezone.now() - RECENT_WINDOW,
+                         confirmed_at__isnull=False)
+                 .annotate(took=Seconds("finished_at", "confirmed_at"))
+                 .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
+    by_stay = statistics.fmean(stays) / max(1, queue.capacity or 1) if stays else 0.0
+    return max(room.admission_interval, by_stay)
+
+
 def service_estimate(queue: Queue) -> ServiceTime:
+    interval = room_interval(queue)
+    if interval is not None:  # a waiting room: one admission per interval
+        return ServiceTime(interval, 0.0, MIN_SAMPLES)
     samples = recent_service_seconds(queue)
     default = float(queue.default_service_seconds)
     if len(samples) >= MIN_SAMPLES:

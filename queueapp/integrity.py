@@ -45,6 +45,7 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         problems += _waiting_line(q)
         problems += _seats(q)
         problems += _waitlist(q)
+        problems += _waiting_room(q)
     counter_filter = Q() if queue is None else Q(queues__in=queues)
     problems += _counters(Counter.objects.filter(counter_filter).distinct())
     return problems
@@ -203,6 +204,28 @@ def _stalled(q: Queue) -> list[Problem]:
     return [Problem("waitlist_stalled",
                     f"{free} seats free but {q.prefix}-{fits.number:03d} (party of {fits.party_size}) "
                     "still waits", q.pk, fits.pk)]
+
+
+def _waiting_room(q: Queue) -> list[Problem]:
+    """A waiting room: inside (the seat counter) equals the admissions not yet
+    released (done, abandoned or expired), within the room's maximum."""
+    if q.room_slug is None:
+        return []
+    unreleased = Ticket.objects.filter(queue=q, status=TicketStatus.CONFIRMED).count()
+    problems = []
+    if unreleased != q.seats_taken:
+        problems.append(Problem("room_inside_count",
+                                f"waiting room {q.room_slug} counts {q.seats_taken} inside but "
+                                f"{unreleased} admissions are not released", q.pk))
+    admitted = QueueEvent.objects.filter(queue=q, kind=QueueEvent.Kind.CONFIRMED).count()
+    released = QueueEvent.objects.filter(
+        queue=q, kind__in=[QueueEvent.Kind.COMPLETED, QueueEvent.Kind.CANCELLED, QueueEvent.Kind.EXPIRED],
+        data__seats_released=1).count()
+    if admitted - released != unreleased:
+        problems.append(Problem("room_events",
+                                f"waiting room {q.room_slug}: {admitted} admission events and {released} "
+                                f"releases, yet {unreleased} visitors inside", q.pk))
+    return problems
 
 
 def _counters(counters) -> list[Problem]:

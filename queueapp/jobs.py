@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .live import publisher, reads
 from .services.retention import purge_due_locations
+from .services.rooms import do_expire_admissions, run_room_cycles
 from .services.waitlist import do_expire_offers, run_waitlist_cycles
 from .worker import periodic
 
@@ -27,6 +28,14 @@ def expire_offers() -> None:
 @periodic(ADMIT_SECONDS)
 def admit_waitlist_batches() -> None:
     run_waitlist_cycles()
+
+
+# Waiting rooms: free admissions nobody reported, then admit whoever the rate
+# allows now (joins and reports admit too; this keeps the pace when nobody acts).
+@periodic(1)
+def admit_waiting_rooms() -> None:
+    do_expire_admissions()
+    run_room_cycles()
 
 
 @periodic(TICK_SECONDS)

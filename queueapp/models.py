@@ -188,6 +188,14 @@ class Queue(models.Model):
     def seats_free(self) -> int:
         return (self.capacity or 0) - self.seats_taken
 
+    @property
+    def room_slug(self) -> str | None:
+        """The slug of the waiting room this queue backs, if any (`WaitingRoom`)."""
+        try:
+            return self.waiting_room.slug
+        except models.ObjectDoesNotExist:
+            return None
+
 
 class Counter(models.Model):
     """A desk, window or room where staff serve tickets from some queues."""
@@ -515,3 +523,69 @@ class PurgedRange(models.Model):
         ]
         indexes = [models.Index(fields=["queue", "first_version"], name="purgedrange_queue_idx")]
 
+class WaitingRoom(models.Model):
+    """A virtual waiting room in front of another site (ticket sales, a checkout).
+
+    Built on a capacity queue: each visitor is a ticket of one seat, the
+    queue's `capacity` is the most visitors inside at once and `seats_taken`
+    how many are inside now (the check constraint never lets it pass the
+    capacity). A visitor is *admitted* (CONFIRMED) at most `admit_per_minute`
+    a minute, evenly spaced (`next_admission_at`), and *released* when the
+    protected site reports done/abandoned or when the admission lapses after
+    `admission_seconds`. See `queueapp.services.rooms`.
+    """
+
+    queue = models.OneToOneField(Queue, on_delete=models.PROTECT, related_name="waiting_room")
+    slug = models.SlugField(max_length=60, unique=True, help_text="The room's address: /wait/<slug>/.")
+    target_url = models.URLField(
+        help_text="The protected site's base URL; the visitor's return path is appended to it.")
+    admit_per_minute = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], help_text="Admissions per minute, evenly spaced.")
+    admission_seconds = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(10)],
+        help_text="How long an admission (and its token) lasts unless the site reports earlier.")
+    token_digest = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="SHA-256 of the room's API key (manage.py create_room_token).")
+    # Owned by the admission cycle, written under the queue row lock.
+    next_admission_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(admit_per_minute__gte=1), name="room_rate_positive"),
+            models.CheckConstraint(condition=Q(admission_seconds__gte=10), name="room_admission_lifetime_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def max_inside(self) -> int:
+        return self.queue.capacity or 0
+
+    @property
+    def admission_interval(self) -> float:
+        """Seconds between two admissions at the room's rate."""
+        return 60.0 / self.admit_per_minute
+
+
+class SigningKey(models.Model):
+    """An Ed25519 key signing admission tokens; its public half is in the JWKS.
+
+    Rotation (`manage.py rotate_signing_key`): a new key signs from now on;
+    older keys stay published until `retire_after`, so tokens they signed
+    still verify until they expire.
+    """
+
+    kid = models.CharField(max_length=40, unique=True)
+    private_pem = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    retire_after = models.DateTimeField(null=True, blank=True,
+                                        help_text="Empty: the current key. Set when a newer key takes over.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.kid

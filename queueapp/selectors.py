@@ -16,6 +16,16 @@ def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
     return Ticket.objects.filter(queue_id=queue_id, status=TicketStatus.WAITING).order_by("-priority", "seq")
 
 
+def is_waiting_room(queue: Queue) -> bool:
+    """A capacity queue in front of another site (`WaitingRoom`): admits at its rate only."""
+    from .models import WaitingRoom
+
+    try:
+        return queue.waiting_room is not None
+    except WaitingRoom.DoesNotExist:
+        return False
+
+
 def open_offer_count(queue: Queue) -> int:
     return Ticket.objects.filter(queue_id=queue.pk, status=TicketStatus.OFFERED).count()
 
@@ -67,9 +77,10 @@ def estimate_wait_range(queue: Queue, position: int | None):
     """The same estimate with a range (`low`, `high`) and `thin` when little
     recent history backs it: show "10-20 min" rather than "15 min" then.
     Returns `queueapp.estimates.WaitRange`, or None when not waiting."""
-    if position is None or queue.kind == Queue.Kind.CAPACITY:
+    if position is None or (queue.kind == Queue.Kind.CAPACITY and not is_waiting_room(queue)):
         # A waitlist moves only when seats free up (cancellations, more capacity):
-        # no service time predicts that, so it shows a position and no time.
+        # no service time predicts that, so it shows a position and no time. A
+        # waiting room admits at its rate: `estimates.room_interval`.
         return None
     from .estimates import wait_range
 

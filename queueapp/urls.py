@@ -10,6 +10,7 @@ urlpatterns: list = [
     path("", include("queueapp.views.health")),
     path("", include("queueapp.views.stats")),
     path("", include("queueapp.views.waitlist")),
+    path("", include("queueapp.views.rooms")),
     path("", include("queueapp.views.live")),
     path("", include("queueapp.views.auth")),
     path("", include("queueapp.views.console")),

@@ -297,8 +297,13 @@ class TicketConsumer(LiveConsumer):
             view.call_count = ticket.get("call_count", view.call_count)
             view.position = None
             return True
+        seats_changed = False
+        if getattr(view.queue, "seats_free", None) is not None and "seats_taken" in message \
+                and "capacity" in message:  # a waitlist's "N seats free now"
+            free = message["capacity"] - message["seats_taken"]
+            seats_changed, view.queue.seats_free = free != view.queue.seats_free, free
         if view.status != TicketStatus.WAITING or view.position is None:
-            return False
+            return seats_changed
         delta = 0
         left, entered = message.get("left"), message.get("entered")
         if left and is_ahead(tuple(left), view.key):
@@ -306,7 +311,7 @@ class TicketConsumer(LiveConsumer):
         if entered and is_ahead(tuple(entered), view.key):
             delta += 1
         view.position += delta
-        return delta != 0
+        return delta != 0 or seats_changed
 
     async def catch_up(self) -> None:
         """Apply the missed events from the database (read once per process for

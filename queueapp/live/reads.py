@@ -73,7 +73,11 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
         seq=ticket.seq, call_count=ticket.call_count, party_size=ticket.party_size,
         counter=SimpleNamespace(name=ticket.counter.name) if ticket.counter_id else None,
         queue=SimpleNamespace(name=queue.name, prefix=queue.prefix, pk=queue.pk,
-                              location=SimpleNamespace(timezone=queue.location.timezone)),
+                              location=SimpleNamespace(timezone=queue.location.timezone),
+                              kind=queue.kind, room_slug=queue.room_slug, service_date=queue.service_date,
+                              # Waitlists say how many seats are free (events update it).
+                              seats_free=queue.seats_free if queue.kind == Queue.Kind.CAPACITY
+                              and queue.room_slug is None else None),
         offer_expires_at=ticket.offer_expires_at,
     )
 
@@ -90,7 +94,8 @@ def ticket_row_views(tokens) -> dict[str, TicketView | None]:
     for _hop in range(5):
         if not wanted:
             break
-        rows = {t.token: t for t in Ticket.objects.select_related("queue__location", "counter", "transferred_to")
+        rows = {t.token: t for t in Ticket.objects.select_related("queue__location", "queue__waiting_room", "counter",
+                                                                  "transferred_to")
                 .filter(token__in=set(wanted.values()))}
         following = {}
         for original, token in wanted.items():

@@ -70,7 +70,8 @@ def ticket_status(view: TicketView) -> str:
     wait = view.estimated_wait
     key = (view.queue_id, view.queue.name, view.status, view.position,
            None if wait is None else round(wait.total_seconds() / 60),
-           view.counter.name if view.counter else None, view.call_count)
+           view.counter.name if view.counter else None, view.call_count,
+           getattr(view.queue, "seats_free", None), view.party_size)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")

@@ -326,7 +326,9 @@ def do_cancel(ticket: Ticket | int, *, acting_user=None, by_patient: bool = Fals
         Queue.objects.filter(pk=queue.pk).update(seats_taken=F("seats_taken") - released)
     record_event(queue, Kind.CANCELLED, ticket=ticket, counter=ticket.counter, actor=acting_user,
                  left_line=left, data={"by": "patient" if by_patient else "staff",
-                                       "was": was, "seats_released": released})
+                                       "was": was, "seats_released": released,
+                                       **({"seats_taken": queue.seats_taken, "capacity": queue.capacity}
+                                          if queue.kind == Queue.Kind.CAPACITY else {})})
     if queue.kind == Queue.Kind.CAPACITY:
         # Seats freed, or a waiting head that did not fit left the line: either
         # way someone behind may now be admitted.

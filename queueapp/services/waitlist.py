@@ -39,7 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import next_admissible, open_offer_count, waiting_tickets
+from ..selectors import is_waiting_room, next_admissible, open_offer_count, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_ticket_queue
 from ..errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
@@ -75,18 +75,20 @@ def check_waitlist_room(queue: Queue, ticket: Ticket) -> None:
 
 
 def admit_locked(queue: Queue, *, acting_user=None, now: datetime | None = None,
-                 cycle: bool = False) -> list[Ticket]:
+                 cycle: bool = False, budget: int | None = None) -> list[Ticket]:
     """Run one admission cycle (queue row locked by the caller); see the module doc.
 
     `cycle=False` is an automatic trigger (join, release): a batched waiting room
-    ignores it and waits for its next cycle.
+    ignores it and waits for its next cycle. `budget` replaces `batch_size` as
+    the most admitted (a waiting room passes what its rate allows now).
     """
     if queue.kind != Queue.Kind.CAPACITY or queue.is_paused:
         return []
     if queue.batch_size is not None and not cycle:
         return []
     now = now or timezone.now()
-    budget = queue.batch_size
+    if budget is None:
+        budget = queue.batch_size
     offer_slots = None
     if queue.offer_seconds and queue.max_open_offers is not None:
         offer_slots = queue.max_open_offers - open_offer_count(queue)
@@ -158,6 +160,8 @@ def do_confirm_waitlist(queue: Queue | int, *, acting_user=None,
     queue = lock_queue(_pk(queue))
     if queue.kind != Queue.Kind.CAPACITY:
         raise InvalidInput(f"{queue.name} is a counter queue, not a waitlist.", field="queue")
+    if is_waiting_room(queue):
+        raise InvalidInput(f"{queue.name} is a waiting room: it admits at its own rate.", field="queue")
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is paused; resume it before confirming the waitlist.")
     return admit_locked(queue, acting_user=acting_user, now=now, cycle=True)
@@ -186,7 +190,8 @@ def do_set_capacity(queue: Queue | int, *, capacity: int, acting_user=None,
     queue.capacity = capacity
     Queue.objects.filter(pk=queue.pk).update(capacity=capacity)
     record_event(queue, Kind.CAPACITY_CHANGED, actor=acting_user,
-                 data={"from": before, "to": capacity, "seats_taken": queue.seats_taken})
+                 data={"from": before, "to": capacity, "seats_taken": queue.seats_taken,
+                       "capacity": capacity})
     if capacity > before:
         admit_locked(queue, acting_user=acting_user, now=now)
     return queue
@@ -276,7 +281,7 @@ def run_waitlist_cycles(*, now: datetime | None = None) -> int:
     safety net (their admissions happen at once, so it normally finds nothing).
     Returns how many requests were admitted.
     """
-    candidates = (Queue.objects.filter(kind=Queue.Kind.CAPACITY, is_paused=False,
+    candidates = (Queue.objects.filter(kind=Queue.Kind.CAPACITY, is_paused=False, waiting_room__isnull=True,
                                        seats_taken__lt=F("capacity"),
                                        tickets__status=TicketStatus.WAITING)
                   .values_list("pk", flat=True).distinct().order_by("pk"))

@@ -50,3 +50,15 @@ def waited(delta: timedelta | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d}"
+
+
+@register.filter
+def ordinal_suffix(number) -> str:
+    """The English ordinal ending of a number: 1 -> 'st', 12 -> 'th', 23 -> 'rd'."""
+    try:
+        n = int(number)
+    except (TypeError, ValueError):
+        return ""
+    if 10 <= n % 100 <= 20:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")

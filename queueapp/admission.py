@@ -1,0 +1,93 @@
+"""Admission tokens: what a waiting room hands the protected site with each visitor.
+
+A JWT signed with Ed25519 (`EdDSA`, PyJWT + cryptography): the site verifies
+it offline with the public keys published at `/.well-known/jwks.json` (see
+docs/waiting-room.md for the dozen lines it takes). Claims:
+
+- `iss` the issuer (`WAITING_ROOM_ISSUER`), `aud` the room's slug (so a
+  token of one room is refused by another), `room` the same slug;
+- `sub` the visitor's id (what the site reports done/abandoned with);
+- `iat` the admission time, `exp` the end of the admission, `jti` one id
+  per admission (the site refuses a replay by remembering it).
+
+Keys rotate (`manage.py rotate_signing_key`): the newest key signs; older
+keys stay published until every token they signed has expired.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.db.models import Max, Q
+from django.utils import timezone
+from jwt.algorithms import OKPAlgorithm
+
+from .models import SigningKey, Ticket, WaitingRoom
+
+ALGORITHM = "EdDSA"
+
+
+def issuer() -> str:
+    return getattr(settings, "WAITING_ROOM_ISSUER", "queueapp")
+
+
+def _new_key(now: datetime) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return SigningKey.objects.create(kid=uuid.uuid4().hex, private_pem=pem, created_at=now)
+
+
+def signing_key() -> SigningKey:
+    """The key that signs now (made on first use)."""
+    key = SigningKey.objects.filter(retire_after__isnull=True).order_by("-created_at", "-pk").first()
+    return key or _new_key(timezone.now())
+
+
+def rotate(now: datetime | None = None) -> SigningKey:
+    """A new signing key; the previous ones stay published while tokens they
+    signed may still be valid (the longest admission lifetime, plus a minute)."""
+    now = now or timezone.now()
+    longest = WaitingRoom.objects.aggregate(m=Max("admission_seconds"))["m"] or 600
+    SigningKey.objects.filter(retire_after__isnull=True).update(
+        retire_after=now + timedelta(seconds=longest + 60))
+    return _new_key(now)
+
+
+def published_keys(now: datetime | None = None) -> list[SigningKey]:
+    now = now or timezone.now()
+    return list(SigningKey.objects.filter(Q(retire_after__isnull=True) | Q(retire_after__gt=now)))
+
+
+def _private(key: SigningKey) -> Ed25519PrivateKey:
+    return serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+
+
+def jwks(now: datetime | None = None) -> dict:
+    """The public keys as a JSON Web Key Set (RFC 7517)."""
+    keys = []
+    for key in published_keys(now):
+        jwk = OKPAlgorithm.to_jwk(_private(key).public_key(), as_dict=True)
+        keys.append({**jwk, "kid": key.kid, "use": "sig", "alg": ALGORITHM})
+    return {"keys": keys}
+
+
+def admission_expires_at(room: WaitingRoom, ticket: Ticket) -> datetime:
+    return ticket.confirmed_at + timedelta(seconds=room.admission_seconds)
+
+
+def issue(room: WaitingRoom, ticket: Ticket) -> str:
+    """The signed token of an admitted visitor (`ticket` is CONFIRMED)."""
+    key = signing_key()
+    claims = {
+        "iss": issuer(), "aud": room.slug, "room": room.slug, "sub": str(ticket.pk),
+        "iat": int(ticket.confirmed_at.timestamp()),
+        "exp": int(admission_expires_at(room, ticket).timestamp()),
+        "jti": f"{room.slug}.{ticket.pk}",
+    }
+    return jwt.encode(claims, _private(key), algorithm=ALGORITHM, headers={"kid": key.kid})

@@ -1,0 +1,123 @@
+"""The virtual waiting room's pages: `/wait/<room>/?return=<path>` and the JWKS.
+
+One place per browser: the place (its ticket token) and the return path live
+in a signed cookie for that room, so reloading or a second tab shows the same
+place, and a forged cookie is ignored (a new place at the back). Once the
+visitor is admitted, the same URL redirects to the protected site with a
+signed admission token (`queueapp.admission`). The page is live (the ticket's
+WebSocket); without JavaScript it reloads itself.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+
+from .. import admission, pages
+from ..models import Ticket, TicketStatus, WaitingRoom
+from ..ratelimit import RateLimited, check_rate
+from ..services import InvalidInput, QueueActionError
+from ..services.rooms import do_enter_line
+from ._common import refuse
+
+COOKIE_SALT = "queueapp.waiting-room"
+COOKIE_AGE = 24 * 3600
+MAX_RETURN = 2000
+NOSCRIPT_REFRESH = 10  # seconds between reloads without JavaScript
+TOKEN_PARAM = "queue_token"
+
+
+def cookie_name(room: WaitingRoom) -> str:
+    return f"waitroom-{room.slug}"
+
+
+def return_path(raw: str | None) -> str:
+    """The path on the protected site the visitor goes back to; refuse anything
+    that could send them elsewhere (a scheme, `//host`, backslashes, controls)."""
+    if not raw:
+        return "/"
+    if (len(raw) > MAX_RETURN or not raw.startswith("/") or raw.startswith("//") or "\\" in raw
+            or any(ord(c) < 32 or ord(c) == 127 for c in raw)):
+        raise InvalidInput(
+            "return must be a path on the protected site, starting with a single / "
+            f"(at most {MAX_RETURN} characters), e.g. /checkout?event=12.", field="return")
+    return raw
+
+
+def target_url(room: WaitingRoom, path_: str, token: str) -> str:
+    base = urlsplit(room.target_url)
+    back = urlsplit(path_)
+    query = "&".join(q for q in (back.query, urlencode({TOKEN_PARAM: token})) if q)
+    return urlunsplit((base.scheme, base.netloc, back.path, query, back.fragment))
+
+
+def _held(request: HttpRequest, room: WaitingRoom) -> tuple[Ticket | None, str | None]:
+    """The place this browser holds in `room` (from the signed cookie), if still current."""
+    try:
+        raw = request.get_signed_cookie(cookie_name(room), salt=COOKIE_SALT, max_age=COOKIE_AGE)
+        held = json.loads(raw)
+        token, back = str(held["t"]), str(held["r"])
+    except (KeyError, ValueError, TypeError, signing.BadSignature):
+        return None, None
+    ticket = (Ticket.objects.select_related("queue__location", "queue__waiting_room")
+              .filter(token=token, queue_id=room.queue_id).first())
+    if ticket is None or not _current(room, ticket):
+        return None, back
+    return ticket, back
+
+
+def _current(room: WaitingRoom, ticket: Ticket) -> bool:
+    """Still in line, or admitted and the admission not yet lapsed."""
+    if ticket.status == TicketStatus.WAITING:
+        return True
+    return (ticket.status == TicketStatus.CONFIRMED
+            and admission.admission_expires_at(room, ticket) > timezone.now())
+
+
+@require_GET
+@cache_control(no_store=True)
+def wait(request: HttpRequest, room_slug: str) -> HttpResponse:
+    room = get_object_or_404(WaitingRoom.objects.select_related("queue__location"), slug=room_slug)
+    ticket, back = _held(request, room)
+    try:
+        if "return" in request.GET or back is None:
+            back = return_path(request.GET.get("return"))
+        if ticket is None:
+            check_rate(request, "wait")
+            ticket = do_enter_line(room)
+    except QueueActionError as error:
+        response = refuse(request, error)
+        if isinstance(error, RateLimited):
+            response["Retry-After"] = str(error.retry_after)
+        return response
+    if ticket.status == TicketStatus.CONFIRMED:
+        response = redirect(target_url(room, back, admission.issue(room, ticket)))
+    else:
+        context = {**pages.ticket_context(ticket), "room": room, "location": room.queue.location,
+                   "refresh": NOSCRIPT_REFRESH}
+        response = render(request, "queueapp/wait.html", context)
+    response.set_signed_cookie(cookie_name(room), json.dumps({"t": ticket.token, "r": back}),
+                               salt=COOKIE_SALT, max_age=COOKIE_AGE, httponly=True, samesite="Lax",
+                               secure=request.is_secure())
+    return response
+
+
+@require_GET
+@cache_control(max_age=300, public=True)
+def jwks(request: HttpRequest) -> JsonResponse:
+    """The public keys that verify admission tokens (RFC 7517)."""
+    return JsonResponse(admission.jwks())
+
+
+urlpatterns = [
+    path("wait/<slug:room_slug>/", wait, name="waiting-room"),
+    path(".well-known/jwks.json", jwks, name="jwks"),
+]

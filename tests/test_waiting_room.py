@@ -1,0 +1,220 @@
+"""The virtual waiting room: places, admission at a rate with a maximum inside,
+release by the protected site or by expiry, tokens, and the abuse it refuses."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from django.utils import timezone
+
+from queueapp import admission
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import Queue, QueueEvent, Ticket, TicketStatus
+from queueapp.services import InvalidTransition
+from queueapp.services.rooms import (
+    do_create_waiting_room,
+    do_enter_line,
+    do_expire_admissions,
+    do_issue_room_key,
+    do_release_visitor,
+    run_room_cycles,
+)
+from queueapp.views.rooms import cookie_name
+
+pytestmark = pytest.mark.django_db
+
+Kind = QueueEvent.Kind
+
+
+def make_room(location, slug="concert", rate=60, inside=2, lifetime=600):
+    return do_create_waiting_room(location=location, name=f"Tickets {slug}", slug=slug, prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=rate,
+                                  max_inside=inside, admission_seconds=lifetime)
+
+
+@pytest.fixture
+def room(location):
+    return make_room(location)
+
+
+def statuses(room):
+    return list(Ticket.objects.filter(queue_id=room.queue_id).order_by("pk").values_list("status", flat=True))
+
+
+def test_admissions_are_spaced_at_the_rate_and_never_exceed_max_inside(room):
+    t0 = timezone.now()
+    first = do_enter_line(room, now=t0)
+    assert first.status == TicketStatus.CONFIRMED  # an empty room lets the first in at once
+    others = [do_enter_line(room, now=t0) for _ in range(4)]
+    assert [t.status for t in others] == ["waiting"] * 4  # the next slot is a second away (60/min)
+    assert run_room_cycles(now=t0 + timedelta(seconds=0.5)) == 0
+    assert run_room_cycles(now=t0 + timedelta(seconds=1)) == 1
+    # Two inside = the maximum: however long we wait, nobody else enters...
+    assert run_room_cycles(now=t0 + timedelta(seconds=30)) == 0
+    assert statuses(room) == ["confirmed", "confirmed", "waiting", "waiting", "waiting"]
+    # ...until the site reports one done; the freed place goes at once (the slot is due).
+    do_release_visitor(room, first.pk, outcome="done", now=t0 + timedelta(seconds=31))
+    assert statuses(room) == ["completed", "confirmed", "confirmed", "waiting", "waiting"]
+    queue = Queue.objects.get(pk=room.queue_id)
+    assert queue.seats_taken == 2
+    assert validate_queue_integrity(queue) == []
+
+
+def test_an_idle_room_does_not_save_up_a_burst(location):
+    room = make_room(location, rate=60, inside=50)
+    t0 = timezone.now()
+    for _ in range(20):
+        do_enter_line(room, now=t0)
+    # 100 s later only the slots of the last second (SLACK) are still good: 2, not 100.
+    assert run_room_cycles(now=t0 + timedelta(seconds=100)) == 2
+    assert run_room_cycles(now=t0 + timedelta(seconds=100.5)) == 0
+    assert run_room_cycles(now=t0 + timedelta(seconds=101)) == 1
+
+
+def test_every_admission_and_release_is_an_event(room):
+    t0 = timezone.now()
+    a = do_enter_line(room, now=t0)
+    b = do_enter_line(room, now=t0)
+    run_room_cycles(now=t0 + timedelta(seconds=1))
+    do_release_visitor(room, a.pk, outcome="done", now=t0 + timedelta(seconds=2))
+    do_release_visitor(room, b.pk, outcome="abandoned", now=t0 + timedelta(seconds=2))
+    kinds = list(QueueEvent.objects.filter(queue_id=room.queue_id).order_by("version")
+                 .values_list("kind", "ticket_id"))
+    assert kinds == [(Kind.JOINED, a.pk), (Kind.CONFIRMED, a.pk), (Kind.JOINED, b.pk),
+                     (Kind.CONFIRMED, b.pk), (Kind.COMPLETED, a.pk), (Kind.CANCELLED, b.pk)]
+
+
+def test_an_unreported_admission_frees_itself_when_it_expires(location):
+    room = make_room(location, inside=1, lifetime=60)
+    t0 = timezone.now()
+    a = do_enter_line(room, now=t0)
+    b = do_enter_line(room, now=t0)
+    assert do_expire_admissions(now=t0 + timedelta(seconds=59)) == 0
+    assert do_expire_admissions(now=t0 + timedelta(seconds=60)) == 1
+    a.refresh_from_db(), b.refresh_from_db()
+    assert (a.status, b.status) == (TicketStatus.EXPIRED, TicketStatus.CONFIRMED)
+    event = QueueEvent.objects.filter(queue_id=room.queue_id, ticket=a).latest("version")
+    assert (event.kind, event.data["reason"]) == (Kind.EXPIRED, "not reported")
+    # Reporting it afterwards is refused: it is no longer inside.
+    with pytest.raises(InvalidTransition, match="expired"):
+        do_release_visitor(room, a.pk, outcome="done")
+    assert validate_queue_integrity(room.queue_id) == []
+
+
+def test_a_visitor_is_released_once(room):
+    a = do_enter_line(room)
+    do_release_visitor(room, a.pk, outcome="done")
+    with pytest.raises(InvalidTransition, match="already reported done"):
+        do_release_visitor(room, a.pk, outcome="abandoned")
+
+
+def test_integrity_sees_an_inside_count_that_disagrees_with_admissions(room):
+    do_enter_line(room)
+    Queue.objects.filter(pk=room.queue_id).update(seats_taken=0)
+    codes = {p.code for p in validate_queue_integrity(room.queue_id)}
+    assert "room_inside_count" in codes
+
+
+def test_staff_confirm_and_the_waitlist_cycle_never_bypass_the_rate(room):
+    from queueapp.services import InvalidInput, do_confirm_waitlist, run_waitlist_cycles
+
+    t0 = timezone.now()
+    do_enter_line(room, now=t0)
+    do_enter_line(room, now=t0)
+    assert run_waitlist_cycles() == 0
+    with pytest.raises(InvalidInput, match="own rate"):
+        do_confirm_waitlist(room.queue_id)
+
+
+# --- the page ------------------------------------------------------------------
+
+def test_reloads_and_tabs_keep_one_place_and_a_forged_cookie_gets_none(client, room):
+    Queue.objects.filter(pk=room.queue_id).update(capacity=0, seats_taken=0)  # nobody gets in
+    page = client.get("/wait/concert/?return=/checkout?event=12")
+    assert page.status_code == 200
+    assert b"You are <strong class=\"position-number\">1</strong>st in line" in page.content
+    assert client.get("/wait/concert/").status_code == 200  # a reload, a second tab
+    assert client.get("/wait/concert/?return=/other").status_code == 200
+    assert Ticket.objects.filter(queue_id=room.queue_id).count() == 1
+    client.cookies[cookie_name(room)] = json.dumps({"t": "x" * 22, "r": "/"})  # unsigned: ignored
+    client.get("/wait/concert/")
+    assert Ticket.objects.filter(queue_id=room.queue_id).count() == 2
+
+
+def test_an_admitted_visitor_is_redirected_with_a_token_for_this_room(client, room):
+    answer = client.get("/wait/concert/?return=/checkout?event=12")
+    assert answer.status_code == 302
+    url = urlsplit(answer["Location"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "shop.example.com", "/checkout")
+    query = parse_qs(url.query)
+    assert query["event"] == ["12"]
+    token = query["queue_token"][0]
+    keys = jwt.PyJWKSet.from_dict(client.get("/.well-known/jwks.json").json())
+    kid = jwt.get_unverified_header(token)["kid"]
+    claims = jwt.decode(token, keys[kid].key, algorithms=["EdDSA"], audience="concert", issuer="queueapp")
+    visitor = Ticket.objects.get(queue_id=room.queue_id)
+    assert claims["sub"] == str(visitor.pk) and claims["room"] == "concert"
+    assert claims["exp"] - claims["iat"] == room.admission_seconds
+    assert client.get("/wait/concert/").status_code == 302  # the same admission again
+
+
+@pytest.mark.parametrize("bad", ["https://evil.example/", "//evil.example/x", "/\\evil", "checkout", "/a\nb"])
+def test_a_return_that_could_leave_the_site_is_refused(client, room, bad):
+    answer = client.get("/wait/concert/", {"return": bad})
+    assert answer.status_code == 400
+    assert b"return must be a path" in answer.content
+    assert not Ticket.objects.exists()
+
+
+def test_new_places_are_rate_limited_per_client(client, room, settings):
+    settings.TICKET_RATE_LIMITS = {**settings.TICKET_RATE_LIMITS, "wait": (2, 60)}
+    from django.core.cache import cache
+
+    cache.clear()
+    for _ in range(2):
+        client.cookies.clear()
+        assert client.get("/wait/concert/").status_code in (200, 302)
+    client.cookies.clear()
+    answer = client.get("/wait/concert/")
+    assert answer.status_code == 429 and answer["Retry-After"]
+
+
+def test_rotated_keys_stay_published_until_their_tokens_expire(room):
+    old = admission.signing_key()
+    new = admission.rotate()
+    kids = {k["kid"] for k in admission.jwks()["keys"]}
+    assert kids == {old.kid, new.kid}
+    later = timezone.now() + timedelta(seconds=room.admission_seconds + 61)
+    assert {k["kid"] for k in admission.jwks(later)["keys"]} == {new.kid}
+    assert admission.signing_key() == new
+
+
+# --- the API of the protected site ------------------------------------------------
+
+def _release(client, room_slug, visitor, key, outcome="done"):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return client.post(f"/api/rooms/{room_slug}/visitors/{visitor}/release", {"outcome": outcome},
+                       content_type="application/json", headers=headers)
+
+
+def test_the_site_reports_with_its_room_key_only(client, location, room):
+    other = make_room(location, slug="museum")
+    key, other_key = do_issue_room_key(room), do_issue_room_key(other)
+    visitor = do_enter_line(room)
+    assert _release(client, "concert", visitor.pk, None).status_code == 401
+    assert _release(client, "concert", visitor.pk, other_key).status_code == 403
+    assert _release(client, "concert", visitor.pk, "qr_guess").status_code == 403
+    bad = _release(client, "concert", visitor.pk, key, outcome="finished")
+    assert bad.status_code == 400 and bad.json()["field"] == "outcome"
+    assert _release(client, "concert", 10**6, key).status_code == 404
+    ok = _release(client, "concert", visitor.pk, key)
+    assert ok.status_code == 200 and ok.json()["status"] == "completed" and ok.json()["inside"] == 0
+    again = _release(client, "concert", visitor.pk, key)
+    assert again.status_code == 409
+    # Another room's visitor cannot be released with this room's key either.
+    stranger = do_enter_line(other)
+    assert _release(client, "concert", stranger.pk, key).status_code == 404
