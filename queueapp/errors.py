@@ -6,7 +6,7 @@ live screens catch them), so neither has to import the other.
 """
 
 __all__ = ["QueueActionError", "InvalidInput", "NotFound", "PermissionDenied", "QueuePaused",
-           "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired"]
+           "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired", "DatePassed"]
 
 
 class QueueActionError(Exception):
@@ -56,3 +56,7 @@ class NothingWaiting(QueueActionError):
 
 class OfferExpired(QueueActionError):
     code = "offer_expired"
+
+
+class DatePassed(QueueActionError):
+    code = "date_passed"

@@ -7,6 +7,7 @@ import re
 from django import forms
 
 from .models import MAX_ID
+from .services.tickets import MAX_PARTY_SIZE
 from .services.waitlist import MAX_CAPACITY
 
 ASCII_WHOLE_NUMBER = re.compile(r"\s*[0-9]+\s*")
@@ -104,3 +105,40 @@ class CapacityForm(NamedErrorsForm):
         "invalid": "Capacity must be a whole number of seats, written with the digits 0-9.",
         "min_value": "Capacity cannot be negative.",
         "max_value": f"Capacity can be at most {MAX_CAPACITY} seats."})
+
+
+class WaitlistRowForm(NamedErrorsForm):
+    """One request's action on the staff waitlist board."""
+
+    ACTIONS = [("confirm", "Confirm now"), ("offer", "Offer"), ("front", "Move to front"), ("cancel", "Cancel")]
+
+    action = forms.ChoiceField(choices=ACTIONS, error_messages={
+        "required": "Say which action to take.",
+        "invalid_choice": "%(value)s is not an action of the waitlist board."})
+    ticket = _id_field(error_messages={
+        "required": "Say which request.", "invalid": "The request must be given by its id (digits 0-9).",
+        "min_value": "The request must be given by its id (digits 0-9).",
+        "max_value": "No request has an id that large."})
+
+
+class SeatRequestForm(NamedErrorsForm):
+    """A public request for seats: which resource and how many seats."""
+
+    queue = _id_field(error_messages={
+        "required": "Choose what you want seats on.", "invalid": "Choose one of the dates listed.",
+        "min_value": "Choose one of the dates listed.", "max_value": "Choose one of the dates listed."})
+    party_size = WholeNumberField(min_value=1, max_value=MAX_PARTY_SIZE, error_messages={
+        "required": "Say how many seats you need.",
+        "invalid": "The number of seats must be a whole number, written with the digits 0-9.",
+        "min_value": "Ask for at least 1 seat.",
+        "max_value": f"At most {MAX_PARTY_SIZE} seats per request."})
+
+    def __init__(self, *args, resources=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.resources = {q.pk: q for q in resources}
+
+    def clean_queue(self):
+        queue = self.resources.get(self.cleaned_data["queue"])
+        if queue is None:
+            raise forms.ValidationError("Choose one of the dates listed.")
+        return queue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .live import publisher, reads
 from .services.retention import purge_due_locations
 from .services.rooms import do_expire_admissions, run_room_cycles
-from .services.waitlist import do_expire_offers, run_waitlist_cycles
+from .services.waitlist import do_expire_offers, do_expire_past_requests, run_waitlist_cycles
 from .worker import periodic
 
 EXPIRE_SECONDS = 1.0  # how late a lapsed offer's seats may reach the next in line
@@ -28,6 +28,13 @@ def expire_offers() -> None:
 @periodic(ADMIT_SECONDS)
 def admit_waitlist_batches() -> None:
     run_waitlist_cycles()
+
+
+# Dated waitlists (a train, a show) whose date has passed: their waiting
+# requests end as expired, an event each (joins are refused by do_join).
+@periodic(60)
+def expire_past_requests() -> None:
+    do_expire_past_requests()
 
 
 # Waiting rooms: free admissions nobody reported, then admit whoever the rate

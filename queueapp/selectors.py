@@ -45,6 +45,36 @@ def next_admissible(queue: Queue) -> Ticket | None:
     return head if head is not None and head.party_size <= queue.seats_free else None
 
 
+def plan_admissions(queue: Queue, *, budget: int | None = None) -> list[Ticket]:
+    """The waiting requests one admission cycle takes now, in order (a read: the
+    service `admit_locked` admits exactly these, and staff's board says so
+    before they press *Confirm the waitlist*).
+
+    Strict order: from the head while each fits the seats still free. With
+    `allow_skip`: every request in line order that fits what is still free.
+    At most `budget` (the cycle's batch) and the offer slots left.
+    """
+    free = queue.seats_free
+    if queue.offer_seconds and queue.max_open_offers is not None:
+        slots = queue.max_open_offers - open_offer_count(queue)
+        budget = slots if budget is None else min(budget, slots)
+    if free <= 0 or (budget is not None and budget <= 0):
+        return []
+    line = waiting_tickets(queue)
+    if queue.allow_skip:
+        line = line.filter(party_size__lte=free)
+    plan: list[Ticket] = []
+    for ticket in line.iterator(chunk_size=100):
+        if ticket.party_size <= free:
+            plan.append(ticket)
+            free -= ticket.party_size
+        elif not queue.allow_skip:
+            break
+        if free <= 0 or (budget is not None and len(plan) >= budget):
+            break
+    return plan
+
+
 def ahead_of(priority: int, seq: int) -> Q:
     """Tickets that stand before the key (priority, seq): the ordering rule."""
     return Q(priority__gt=priority) | Q(priority=priority, seq__lt=seq)
@@ -142,3 +172,25 @@ def waitlist_overview(queue: Queue, *, limit: int = 200) -> WaitlistOverview:
         oversized=list(waiting_tickets(queue).filter(party_size__gt=queue.capacity or 0)
                        .select_related("queue")[:limit]),
     )
+
+
+def requestable_resources(location) -> list[Queue]:
+    """Capacity waitlists of a location people may ask seats on: undated, or dated
+    today or later in the location's time zone (waiting rooms have their own page)."""
+    today = location.business_day()
+    queues = (Queue.objects.filter(location=location, kind=Queue.Kind.CAPACITY, waiting_room__isnull=True)
+              .filter(Q(service_date__isnull=True) | Q(service_date__gte=today))
+              .select_related("location").order_by("service_date", "name"))
+    return list(queues)
+
+
+def admitted_since(queue: Queue, version: int) -> list[Ticket]:
+    """Requests confirmed or offered by the queue's events after `version` (what
+    an action admitted, e.g. a capacity increase), in order."""
+    from .models import QueueEvent
+
+    ids = list(QueueEvent.objects.filter(queue=queue, version__gt=version,
+                                         kind__in=[QueueEvent.Kind.CONFIRMED, QueueEvent.Kind.OFFERED])
+               .order_by("version").values_list("ticket_id", flat=True))
+    found = Ticket.objects.select_related("queue").in_bulk(ids)
+    return [found[i] for i in ids if i in found]

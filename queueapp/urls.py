@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("", include("queueapp.views.stats")),
     path("", include("queueapp.views.waitlist")),
     path("", include("queueapp.views.rooms")),
+    path("", include("queueapp.views.requests")),
     path("", include("queueapp.views.live")),
     path("", include("queueapp.views.auth")),
     path("", include("queueapp.views.console")),

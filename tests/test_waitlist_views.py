@@ -51,17 +51,19 @@ def test_a_counter_queue_has_no_waitlist_page(client, staff, queue):
     assert client.get(f"/waitlist/{queue.pk}/").status_code == 404
 
 
-def test_confirm_as_a_plain_form_redirects_and_as_htmx_swaps_the_board(client, staff, location):
+def test_confirm_as_a_plain_form_redirects_and_as_htmx_answers_with_the_board(client, staff, location):
     room = make_queue(location, "Room", "W", kind=Queue.Kind.CAPACITY, capacity=5, batch_size=2)
     tickets = [do_join(room).ticket for _ in range(3)]
     client.force_login(staff)
     plain = client.post(f"/waitlist/{room.pk}/confirm")
     assert plain.status_code == 302 and plain.url == f"/waitlist/{room.pk}/"
-    assert "Confirmed 2: W-001, W-002." in client.get(plain.url).content.decode()
+    assert "Confirmed W-001, W-002 (2 seats)." in client.get(plain.url).content.decode()
     swapped = client.post(f"/waitlist/{room.pk}/confirm", **HTMX)
     html = swapped.content.decode()
-    assert swapped.status_code == 200 and html.lstrip().startswith("<section id=\"waitlist-board\"")
-    assert "Confirmed 1: W-003." in html and "<html" not in html
+    assert swapped.status_code == 200 and html.lstrip().startswith('<p class="notice" role="status">')
+    board = html.split('<hx-partial hx-target="#waitlist-board" hx-swap="outerHTML">', 1)[1]
+    assert board.lstrip().startswith('<section id="waitlist-board"')
+    assert "Confirmed W-003 (1 seat)." in html and "<html" not in html
     assert [Ticket.objects.get(pk=t.pk).status for t in tickets] == [S.CONFIRMED] * 3
     assert QueueEvent.objects.filter(queue=room, kind="confirmed", actor=staff).count() == 3
 

@@ -488,3 +488,30 @@ class ConsoleConsumer(SharedScreenConsumer):
             lambda: list(counter.queues.order_by("pk").values_list("pk", flat=True)))()
         self.queue_groups = [group_for_queue(q) for q in queue_ids]
         return None
+
+
+class WaitlistBoardConsumer(SharedScreenConsumer):
+    """`ws/waitlist/<queue_id>/`: the staff waitlist board, staff at the queue's location only."""
+
+    target_id = "waitlist-board"
+
+    @property
+    def shared(self) -> SharedRender:
+        return self.hub.waitlists
+
+    async def prepare(self) -> int | None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return CLOSE_UNAUTHENTICATED
+        queue_id = self.scope["url_route"]["kwargs"]["queue_id"]
+        try:
+            queue = await database_sync_to_async(access.access_queue)(user, queue_id)
+        except NotFound:
+            return CLOSE_NOT_FOUND
+        except PermissionDenied:
+            return CLOSE_FORBIDDEN
+        if queue.kind != queue.Kind.CAPACITY:
+            return CLOSE_NOT_FOUND
+        self.key = queue.pk
+        self.queue_groups = [group_for_queue(queue.pk)]
+        return None

@@ -164,6 +164,13 @@ def _feed(counter_id: int, _previous=None) -> tuple[dict[int, int], str]:
     return context["versions"], render.console_feed(context)
 
 
+def _waitlist_board(queue_id: int, _previous=None) -> tuple[dict[int, int], str]:
+    from ..waitlist_board import board_context
+
+    context = board_context(queue_id)
+    return context["versions"], render.waitlist_board(context)
+
+
 class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -180,6 +187,7 @@ class Hub:
         self._catch_ups: dict[tuple[int, int], asyncio.Task] = {}
         self.boards = SharedRender(_board)
         self.feeds = SharedRender(_feed)
+        self.waitlists = SharedRender(_waitlist_board)
         self.lines = SharedRender(reads.waiting_line)
         self.tickets = Batch(reads.ticket_row_views)
         self.screens: set = set()  # every accepted screen of this process

@@ -121,5 +121,10 @@ def display_frame(context: dict) -> str:
             + partial("display-announce", display_announce(context["announce"])))
 
 
+def waitlist_board(context: dict) -> str:
+    """`#waitlist-board`, the staff board of a capacity queue (`queueapp.waitlist_board`)."""
+    return render_to_string("queueapp/live/waitlist_board.html", context)
+
+
 def console_feed(context: dict) -> str:
     return render_to_string(CONSOLE_TEMPLATE, context)

@@ -1,6 +1,6 @@
 """WebSocket URLs (joined in config/asgi.py behind the origin check).
 
-Only the console needs to know who is connecting, so only it goes through
+Only the staff screens (console, waitlist board) need to know who is connecting, so only they go through
 Channels' `AuthMiddlewareStack` (a session and a user lookup). The public
 screens (a patient's phone, the lobby display) skip it: a reconnect storm of
 thousands of phones would otherwise cost a session query each, for nothing.
@@ -27,5 +27,6 @@ websocket_urlpatterns = [
     path("ws/ticket/<token:token>/", consumers.TicketConsumer.as_asgi()),
     path("ws/display/<slug:location_slug>/", consumers.DisplayConsumer.as_asgi()),
     path("ws/console/<id:counter_id>/", AuthMiddlewareStack(consumers.ConsoleConsumer.as_asgi())),
+    path("ws/waitlist/<id:queue_id>/", AuthMiddlewareStack(consumers.WaitlistBoardConsumer.as_asgi())),
     re_path(r"", UnknownPath.as_asgi()),
 ]

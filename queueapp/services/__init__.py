@@ -2,6 +2,7 @@
 
 from ..errors import (  # noqa: F401
     CounterBusy,
+    DatePassed,
     InvalidInput,
     InvalidTransition,
     NothingWaiting,
@@ -27,9 +28,12 @@ from .tickets import (  # noqa: F401
 )
 from .waitlist import (  # noqa: F401
     do_accept_offer,
+    do_admit_request,
+    do_move_to_front,
     do_confirm_waitlist,
     do_decline_offer,
     do_expire_offers,
+    do_expire_past_requests,
     do_set_capacity,
     run_waitlist_cycles,
 )

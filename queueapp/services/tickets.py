@@ -21,6 +21,7 @@ from ._events import record_event
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
 from ..errors import (
     CounterBusy,
+    DatePassed,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -87,6 +88,14 @@ def _validate_join(queue: Queue, priority: int, party_size: int) -> None:
         )
 
 
+def check_date_open(queue: Queue) -> None:
+    """A dated resource (a train, a show) takes requests until its date has passed
+    in the location's time zone."""
+    if queue.service_date is not None and queue.service_date < queue.location.business_day():
+        raise DatePassed(f"{queue.name} on {queue.service_date.day} {queue.service_date:%B %Y} has passed; "
+                         "it takes no more requests.", field="queue")
+
+
 def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
                          to_front: bool = False, note: str = "") -> Ticket:
     """Insert a waiting ticket with the next number and place (queue locked by caller)."""
@@ -129,6 +138,7 @@ def _join_locked(queue_id: int, *, priority: int, party_size: int, acting_user,
     _validate_join(queue, priority, party_size)
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
+    check_date_open(queue)
     if queue.max_waiting is not None and queue.kind == Queue.Kind.COUNTER:
         waiting = waiting_tickets(queue).count()
         if waiting >= queue.max_waiting:

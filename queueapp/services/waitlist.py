@@ -39,7 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import is_waiting_room, next_admissible, open_offer_count, waiting_tickets
+from ..selectors import is_waiting_room, plan_admissions, waiting_tickets
 from ._events import record_event
 from ._locks import lock_queue, lock_ticket_queue
 from ..errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
@@ -89,18 +89,8 @@ def admit_locked(queue: Queue, *, acting_user=None, now: datetime | None = None,
     now = now or timezone.now()
     if budget is None:
         budget = queue.batch_size
-    offer_slots = None
-    if queue.offer_seconds and queue.max_open_offers is not None:
-        offer_slots = queue.max_open_offers - open_offer_count(queue)
     admitted: list[Ticket] = []
-    while queue.seats_free > 0:
-        if budget is not None and len(admitted) >= budget:
-            break
-        if offer_slots is not None and len(admitted) >= offer_slots:
-            break
-        ticket = next_admissible(queue)
-        if ticket is None:
-            break
+    for ticket in plan_admissions(queue, budget=budget):
         ticket.queue = queue
         admitted.append(_admit(queue, ticket, acting_user=acting_user, now=now))
     return admitted
@@ -165,6 +155,54 @@ def do_confirm_waitlist(queue: Queue | int, *, acting_user=None,
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is paused; resume it before confirming the waitlist.")
     return admit_locked(queue, acting_user=acting_user, now=now, cycle=True)
+
+
+@transaction.atomic(durable=True)
+def do_admit_request(ticket: Ticket | int, *, offer: bool = False, acting_user=None,
+                     now: datetime | None = None) -> Ticket:
+    """Staff admit one waiting request now, out of turn: confirmed, or offered
+    (`offer`, on a waitlist that makes offers). Locks the queue row. Refused if
+    its seats are not free: nobody is ever overbooked."""
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    if queue.kind != Queue.Kind.CAPACITY or is_waiting_room(queue):
+        raise InvalidInput(f"{queue.name} is not a waitlist.", field="queue")
+    if ticket.status != TicketStatus.WAITING:
+        raise InvalidTransition(f"{ticket.display_number} is not waiting: it is "
+                                f"{ticket.get_status_display().lower()}.", field="ticket")
+    if ticket.party_size > queue.seats_free:
+        raise InvalidTransition(f"{ticket.display_number} needs {ticket.party_size} seats and only "
+                                f"{queue.seats_free} are free.", field="ticket")
+    if offer and not queue.offer_seconds:
+        raise InvalidInput(f"{queue.name} confirms at once; it makes no offers.", field="action")
+    now = now or timezone.now()
+    if offer:
+        return _admit(queue, ticket, acting_user=acting_user, now=now)
+    # A direct confirmation, whatever the queue's offer setting.
+    seconds, queue.offer_seconds = queue.offer_seconds, None
+    try:
+        return _admit(queue, ticket, acting_user=acting_user, now=now)
+    finally:
+        queue.offer_seconds = seconds
+
+
+@transaction.atomic(durable=True)
+def do_move_to_front(ticket: Ticket | int, *, acting_user=None, now: datetime | None = None) -> Ticket:
+    """Staff put a waiting request first in its priority (a new place below every
+    other); an admission cycle follows, since the new head may fit. Locks the queue row."""
+    from .tickets import _front_of_line, _save_counters
+
+    queue, ticket = lock_ticket_queue(_pk(ticket))
+    if ticket.status != TicketStatus.WAITING:
+        raise InvalidTransition(f"{ticket.display_number} is not waiting: it is "
+                                f"{ticket.get_status_display().lower()}.", field="ticket")
+    left = (ticket.priority, ticket.seq)
+    ticket.seq = _front_of_line(queue)
+    _save_counters(queue)
+    ticket.save(update_fields=["seq"])
+    record_event(queue, Kind.REQUEUED, ticket=ticket, actor=acting_user, left_line=left,
+                 entered_line=(ticket.priority, ticket.seq), data={"moved": "front"})
+    admit_locked(queue, acting_user=acting_user, now=now)
+    return ticket
 
 
 @transaction.atomic(durable=True)
@@ -304,3 +342,44 @@ def _each_queue(queue_ids: list[int], work) -> list[int]:
 def _cycle_one(queue_id: int, *, now: datetime | None) -> list[Ticket]:
     queue = lock_queue(queue_id)
     return admit_locked(queue, now=now, cycle=True)
+
+
+def past_dated_queue_ids(now: datetime | None = None) -> list[int]:
+    """Dated waitlists whose date has passed in their location's time zone and
+    that still hold waiting requests or open offers."""
+    now = now or timezone.now()
+    rows = (Queue.objects.filter(kind=Queue.Kind.CAPACITY, service_date__isnull=False,
+                                 service_date__lt=now.date() + timedelta(days=1),
+                                 tickets__status__in=[TicketStatus.WAITING, TicketStatus.OFFERED])
+            .select_related("location").distinct().order_by("pk"))
+    return [q.pk for q in rows if q.service_date < q.location.business_day(now)]
+
+
+def do_expire_past_requests(*, now: datetime | None = None) -> int:
+    """Requests still waiting (or holding an offer) on a date that has passed end
+    as EXPIRED, one event each; one transaction per queue. Returns how many."""
+    now = now or timezone.now()
+    return sum(_each_queue(past_dated_queue_ids(now), lambda queue_id: _expire_past(queue_id, now=now)))
+
+
+@transaction.atomic(durable=True)
+def _expire_past(queue_id: int, *, now: datetime) -> int:
+    queue = lock_queue(queue_id)
+    if queue.service_date is None or queue.service_date >= queue.location.business_day(now):
+        return 0
+    ended = 0
+    for ticket in Ticket.objects.filter(queue=queue, status__in=[TicketStatus.WAITING, TicketStatus.OFFERED]
+                                        ).order_by("-priority", "seq"):
+        ticket.queue = queue
+        if ticket.status == TicketStatus.OFFERED:
+            _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
+        else:
+            left = (ticket.priority, ticket.seq)
+            ticket.status = TicketStatus.EXPIRED
+            ticket.finished_at = now
+            ticket.save(update_fields=["status", "finished_at"])
+            record_event(queue, Kind.EXPIRED, ticket=ticket, left_line=left,
+                         data={"reason": "date passed", "seats_taken": queue.seats_taken,
+                               "capacity": queue.capacity})
+        ended += 1
+    return ended

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 from .. import pages
 from ..access import access_counter, access_queue, access_ticket, is_manager_at, locations_for
 from ..forms import ConsoleActionForm
-from ..models import AT_COUNTER, Counter
+from ..models import AT_COUNTER, Counter, Queue
 from ..services import (
     InvalidInput,
     InvalidTransition,
@@ -37,7 +38,10 @@ from ._common import answers_refusals
 
 @login_required
 def console_home(request):
-    locations = list(locations_for(request.user).prefetch_related("counters__queues"))
+    capacity = Queue.objects.filter(kind=Queue.Kind.CAPACITY).select_related("waiting_room").order_by(
+        "service_date", "name")
+    locations = list(locations_for(request.user).prefetch_related(
+        "counters__queues", Prefetch("queues", queryset=capacity, to_attr="capacity_queues")))
     return render(request, "queueapp/console_home.html", {"locations": locations})
 
 

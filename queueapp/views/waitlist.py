@@ -16,34 +16,40 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import access_queue, is_manager_at
-from ..forms import CapacityForm
-from ..models import Queue, Ticket, TicketStatus
-from ..selectors import ticket_by_token, waitlist_overview
+from ..forms import CapacityForm, WaitlistRowForm
+from ..models import HOLDING_SEATS, Queue, Ticket, TicketStatus
+from ..selectors import admitted_since, ticket_by_token
 from ..services import (
     InvalidInput,
     QueueActionError,
     do_accept_offer,
+    do_admit_request,
+    do_cancel,
     do_confirm_waitlist,
     do_decline_offer,
+    do_move_to_front,
     do_set_capacity,
 )
+from ..waitlist_board import board_context
 
 PAGE = "queueapp/waitlist.html"
 
 
 def _board_context(request: HttpRequest, queue: Queue, **extra) -> dict:
-    return {"queue": queue, "overview": waitlist_overview(queue),
-            "can_set_capacity": is_manager_at(request.user, queue.location_id), **extra}
+    return {**board_context(queue.pk), "can_set_capacity": is_manager_at(request.user, queue.location_id),
+            **extra}
 
 
 def _answer(request: HttpRequest, queue: Queue, *, notice: str = "",
             error: QueueActionError | None = None) -> HttpResponse:
-    """The board fragment for htmx; otherwise redirect (success) or the page (refusal)."""
-    if request.htmx or error is not None:
-        queue.refresh_from_db()
+    """With htmx: the feedback and a fresh board (the live push follows anyway).
+    Without: redirect after a success (the message shows), the page after a refusal."""
+    if request.htmx:
         context = _board_context(request, queue, notice=notice, error=error)
-        template = f"{PAGE}#board" if request.htmx else PAGE
-        return render(request, template, context, status=error.status_code if error else 200)
+        return render(request, f"{PAGE}#action-response", context,
+                      status=error.status_code if error else 200)
+    if error is not None:
+        return render(request, PAGE, _board_context(request, queue, error=error), status=error.status_code)
     messages.success(request, notice)
     return redirect("waitlist", queue_id=queue.pk)
 
@@ -57,9 +63,21 @@ def _staff_queue(request: HttpRequest, queue_id: int, *, manager: bool = False):
     except QueueActionError as err:
         return None, render(request, "queueapp/waitlist_refused.html", {"error": err},
                             status=err.status_code)
-    if queue.kind != Queue.Kind.CAPACITY:
-        raise Http404("This queue is a counter queue, not a waitlist.")
+    if queue.kind != Queue.Kind.CAPACITY or queue.room_slug is not None:
+        raise Http404("This queue is not a waitlist.")
     return queue, None
+
+
+def _seats(n: int) -> str:
+    return f"{n} seat{'s' if n != 1 else ''}"
+
+
+def _admitted_words(queue: Queue, admitted: list[Ticket]) -> str:
+    if not admitted:
+        return "nobody could be admitted"
+    verb = "offered seats to" if admitted[0].status == TicketStatus.OFFERED else "confirmed"
+    names = ", ".join(t.display_number for t in admitted)
+    return f"{verb} {names} ({_seats(sum(t.party_size for t in admitted))})"
 
 
 @require_GET
@@ -67,8 +85,7 @@ def waitlist_page(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue, refused = _staff_queue(request, queue_id)
     if refused:
         return refused
-    template = f"{PAGE}#board" if request.htmx else PAGE
-    return render(request, template, _board_context(request, queue))
+    return render(request, PAGE, _board_context(request, queue))
 
 
 @require_POST
@@ -81,9 +98,7 @@ def confirm_waitlist(request: HttpRequest, queue_id: int) -> HttpResponse:
     except QueueActionError as err:
         return _answer(request, queue, error=err)
     if admitted:
-        shown = ", ".join(t.display_number for t in admitted)
-        verb = "Offered seats to" if queue.offer_seconds else "Confirmed"
-        notice = f"{verb} {len(admitted)}: {shown}."
+        notice = f"{_admitted_words(queue, admitted)[0].upper()}{_admitted_words(queue, admitted)[1:]}."
     else:
         notice = "Nobody could be confirmed: no free seats fit the next request in line."
     return _answer(request, queue, notice=notice)
@@ -95,13 +110,49 @@ def set_capacity(request: HttpRequest, queue_id: int) -> HttpResponse:
     if refused:
         return refused
     form = CapacityForm(request.POST)
+    before = queue.capacity
     try:
         if not form.is_valid():
             raise InvalidInput(form.error_text(), field="capacity")
+        version = Queue.objects.filter(pk=queue.pk).values_list("version", flat=True).get()
         queue = do_set_capacity(queue.pk, capacity=form.cleaned_data["capacity"], acting_user=request.user)
     except QueueActionError as err:
         return _answer(request, queue, error=err)
-    return _answer(request, queue, notice=f"Capacity is now {queue.capacity} seats.")
+    admitted = admitted_since(queue, version)
+    effect = f"; {_admitted_words(queue, admitted)}" if admitted else ""
+    notice = (f"Capacity {before} → {queue.capacity} seats{effect}; "
+              f"{queue.seats_free} free now.")
+    return _answer(request, queue, notice=notice)
+
+
+@require_POST
+def row_action(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """One request's action from its row: confirm now, offer, move to front, cancel."""
+    queue, refused = _staff_queue(request, queue_id)
+    if refused:
+        return refused
+    form = WaitlistRowForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(form.error_text(), field=form.first_error_field())
+        action, ticket_id = form.cleaned_data["action"], form.cleaned_data["ticket"]
+        ticket = Ticket.objects.filter(pk=ticket_id, queue=queue).first()
+        if ticket is None:
+            raise InvalidInput(f"There is no request {ticket_id} on {queue.name}.", field="ticket")
+        if action == "cancel":
+            was = ticket.status
+            ticket = do_cancel(ticket.pk, acting_user=request.user)
+            freed = f": {_seats(ticket.party_size)} free again" if was in HOLDING_SEATS else ""
+            notice = f"Cancelled {ticket.display_number}{freed}."
+        elif action == "front":
+            ticket = do_move_to_front(ticket.pk, acting_user=request.user)
+            notice = f"{ticket.display_number} is now first in line."
+        else:
+            ticket = do_admit_request(ticket.pk, offer=action == "offer", acting_user=request.user)
+            notice = f"{_admitted_words(queue, [ticket])[0].upper()}{_admitted_words(queue, [ticket])[1:]}."
+    except QueueActionError as err:
+        return _answer(request, queue, error=err)
+    return _answer(request, queue, notice=notice)
 
 
 # --- the patient's offer ---------------------------------------------------------
@@ -162,6 +213,7 @@ urlpatterns = [
     path("waitlist/<id:queue_id>/", waitlist_page, name="waitlist"),
     path("waitlist/<id:queue_id>/confirm", confirm_waitlist, name="waitlist-confirm"),
     path("waitlist/<id:queue_id>/capacity", set_capacity, name="waitlist-capacity"),
+    path("waitlist/<id:queue_id>/row", row_action, name="waitlist-row"),
     path("t/<token:token>/accept", accept_offer, name="offer-accept"),
     path("t/<token:token>/decline", decline_offer, name="offer-decline"),
 ]
