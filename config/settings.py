@@ -229,8 +229,9 @@ TICKET_RATE_LIMITS = {
     "join": _rate("JOIN_RATE_LIMIT", "5/600"),
     "join_address": _rate("JOIN_ADDRESS_RATE_LIMIT", "200/600"),
     "kiosk": _rate("KIOSK_RATE_LIMIT", "60/60"),
-    # Places in a waiting room (one per browser by cookie; this stops scripts).
-    "wait": _rate("WAIT_RATE_LIMIT", "10/60"),
+    # New places in a waiting room per address (a browser keeps its place by
+    # cookie; this stops a script from taking many; an office NAT stays under it).
+    "wait": _rate("WAIT_RATE_LIMIT", "120/60"),
 }
 # Where the retention purge writes the events it deletes (one CSV per purge).
 RETENTION_ARCHIVE_DIR = Path(os.environ.get("RETENTION_ARCHIVE_DIR", BASE_DIR / "archive"))

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 
 from ..forms import SeatRequestForm
 from ..models import Location, Queue
-from ..ratelimit import RateLimited, check_rate
+from ..ratelimit import RateLimited, check_join_rate, remember_browser
 from ..selectors import requestable_resources
 from ..services import InvalidInput, QueueActionError, do_join
 from ..services.tickets import MAX_PARTY_SIZE, check_date_open
@@ -31,7 +31,7 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
     try:
         if not form.is_valid():
             raise InvalidInput(form.error_text(), field=form.first_error_field())
-        check_rate(request, "join")
+        check_join_rate(request)  # the join page's limits: per browser, then per address
         result = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"])
     except QueueActionError as error:
         context.update(error=error.message, error_field=error.field)
@@ -44,7 +44,7 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
 
 def location_requests(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
-    return _answer(request, location, requestable_resources(location), single=None)
+    return remember_browser(request, _answer(request, location, requestable_resources(location), single=None))
 
 
 def resource_requests(request, location_slug: str, queue_slug: str):
@@ -58,7 +58,7 @@ def resource_requests(request, location_slug: str, queue_slug: str):
         except QueueActionError as error:
             return render(request, TEMPLATE, {"location": location, "resources": [], "single": queue,
                                               "error": error.message}, status=error.status_code)
-    return _answer(request, location, listed, single=listed[0])
+    return remember_browser(request, _answer(request, location, listed, single=listed[0]))
 
 
 urlpatterns = [
