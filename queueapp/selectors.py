@@ -64,15 +64,20 @@ def plan_admissions(queue: Queue, *, budget: int | None = None) -> list[Ticket]:
     if queue.allow_skip:
         line = line.filter(party_size__lte=free)
     plan: list[Ticket] = []
-    for ticket in line.iterator(chunk_size=100):
-        if ticket.party_size <= free:
-            plan.append(ticket)
-            free -= ticket.party_size
-        elif not queue.allow_skip:
-            break
-        if free <= 0 or (budget is not None and len(plan) >= budget):
-            break
-    return plan
+    chunk, offset = 100, 0
+    while True:  # in slices, not .iterator(): a server-side cursor left open breaks the connection
+        rows = list(line[offset:offset + chunk])
+        for ticket in rows:
+            if ticket.party_size <= free:
+                plan.append(ticket)
+                free -= ticket.party_size
+            elif not queue.allow_skip:
+                return plan
+            if free <= 0 or (budget is not None and len(plan) >= budget):
+                return plan
+        if len(rows) < chunk:
+            return plan
+        offset += chunk
 
 
 def ahead_of(priority: int, seq: int) -> Q:

@@ -2,6 +2,7 @@
 person understands, and writes nothing (issue 2, "must show")."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -29,6 +30,7 @@ class Scene:
     called: object
     elsewhere: object
     callers: dict
+    past: object = None  # a dated waitlist whose date has passed
 
 
 @pytest.fixture
@@ -57,8 +59,10 @@ def scene(location, other_location, staff, manager, other_staff):
                                               name="Old", user=inactive)[1]),
         "staff_csrf": Api(user=staff, enforce_csrf=True),
     }
+    past = make_queue(location, "Train 99", "T", kind="capacity", capacity=4,
+                      service_date=location.business_day() - timedelta(days=1))
     return Scene(queue, paused, full, counter, busy_counter, idle_counter, waiting, called,
-                 elsewhere, callers)
+                 elsewhere, callers, past)
 
 
 # (id, caller, method, path template, body (a dict) or raw body (str, bytes),
@@ -131,6 +135,8 @@ CASES = [
     # Wrong state: 409.
     ("join a paused queue", "staff", "post", "/queues/{paused}/tickets", {}, 409, "queue_paused", None,
      "Pharmacy is not taking new tickets right now (paused)."),
+    ("request seats on a date that has passed", "staff", "post", "/queues/{past}/tickets", {}, 409,
+     "date_passed", "queue", "Train 99 on "),
     ("join a full queue", "staff", "post", "/queues/{full}/tickets", {}, 409, "queue_full", None,
      "Lab is full (1 waiting); please try again later."),
     ("call next while the counter is busy", "staff", "post", "/counters/{busy_counter}/call-next",
@@ -196,7 +202,7 @@ def _fill(value, scene: Scene):
     """Replace "{name}" placeholders by the scene object's id (as a JSON number in bodies)."""
     ids = {name: getattr(scene, name).pk for name in
            ("queue", "paused", "full", "counter", "busy_counter", "idle_counter", "waiting", "called",
-            "elsewhere")}
+            "elsewhere", "past")}
     if isinstance(value, dict):
         return {k: ids[v[1:-1]] if isinstance(v, str) and v[1:-1] in ids else v for k, v in value.items()}
     return value.format(**ids) if isinstance(value, str) else value
