@@ -133,6 +133,7 @@ class Visitor:
         self.session = aiohttp.ClientSession(cookie_jar=jar, timeout=REQUEST_TIMEOUT)
         headers = {"X-Forwarded-For": f"10.{self.n >> 16 & 255}.{self.n >> 8 & 255}.{self.n & 255}"}
         started = time.perf_counter()
+        step = "arrival"
         try:
             async with self.session.get(f"{self.base}/wait/{room}/?return=/buy", allow_redirects=False,
                                         headers=headers) as answer:
@@ -146,11 +147,12 @@ class Visitor:
                     return
             path = TOKEN.search(body).group(1)
             self.token = path.rstrip("/").rsplit("/", 1)[1]
+            step = "socket"
             self.ws = await self.session.ws_connect(f"{self.base.replace('http', 'ws')}{path}",
                                                    headers={"Origin": self.base}, heartbeat=None)
             asyncio.get_running_loop().create_task(self.read())
         except Exception as exc:  # counted and reported, never retried
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = f"{step}: {type(exc).__name__}: {exc}"
 
     async def read(self) -> None:
         async for message in self.ws:
