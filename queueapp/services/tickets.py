@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import estimate_wait, position_of, waiting_tickets
 from ._events import record_event
+from ._line import _back_of_line, _front_of_line, _save_counters
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
 from ..errors import (
     CounterBusy,
@@ -51,24 +52,6 @@ def _next_number(queue: Queue) -> tuple:
         queue.number_day, queue.last_number = day, 0
     queue.last_number += 1
     return day, queue.last_number
-
-
-def _save_counters(queue: Queue) -> None:
-    Queue.objects.filter(pk=queue.pk).update(
-        number_day=queue.number_day, last_number=queue.last_number,
-        last_seq=queue.last_seq, first_seq=queue.first_seq,
-    )
-
-
-def _back_of_line(queue: Queue) -> int:
-    queue.last_seq += 1
-    return queue.last_seq
-
-
-def _front_of_line(queue: Queue) -> int:
-    # Below every seq ever handed out, so the ticket stands first in its priority.
-    queue.first_seq -= 1
-    return queue.first_seq
 
 
 def _validate_join(queue: Queue, priority: int, party_size: int) -> None:

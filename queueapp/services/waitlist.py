@@ -41,6 +41,7 @@ from django.utils import timezone
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import is_waiting_room, plan_admissions, waiting_tickets
 from ._events import record_event
+from ._line import _front_of_line, _save_counters
 from ._locks import lock_queue, lock_ticket_queue
 from ..errors import InvalidInput, InvalidTransition, OfferExpired, QueueFull, QueuePaused
 
@@ -189,8 +190,6 @@ def do_admit_request(ticket: Ticket | int, *, offer: bool = False, acting_user=N
 def do_move_to_front(ticket: Ticket | int, *, acting_user=None, now: datetime | None = None) -> Ticket:
     """Staff put a waiting request first in its priority (a new place below every
     other); an admission cycle follows, since the new head may fit. Locks the queue row."""
-    from .tickets import _front_of_line, _save_counters
-
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(f"{ticket.display_number} is not waiting: it is "
