@@ -136,7 +136,7 @@ CASES = [
     ("join a paused queue", "staff", "post", "/queues/{paused}/tickets", {}, 409, "queue_paused", None,
      "Pharmacy is not taking new tickets right now (paused)."),
     ("request seats on a date that has passed", "staff", "post", "/queues/{past}/tickets", {}, 409,
-     "date_passed", "queue", "Train 99 on "),
+     "date_passed", "queue_id", "Train 99 on "),
     ("join a full queue", "staff", "post", "/queues/{full}/tickets", {}, 409, "queue_full", None,
      "Lab is full (1 waiting); please try again later."),
     ("call next while the counter is busy", "staff", "post", "/counters/{busy_counter}/call-next",
