@@ -36,10 +36,11 @@ KIND_KEYS = {
     "transferred_out": {"ticket", "left", "to_queue", "new_ticket", "new_display"},
     "transferred_in": {"ticket", "entered", "from_queue", "old_ticket", "to_front"},
     "confirmed": {"ticket", "left", "seats_taken", "capacity"},
-    "capacity_changed": {"from", "to", "seats_taken"},
+    "capacity_changed": {"from", "to", "seats_taken", "capacity"},
     "cancelled": {"ticket", "by", "was", "seats_released"},
 }
-OPTIONAL = {"cancelled": {"left"}}  # only when the ticket was waiting
+# "left" only when the ticket was waiting; seats only on a waitlist (its pages say "N seats free").
+OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}}
 
 
 def _run_a_day(location, queue, counter, staff):

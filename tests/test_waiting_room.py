@@ -218,3 +218,29 @@ def test_the_site_reports_with_its_room_key_only(client, location, room):
     # Another room's visitor cannot be released with this room's key either.
     stranger = do_enter_line(other)
     assert _release(client, "concert", stranger.pk, key).status_code == 404
+
+
+def test_the_command_creates_a_room_and_prints_its_key_once(location, capsys):
+    from django.core.management import call_command
+
+    call_command("create_waiting_room", "--location", location.slug, "--slug", "expo", "--name", "Expo",
+                 "--target", "https://shop.example.com/", "--rate", "120", "--max-inside", "30")
+    key = capsys.readouterr().out.strip()
+    from queueapp.models import WaitingRoom
+    from queueapp.services.rooms import room_key_matches
+
+    room = WaitingRoom.objects.get(slug="expo")
+    assert (room.max_inside, room.admit_per_minute) == (30, 120) and room_key_matches(room, key)
+
+
+@pytest.mark.parametrize("changes, field", [({"slug": "bad slug"}, "slug"), ({"target_url": "javascript:x"}, "target_url"),
+                                            ({"slug": "concert"}, "slug"), ({"prefix": "w!"}, "prefix"),
+                                            ({"admit_per_minute": 0}, "admit_per_minute")])
+def test_a_room_with_bad_settings_is_refused_naming_the_field(location, room, changes, field):
+    from queueapp.services import InvalidInput
+
+    settings = {"location": location, "name": "Other", "slug": "other", "prefix": "W",
+                "target_url": "https://shop.example.com/", "admit_per_minute": 60, "max_inside": 5, **changes}
+    with pytest.raises(InvalidInput) as refused:
+        do_create_waiting_room(**settings)
+    assert refused.value.field == field

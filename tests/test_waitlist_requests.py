@@ -139,3 +139,17 @@ def test_an_offer_shows_big_accept_and_decline_and_its_deadline(location, today)
     assert "Seats offered: accept by" in _words(live)
     assert 'class="btn primary big offer-accept"' in live and 'class="btn warn big offer-decline"' in live
     assert _words(live) == _words(_first_paint(ticket))
+
+
+def test_a_request_may_leave_a_contact_for_alerts_and_a_bad_one_writes_nothing(client, location, train):
+    from queueapp.alerts.models import Contact
+
+    url = f"/request/{location.slug}/{train.slug}/"
+    bad = client.post(url, {"queue": train.pk, "party_size": 2, "alert_contact": "pat@", "alert_consent": "yes"})
+    assert bad.status_code == 400 and "not an e-mail address" in bad.content.decode()
+    assert not Ticket.objects.exists() and not Contact.objects.exists()
+    ok = client.post(url, {"queue": train.pk, "party_size": 2, "alert_contact": "pat@example.org",
+                           "alert_consent": "yes"})
+    assert ok.status_code == 302
+    contact = Contact.objects.get()
+    assert (contact.ticket.party_size, contact.channel) == (2, "email")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -79,6 +80,22 @@ def do_create_waiting_room(*, location, name: str, slug: str, prefix: str, targe
                                 ("admission_seconds", admission_seconds, 10)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidInput(f"{field} must be a whole number of at least {least}.", field=field)
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator, validate_slug
+
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise InvalidInput("slug may only hold letters, digits, - and _.", field="slug") from None
+    try:
+        URLValidator(schemes=["http", "https"])(target_url)
+    except ValidationError:
+        raise InvalidInput("target_url must be an http(s) address such as https://shop.example.com/.",
+                           field="target_url") from None
+    if WaitingRoom.objects.filter(slug=slug).exists() or Queue.objects.filter(location=location, slug=slug).exists():
+        raise InvalidInput(f"A waiting room or queue called {slug!r} exists already.", field="slug")
+    if not re.fullmatch(r"[A-Z0-9]{1,4}", prefix):
+        raise InvalidInput("prefix must be 1-4 capital letters or digits.", field="prefix")
     queue = Queue.objects.create(location=location, name=name, slug=slug, prefix=prefix,
                                  kind=Queue.Kind.CAPACITY, capacity=max_inside, batch_size=max_inside)
     return WaitingRoom.objects.create(queue=queue, slug=slug, target_url=target_url,

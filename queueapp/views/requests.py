@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
+from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import SeatRequestForm
 from ..models import Location, Queue
 from ..ratelimit import RateLimited, check_join_rate, remember_browser
@@ -31,10 +32,14 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
     try:
         if not form.is_valid():
             raise InvalidInput(form.error_text(), field=form.first_error_field())
+        alert = alert_contact_from(request.POST)  # optional contact; checked before anything is written
         check_join_rate(request)  # the join page's limits: per browser, then per address
         result = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"])
+        if alert is not None:
+            do_subscribe(result.ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
-        context.update(error=error.message, error_field=error.field)
+        context.update(error=error.message, error_field=error.field, alert_field=error.field,
+                       alert_value=request.POST.get("alert_contact", ""))
         response = render(request, TEMPLATE, context, status=error.status_code)
         if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)
