@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queueapp', '0004_apitoken_may_set_priority'),
+        ('queueapp', '0005_retention'),
     ]
 
     operations = [
