@@ -51,7 +51,8 @@ ifeq ($(wildcard $(DB)),)
 $(shell rm -f $(RUN)/db)
 endif
 
-$(RUN)/db: $(VENV)/.installed $(wildcard queueapp/migrations/*.py) queueapp/management/commands/seed_demo.py
+$(RUN)/db: $(VENV)/.installed $(wildcard queueapp/migrations/*.py queueapp/*/migrations/*.py) \
+           queueapp/management/commands/seed_demo.py
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@mkdir -p $(RUN) && touch $@
