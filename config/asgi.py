@@ -16,9 +16,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from queueapp.live.routing import websocket_urlpatterns  # noqa: E402
-from queueapp.live.server_tuning import lazy_autobahn_config_log  # noqa: E402
+from queueapp.live.server_tuning import exit_without_finalizing, lazy_autobahn_config_log  # noqa: E402
 
 lazy_autobahn_config_log()
+exit_without_finalizing()
 
 application = ProtocolTypeRouter(
     {

@@ -35,3 +35,34 @@ def lazy_autobahn_config_log() -> None:
         return
     if getattr(protocol, "pformat", None) is pprint.pformat:
         protocol.pformat = _LazyPformat
+
+
+def exit_without_finalizing() -> None:
+    """Under daphne: once Twisted has shut down (the screens closed with 4012,
+    the connections gone), leave at once instead of finalizing the interpreter.
+
+    Measured here under load, an idle daphne took 3-6 s from SIGTERM to exit,
+    nearly all of it after the reactor stopped (no Python frame on the stack:
+    module and object teardown). Every second of it is a second the phones'
+    back-off keeps growing while nothing listens. Logs are flushed first.
+    Not when profiling (`python -m cProfile` writes its output at exit).
+    """
+    import os
+    import sys
+
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or "cProfile" in sys.modules:
+        return
+
+    def leave() -> None:
+        import logging
+
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(0)
+
+    reactor.addSystemEventTrigger("after", "shutdown", leave)
