@@ -79,10 +79,8 @@ class Phone:
         if isinstance(frame, str):
             frame = frame.encode()
         m = POSITION_RE.search(frame)
-        if m:
-            self.position = int(m.group(1))
-        elif NEXT_MARK in frame:
-            self.position = 1
+        # No place in line on the frame (called, serving, done): no position.
+        self.position = int(m.group(1)) if m else (1 if NEXT_MARK in frame else None)
 
 
 async def run_phone(phone: Phone, urls: list[str], origin: str, stats: Stats) -> None:
