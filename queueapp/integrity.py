@@ -15,6 +15,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from .models import AT_COUNTER, HOLDING_SEATS, Counter, Purge, PurgedRange, Queue, QueueEvent, Ticket, TicketStatus
+from .replay import QueueFacts, replay_problems
 from .selectors import next_admissible, open_offer_count
 
 
@@ -46,6 +47,7 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         problems += _seats(q)
         problems += _waitlist(q)
         problems += _waiting_room(q)
+        problems += _replay(q)
     counter_filter = Q() if queue is None else Q(queues__in=queues)
     problems += _counters(Counter.objects.filter(counter_filter).distinct())
     return problems
@@ -126,6 +128,18 @@ def _statuses_match_events(q: Queue) -> list[Problem]:
                                     f"{q.prefix}-{number:03d} is {status} but its events say {said}",
                                     q.pk, ticket_id))
     return problems
+
+
+def _replay(q: Queue) -> list[Problem]:
+    """The events replayed against the ordering rule (queueapp.replay): two queries."""
+    numbers, parties = {}, {}
+    for pk, number, party in Ticket.objects.filter(queue=q).values_list("pk", "number", "party_size"):
+        numbers[pk], parties[pk] = number, party
+    facts = QueueFacts(prefix=q.prefix, capacity=q.capacity, allow_skip=q.allow_skip,
+                       numbers=numbers, party_sizes=parties)
+    events = (QueueEvent.objects.filter(queue=q).order_by("version")
+              .values_list("version", "kind", "ticket_id", "status_after", "data"))
+    return [Problem(f.code, f.message, q.pk, f.ticket_id) for f in replay_problems(facts, events.iterator(2000))]
 
 
 def _waiting_line(q: Queue) -> list[Problem]:

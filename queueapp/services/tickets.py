@@ -154,14 +154,18 @@ def _check_counter_free(counter: Counter) -> None:
         )
 
 
-def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user) -> Ticket:
+def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user, *,
+                     out_of_turn: bool = False) -> Ticket:
     left = (ticket.priority, ticket.seq)
     ticket.status = TicketStatus.CALLED
     ticket.counter = counter
     ticket.call_count += 1
     ticket.called_at = timezone.now()
     ticket.save(update_fields=["status", "counter", "call_count", "called_at"])
-    record_event(queue, Kind.CALLED, ticket=ticket, counter=counter, actor=acting_user, left_line=left)
+    # The audit says when staff chose the ticket: the integrity replay then does not
+    # expect the head of the line (queueapp.replay).
+    record_event(queue, Kind.CALLED, ticket=ticket, counter=counter, actor=acting_user, left_line=left,
+                 data={"out_of_turn": True} if out_of_turn else None)
     return ticket
 
 
@@ -221,7 +225,7 @@ def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=
             "it may just have been called by a colleague."
         )
     _check_counter_free(counter)
-    return _send_to_counter(queue, ticket, counter, acting_user)
+    return _send_to_counter(queue, ticket, counter, acting_user, out_of_turn=True)
 
 
 def _require(ticket: Ticket, allowed: tuple, action: str) -> None:

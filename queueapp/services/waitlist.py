@@ -112,7 +112,9 @@ def _admit(queue: Queue, ticket: Ticket, *, acting_user, now: datetime) -> Ticke
         ticket.save(update_fields=["status", "confirmed_at"])
         kind = Kind.CONFIRMED
     _set_seats(queue, ticket.party_size)
-    data.update(seats_taken=queue.seats_taken, capacity=queue.capacity)
+    # allow_skip is a setting without events of its own: the admission records the
+    # rule it followed, so the integrity replay judges it by that rule (queueapp.replay).
+    data.update(seats_taken=queue.seats_taken, capacity=queue.capacity, allow_skip=queue.allow_skip)
     record_event(queue, kind, ticket=ticket, actor=acting_user, left_line=left, data=data)
     return ticket
 

@@ -1,0 +1,219 @@
+"""Replay a queue's audit trail against a reference of the ordering rule.
+
+`validate_queue_integrity` (queueapp.integrity) calls `replay_problems` for
+each queue. The replay walks the events in version order and keeps, in plain
+Python, what the services keep in the database: the waiting line (each
+ticket's ordering key `(priority, seq)` as its events say it entered), every
+ticket's status, the seats held, the capacity and whether the queue is paused.
+At each call, confirmation and offer it asks the reference rule who should
+have gone, and reports every event that took someone else:
+
+- counter queues (`services.tickets.do_call_next`): a call takes the head of
+  the line, highest priority first, then the lowest `seq` (transfers "to the
+  front" and requeued no-shows are already in their key). A call staff made
+  for one chosen ticket (`do_call_ticket`, marked `out_of_turn` in the event)
+  may take anyone waiting. A counter serving several queues picks among their
+  heads; per queue that is still the head, which is what is checked here;
+- capacity waitlists (`services.waitlist.admit_locked`): strict order admits
+  the head only if it fits the free seats, and nobody while it does not;
+  `allow_skip` (as the admission event recorded it) admits the first request
+  in line that fits. Nobody is admitted or called while the queue is paused.
+
+It also checks every ticket event's `status_after` against the status the
+replay gives (and that the event could happen from the status before), and the
+seats an admission recorded against the seats the replay holds.
+
+Cost: one pass, O(E · B · log N) for E events, N tickets and B distinct party
+sizes waiting (1 on a counter queue): the line is kept as one heap per party
+size with lazy deletion, so "the first request that fits" looks at no more
+than B heap tops. Events of a history that does not start at version 1 (a
+purge), or that enter the line without their ordering key (rows written
+before keys were recorded), make the line unknown from there on: the replay
+then checks statuses only.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .models import QueueEvent, TicketStatus
+
+K = QueueEvent.Kind
+S = TicketStatus
+
+# kind -> (statuses the ticket may have before, its status after). None: a new ticket.
+TRANSITIONS: dict[str, tuple[frozenset | None, str]] = {
+    K.JOINED: (None, S.WAITING),
+    K.TRANSFERRED_IN: (None, S.WAITING),
+    K.CALLED: (frozenset({S.WAITING}), S.CALLED),
+    K.RECALLED: (frozenset({S.CALLED}), S.CALLED),
+    K.STARTED: (frozenset({S.CALLED}), S.SERVING),
+    K.COMPLETED: (frozenset({S.CALLED, S.SERVING}), S.COMPLETED),
+    K.NO_SHOW: (frozenset({S.CALLED}), S.NO_SHOW),
+    K.REQUEUED: (frozenset({S.CALLED}), S.WAITING),
+    K.CANCELLED: (frozenset({S.WAITING, S.CALLED, S.OFFERED, S.CONFIRMED}), S.CANCELLED),
+    K.TRANSFERRED_OUT: (frozenset({S.WAITING, S.CALLED, S.SERVING}), S.TRANSFERRED),
+    K.CONFIRMED: (frozenset({S.WAITING}), S.CONFIRMED),
+    K.OFFERED: (frozenset({S.WAITING}), S.OFFERED),
+    K.ACCEPTED: (frozenset({S.OFFERED}), S.CONFIRMED),
+    K.DECLINED: (frozenset({S.OFFERED}), S.DECLINED),
+    K.EXPIRED: (frozenset({S.OFFERED}), S.EXPIRED),
+}
+ENTERS_LINE = (K.JOINED, K.REQUEUED, K.TRANSFERRED_IN)
+TAKES_FROM_LINE = (K.CALLED, K.CONFIRMED, K.OFFERED)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueFacts:
+    """What the replay needs of the queue row and its tickets (read by the caller)."""
+
+    prefix: str
+    capacity: int | None          # now; the capacity events say what it was before
+    allow_skip: bool              # now; admission events say what it was then
+    numbers: dict[int, int]       # ticket id -> number
+    party_sizes: dict[int, int]   # ticket id -> party size
+
+
+class Line:
+    """The waiting line: one heap per party size of ((-priority, seq), ticket id)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[int, tuple[int, int]] = {}   # ticket id -> (-priority, seq) while waiting
+        self.heaps: dict[int, list] = {}
+        self.steps = 0  # heap operations and tops looked at: the replay's cost, for its tests
+
+    def enter(self, ticket_id: int, key: tuple[int, int], party: int) -> None:
+        self.keys[ticket_id] = key
+        self.steps += 1
+        heapq.heappush(self.heaps.setdefault(party, []), (key, ticket_id))
+
+    def leave(self, ticket_id: int) -> None:
+        self.keys.pop(ticket_id, None)  # its heap entry goes stale; dropped when it reaches the top
+
+    def _top(self, party: int) -> tuple | None:
+        heap = self.heaps[party]
+        self.steps += 1
+        while heap and self.keys.get(heap[0][1]) != heap[0][0]:
+            self.steps += 1
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def first(self, *, fits: int | None = None) -> int | None:
+        """The ticket the rule names: the head, or the first whose party fits `fits` seats."""
+        best = None
+        for party in self.heaps:
+            if fits is not None and party > fits:
+                continue
+            top = self._top(party)
+            if top is not None and (best is None or top < best):
+                best = top
+        return best[1] if best else None
+
+    def party_of_head(self, party_sizes: dict[int, int]) -> tuple[int | None, int]:
+        head = self.first()
+        return head, party_sizes.get(head, 1) if head is not None else 0
+
+
+def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, line: Line | None = None
+                    ) -> Iterator[Finding]:
+    """Yield what the events break. `events`: (version, kind, ticket_id, status_after, data)
+    in version order. `line` may be given to see the replay's cost afterwards."""
+    events = list(events)
+    line = line if line is not None else Line()
+    status: dict[int, str] = {}
+    known = True           # is the waiting line known (history complete, keys recorded)?
+    paused = None          # unknown until the first pause/resume says
+    seats = 0
+    # The capacity before the first change is that change's "from"; without one, today's.
+    capacity = next((e[4].get("from") for e in events if e[1] == K.CAPACITY_CHANGED and e[4]),
+                    facts.capacity)
+
+    def name(ticket_id: int | None) -> str:
+        number = facts.numbers.get(ticket_id)
+        return f"{facts.prefix}-{number:03d}" if number is not None else f"ticket {ticket_id}"
+
+    for index, (version, kind, ticket_id, status_after, data) in enumerate(events):
+        data = data or {}
+        if index == 0 and version != 1:
+            known = False
+        if kind in (K.PAUSED, K.RESUMED):
+            paused = kind == K.PAUSED
+            continue
+        if kind == K.CAPACITY_CHANGED:
+            capacity = data.get("to", capacity)
+            continue
+        rule = TRANSITIONS.get(kind)
+        if rule is None or ticket_id is None:
+            continue
+        allowed_before, after = rule
+        before = status.get(ticket_id)
+        if allowed_before is not None and before is not None and before not in allowed_before:
+            yield Finding("impossible_transition",
+                          f"v{version}: {name(ticket_id)} {kind} while {before}", ticket_id)
+        if status_after and status_after != after:
+            yield Finding("event_status_mismatch",
+                          f"v{version}: {kind} of {name(ticket_id)} records status {status_after}, "
+                          f"the replay gives {after}", ticket_id)
+        party = facts.party_sizes.get(ticket_id, 1)
+
+        if kind in TAKES_FROM_LINE and known:
+            yield from _judge(facts, line, version, kind, ticket_id, data, paused=paused,
+                              free=None if capacity is None else capacity - seats, name=name)
+        if kind in TAKES_FROM_LINE or (kind in (K.CANCELLED, K.TRANSFERRED_OUT) and before == S.WAITING):
+            line.leave(ticket_id)
+        if kind in ENTERS_LINE:
+            entered = data.get("entered")
+            if entered is None:
+                known = False
+            else:
+                line.enter(ticket_id, (-entered[0], entered[1]), party)
+
+        if kind in (K.CONFIRMED, K.OFFERED):
+            seats += party
+            if "seats_taken" in data and data["seats_taken"] != seats and known:
+                yield Finding("seats_replay_mismatch",
+                              f"v{version}: {kind} of {name(ticket_id)} records {data['seats_taken']} "
+                              f"seats taken, the replay holds {seats}", ticket_id)
+        elif kind in (K.DECLINED, K.EXPIRED) or (kind == K.CANCELLED and before in (S.OFFERED, S.CONFIRMED)):
+            seats -= party
+        status[ticket_id] = after
+
+
+def _judge(facts: QueueFacts, line: Line, version: int, kind: str, ticket_id: int, data: dict,
+           *, paused: bool | None, free: int | None, name) -> Iterator[Finding]:
+    """Did this call or admission take who the rule named?"""
+    if paused:
+        yield Finding("taken_while_paused", f"v{version}: {name(ticket_id)} {kind} while the queue "
+                      "was paused", ticket_id)
+    if ticket_id not in line.keys:
+        yield Finding("taken_but_not_waiting",
+                      f"v{version}: {name(ticket_id)} {kind} but it was not waiting in line", ticket_id)
+        return
+    if kind == K.CALLED:
+        if data.get("out_of_turn"):
+            return  # staff called this one ticket on purpose
+        expected = line.first()
+        rule = "the head of the line"
+    else:
+        skip = data.get("allow_skip", facts.allow_skip)
+        if skip:
+            expected = line.first(fits=free) if free is not None else line.first()
+            rule = f"the first request that fits {free} free seats"
+        else:
+            head, party = line.party_of_head(facts.party_sizes)
+            expected = head if free is None or party <= free else None
+            rule = ("the head of the line" if expected is not None else
+                    f"nobody: the head {name(head)} needs {party} seats, {free} were free (strict order)")
+    if expected != ticket_id:
+        named = rule if expected is None else f"{name(expected)}, {rule}"
+        yield Finding("out_of_order", f"v{version}: {kind} {name(ticket_id)}, but the ordering rule "
+                      f"named {named}", ticket_id)
