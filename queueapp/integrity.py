@@ -42,12 +42,13 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         purged_versions = list(PurgedRange.objects.filter(queue=q).values_list("first_version", "last_version"))
         problems += _numbers(q, _purged_numbers(q) if purged_versions else {})
         problems += _versions(q, purged_versions)
-        problems += _statuses_match_events(q)
+        tickets, events = _history(q)
+        problems += _statuses_match_events(q, tickets, events)
         problems += _waiting_line(q)
         problems += _seats(q)
         problems += _waitlist(q)
         problems += _waiting_room(q)
-        problems += _replay(q)
+        problems += _replay(q, tickets, events, complete=not purged_versions)
     counter_filter = Q() if queue is None else Q(queues__in=queues)
     problems += _counters(Counter.objects.filter(counter_filter).distinct())
     return problems
@@ -113,13 +114,19 @@ def _versions(q: Queue, ranges: list[tuple[int, int]]) -> list[Problem]:
     return problems
 
 
-def _statuses_match_events(q: Queue) -> list[Problem]:
-    last = {}
-    for ticket_id, status in (QueueEvent.objects.filter(queue=q, ticket__isnull=False)
-                              .order_by("version").values_list("ticket_id", "status_after")):
-        last[ticket_id] = status
+def _history(q: Queue) -> tuple[list[tuple], list[tuple]]:
+    """The queue's tickets and its events in version order: the two reads the
+    status check and the replay share."""
+    tickets = list(Ticket.objects.filter(queue=q).values_list("pk", "status", "number", "party_size"))
+    events = list(QueueEvent.objects.filter(queue=q).order_by("version")
+                  .values_list("version", "kind", "ticket_id", "status_after", "data"))
+    return tickets, events
+
+
+def _statuses_match_events(q: Queue, tickets: list[tuple], events: list[tuple]) -> list[Problem]:
+    last = {ticket_id: status for _, _, ticket_id, status, _ in events if ticket_id is not None}
     problems = []
-    for ticket_id, status, number in Ticket.objects.filter(queue=q).values_list("pk", "status", "number"):
+    for ticket_id, status, number, _ in tickets:
         said = last.get(ticket_id)
         if said is None:
             problems.append(Problem("no_events", f"{q.prefix}-{number:03d} has no event", q.pk, ticket_id))
@@ -130,16 +137,14 @@ def _statuses_match_events(q: Queue) -> list[Problem]:
     return problems
 
 
-def _replay(q: Queue) -> list[Problem]:
-    """The events replayed against the ordering rule (queueapp.replay): two queries."""
-    numbers, parties = {}, {}
-    for pk, number, party in Ticket.objects.filter(queue=q).values_list("pk", "number", "party_size"):
-        numbers[pk], parties[pk] = number, party
+def _replay(q: Queue, tickets: list[tuple], events: list[tuple], *, complete: bool) -> list[Problem]:
+    """The events replayed against the ordering rule (queueapp.replay). After a retention
+    purge the line and the seats before it are unknown: statuses are still checked."""
     facts = QueueFacts(prefix=q.prefix, capacity=q.capacity, allow_skip=q.allow_skip,
-                       numbers=numbers, party_sizes=parties)
-    events = (QueueEvent.objects.filter(queue=q).order_by("version")
-              .values_list("version", "kind", "ticket_id", "status_after", "data"))
-    return [Problem(f.code, f.message, q.pk, f.ticket_id) for f in replay_problems(facts, events.iterator(2000))]
+                       numbers={pk: number for pk, _, number, _ in tickets},
+                       party_sizes={pk: party for pk, _, _, party in tickets})
+    return [Problem(f.code, f.message, q.pk, f.ticket_id)
+            for f in replay_problems(facts, events, complete=complete)]
 
 
 def _waiting_line(q: Queue) -> list[Problem]:

@@ -26,10 +26,10 @@ seats an admission recorded against the seats the replay holds.
 Cost: one pass, O(E · B · log N) for E events, N tickets and B distinct party
 sizes waiting (1 on a counter queue): the line is kept as one heap per party
 size with lazy deletion, so "the first request that fits" looks at no more
-than B heap tops. Events of a history that does not start at version 1 (a
-purge), or that enter the line without their ordering key (rows written
-before keys were recorded), make the line unknown from there on: the replay
-then checks statuses only.
+than B heap tops. A history with purged events (retention), one that does not
+start at version 1, or events that enter the line without their ordering key
+(rows written before keys were recorded) make the line and the seats unknown
+from there on: the replay then checks statuses only.
 """
 
 from __future__ import annotations
@@ -123,14 +123,15 @@ class Line:
         return head, party_sizes.get(head, 1) if head is not None else 0
 
 
-def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, line: Line | None = None
-                    ) -> Iterator[Finding]:
+def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: bool = True,
+                    line: Line | None = None) -> Iterator[Finding]:
     """Yield what the events break. `events`: (version, kind, ticket_id, status_after, data)
-    in version order. `line` may be given to see the replay's cost afterwards."""
+    in version order; `complete=False` when events are missing on purpose (a retention
+    purge). `line` may be given to see the replay's cost afterwards."""
     events = list(events)
     line = line if line is not None else Line()
     status: dict[int, str] = {}
-    known = True           # is the waiting line known (history complete, keys recorded)?
+    known = complete       # is the waiting line known (history complete, keys recorded)?
     paused = None          # unknown until the first pause/resume says
     seats = 0
     # The capacity before the first change is that change's "from"; without one, today's.
