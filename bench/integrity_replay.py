@@ -1,6 +1,6 @@
 """Benchmark: `validate_queue_integrity` (with its event replay) over a day of 5,000 tickets.
 
-    .venv/bin/python bench/integrity_replay.py [--tickets 5000] [--rounds 5]
+    .venv/bin/python bench/integrity_replay.py [--tickets 5000] [--rounds 5] [--reuse]
 
 Uses INTEGRITYBENCH_DATABASE_URL (default: a SQLite file in /tmp), migrates and
 empties it, then plays a day through the real services (so the events are what
@@ -88,12 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true",
+                        help="Time the check on the day already in the database (no replay of the day).")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
-    publisher.publish = lambda message: None  # no server here: nothing to push to
     started = time.perf_counter()
-    play_day(args.tickets, random.Random(11))
+    if not args.reuse:
+        call_command("flush", interactive=False, verbosity=0)
+        publisher.publish = lambda message: None  # no server here: nothing to push to
+        play_day(args.tickets, random.Random(11))
     print(f"played {Ticket.objects.count()} tickets, {QueueEvent.objects.count()} events on "
           f"{connection.vendor} in {time.perf_counter() - started:.1f} s")
     problems = validate_queue_integrity()

@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from .models import AT_COUNTER, HOLDING_SEATS, Counter, Purge, PurgedRange, Queue, QueueEvent, Ticket, TicketStatus
-from .replay import QueueFacts, replay_problems
+from .replay import QueueFacts, event_rows, replay_problems
 from .selectors import next_admissible, open_offer_count
 
 
@@ -118,9 +118,7 @@ def _history(q: Queue) -> tuple[list[tuple], list[tuple]]:
     """The queue's tickets and its events in version order: the two reads the
     status check and the replay share."""
     tickets = list(Ticket.objects.filter(queue=q).values_list("pk", "status", "number", "party_size"))
-    events = list(QueueEvent.objects.filter(queue=q).order_by("version")
-                  .values_list("version", "kind", "ticket_id", "status_after", "data"))
-    return tickets, events
+    return tickets, event_rows(QueueEvent.objects.filter(queue=q))
 
 
 def _statuses_match_events(q: Queue, tickets: list[tuple], events: list[tuple]) -> list[Problem]:
