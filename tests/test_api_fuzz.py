@@ -105,3 +105,31 @@ def test_the_api_survives_a_property_based_fuzz_of_its_own_schema(scene, keep_th
         print(f"\nAPI fuzz: {sent['requests']} requests over {len(operations)} operations, "
               "0 server errors, 0 schema violations")
     assert sent["requests"] >= len(operations) * EXAMPLES
+
+
+def test_the_schema_states_the_constraints_the_api_enforces(client):
+    """Generated clients and fuzzers send mostly refused data unless the schema says
+    what is accepted (issue 10, defect 6)."""
+    schema = client.get("/api/openapi.json").json()
+    join = schema["components"]["schemas"]["JoinIn"]["properties"]
+    assert join["priority"]["enum"] == [0, 10, 20]
+    assert (join["party_size"]["minimum"], join["party_size"]["maximum"]) == (1, 50)
+    assert join["note"]["maxLength"] == 200 and "pattern" in join["note"]
+    capacity = schema["components"]["schemas"]["CapacityIn"]["properties"]["capacity"]
+    assert (capacity["minimum"], capacity["maximum"]) == (0, 1_000_000)
+    for path, token_param in (("/api/tickets/by-token/{token}", "get"),
+                              ("/api/waitlists/offers/{token}/accept", "post")):
+        (param,) = schema["paths"][path][token_param]["parameters"]
+        assert param["schema"]["pattern"] == "^[A-Za-z0-9_-]{22}$"
+    ids = [p for item in schema["paths"].values() for op in item.values() for p in op.get("parameters", [])
+           if p["name"].endswith("_id")]
+    assert ids and all(_bounds(p["schema"]) == (1, 2**63 - 1) for p in ids)
+    for body in ("CallIn", "TransferIn"):
+        for name, field in schema["components"]["schemas"][body]["properties"].items():
+            if name.endswith("_id") or name == "to_queue":
+                assert (field["minimum"], field["maximum"]) == (1, 2**63 - 1)
+
+
+def _bounds(schema: dict) -> tuple:
+    schema = next((s for s in schema.get("anyOf", [schema]) if s.get("type") == "integer"), schema)
+    return schema.get("minimum"), schema.get("maximum")
