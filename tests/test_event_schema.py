@@ -35,12 +35,14 @@ KIND_KEYS = {
     "resumed": set(),
     "transferred_out": {"ticket", "left", "to_queue", "new_ticket", "new_display"},
     "transferred_in": {"ticket", "entered", "from_queue", "old_ticket", "to_front"},
-    "confirmed": {"ticket", "left", "seats_taken", "capacity"},
+    # allow_skip: the admission rule it followed, for the integrity replay (queueapp.replay)
+    "confirmed": {"ticket", "left", "seats_taken", "capacity", "allow_skip"},
     "capacity_changed": {"from", "to", "seats_taken", "capacity"},
     "cancelled": {"ticket", "by", "was", "seats_released"},
 }
-# "left" only when the ticket was waiting; seats only on a waitlist (its pages say "N seats free").
-OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}}
+# "left" only when the ticket was waiting; seats only on a waitlist (its pages say "N seats free");
+# "out_of_turn" only when staff called one chosen ticket.
+OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}, "called": {"out_of_turn"}}
 
 
 def _run_a_day(location, queue, counter, staff):
