@@ -52,7 +52,9 @@ TRANSITIONS: dict[str, tuple[frozenset | None, str]] = {
     K.CALLED: (frozenset({S.WAITING}), S.CALLED),
     K.RECALLED: (frozenset({S.CALLED}), S.CALLED),
     K.STARTED: (frozenset({S.CALLED}), S.SERVING),
-    K.COMPLETED: (frozenset({S.CALLED, S.SERVING}), S.COMPLETED),
+    # A waiting room's visitor inside (confirmed) is reported done, abandoned or expires
+    # (services.rooms); a waitlist's offer expires.
+    K.COMPLETED: (frozenset({S.CALLED, S.SERVING, S.CONFIRMED}), S.COMPLETED),
     K.NO_SHOW: (frozenset({S.CALLED}), S.NO_SHOW),
     K.REQUEUED: (frozenset({S.CALLED}), S.WAITING),
     K.CANCELLED: (frozenset({S.WAITING, S.CALLED, S.OFFERED, S.CONFIRMED}), S.CANCELLED),
@@ -61,7 +63,7 @@ TRANSITIONS: dict[str, tuple[frozenset | None, str]] = {
     K.OFFERED: (frozenset({S.WAITING}), S.OFFERED),
     K.ACCEPTED: (frozenset({S.OFFERED}), S.CONFIRMED),
     K.DECLINED: (frozenset({S.OFFERED}), S.DECLINED),
-    K.EXPIRED: (frozenset({S.OFFERED}), S.EXPIRED),
+    K.EXPIRED: (frozenset({S.OFFERED, S.CONFIRMED}), S.EXPIRED),
 }
 ENTERS_LINE = (K.JOINED, K.REQUEUED, K.TRANSFERRED_IN)
 WHOLE_DATA_KINDS = (K.CONFIRMED, K.OFFERED, K.CAPACITY_CHANGED)
@@ -207,8 +209,8 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
                 yield Finding("seats_replay_mismatch",
                               f"v{version}: {kind} of {name(ticket_id)} records {data['seats_taken']} "
                               f"seats taken, the replay holds {seats}", ticket_id)
-        elif kind in (K.DECLINED, K.EXPIRED) or (kind == K.CANCELLED and before in (S.OFFERED, S.CONFIRMED)):
-            seats -= party
+        elif before in (S.OFFERED, S.CONFIRMED) and after not in (S.OFFERED, S.CONFIRMED):
+            seats -= party  # a held place released: declined, expired, cancelled, a visitor done
         status[ticket_id] = after
 
 

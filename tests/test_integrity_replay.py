@@ -54,19 +54,19 @@ def train(location):
 
 def test_a_waitlist_that_skips_its_head_is_reported(train, monkeypatch):
     # The planted fault: strict order, yet an admission takes the second in line.
-    def skips_the_head(queue):
+    def skips_the_head(queue, **_):
         line = list(waiting_tickets(queue)[:2])
-        return line[-1] if line and line[-1].party_size <= queue.seats_free else None
+        return [line[-1]] if line and line[-1].party_size <= queue.seats_free else []
 
     filler = do_join(train, party_size=3).ticket      # T-001 takes every seat
     head = do_join(train, party_size=2).ticket        # T-002 waits
     second = do_join(train).ticket                    # T-003 waits behind it
-    monkeypatch.setattr(waitlist_services, "next_admissible", skips_the_head)
+    monkeypatch.setattr(waitlist_services, "plan_admissions", skips_the_head)
     do_cancel(filler)                                 # three seats free: T-002 fits and must go first
     problems = found(train)
     assert [p.ticket_id for p in problems] == [second.pk]
     assert "confirmed T-003, but the ordering rule named T-002, the head of the line" in problems[0].message
-    assert Ticket.objects.get(pk=head.pk).status == "confirmed"
+    assert Ticket.objects.get(pk=head.pk).status == "waiting"
 
 
 def test_strict_order_admitting_behind_a_head_that_does_not_fit_is_reported(train, monkeypatch):
@@ -75,8 +75,9 @@ def test_strict_order_admitting_behind_a_head_that_does_not_fit_is_reported(trai
     behind = do_join(train).ticket                    # strict order: waits behind the head
     assert behind.status == "waiting"
     # The planted fault: a strict waitlist admits by the allow_skip rule.
-    monkeypatch.setattr(waitlist_services, "next_admissible",
-                        lambda queue: waiting_tickets(queue).filter(party_size__lte=queue.seats_free).first())
+    monkeypatch.setattr(waitlist_services, "plan_admissions",
+                        lambda queue, **_: list(waiting_tickets(queue)
+                                                .filter(party_size__lte=queue.seats_free)[:1]))
     assert do_confirm_waitlist(train) == [behind]
     problems = found(train)
     assert [p.ticket_id for p in problems] == [behind.pk]
