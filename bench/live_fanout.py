@@ -158,7 +158,7 @@ def seed(waiting: int) -> dict:
     def joins(count: int) -> list[str]:
         with connection.cursor() as cursor:  # setup only: the server's commits stay durable
             cursor.execute("SET synchronous_commit TO off")
-        tokens = [do_join(long_q.pk).ticket.token for _ in range(count)]
+        tokens = [do_join(long_q.pk).token for _ in range(count)]
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO on")
         connection.close()

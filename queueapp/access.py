@@ -52,12 +52,14 @@ def locations_for(user) -> QuerySet[Location]:
 
 
 def managed_locations(user) -> QuerySet[Location]:
-    """Where `user` is a manager (superusers: everywhere)."""
+    """Where `user` is a manager (superusers: everywhere), by name: statistics,
+    capacity, the admin, and whether the Statistics link is shown."""
     if not getattr(user, "is_authenticated", False):
         return Location.objects.none()
     if user.is_superuser:
-        return Location.objects.all()
-    return Location.objects.filter(memberships__user=user, memberships__role=StaffMembership.Role.MANAGER)
+        return Location.objects.order_by("name")
+    return Location.objects.filter(memberships__user=user,
+                                   memberships__role=StaffMembership.Role.MANAGER).order_by("name")
 
 
 def check_token_location(token: ApiToken, location_id: int) -> None:

@@ -38,6 +38,7 @@ from .models import (
     StaffMembership,
     Ticket,
     TicketStatus,
+    format_display_number,
 )
 from .reports import DateRangeForm, day_after, stream_queryset_csv
 from .selectors import estimate_wait_range, position_of
@@ -399,7 +400,7 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
         header = ["location", "queue", "number", *fields[4:]]
         return stream_queryset_csv(
             f"tickets-{start}-{end}.csv", header, queryset, fields,
-            row=lambda v: [v[0], v[1], f"{v[2]}-{v[3]:03d}", *(_cell(x) for x in v[4:])])
+            row=lambda v: [v[0], v[1], format_display_number(v[2], v[3]), *(_cell(x) for x in v[4:])])
 
 
 def _who(event: QueueEvent) -> str:
@@ -463,7 +464,7 @@ class QueueEventAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
                   "counter", "actor", "data"]
 
         def row(v):
-            ticket = f"{v[5]}-{v[6]:03d}" if v[6] is not None else ""
+            ticket = format_display_number(v[5], v[6]) if v[6] is not None else ""
             return [_cell(v[0]), v[1], v[2], v[3], v[4], ticket, v[7], v[8] or "", v[9] or "",
                     _details(v[10])]
 

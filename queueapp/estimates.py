@@ -114,9 +114,30 @@ def service_seconds(queue: Queue) -> float:
     return service_estimate(queue).mean
 
 
-def counters_serving(queue: Queue) -> int:
-    """Open counters that serve `queue` now; at least one (somebody will open)."""
-    return max(1, Counter.objects.filter(queues=queue, is_open=True).count())
+def counters_serving(queue: Queue | int) -> int:
+    """Open counters that serve `queue` now; at least one (somebody will open).
+    The one count of open counters: pages, the API and the live screens."""
+    queue_id = queue if isinstance(queue, int) else queue.pk
+    return max(1, Counter.objects.filter(queues=queue_id, is_open=True).count())
+
+
+def has_wait_estimate(kind: str) -> bool:
+    """A waitlist moves only when seats free up (cancellations, more capacity):
+    no service time predicts that, so it shows a position and no time."""
+    return kind != Queue.Kind.CAPACITY
+
+
+def expected_wait(*, kind: str, position: int | None, service_seconds: float,
+                  counters: int) -> timedelta | None:
+    """The wait shown for the ticket at `position` (1 = next): the one formula
+    behind the pages' first paint and the live screens' updates."""
+    if position is None or not has_wait_estimate(kind):
+        return None
+    return timedelta(seconds=round(_expected_seconds(position, service_seconds, counters)))
+
+
+def _expected_seconds(position: int, service_seconds: float, counters: int) -> float:
+    return max(0, position - 1) * service_seconds / max(1, counters)
 
 
 def wait_range(queue: Queue, position: int) -> WaitRange:
@@ -124,7 +145,7 @@ def wait_range(queue: Queue, position: int) -> WaitRange:
     service = service_estimate(queue)
     counters = counters_serving(queue)
     ahead = max(0, position - 1)
-    expected = ahead * service.mean / counters
+    expected = _expected_seconds(position, service.mean, counters)
     if service.thin:
         low, high = expected * THIN_LOW, expected * THIN_HIGH
     else:

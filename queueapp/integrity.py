@@ -15,6 +15,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from .models import AT_COUNTER, HOLDING_SEATS, Counter, Purge, PurgedRange, Queue, QueueEvent, Ticket, TicketStatus
+from .models import format_display_number as shown  # "A-017", as everywhere
 from .replay import QueueFacts, event_rows, replay_problems
 from .selectors import next_admissible, open_offer_count
 
@@ -77,7 +78,7 @@ def _numbers(q: Queue, purged: dict) -> list[Problem]:
         for number, n in sorted(tally.items()):
             if n > 1:
                 problems.append(Problem("duplicate_number",
-                                        f"{q.prefix}-{number:03d} issued {n} times on {day}", q.pk))
+                                        f"{shown(q.prefix, number)} issued {n} times on {day}", q.pk))
         missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
         if missing:
             shown = ", ".join(str(m) for m in missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -127,10 +128,10 @@ def _statuses_match_events(q: Queue, tickets: list[tuple], events: list[tuple]) 
     for ticket_id, status, number, _ in tickets:
         said = last.get(ticket_id)
         if said is None:
-            problems.append(Problem("no_events", f"{q.prefix}-{number:03d} has no event", q.pk, ticket_id))
+            problems.append(Problem("no_events", f"{shown(q.prefix, number)} has no event", q.pk, ticket_id))
         elif said != status:
             problems.append(Problem("status_mismatch",
-                                    f"{q.prefix}-{number:03d} is {status} but its events say {said}",
+                                    f"{shown(q.prefix, number)} is {status} but its events say {said}",
                                     q.pk, ticket_id))
     return problems
 
@@ -151,13 +152,13 @@ def _waiting_line(q: Queue) -> list[Problem]:
         queue=q, status=TicketStatus.WAITING, counter__isnull=False
     ).values_list("pk", "number"):
         problems.append(Problem("waiting_at_counter",
-                                f"{q.prefix}-{number:03d} is waiting and at a counter at once",
+                                f"{shown(q.prefix, number)} is waiting and at a counter at once",
                                 q.pk, ticket_id))
     for ticket_id, number in Ticket.objects.filter(
         queue=q, status__in=AT_COUNTER, counter__isnull=True
     ).values_list("pk", "number"):
         problems.append(Problem("called_without_counter",
-                                f"{q.prefix}-{number:03d} is called but at no counter", q.pk, ticket_id))
+                                f"{shown(q.prefix, number)} is called but at no counter", q.pk, ticket_id))
     dup_seqs = (Ticket.objects.filter(queue=q, status=TicketStatus.WAITING)
                 .values("seq").annotate(n=Count("pk")).filter(n__gt=1))
     for row in dup_seqs:
@@ -191,17 +192,17 @@ def _waitlist(q: Queue) -> list[Problem]:
     for ticket_id, number, status in Ticket.objects.filter(queue=q, status__in=foreign).values_list(
             "pk", "number", "status"):
         problems.append(Problem("status_of_other_queue_kind",
-                                f"{q.prefix}-{number:03d} is {status} in a {q.kind} queue", q.pk, ticket_id))
+                                f"{shown(q.prefix, number)} is {status} in a {q.kind} queue", q.pk, ticket_id))
     for ticket_id, number in Ticket.objects.filter(
             queue=q, status=TicketStatus.CONFIRMED, confirmed_at__isnull=True).values_list("pk", "number"):
         problems.append(Problem("confirmed_without_time",
-                                f"{q.prefix}-{number:03d} is confirmed but has no confirmation time",
+                                f"{shown(q.prefix, number)} is confirmed but has no confirmation time",
                                 q.pk, ticket_id))
     overdue = Ticket.objects.filter(queue=q, status=TicketStatus.OFFERED,
                                     offer_expires_at__lt=timezone.now() - OFFER_OVERDUE_AFTER)
     for ticket_id, number in overdue.values_list("pk", "number"):
         problems.append(Problem("offer_overdue",
-                                f"{q.prefix}-{number:03d} holds an offer that lapsed over "
+                                f"{shown(q.prefix, number)} holds an offer that lapsed over "
                                 f"{OFFER_OVERDUE_AFTER.seconds // 60} minutes ago: is the worker running?",
                                 q.pk, ticket_id))
     if q.kind == Queue.Kind.CAPACITY and not q.is_paused and q.batch_size is None:
@@ -219,7 +220,7 @@ def _stalled(q: Queue) -> list[Problem]:
     if fits is None:
         return []
     return [Problem("waitlist_stalled",
-                    f"{free} seats free but {q.prefix}-{fits.number:03d} (party of {fits.party_size}) "
+                    f"{free} seats free but {shown(q.prefix, fits.number)} (party of {fits.party_size}) "
                     "still waits", q.pk, fits.pk)]
 
 

@@ -279,6 +279,11 @@ STATUS_SENTENCES = {
 }
 
 
+def format_display_number(prefix: str, number: int) -> str:
+    """How a ticket number is shown and spoken everywhere: "A-017"."""
+    return f"{prefix}-{number:03d}"
+
+
 class Ticket(models.Model):
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets")
     business_day = models.DateField()
@@ -353,7 +358,7 @@ class Ticket(models.Model):
 
     @property
     def display_number(self) -> str:
-        return f"{self.queue.prefix}-{self.number:03d}"
+        return format_display_number(self.queue.prefix, self.number)
 
     @property
     def is_final(self) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Q, QuerySet
 
-from .models import Counter, Queue, Ticket, TicketStatus
+from .estimates import has_wait_estimate, wait_range
+from .models import Queue, Ticket, TicketStatus
 
 
 def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
@@ -97,10 +99,6 @@ def position_of(ticket: Ticket) -> int | None:
     return waiting_tickets(ticket.queue_id).filter(ahead_of(ticket.priority, ticket.seq)).count() + 1
 
 
-def open_counter_count(queue: Queue) -> int:
-    return Counter.objects.filter(queues=queue, is_open=True).count()
-
-
 def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:
     """Expected wait before being called: recent service times of the queue and
     the counters serving it now (see `queueapp.estimates` for how)."""
@@ -117,8 +115,6 @@ def estimate_wait_range(queue: Queue, position: int | None):
         # no service time predicts that, so it shows a position and no time. A
         # waiting room admits at its rate: `estimates.room_interval`.
         return None
-    from .estimates import wait_range
-
     return wait_range(queue, position)
 
 

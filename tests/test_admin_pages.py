@@ -82,7 +82,7 @@ def test_ticket_list_filters_by_location_queue_status_and_day(root_client, queue
 
 
 def test_search_finds_a_ticket_by_display_number_plain_number_or_token(root_client, queue):
-    tickets = [do_join(queue).ticket for _ in range(12)]
+    tickets = [do_join(queue) for _ in range(12)]
     url = reverse("admin:queueapp_ticket_changelist")
     for term in ("A-012", "a-12", "12", tickets[11].token):
         found = list(root_client.get(url, {"q": term}).context["cl"].result_list)
@@ -107,7 +107,7 @@ def test_events_cannot_be_added_changed_or_deleted_in_the_admin_even_by_a_superu
 
 
 def test_ticket_status_cannot_be_edited_in_the_admin(root_client, queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     url = reverse("admin:queueapp_ticket_change", args=[ticket.pk])
     response = root_client.post(url, {"status": "completed", "note": "x"})
     assert response.status_code == 403
@@ -125,7 +125,7 @@ def test_queue_service_owned_fields_are_read_only(root_client, queue):
 def test_ticket_page_shows_its_history_in_order_with_who_did_what(root_client, location, queue, counter):
     alice = make_user("alice", location)
     lab = make_queue(location, "Lab", "L")
-    joined = do_join(queue).ticket
+    joined = do_join(queue)
     do_call_next(counter=counter, acting_user=alice)
     moved = do_transfer(joined, to_queue=lab, acting_user=alice)
     page = root_client.get(reverse("admin:queueapp_ticket_change", args=[moved.pk])).content.decode()
@@ -147,7 +147,7 @@ def test_admin_actions_go_through_the_services_and_leave_events(root_client, sup
 
 
 def test_admin_action_refusal_is_shown_and_changes_nothing(root_client, queue):
-    waiting = do_join(queue).ticket
+    waiting = do_join(queue)
     changelist = reverse("admin:queueapp_ticket_changelist")
     response = root_client.post(changelist, {"action": "no_show", "_selected_action": [waiting.pk]},
                                 follow=True)
@@ -159,7 +159,7 @@ def test_admin_action_refusal_is_shown_and_changes_nothing(root_client, queue):
 def test_staff_admin_user_sees_and_acts_only_at_their_location(client, location, other_location, queue):
     theirs = make_queue(other_location, "Elsewhere", "E")
     do_join(queue)
-    foreign = do_join(theirs).ticket
+    foreign = do_join(theirs)
     user = make_user("dora", location, StaffMembership.Role.MANAGER, is_staff=True)
     from django.contrib.auth.models import Permission
 
@@ -258,7 +258,7 @@ def test_admin_home_links_to_statistics_and_the_integrity_report(root_client):
 
 def test_a_waiting_tickets_page_shows_its_place_and_wait_range(root_client, queue):
     do_join(queue)
-    third = [do_join(queue).ticket for _ in range(2)][-1]
+    third = [do_join(queue) for _ in range(2)][-1]
     page = root_client.get(reverse("admin:queueapp_ticket_change", args=[third.pk])).content.decode()
     # No history yet: the default 5 min per person, two ahead, shown as a wide range.
     assert "#3 in line; called in about 5–15 min (little recent history" in page

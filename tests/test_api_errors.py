@@ -42,8 +42,8 @@ def scene(location, other_location, staff, manager, other_staff):
     busy_counter = make_counter(location, "Counter 2", [queue])
     idle_counter = make_counter(location, "Desk 9", [])
     elsewhere = make_queue(other_location, "Elsewhere", "E")
-    waiting = do_join(queue).ticket
-    called = do_join(queue).ticket
+    waiting = do_join(queue)
+    called = do_join(queue)
     do_call_ticket(called, counter=busy_counter)
     do_join(full)
     do_pause(paused)
@@ -279,7 +279,7 @@ def test_staff_token_acts_only_at_its_own_location(location, other_location, sta
 
 def test_counter_busy_refusal_leaves_the_waiting_line_alone(queue, counter, as_staff):
     do_join(queue)
-    waiting = do_join(queue).ticket
+    waiting = do_join(queue)
     do_call_next(counter=counter)
     response = as_staff.post(f"/tickets/{waiting.pk}/call", {"counter_id": counter.pk})
     assert response.status_code == 409 and response.json()["code"] == "counter_busy"

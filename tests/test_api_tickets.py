@@ -65,8 +65,8 @@ def test_staff_and_a_kiosk_token_allowed_to_may_create_urgent_tickets(location, 
 
 
 def test_status_by_token_is_public_and_shows_numbers_never_notes(queue, counter, anonymous):
-    ahead = do_join(queue).ticket
-    mine = do_join(queue, note="private: diabetic").ticket
+    ahead = do_join(queue)
+    mine = do_join(queue, note="private: diabetic")
     response = anonymous.get(f"/tickets/by-token/{mine.token}")
     assert response.status_code == 200
     body = response.json()
@@ -83,7 +83,7 @@ def test_status_by_token_is_public_and_shows_numbers_never_notes(queue, counter,
 
 
 def test_a_full_service_cycle_through_the_api(queue, counter, as_staff, staff):
-    first = do_join(queue).ticket
+    first = do_join(queue)
     do_join(queue)
     called = as_staff.post(f"/counters/{counter.pk}/call-next").json()
     assert called["detail"] == "A-001 to Counter 1."
@@ -103,14 +103,14 @@ def test_call_next_can_be_limited_to_one_queue(location, queue, as_staff):
     lab = make_queue(location, "Lab", "L")
     room = make_counter(location, "Room 1", [queue, lab])
     do_join(queue, priority=Priority.URGENT)
-    lab_ticket = do_join(lab).ticket
+    lab_ticket = do_join(lab)
     response = as_staff.post(f"/counters/{room.pk}/call-next", {"queue_id": lab.pk})
     assert response.json()["ticket"]["id"] == lab_ticket.pk
 
 
 def test_call_a_specific_ticket_out_of_turn(queue, counter, as_staff):
     do_join(queue)
-    later = do_join(queue).ticket
+    later = do_join(queue)
     body = as_staff.post(f"/tickets/{later.pk}/call", {"counter_id": counter.pk}).json()
     assert (body["number"], body["status"], body["counter_id"]) == ("A-002", "called", counter.pk)
 
@@ -118,7 +118,7 @@ def test_call_a_specific_ticket_out_of_turn(queue, counter, as_staff):
 def test_no_show_goes_back_in_line_then_is_final(queue, counter, as_staff):
     queue.recall_limit = 0
     queue.save()
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_call_next(counter=counter)
     body = as_staff.post(f"/tickets/{ticket.pk}/no-show").json()
     assert (body["status"], body["no_show_count"]) == ("no_show", 1)
@@ -127,7 +127,7 @@ def test_no_show_goes_back_in_line_then_is_final(queue, counter, as_staff):
 def test_transfer_answers_the_new_ticket_and_the_old_token_points_to_it(location, queue, as_staff, anonymous):
     lab = make_queue(location, "Lab", "L")
     do_join(lab)
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     new = as_staff.post(f"/tickets/{ticket.pk}/transfer", {"to_queue": lab.pk, "to_front": True}).json()
     assert (new["number"], new["queue"], new["position"]) == ("L-002", "Lab", 1)
     old = anonymous.get(f"/tickets/by-token/{ticket.token}").json()
@@ -136,8 +136,8 @@ def test_transfer_answers_the_new_ticket_and_the_old_token_points_to_it(location
 
 
 def test_patient_cancels_with_the_token_and_staff_cancel_by_id(queue, as_staff, anonymous):
-    mine = do_join(queue).ticket
-    other = do_join(queue).ticket
+    mine = do_join(queue)
+    other = do_join(queue)
     body = anonymous.post(f"/tickets/by-token/{mine.token}/cancel").json()
     assert (body["status"], body["position"]) == ("cancelled", None)
     assert QueueEvent.objects.get(ticket=mine, kind="cancelled").data["by"] == "patient"
@@ -147,7 +147,7 @@ def test_patient_cancels_with_the_token_and_staff_cancel_by_id(queue, as_staff, 
 
 def test_the_original_token_cancels_the_ticket_it_was_transferred_to(location, queue, anonymous):
     lab = make_queue(location, "Lab", "L")
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     new = do_transfer(ticket, to_queue=lab)
     body = anonymous.post(f"/tickets/by-token/{ticket.token}/cancel").json()
     assert (body["number"], body["status"]) == ("L-001", "cancelled")
@@ -156,7 +156,7 @@ def test_the_original_token_cancels_the_ticket_it_was_transferred_to(location, q
 
 
 def test_staff_reads_a_ticket_with_its_note(queue, as_staff):
-    ticket = do_join(queue, note="needs an interpreter").ticket
+    ticket = do_join(queue, note="needs an interpreter")
     body = as_staff.get(f"/tickets/{ticket.pk}").json()
     assert (body["number"], body["note"], body["position"]) == ("A-001", "needs an interpreter", 1)
 

@@ -45,7 +45,7 @@ def test_staff_see_seats_and_the_waitlist(room, as_staff):
 
 
 def test_confirm_admits_one_batch_in_order_and_says_who(room, as_staff_token, staff):
-    tickets = [do_join(room).ticket for _ in range(3)]
+    tickets = [do_join(room) for _ in range(3)]
     response = as_staff_token.post(f"/waitlists/{room.pk}/confirm")
     assert response.status_code == 200
     body = response.json()
@@ -84,8 +84,8 @@ def test_capacity_below_the_seats_held_is_refused_naming_the_field(location, as_
 
 def test_holder_accepts_and_declines_with_the_token_only(location, anonymous):
     train = make_queue(location, "Train", "T", kind=Queue.Kind.CAPACITY, capacity=2, offer_seconds=600)
-    mine = do_join(train).ticket
-    theirs = do_join(train).ticket
+    mine = do_join(train)
+    theirs = do_join(train)
     accepted = anonymous.post(f"/waitlists/offers/{mine.token}/accept")
     assert accepted.status_code == 200
     assert accepted.json()["status"] == "confirmed" and accepted.json()["confirmed_at"]
@@ -98,7 +98,7 @@ def test_holder_accepts_and_declines_with_the_token_only(location, anonymous):
 
 def test_a_late_acceptance_answers_409_offer_expired(location, anonymous):
     train = make_queue(location, "Train", "T", kind=Queue.Kind.CAPACITY, capacity=1, offer_seconds=600)
-    offer = do_join(train).ticket
+    offer = do_join(train)
     Ticket.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
     response = anonymous.post(f"/waitlists/offers/{offer.token}/accept")
     assert response.status_code == 409

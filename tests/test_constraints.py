@@ -44,14 +44,14 @@ def insert_ticket_sql(**overrides):
 
 
 def test_ticket_numbers_are_unique_per_queue_and_day(queue):
-    first = do_join(queue).ticket
+    first = do_join(queue)
     sql, params = insert_ticket_sql(queue_id=queue.pk, business_day=first.business_day, number=first.number,
                                     seq=99)
     refused(sql, params, "ticket_unique_number_per_day")
 
 
 def test_the_same_number_on_another_day_is_allowed(queue):
-    first = do_join(queue).ticket
+    first = do_join(queue)
     sql, params = insert_ticket_sql(queue_id=queue.pk, number=first.number, seq=99,
                                     business_day=first.business_day.replace(year=2001))
     with connection.cursor() as cursor:
@@ -59,42 +59,42 @@ def test_the_same_number_on_another_day_is_allowed(queue):
 
 
 def test_ticket_numbers_are_positive(queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     refused(f"UPDATE {TICKETS} SET number = 0 WHERE id = %s", [ticket.pk], "ticket_number_positive")
 
 
 def test_two_waiting_tickets_cannot_share_a_place(queue):
-    a, b = do_join(queue).ticket, do_join(queue).ticket
+    a, b = do_join(queue), do_join(queue)
     refused(f"UPDATE {TICKETS} SET seq = %s WHERE id = %s", [a.seq, b.pk], "ticket_unique_place_while_waiting")
 
 
 def test_a_counter_holds_at_most_one_called_ticket(queue, counter):
     do_join(queue)
-    second = do_join(queue).ticket
+    second = do_join(queue)
     do_call_next(counter=counter)
     refused(f"UPDATE {TICKETS} SET status = 'called', counter_id = %s WHERE id = %s",
             [counter.pk, second.pk], "ticket_one_active_per_counter")
 
 
 def test_a_waiting_ticket_stands_at_no_counter(queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     refused(f"UPDATE {TICKETS} SET counter_id = %s WHERE id = %s", [counter.pk, ticket.pk],
             "ticket_counter_matches_status")
 
 
 def test_a_called_ticket_stands_at_a_counter(queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     refused(f"UPDATE {TICKETS} SET status = 'serving' WHERE id = %s", [ticket.pk],
             "ticket_counter_matches_status")
 
 
 def test_an_offer_has_an_expiry(queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     refused(f"UPDATE {TICKETS} SET status = 'offered' WHERE id = %s", [ticket.pk], "ticket_offer_has_expiry")
 
 
 def test_party_size_is_positive(queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     refused(f"UPDATE {TICKETS} SET party_size = 0 WHERE id = %s", [ticket.pk])
 
 

@@ -28,7 +28,7 @@ KIND_KEYS = {
     "called": {"ticket", "left"},
     "recalled": {"ticket"},
     "started": {"ticket"},
-    "completed": {"ticket"},
+    "completed": {"ticket", "service_seconds"},
     "no_show": {"ticket", "no_show_count"},
     "requeued": {"ticket", "entered", "no_show_count", "recall_limit"},
     "paused": set(),
@@ -51,11 +51,11 @@ def _run_a_day(location, queue, counter, staff):
     b = do_join(queue)
     do_join(queue)
     do_call_next(queue, counter=counter, acting_user=staff)
-    do_recall(_ticket(a), acting_user=staff)
-    do_start_serving(_ticket(a), acting_user=staff)
-    do_complete(_ticket(a), acting_user=staff)
+    do_recall(a, acting_user=staff)
+    do_start_serving(a, acting_user=staff)
+    do_complete(a, acting_user=staff)
     do_call_next(queue, counter=counter, acting_user=staff)
-    do_no_show(_ticket(b), acting_user=staff)
+    do_no_show(b, acting_user=staff)
     do_pause(queue, acting_user=staff)
     do_resume(queue, acting_user=staff)
     third = queue.tickets.filter(status="waiting").first()
@@ -64,13 +64,8 @@ def _run_a_day(location, queue, counter, staff):
     w1 = do_join(waitlist, party_size=2)
     do_join(waitlist, party_size=1)
     do_set_capacity(waitlist, capacity=4, acting_user=staff)
-    do_cancel(_ticket(w1), by_patient=True)
+    do_cancel(w1, by_patient=True)
     return [queue, other, waitlist]
-
-
-def _ticket(joined):
-    # do_join returns the ticket; older callers got a result with `.ticket`.
-    return getattr(joined, "ticket", joined)
 
 
 def test_every_published_message_equals_the_catch_up_read_of_its_row(

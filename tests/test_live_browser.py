@@ -110,7 +110,7 @@ def test_ticket_page_updates_live_in_a_browser(live_daphne, worker_ticks, queue,
     from playwright.sync_api import expect, sync_playwright
 
     do_join(queue)
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_ticket_page_renders_the_fragment_and_connects_its_socket(client, queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_join(queue)
     page = client.get(f"/live/ticket/{ticket.token}/").content.decode()
     assert f'hx-ws:connect="/ws/ticket/{ticket.token}/"' in page
@@ -34,16 +34,17 @@ def test_display_page_shows_the_board(client, location, queue, counter):
 
 def test_console_page_needs_staff_of_the_location(client, counter, staff, other_staff):
     url = f"/live/console/{counter.pk}/"
-    assert client.get(url).status_code == 403  # anonymous: "Log in as staff"
+    assert client.get(url)["Location"].startswith("/login/")  # anonymous: log in first
     client.force_login(other_staff)
-    assert client.get(url).status_code == 403
+    refused = client.get(url)
+    assert refused.status_code == 403 and "not staff at this location" in refused.text
     client.force_login(staff)
     page = client.get(url).content.decode()
     assert f'hx-ws:connect="/ws/console/{counter.pk}/"' in page and 'id="console-feed"' in page
 
 
 def test_ticket_fragment_renders_a_real_ticket_as_the_pages_include_it(queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_join(queue)
     position = position_of(ticket)
     html = render_to_string("queueapp/live/ticket_status.html", {
@@ -56,8 +57,8 @@ def test_ticket_fragment_renders_a_real_ticket_as_the_pages_include_it(queue, co
 
 
 def test_patient_fragments_are_shared_between_tickets_at_the_same_place(queue):
-    first = do_join(queue).ticket
-    second = do_join(queue).ticket
+    first = do_join(queue)
+    second = do_join(queue)
     view = reads.ticket_view(second.token)
     assert "A-002" in render.ticket_status(view)
     view_of_first = reads.ticket_view(first.token)

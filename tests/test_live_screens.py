@@ -47,7 +47,7 @@ async def serve_next(counter):
 
 
 def test_ticket_screen_counts_down_then_says_which_counter(queue, counter):
-    tokens = [do_join(queue).ticket.token for _ in range(3)]
+    tokens = [do_join(queue).token for _ in range(3)]
 
     async def scenario():
         async with screen(f"/ws/ticket/{tokens[2]}/") as (comm, connected, _):
@@ -66,7 +66,7 @@ def test_ticket_screen_counts_down_then_says_which_counter(queue, counter):
 
 
 def test_position_counts_only_tickets_ahead(queue, counter):
-    mine = do_join(queue).ticket.token
+    mine = do_join(queue).token
 
     async def scenario():
         async with screen(f"/ws/ticket/{mine}/") as (comm, connected, _):
@@ -82,7 +82,7 @@ def test_position_counts_only_tickets_ahead(queue, counter):
 
 
 def test_recall_reaches_the_screen_with_its_call_count(queue, counter):
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
 
     async def scenario():
         async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
@@ -99,7 +99,7 @@ def test_recall_reaches_the_screen_with_its_call_count(queue, counter):
 
 
 def test_screen_that_missed_three_calls_is_right_after_reconnecting(queue, counter):
-    tokens = [do_join(queue).ticket.token for _ in range(5)]
+    tokens = [do_join(queue).token for _ in range(5)]
 
     async def scenario():
         async with screen(f"/ws/ticket/{tokens[4]}/") as (comm, connected, _):
@@ -122,7 +122,7 @@ class _Dropping:
 
 
 def test_a_lost_message_is_repaired_by_the_tick(queue, counter):
-    tokens = [do_join(queue).ticket.token for _ in range(3)]
+    tokens = [do_join(queue).token for _ in range(3)]
 
     async def scenario():
         async with screen(f"/ws/ticket/{tokens[2]}/") as (comm, connected, _):
@@ -143,7 +143,7 @@ def test_a_lost_message_is_repaired_by_the_tick(queue, counter):
 def test_screen_follows_a_transfer_to_the_new_ticket(location, queue, counter):
     lab = make_queue(location, "Lab", "L")
     do_join(lab)
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
 
     async def scenario():
         async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
@@ -170,7 +170,7 @@ def test_unknown_ticket_is_refused(db):
 
 
 def test_foreign_origin_is_refused(queue):
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
 
     async def scenario():
         async with screen(f"/ws/ticket/{token}/", headers=[(b"origin", b"https://evil.example")]) as (
@@ -183,7 +183,7 @@ def test_foreign_origin_is_refused(queue):
 
 
 def test_garbage_input_is_ignored_or_closes_cleanly(queue):
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
 
     async def scenario():
         async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
@@ -304,7 +304,7 @@ def test_console_feed_lists_the_waiting_line_live(queue, counter, staff):
 
 
 def test_many_screens_of_one_queue_all_follow(queue, counter):
-    tokens = [do_join(queue).ticket.token for _ in range(12)]
+    tokens = [do_join(queue).token for _ in range(12)]
 
     async def scenario():
         from contextlib import AsyncExitStack
@@ -324,7 +324,7 @@ def test_many_screens_of_one_queue_all_follow(queue, counter):
 
 
 def test_screens_connecting_while_calls_happen_end_up_right(queue, counter):
-    tokens = [do_join(queue).ticket.token for _ in range(16)]
+    tokens = [do_join(queue).token for _ in range(16)]
 
     async def last_position(comm) -> int | None:
         state = None
@@ -357,8 +357,8 @@ def test_an_offer_on_a_waitlist_shows_its_accept_and_decline_forms(location):
     from queueapp.services import do_decline_offer
 
     seats = make_queue(location, "Evening train", "T", kind="capacity", capacity=1, offer_seconds=600)
-    first = do_join(seats).ticket
-    second = do_join(seats).ticket
+    first = do_join(seats)
+    second = do_join(seats)
 
     async def scenario():
         async with screen(f"/ws/ticket/{second.token}/") as (comm, connected, _):

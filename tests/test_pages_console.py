@@ -89,7 +89,7 @@ def test_plain_form_posts_redirect_back_with_the_outcome(staff_client, queue, co
 
 
 def test_calling_a_ticket_a_colleague_just_called_is_refused_in_words(staff_client, location, queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_call_next(counter=make_counter(location, "Counter 2", [queue]))
     response = act(staff_client, counter, action="call", ticket=ticket.pk)
     assert response.status_code == 409
@@ -97,7 +97,7 @@ def test_calling_a_ticket_a_colleague_just_called_is_refused_in_words(staff_clie
 
 
 def test_a_whole_visit_recall_start_complete(staff_client, queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     act(staff_client, counter, action="call", ticket=ticket.pk)
     assert "A-001 called again." in act(staff_client, counter, action="recall", ticket=ticket.pk).text
     assert "Serving A-001." in act(staff_client, counter, action="start", ticket=ticket.pk).text
@@ -107,7 +107,7 @@ def test_a_whole_visit_recall_start_complete(staff_client, queue, counter):
 
 
 def test_no_show_puts_the_ticket_back_in_line(staff_client, queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     act(staff_client, counter, action="call_next")
     response = act(staff_client, counter, action="no_show", ticket=ticket.pk)
     assert "back in line (1 no-show so far)" in response.text
@@ -117,7 +117,7 @@ def test_no_show_puts_the_ticket_back_in_line(staff_client, queue, counter):
 
 def test_transfer_moves_the_ticket_to_the_chosen_queue(staff_client, location, queue, counter):
     lab = make_queue(location, "Lab", "L")
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     act(staff_client, counter, action="call_next")
     response = act(staff_client, counter, action="transfer", ticket=ticket.pk, queue=lab.pk)
     assert "A-001 moved to Lab as L-001." in response.text
@@ -126,14 +126,14 @@ def test_transfer_moves_the_ticket_to_the_chosen_queue(staff_client, location, q
 
 
 def test_acting_on_a_ticket_no_longer_at_this_counter_is_refused(staff_client, queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     response = act(staff_client, counter, action="complete", ticket=ticket.pk)
     assert response.status_code == 409
     assert "A-001 is no longer at Counter 1 (it is waiting)" in response.text
 
 
 def test_tickets_of_another_location_are_refused(staff_client, other_location, counter):
-    foreign = do_join(make_queue(other_location, "Pharmacy", "P")).ticket
+    foreign = do_join(make_queue(other_location, "Pharmacy", "P"))
     response = act(staff_client, counter, action="call", ticket=foreign.pk)
     assert response.status_code == 403
     foreign.refresh_from_db()

@@ -30,7 +30,7 @@ def test_kiosk_lists_services_and_issues_a_printable_ticket_with_a_qr_code(clien
 
 
 def test_kiosk_ticket_of_another_location_is_not_found(client, location, other_location, queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     assert client.get(reverse("kiosk-ticket", args=[other_location.slug, ticket.token])).status_code == 404
 
 
@@ -121,7 +121,7 @@ def test_dropping_the_cookie_meets_the_per_address_cap(settings, location, queue
 
 def test_patient_page_shows_number_position_and_wait_and_connects_live(client, queue, counter):
     do_join(queue)
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     page = client.get(reverse("ticket", args=[ticket.token])).text
     assert 'id="ticket-status"' in page and 'data-status="waiting"' in page
     assert "A-002" in page and 'class="position-number">2<' in page and "about 5 min" in page
@@ -130,7 +130,7 @@ def test_patient_page_shows_number_position_and_wait_and_connects_live(client, q
 
 
 def test_patient_page_says_where_to_go_when_called(client, queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_call_next(counter=counter)
     page = client.get(reverse("ticket", args=[ticket.token])).text
     assert 'data-status="called"' in page and 'data-counter="Counter 1"' in page
@@ -138,7 +138,7 @@ def test_patient_page_says_where_to_go_when_called(client, queue, counter):
 
 
 def test_patient_can_cancel_their_ticket(client, queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     response = client.post(reverse("ticket-cancel", args=[ticket.token]))
     assert response.status_code == 302
     page = client.get(response["Location"]).text
@@ -152,7 +152,7 @@ def test_patient_can_cancel_their_ticket(client, queue):
 
 def test_patient_page_follows_a_transferred_ticket(client, location, queue):
     lab = make_queue(location, "Lab", "L")
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     new = do_transfer(ticket, to_queue=lab)
     response = client.get(reverse("ticket", args=[ticket.token]))
     assert response.status_code == 302 and response["Location"] == reverse("ticket", args=[new.token])
@@ -160,7 +160,7 @@ def test_patient_page_follows_a_transferred_ticket(client, location, queue):
 
 def test_a_transferred_patient_cancels_from_the_page_they_have_open(client, location, queue):
     lab = make_queue(location, "Lab", "L")
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     new = do_transfer(ticket, to_queue=lab)
     # The form on the page opened before the transfer posts to the old token.
     response = client.post(reverse("ticket-cancel", args=[ticket.token]))
@@ -174,7 +174,7 @@ def test_a_transferred_patient_cancels_from_the_page_they_have_open(client, loca
 @pytest.mark.parametrize("status", sorted(set(TicketStatus) - {TicketStatus.WAITING, TicketStatus.CALLED,
                                                                 TicketStatus.SERVING, TicketStatus.OFFERED}))
 def test_each_ended_status_reads_as_a_sentence_without_cancel_or_keep_open(client, queue, status):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     Ticket.objects.filter(pk=ticket.pk).update(status=status)  # only the page's words are under test
     page = client.get(reverse("ticket", args=[ticket.token])).text
     assert STATUS_SENTENCES[status] in page

@@ -6,7 +6,7 @@ import pytest
 
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Priority, QueueEvent, Ticket, TicketStatus
-from queueapp.selectors import position_of
+from queueapp.selectors import estimate_wait, position_of
 from queueapp.services import (
     CounterBusy,
     InvalidInput,
@@ -33,18 +33,18 @@ pytestmark = pytest.mark.django_db
 def test_join_gives_consecutive_numbers_positions_and_an_estimate(queue):
     first = do_join(queue)
     second = do_join(queue)
-    assert (first.ticket.number, second.ticket.number) == (1, 2)
-    assert (first.position, second.position) == (1, 2)
-    assert first.ticket.display_number == "A-001"
-    assert second.estimated_wait.total_seconds() == queue.default_service_seconds
-    assert len(first.ticket.token) >= 22  # 128 bits, URL-safe base64
+    assert (first.number, second.number) == (1, 2)
+    assert (position_of(first), position_of(second)) == (1, 2)
+    assert first.display_number == "A-001"
+    assert estimate_wait(queue, position_of(second)).total_seconds() == queue.default_service_seconds
+    assert len(first.token) >= 22  # 128 bits, URL-safe base64
 
 
 def test_priority_goes_ahead_of_normal_but_keeps_join_order_within_priority(queue):
-    normal = do_join(queue).ticket
-    urgent = do_join(queue, priority=Priority.URGENT).ticket
-    high1 = do_join(queue, priority=Priority.HIGH).ticket
-    high2 = do_join(queue, priority=Priority.HIGH).ticket
+    normal = do_join(queue)
+    urgent = do_join(queue, priority=Priority.URGENT)
+    high1 = do_join(queue, priority=Priority.HIGH)
+    high2 = do_join(queue, priority=Priority.HIGH)
     order = [position_of(Ticket.objects.get(pk=t.pk)) for t in (urgent, high1, high2, normal)]
     assert order == [1, 2, 3, 4]
 
@@ -52,9 +52,9 @@ def test_priority_goes_ahead_of_normal_but_keeps_join_order_within_priority(queu
 def test_call_next_calls_highest_priority_then_oldest_across_counter_queues(location, queue):
     lab = make_queue(location, "Lab", "L")
     counter = make_counter(location, "Room 1", [queue, lab])
-    a1 = do_join(queue).ticket
-    l1 = do_join(lab).ticket
-    l2 = do_join(lab, priority=Priority.HIGH).ticket
+    a1 = do_join(queue)
+    l1 = do_join(lab)
+    l2 = do_join(lab, priority=Priority.HIGH)
     called = do_call_next(counter=counter)
     assert called.pk == l2.pk and called.status == TicketStatus.CALLED and called.counter == counter
     do_complete(called)
@@ -88,7 +88,7 @@ def test_call_next_skips_paused_queue_when_counter_serves_another(location, queu
     lab = make_queue(location, "Lab", "L")
     counter = make_counter(location, "Room 1", [queue, lab])
     do_join(queue)
-    lab_ticket = do_join(lab).ticket
+    lab_ticket = do_join(lab)
     do_pause(queue)
     assert do_call_next(counter=counter).pk == lab_ticket.pk
 
@@ -115,13 +115,13 @@ def test_join_refuses_unknown_priority_and_party_size(queue):
 
 
 def test_complete_refuses_a_ticket_never_called(queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     with pytest.raises(InvalidTransition, match="never called"):
         do_complete(ticket)
 
 
 def test_full_service_cycle_leaves_one_event_per_action(queue, counter, staff):
-    ticket = do_join(queue, acting_user=staff).ticket
+    ticket = do_join(queue, acting_user=staff)
     do_call_next(counter=counter, acting_user=staff)
     do_recall(ticket, acting_user=staff)
     do_start_serving(ticket, acting_user=staff)
@@ -137,8 +137,8 @@ def test_full_service_cycle_leaves_one_event_per_action(queue, counter, staff):
 def test_no_show_requeues_to_the_back_until_recall_limit_then_final(queue, counter):
     queue.recall_limit = 1
     queue.save()
-    late = do_join(queue).ticket
-    other = do_join(queue).ticket
+    late = do_join(queue)
+    other = do_join(queue)
     do_call_next(counter=counter)
     requeued = do_no_show(late)
     assert requeued.status == TicketStatus.WAITING and requeued.counter is None
@@ -152,7 +152,7 @@ def test_no_show_requeues_to_the_back_until_recall_limit_then_final(queue, count
 
 
 def test_call_specific_ticket_refuses_one_already_called(queue, location, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     second_counter = make_counter(location, "Counter 2", [queue])
     do_call_ticket(ticket, counter=counter)
     with pytest.raises(InvalidTransition, match="not waiting"):
@@ -161,14 +161,14 @@ def test_call_specific_ticket_refuses_one_already_called(queue, location, counte
 
 def test_call_specific_ticket_refuses_counter_not_serving_its_queue(location, queue):
     other_counter = make_counter(location, "Desk 9", [])
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     with pytest.raises(InvalidInput, match="does not serve"):
         do_call_ticket(ticket, counter=other_counter)
 
 
 def test_cancel_by_patient_and_refusal_while_serving(queue, counter):
-    ticket = do_join(queue).ticket
-    behind = do_join(queue).ticket
+    ticket = do_join(queue)
+    behind = do_join(queue)
     cancelled = do_cancel(ticket, by_patient=True)
     assert cancelled.status == TicketStatus.CANCELLED
     assert position_of(Ticket.objects.get(pk=behind.pk)) == 1
@@ -180,14 +180,14 @@ def test_cancel_by_patient_and_refusal_while_serving(queue, counter):
 
 def test_transfer_gives_a_new_number_at_the_back_or_front(location, queue, counter):
     lab = make_queue(location, "Lab", "L")
-    waiting_in_lab = do_join(lab).ticket
-    ticket = do_join(queue).ticket
+    waiting_in_lab = do_join(lab)
+    ticket = do_join(queue)
     do_call_next(counter=counter)
     new = do_transfer(ticket, to_queue=lab)
     assert new.display_number == "L-002" and position_of(new) == 2
     old = Ticket.objects.get(pk=ticket.pk)
     assert old.status == TicketStatus.TRANSFERRED and old.transferred_to_id == new.pk
-    front = do_transfer(do_join(queue).ticket, to_queue=lab, to_front=True)
+    front = do_transfer(do_join(queue), to_queue=lab, to_front=True)
     assert position_of(front) == 1
     assert position_of(Ticket.objects.get(pk=waiting_in_lab.pk)) == 2
     assert validate_queue_integrity() == []
@@ -195,7 +195,7 @@ def test_transfer_gives_a_new_number_at_the_back_or_front(location, queue, count
 
 def test_transfer_refuses_other_location(queue, other_location):
     elsewhere = make_queue(other_location, "Elsewhere", "E")
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     with pytest.raises(InvalidInput, match="within one location"):
         do_transfer(ticket, to_queue=elsewhere)
     assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.WAITING
@@ -222,7 +222,7 @@ def test_a_waitlist_request_cannot_be_called_to_a_counter(location):
     train = make_queue(location, "Train 101", "T", kind="capacity", capacity=1)
     desk = make_counter(location, "Desk 1", [train])
     do_join(train)
-    waiting = do_join(train).ticket  # no seat left: waits
+    waiting = do_join(train)  # no seat left: waits
     with pytest.raises(InvalidInput, match="is a waitlist"):
         do_call_ticket(waiting, counter=desk)
     assert Ticket.objects.get(pk=waiting.pk).status == TicketStatus.WAITING
@@ -232,7 +232,7 @@ def test_published_events_never_carry_the_patients_token(queue, counter, publish
                                                         django_capture_on_commit_callbacks):
     # Every screen of the queue receives these messages; the token is the patient's credential.
     with django_capture_on_commit_callbacks(execute=True):
-        ticket = do_join(queue).ticket
+        ticket = do_join(queue)
         do_call_next(counter=counter)
     assert len(published) == 2
     for message in published:

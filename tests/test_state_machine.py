@@ -88,7 +88,7 @@ class QueueMachine(RuleBasedStateMachine):
     def join(self, qi, priorities):
         for priority in priorities:
             try:
-                ticket = do_join(self.queues[qi].pk, priority=priority).ticket
+                ticket = do_join(self.queues[qi].pk, priority=priority)
             except QueueActionError:
                 assert self.paused[qi]
                 return

@@ -111,8 +111,8 @@ def test_300_concurrent_requests_for_100_seats_with_staff_confirming_and_people_
 def test_two_expiry_workers_racing_handle_each_offer_once_and_offer_the_next_once(location):
     trains = [make_queue(location, f"Train {n}", f"T{n}", kind=Queue.Kind.CAPACITY, capacity=5,
                          offer_seconds=60) for n in (1, 2)]
-    first = {t.pk: [do_join(t.pk).ticket for _ in range(5)] for t in trains}
-    second = {t.pk: [do_join(t.pk).ticket for _ in range(5)] for t in trains}
+    first = {t.pk: [do_join(t.pk) for _ in range(5)] for t in trains}
+    second = {t.pk: [do_join(t.pk) for _ in range(5)] for t in trains}
     assert {x.status for batch in first.values() for x in batch} == {S.OFFERED}
 
     lapse = Ticket.objects.aggregate(m=Max("offer_expires_at"))["m"] + timedelta(seconds=1)
@@ -147,8 +147,8 @@ def test_acceptances_racing_the_expiry_workers_end_each_offer_exactly_one_way(lo
     """People accept in their last second while the workers' clocks are already past
     expiry: each offer is either kept or expired (and passed on), never both."""
     train = make_queue(location, "Train 7", "T", kind=Queue.Kind.CAPACITY, capacity=8, offer_seconds=60)
-    offers = [do_join(train.pk).ticket for _ in range(8)]
-    waiting = [do_join(train.pk).ticket for _ in range(8)]
+    offers = [do_join(train.pk) for _ in range(8)]
+    waiting = [do_join(train.pk) for _ in range(8)]
     expiry = max(t.offer_expires_at for t in offers)
     refused: list[int] = []
 

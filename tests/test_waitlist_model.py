@@ -109,7 +109,7 @@ def test_admissions_follow_the_rule_on_any_history(location, history, mode):
                 with pytest.raises(InvalidInput):
                     services.do_join(queue, party_size=party, priority=priority)
                 continue
-            tickets.append(services.do_join(queue, party_size=party, priority=priority).ticket)
+            tickets.append(services.do_join(queue, party_size=party, priority=priority))
             model.requests.append({"seq": len(model.requests), "party": party, "priority": priority,
                                    "status": S.WAITING})
             model.admit()

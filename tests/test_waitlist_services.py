@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Priority, Queue, QueueEvent, Ticket, TicketStatus
+from queueapp.selectors import estimate_wait, position_of
 from queueapp.services import (
     InvalidInput,
     InvalidTransition,
@@ -56,11 +57,12 @@ def test_requests_are_confirmed_while_seats_remain_then_wait_with_a_position(loc
     b = do_join(train)
     c = do_join(train)
     d = do_join(train)
-    assert (a.ticket.status, b.ticket.status) == (S.CONFIRMED, S.CONFIRMED)
-    assert (a.position, b.position) == (None, None)
-    assert (c.ticket.status, c.position) == (S.WAITING, 1)
-    assert d.position == 2
-    assert d.estimated_wait is None     # seats free up by cancellations: no time to promise
+    assert (a.status, b.status) == (S.CONFIRMED, S.CONFIRMED)
+    assert (position_of(a), position_of(b)) == (None, None)
+    assert (c.status, position_of(c)) == (S.WAITING, 1)
+    assert position_of(d) == 2
+    # Seats free up by cancellations: no time to promise.
+    assert estimate_wait(train, position_of(d)) is None
     train.refresh_from_db()
     assert train.seats_taken == 3
     assert_clean(train)
@@ -78,9 +80,9 @@ def test_a_party_takes_as_many_seats_as_people_and_cannot_exceed_capacity(locati
 
 def test_strict_order_keeps_smaller_requests_behind_a_head_that_does_not_fit(location):
     train = make_waitlist(location, capacity=4)
-    first = do_join(train, party_size=3).ticket
-    big = do_join(train, party_size=3).ticket      # 1 seat free: waits
-    single = do_join(train).ticket                  # would fit, but the head goes first
+    first = do_join(train, party_size=3)
+    big = do_join(train, party_size=3)      # 1 seat free: waits
+    single = do_join(train)                  # would fit, but the head goes first
     assert statuses(big, single) == [S.WAITING, S.WAITING]
     do_cancel(first)
     # 4 free: the party of 3 first, then the single fits in the last seat.
@@ -91,8 +93,8 @@ def test_strict_order_keeps_smaller_requests_behind_a_head_that_does_not_fit(loc
 def test_when_a_blocking_head_cancels_the_request_behind_it_goes_through(location):
     train = make_waitlist(location, capacity=4)
     do_join(train, party_size=3)
-    big = do_join(train, party_size=3).ticket
-    single = do_join(train).ticket
+    big = do_join(train, party_size=3)
+    single = do_join(train)
     do_cancel(big)
     assert statuses(single) == [S.CONFIRMED]
     assert_clean(train)
@@ -100,11 +102,11 @@ def test_when_a_blocking_head_cancels_the_request_behind_it_goes_through(locatio
 
 def test_allow_skip_lets_smaller_requests_through_and_the_head_keeps_its_place(location):
     train = make_waitlist(location, capacity=4, allow_skip=True)
-    first = do_join(train, party_size=3).ticket
-    big = do_join(train, party_size=3).ticket
-    single = do_join(train).ticket
+    first = do_join(train, party_size=3)
+    big = do_join(train, party_size=3)
+    single = do_join(train)
     assert statuses(big, single) == [S.WAITING, S.CONFIRMED]
-    late_single = do_join(train).ticket            # no seat left for anyone now
+    late_single = do_join(train)            # no seat left for anyone now
     do_cancel(single)                               # 1 free: big still does not fit
     assert statuses(big, late_single) == [S.WAITING, S.CONFIRMED]
     do_cancel(first)                                # 3 free: the head goes first
@@ -114,9 +116,9 @@ def test_allow_skip_lets_smaller_requests_through_and_the_head_keeps_its_place(l
 
 def test_priority_goes_first_then_first_come(location):
     train = make_waitlist(location, capacity=1)
-    holder = do_join(train).ticket
-    normal = do_join(train).ticket
-    urgent = do_join(train, priority=Priority.URGENT).ticket
+    holder = do_join(train)
+    normal = do_join(train)
+    urgent = do_join(train, priority=Priority.URGENT)
     do_cancel(holder)
     assert statuses(urgent, normal) == [S.CONFIRMED, S.WAITING]
 
@@ -135,7 +137,7 @@ def test_full_waitlist_refuses_only_requests_that_would_have_to_wait(location):
 
 def test_no_waitlist_at_all_confirms_or_refuses(location):
     train = make_waitlist(location, capacity=1, max_waiting=0)
-    assert do_join(train).ticket.status == S.CONFIRMED
+    assert do_join(train).status == S.CONFIRMED
     with pytest.raises(QueueFull):
         do_join(train)
 
@@ -143,8 +145,8 @@ def test_no_waitlist_at_all_confirms_or_refuses(location):
 def test_every_admission_is_an_event_that_says_who_left_the_line(location, published,
                                                                   django_capture_on_commit_callbacks):
     train = make_waitlist(location, capacity=1)
-    holder = do_join(train).ticket
-    waiting = do_join(train).ticket
+    holder = do_join(train)
+    waiting = do_join(train)
     with django_capture_on_commit_callbacks(execute=True):
         do_cancel(holder)
     cancelled, confirmed = published[-2:]
@@ -157,7 +159,7 @@ def test_every_admission_is_an_event_that_says_who_left_the_line(location, publi
 
 def test_staff_confirm_runs_a_cycle_and_refuses_a_paused_or_counter_queue(location, queue, staff):
     room = make_waitlist(location, capacity=10, batch_size=2)
-    tickets = [do_join(room).ticket for _ in range(5)]
+    tickets = [do_join(room) for _ in range(5)]
     assert statuses(*tickets) == [S.WAITING] * 5      # a waiting room waits for its cycle
     confirmed = do_confirm_waitlist(room, acting_user=staff)
     assert [t.pk for t in confirmed] == [t.pk for t in tickets[:2]]
@@ -171,7 +173,7 @@ def test_staff_confirm_runs_a_cycle_and_refuses_a_paused_or_counter_queue(locati
 
 def test_batch_admission_admits_one_batch_per_cycle_and_caps_open_offers(location):
     room = make_waitlist(location, capacity=100, batch_size=3, offer_seconds=600, max_open_offers=4)
-    tickets = [do_join(room).ticket for _ in range(10)]
+    tickets = [do_join(room) for _ in range(10)]
     assert run_waitlist_cycles() == 3
     assert run_waitlist_cycles() == 1          # 4 offers open: the cap, not the batch, limits
     assert run_waitlist_cycles() == 0
@@ -186,7 +188,7 @@ def test_batch_admission_admits_one_batch_per_cycle_and_caps_open_offers(locatio
 def test_set_capacity_admits_on_increase_and_refuses_below_seats_taken(location, manager):
     train = make_waitlist(location, capacity=2)
     do_join(train, party_size=2)
-    waiting = do_join(train).ticket
+    waiting = do_join(train)
     with pytest.raises(InvalidInput, match="2 seats are already confirmed or offered, so the capacity "
                                            "cannot go below 2") as err:
         do_set_capacity(train, capacity=1)
@@ -210,8 +212,8 @@ def test_the_database_refuses_overbooking_on_its_own(location):
 
 def test_paused_waitlist_admits_nobody_until_resumed(location):
     train = make_waitlist(location, capacity=1)
-    holder = do_join(train).ticket
-    waiting = do_join(train).ticket
+    holder = do_join(train)
+    waiting = do_join(train)
     do_pause(train)
     do_cancel(holder)
     assert fresh(waiting).status == S.WAITING
@@ -225,7 +227,7 @@ def test_paused_waitlist_admits_nobody_until_resumed(location):
 def test_admission_with_offers_holds_the_seats_until_accepted(location):
     train = make_waitlist(location, capacity=2, offer_seconds=900)
     before = timezone.now()
-    offer = do_join(train, party_size=2).ticket
+    offer = do_join(train, party_size=2)
     assert offer.status == S.OFFERED
     assert before + timedelta(seconds=900) <= offer.offer_expires_at
     train.refresh_from_db()
@@ -238,7 +240,7 @@ def test_admission_with_offers_holds_the_seats_until_accepted(location):
 
 def test_offer_accepted_one_second_before_expiry_is_kept(location):
     train = make_waitlist(location, capacity=1, offer_seconds=900)
-    offer = do_join(train).ticket
+    offer = do_join(train)
     do_accept_offer(offer, now=offer.offer_expires_at - timedelta(seconds=1))
     assert fresh(offer).status == S.CONFIRMED
     # The worker running later leaves a confirmed seat alone.
@@ -248,8 +250,8 @@ def test_offer_accepted_one_second_before_expiry_is_kept(location):
 
 def test_offer_accepted_one_second_after_expiry_is_refused_and_passed_on(location):
     train = make_waitlist(location, capacity=1, offer_seconds=900)
-    offer = do_join(train).ticket
-    next_in_line = do_join(train).ticket
+    offer = do_join(train)
+    next_in_line = do_join(train)
     late = offer.offer_expires_at + timedelta(seconds=1)
     # The worker has not run: the acceptance itself notices the lapse.
     with pytest.raises(OfferExpired, match=r"offer for T-001 expired at \d\d:\d\d:\d\d and its seats "
@@ -267,9 +269,9 @@ def test_offer_accepted_one_second_after_expiry_is_refused_and_passed_on(locatio
 
 def test_decline_passes_the_seats_to_the_next_in_line(location):
     train = make_waitlist(location, capacity=2, offer_seconds=600)
-    offer = do_join(train, party_size=2).ticket
-    second = do_join(train).ticket
-    third = do_join(train).ticket
+    offer = do_join(train, party_size=2)
+    second = do_join(train)
+    third = do_join(train)
     declined = do_decline_offer(offer)
     assert declined.status == S.DECLINED
     assert statuses(second, third) == [S.OFFERED, S.OFFERED]
@@ -277,7 +279,7 @@ def test_decline_passes_the_seats_to_the_next_in_line(location):
     assert event.status_after == S.DECLINED and event.data["seats_released"] == 2
     with pytest.raises(InvalidTransition, match="no open offer to decline: it is declined"):
         do_decline_offer(offer)
-    fourth = do_join(train).ticket
+    fourth = do_join(train)
     with pytest.raises(InvalidTransition, match="no open offer to accept: it is waiting"):
         do_accept_offer(fourth)
     assert_clean(train)
@@ -285,9 +287,9 @@ def test_decline_passes_the_seats_to_the_next_in_line(location):
 
 def test_worker_expires_lapsed_offers_and_offers_the_next_once(location):
     train = make_waitlist(location, capacity=2, offer_seconds=60)
-    first = do_join(train).ticket
-    second = do_join(train).ticket
-    third = do_join(train).ticket
+    first = do_join(train)
+    second = do_join(train)
+    third = do_join(train)
     assert do_expire_offers(now=first.offer_expires_at - timedelta(seconds=1)) == 0
     later = second.offer_expires_at
     assert do_expire_offers(now=later) == 2
@@ -299,8 +301,8 @@ def test_worker_expires_lapsed_offers_and_offers_the_next_once(location):
 
 def test_cancelling_an_offer_releases_its_seats(location):
     train = make_waitlist(location, capacity=1, offer_seconds=60)
-    offer = do_join(train).ticket
-    waiting = do_join(train).ticket
+    offer = do_join(train)
+    waiting = do_join(train)
     do_cancel(offer, by_patient=True)
     assert fresh(waiting).status == S.OFFERED
     assert_clean(train)
@@ -308,7 +310,7 @@ def test_cancelling_an_offer_releases_its_seats(location):
 
 def test_integrity_reports_a_missed_admission(location):
     train = make_waitlist(location, capacity=1)
-    holder = do_join(train).ticket
+    holder = do_join(train)
     do_join(train)
     # A raw write that frees the seat without admitting (what a bug would do).
     Ticket.objects.filter(pk=holder.pk).update(status=S.CANCELLED)
@@ -322,7 +324,7 @@ def test_worker_jobs_expire_lapsed_offers_and_admit_the_next_batch(location):
 
     assert {jobs.expire_offers, jobs.admit_waitlist_batches} <= {job.func for job in worker.JOBS}
     room = make_waitlist(location, capacity=10, offer_seconds=60, batch_size=1)
-    first, second = do_join(room).ticket, do_join(room).ticket
+    first, second = do_join(room), do_join(room)
     jobs.admit_waitlist_batches()
     assert statuses(first, second) == [S.OFFERED, S.WAITING]
     Ticket.objects.filter(pk=first.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
@@ -334,10 +336,10 @@ def test_worker_jobs_expire_lapsed_offers_and_admit_the_next_batch(location):
 
 def test_integrity_reports_waitlist_states_that_cannot_be(location, queue):
     train = make_waitlist(location, capacity=2, offer_seconds=60)
-    offer = do_join(train).ticket
-    confirmed = do_join(train).ticket
+    offer = do_join(train)
+    confirmed = do_join(train)
     do_accept_offer(confirmed)
-    counter_ticket = do_join(queue).ticket
+    counter_ticket = do_join(queue)
     Ticket.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(minutes=6))
     Ticket.objects.filter(pk=confirmed.pk).update(confirmed_at=None)
     Ticket.objects.filter(pk=counter_ticket.pk).update(status=S.CONFIRMED)
@@ -349,7 +351,7 @@ def test_integrity_reports_waitlist_states_that_cannot_be(location, queue):
 def test_one_broken_queue_does_not_stop_expiry_on_the_others(location):
     broken = make_waitlist(location, capacity=1, offer_seconds=60, name="Broken", prefix="X")
     healthy = make_waitlist(location, capacity=1, offer_seconds=60, name="Healthy", prefix="Y")
-    stuck, fine = do_join(broken).ticket, do_join(healthy).ticket
+    stuck, fine = do_join(broken), do_join(healthy)
     # A corrupted seat counter: releasing the offer would take it below zero, which
     # the database refuses, so that queue's expiry rolls back.
     Queue.objects.filter(pk=broken.pk).update(seats_taken=0)

@@ -53,7 +53,7 @@ def test_a_counter_queue_has_no_waitlist_page(client, staff, queue):
 
 def test_confirm_as_a_plain_form_redirects_and_as_htmx_answers_with_the_board(client, staff, location):
     room = make_queue(location, "Room", "W", kind=Queue.Kind.CAPACITY, capacity=5, batch_size=2)
-    tickets = [do_join(room).ticket for _ in range(3)]
+    tickets = [do_join(room) for _ in range(3)]
     client.force_login(staff)
     plain = client.post(f"/waitlist/{room.pk}/confirm")
     assert plain.status_code == 302 and plain.url == f"/waitlist/{room.pk}/"
@@ -70,7 +70,7 @@ def test_confirm_as_a_plain_form_redirects_and_as_htmx_answers_with_the_board(cl
 
 def test_manager_sets_capacity_and_a_too_small_one_is_refused_in_words(client, manager, train):
     do_join(train, party_size=2)
-    waiting = do_join(train).ticket
+    waiting = do_join(train)
     client.force_login(manager)
     refused = client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "1"}, **HTMX)
     assert refused.status_code == 400
@@ -98,15 +98,15 @@ def test_staff_may_not_set_capacity(client, staff, train):
 
 
 def test_patient_accepts_an_offer_on_the_ticket_page(client, offers):
-    offer = do_join(offers).ticket
+    offer = do_join(offers)
     plain = client.post(f"/t/{offer.token}/accept")
     assert plain.status_code == 302 and plain.url == f"/t/{offer.token}/"
     assert Ticket.objects.get(pk=offer.pk).status == S.CONFIRMED
 
 
 def test_patient_declines_with_htmx_and_sees_the_answer_in_place(client, offers):
-    offer = do_join(offers, party_size=2).ticket
-    nxt = do_join(offers).ticket
+    offer = do_join(offers, party_size=2)
+    nxt = do_join(offers)
     answer = client.post(f"/t/{offer.token}/decline", **HTMX)
     html = answer.content.decode()
     assert answer.status_code == 200 and 'id="offer-actions"' in html
@@ -115,7 +115,7 @@ def test_patient_declines_with_htmx_and_sees_the_answer_in_place(client, offers)
 
 
 def test_a_late_acceptance_is_refused_with_a_clear_message(client, offers):
-    offer = do_join(offers).ticket
+    offer = do_join(offers)
     Ticket.objects.filter(pk=offer.pk).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
     answer = client.post(f"/t/{offer.token}/accept")
     assert answer.status_code == 409
@@ -128,7 +128,7 @@ def test_a_late_acceptance_is_refused_with_a_clear_message(client, offers):
 def test_offer_fragment_shows_the_expiry_and_both_forms(rf, offers):
     from django.template.loader import render_to_string
 
-    offer = do_join(offers).ticket
+    offer = do_join(offers)
     html = render_to_string("queueapp/live/offer_actions.html", {"ticket": offer})
     assert f'action="/t/{offer.token}/accept"' in html and f'action="/t/{offer.token}/decline"' in html
     assert f'hx-post="/t/{offer.token}/accept"' in html

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import Path, Query, Router, Status
 
 from .. import services
+from ..models import format_display_number
 from ..selectors import waiting_tickets
 from ..errors import PermissionDenied
 from .auth import principal
@@ -34,9 +35,9 @@ def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
     if payload.note and who.is_kiosk:
         raise PermissionDenied("A kiosk token cannot write staff notes.", field="note")
     who.check_priority(payload.priority)
-    result = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
+    ticket = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
                               acting_user=who.user, note=payload.note)
-    return Status(201, join_out(request, result))
+    return Status(201, join_out(request, ticket))
 
 
 @router.get("/{queue_id}", response={200: QueueOut, **ERRORS}, summary="A queue and how many wait (staff)")
@@ -52,7 +53,7 @@ def waiting_line(request: HttpRequest, queue_id: int = QueueId,
     queue = principal(request).queue(queue_id)
     line = waiting_tickets(queue)
     tickets = [
-        WaitingTicketOut(id=t.pk, number=f"{queue.prefix}-{t.number:03d}", priority=t.priority,
+        WaitingTicketOut(id=t.pk, number=format_display_number(queue.prefix, t.number), priority=t.priority,
                          party_size=t.party_size, position=place, queued_at=t.queued_at, note=t.note)
         for place, t in enumerate(line[:limit], start=1)
     ]

@@ -101,11 +101,12 @@ class JoinOut(Schema):
     patient_url: str
 
 
-def join_out(request: HttpRequest, result) -> JoinOut:
-    ticket = result.ticket
+def join_out(request: HttpRequest, ticket: Ticket) -> JoinOut:
+    """The new ticket; its place and wait read after the join committed."""
+    position = position_of(ticket)
     return JoinOut(id=ticket.pk, number=ticket.display_number, status=ticket.status,
-                   token=ticket.token, position=result.position,
-                   estimated_wait_seconds=_seconds(result.estimated_wait),
+                   token=ticket.token, position=position,
+                   estimated_wait_seconds=_seconds(estimate_wait(ticket.queue, position)),
                    patient_path=patient_path(ticket),
                    patient_url=request.build_absolute_uri(patient_path(ticket)))
 

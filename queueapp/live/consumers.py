@@ -57,6 +57,7 @@ MAX_TEXT = 4096
 MAX_MESSAGES = 20  # per MESSAGE_WINDOW seconds
 MESSAGE_WINDOW = 10.0
 EARLY_LIMIT = 100  # events buffered while the snapshot loads
+WORK_ROUNDS = 5  # catch-up rounds while events keep arriving, before a fresh snapshot
 
 Kind = QueueEvent.Kind
 
@@ -156,7 +157,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._work = asyncio.get_running_loop().create_task(self._run_work())
 
     async def _run_work(self) -> None:
-        for _ in range(5):
+        for _ in range(WORK_ROUNDS):
             self._work_again = False
             try:
                 await self.catch_up()
@@ -304,6 +305,9 @@ class TicketConsumer(LiveConsumer):
             seats_changed, view.queue.seats_free = free != view.queue.seats_free, free
         if view.status != TicketStatus.WAITING or view.position is None:
             return seats_changed
+        wait = view.estimated_wait
+        if "service_seconds" in message:  # a completion moved the queue's service time
+            view.service_seconds = message["service_seconds"]
         delta = 0
         left, entered = message.get("left"), message.get("entered")
         if left and is_ahead(tuple(left), view.key):
@@ -311,12 +315,12 @@ class TicketConsumer(LiveConsumer):
         if entered and is_ahead(tuple(entered), view.key):
             delta += 1
         view.position += delta
-        return delta != 0 or seats_changed
+        return delta != 0 or seats_changed or view.estimated_wait != wait
 
     async def catch_up(self) -> None:
         """Apply the missed events from the database (read once per process for
         all screens of the queue); take a fresh snapshot if that cannot work."""
-        for _ in range(5):
+        for _ in range(WORK_ROUNDS):
             view = self.view
             events = await self.hub.events_after(view.queue_id, view.version)
             if events is None:

@@ -50,12 +50,14 @@ log = logging.getLogger(__name__)
 # is logged when a subscription succeeds again.
 layer_outage = Outage("channel layer (Redis)")
 
-LAYER_TIMEOUT = 3.0
+LAYER_TIMEOUT = 3.0  # seconds for one subscribe/receive call on the layer before it counts as lost
 MAINTAIN_EVERY = 2.0  # seconds between health checks of the subscription
 LOCAL_TICK_EVERY = 4.0  # in-memory layer only: how often screens compare versions with the DB
-REJOIN_EVERY = 600.0
+REJOIN_EVERY = 600.0  # seconds between refreshes of group membership (the core Redis layer expires it after a day)
 YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop
 BATCH_LIMIT = 500  # tokens per batched ticket lookup
+RECEIVE_BACKOFF_FIRST = 0.5  # seconds before receiving again after the layer failed; doubles
+RECEIVE_BACKOFF_MAX = 10.0
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -252,18 +254,18 @@ class Hub:
 
     # --- receiving -----------------------------------------------------------
     async def _receive(self) -> None:
-        delay = 0.5
+        delay = RECEIVE_BACKOFF_FIRST
         while True:
             try:
                 message = await self.layer.receive(self.channel)
-                delay = 0.5
+                delay = RECEIVE_BACKOFF_FIRST
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the core Redis layer raises while Redis is away
                 layer_outage.failed(exc)
                 self.lost = True
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, RECEIVE_BACKOFF_MAX)
                 continue
             await self.dispatch(message)
 

@@ -16,11 +16,12 @@ from types import SimpleNamespace
 from django.db.models import Count
 from django.utils import timezone
 
-from ..estimates import service_seconds
+from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import ahead_of, waiting_tickets
 
+READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
 WAITING_SHOWN = 50  # waiting tickets listed per queue on a console feed
 LAST_CALLS_SHOWN = 8  # tickets under "Last calls" on the lobby display
@@ -44,7 +45,8 @@ class TicketView:
     queue: SimpleNamespace
     offer_expires_at: datetime | None = None
     transferred_to_token: str | None = None
-    # Not ticket attributes: what the estimate needs, and the version shown.
+    # Not ticket attributes: what the estimate needs (`estimates.expected_wait`,
+    # the formula of the pages too), and the version shown.
     position: int | None = None
     service_seconds: float = 0.0
     open_counters: int = 1
@@ -60,10 +62,8 @@ class TicketView:
 
     @property
     def estimated_wait(self) -> timedelta | None:
-        if self.position is None:
-            return None
-        ahead = self.position - 1
-        return timedelta(seconds=round(ahead * self.service_seconds / max(1, self.open_counters)))
+        return expected_wait(kind=self.queue.kind, position=self.position,
+                             service_seconds=self.service_seconds, counters=self.open_counters)
 
 
 def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
@@ -126,12 +126,12 @@ def ticket_view(token: str) -> TicketView | None:
     event committed in between, so the position is exactly that of the version
     recorded (the screen then applies later events as deltas).
     """
-    for _attempt in range(5):
+    for _attempt in range(READ_ATTEMPTS):
         view = ticket_row_view(token)
         if view is None or view.status != TicketStatus.WAITING:
             return view
         view.position = waiting_tickets(view.queue_id).filter(ahead_of(view.priority, view.seq)).count() + 1
-        view.open_counters = Counter.objects.filter(queues=view.queue_id, is_open=True).count()
+        view.open_counters = counters_serving(view.queue_id)
         view.service_seconds = service_seconds(Queue.objects.get(pk=view.queue_id))
         if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:
             return view
@@ -156,13 +156,13 @@ def waiting_line(queue_id: int, previous=None) -> tuple[dict[int, int], WaitingL
     """The waiting line of a queue and its version (one query when the version is
     unchanged since `previous`, else three). Shared by every screen of the queue
     that connects meanwhile, instead of one position count per screen."""
-    for _attempt in range(5):
+    for _attempt in range(READ_ATTEMPTS):
         queue = Queue.objects.filter(pk=queue_id).first()
         version = queue.version if queue else 0
         if previous is not None and previous.versions.get(queue_id) == version:
             return previous.versions, previous.value
         keys = [(-p, s) for p, s in waiting_tickets(queue_id).values_list("priority", "seq")]
-        counters = Counter.objects.filter(queues=queue_id, is_open=True).count()
+        counters = counters_serving(queue_id)
         seconds = service_seconds(queue) if queue else 0.0
         if Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() == version:
             break

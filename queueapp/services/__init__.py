@@ -15,7 +15,6 @@ from ..errors import (  # noqa: F401
 )
 from .queues import do_pause, do_resume  # noqa: F401
 from .tickets import (  # noqa: F401
-    JoinResult,
     do_call_next,
     do_call_ticket,
     do_cancel,

@@ -8,18 +8,10 @@ commands all call these; nothing else writes tickets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import estimate_wait, position_of, waiting_tickets
-from ._events import record_event
-from ._line import _back_of_line, _front_of_line, _save_counters
-from ._locks import lock_queue, lock_queues, lock_ticket_queue
 from ..errors import (
     CounterBusy,
     DatePassed,
@@ -29,16 +21,15 @@ from ..errors import (
     QueueFull,
     QueuePaused,
 )
+from ..estimates import service_seconds
+from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
+from ..selectors import waiting_tickets
+from ._events import record_event
+from ._line import _back_of_line, _front_of_line, _save_counters
+from ._locks import lock_queue, lock_queues, lock_ticket_queue
 
 Kind = QueueEvent.Kind
 MAX_PARTY_SIZE = 50
-
-
-@dataclass(frozen=True)
-class JoinResult:
-    ticket: Ticket
-    position: int | None
-    estimated_wait: timedelta | None
 
 
 def _pk(obj) -> int:
@@ -92,32 +83,21 @@ def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
     return ticket
 
 
+@transaction.atomic(durable=True)
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
-            acting_user=None, note: str = "") -> JoinResult:
+            acting_user=None, note: str = "") -> Ticket:
     """Take a ticket. Locks the queue row; refuses a paused or full queue.
 
     On a capacity queue the request is confirmed (or offered) at once while
     seats remain, otherwise it waits in line (a batched waiting room admits at
     its next cycle; see services.waitlist); a full waitlist refuses it.
 
-    The lock is held only for the writes (`_join_locked`). The position and
-    the wait estimate are read after commit: they are reads whose queries
-    grow with the line, and every other join of the queue would wait for
-    them. The position is then as of just after the join (a ticket called
-    meanwhile is no longer counted ahead), which is what the patient page
-    shows next anyway.
+    Returns the ticket. A caller that shows a position or a wait asks the
+    selectors (`position_of`, `estimate_wait`) after commit: those reads grow
+    with the line and would hold every other join of the queue if done under
+    the lock, and most callers (a kiosk printing a number) need none of them.
     """
-    ticket, queue = _join_locked(_pk(queue), priority=priority, party_size=party_size,
-                                 acting_user=acting_user, note=note)
-    position = position_of(ticket)
-    return JoinResult(ticket=ticket, position=position, estimated_wait=estimate_wait(queue, position))
-
-
-@transaction.atomic(durable=True)
-def _join_locked(queue_id: int, *, priority: int, party_size: int, acting_user,
-                 note: str) -> tuple[Ticket, Queue]:
-    """do_join's transaction: lock the queue row, check, write the ticket and its event."""
-    queue = lock_queue(queue_id)
+    queue = lock_queue(_pk(queue))
     _validate_join(queue, priority, party_size)
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
@@ -135,7 +115,7 @@ def _join_locked(queue_id: int, *, priority: int, party_size: int, acting_user,
         admit_locked(queue, acting_user=acting_user)
         ticket.refresh_from_db()
         check_waitlist_room(queue, ticket)
-    return ticket, queue
+    return ticket
 
 
 def _lock_counter(counter_id: int) -> Counter:
@@ -268,7 +248,10 @@ def do_complete(ticket: Ticket | int, *, acting_user=None) -> Ticket:
     ticket.status = TicketStatus.COMPLETED
     ticket.finished_at = timezone.now()
     ticket.save(update_fields=["status", "finished_at"])
-    record_event(queue, Kind.COMPLETED, ticket=ticket, counter=ticket.counter, actor=acting_user)
+    # A completion changes the queue's service time and so every wait shown:
+    # the event carries the new one, so screens update without a query.
+    record_event(queue, Kind.COMPLETED, ticket=ticket, counter=ticket.counter, actor=acting_user,
+                 data={"service_seconds": service_seconds(queue)})
     return ticket
 
 

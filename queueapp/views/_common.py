@@ -1,23 +1,34 @@
-"""Small helpers the page views share."""
+"""Small helpers the page views share, and the one way a page refuses."""
 
 from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
 from ..errors import QueueActionError
 
 
 def refuse(request, error: QueueActionError):
-    """A page saying, in words, why the request was refused, with the error's status."""
+    """A page saying, in words, why the request was refused, with the error's
+    status; it extends base.html, so the navigation stays."""
     return render(request, "queueapp/refused.html", {"message": error.message}, status=error.status_code)
 
 
-def answers_refusals(view):
-    """Turn the access checks' NotFound/PermissionDenied into a page with the right status."""
+def authorize(view):
+    """The one way a staff page refuses (as Healthchecks' `@authorize`).
+
+    Anonymous visitors go to the login page and come back; the access checks'
+    NotFound / PermissionDenied (`queueapp.access`), and any other typed error
+    the view lets out, become the refusal page with the error's status (404,
+    403, 409...). Views call the `access_*` / `check_*` functions and let
+    their errors rise; none renders a refusal of its own.
+    """
     @wraps(view)
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
         except QueueActionError as error:

@@ -8,7 +8,6 @@ redirects back to the console (POST-redirect-GET) with the outcome as a message.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -33,10 +32,10 @@ from ..services import (
     do_start_serving,
     do_transfer,
 )
-from ._common import answers_refusals
+from ._common import authorize
 
 
-@login_required
+@authorize
 def console_home(request):
     capacity = Queue.objects.filter(kind=Queue.Kind.CAPACITY).select_related("waiting_room").order_by(
         "service_date", "name")
@@ -60,8 +59,7 @@ def _context(request, counter: Counter, *, notice: str = "", error: str = "") ->
     }
 
 
-@login_required
-@answers_refusals
+@authorize
 def console(request, counter_id: int):
     counter = access_counter(request.user, counter_id)
     return render(request, "queueapp/console.html", _context(request, counter))
@@ -140,9 +138,8 @@ def _answer(request, counter: Counter, *, notice: str = "", error: str = "", sta
     return redirect("console", counter_id=counter.pk)
 
 
-@login_required
+@authorize
 @require_POST
-@answers_refusals
 def console_act(request, counter_id: int):
     counter = access_counter(request.user, counter_id)
     form = ConsoleActionForm(request.POST)

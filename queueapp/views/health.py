@@ -35,6 +35,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ..alerts.metrics import OutboxCollector
 from ..dbfunctions import PercentileCont, Seconds
+from ..live import publisher
 from ..models import Queue, Ticket, TicketStatus
 
 CHECK_TIMEOUT = 2.0  # seconds per dependency before /readyz calls it down
@@ -54,20 +55,11 @@ def _database_answers() -> None:
         cursor.fetchone()
 
 
-def publisher_health() -> dict | None:
-    """The live publisher's own report, or None when this build has none yet."""
-    from ..live import publisher
-
-    health = getattr(publisher, "health", None)
-    return health() if callable(health) else None
-
-
-def publisher_problem(health: dict | None) -> str | None:
-    if health is None:
-        return None
-    if health.get("pending", 0) > MAX_PENDING:
+def publisher_problem(health: dict) -> str | None:
+    """Why the live publisher is behind (`publisher.health()`), or None."""
+    if health["pending"] > MAX_PENDING:
         return f"{health['pending']} live updates waiting to be sent (limit {MAX_PENDING})"
-    if health.get("oldest_pending_seconds", 0.0) > MAX_PENDING_AGE:
+    if health["oldest_pending_seconds"] > MAX_PENDING_AGE:
         return (f"oldest live update has waited {health['oldest_pending_seconds']:.1f} s "
                 f"(limit {MAX_PENDING_AGE:.0f} s); last error: {health.get('last_error')}")
     return None
@@ -88,9 +80,9 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         checks["channel_layer"] = "ok"
     except Exception as error:
         checks["channel_layer"] = f"down: {type(error).__name__}: {error}"[:300]
-    health = publisher_health()
+    health = publisher.health()
     problem = publisher_problem(health)
-    checks["publisher"] = problem or ("ok" if health is not None else "no health report")
+    checks["publisher"] = problem or "ok"
     ready = checks["database"] == "ok" and checks["channel_layer"] == "ok" and problem is None
     return JsonResponse({"ready": ready, "checks": checks, "publisher": health},
                         status=200 if ready else 503)
@@ -151,18 +143,16 @@ class PublisherCollector:
     """This process's live publisher: backlog, lag, totals."""
 
     def collect(self):
-        health = publisher_health()
-        if health is None:
-            return
+        health = publisher.health()
         yield GaugeMetricFamily("queueapp_publish_pending", "Live updates not yet sent (this process).",
-                                value=health.get("pending", 0))
+                                value=health["pending"])
         yield GaugeMetricFamily("queueapp_publish_lag_seconds",
                                 "Age of the oldest unsent live update (this process).",
-                                value=health.get("oldest_pending_seconds", 0.0))
+                                value=health["oldest_pending_seconds"])
         yield CounterMetricFamily("queueapp_publish_sent", "Live updates sent (this process).",
-                                  value=health.get("sent", 0))
+                                  value=health["sent"])
         yield CounterMetricFamily("queueapp_publish_failed", "Live updates that failed (this process).",
-                                  value=health.get("failed", 0))
+                                  value=health["failed"])
 
 
 def _authorised(request: HttpRequest) -> bool:

@@ -36,9 +36,9 @@ def _issue(request, location: Location, *, count, template: str, success):
         # Checked before joining, so a bad address leaves no ticket behind.
         alert = alert_contact_from(request.POST)
         count(request)
-        result = do_join(form.cleaned_data["queue"])
+        ticket = do_join(form.cleaned_data["queue"])
         if alert is not None:
-            do_subscribe(result.ticket, channel=alert[0], address=alert[1])
+            do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
         context.update(error=error.message, alert_field=error.field,
                        alert_value=request.POST.get("alert_contact", ""))
@@ -46,7 +46,7 @@ def _issue(request, location: Location, *, count, template: str, success):
         if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)
         return response
-    return redirect(success(result.ticket))
+    return redirect(success(ticket))
 
 
 def kiosk(request, location_slug: str):

@@ -7,14 +7,14 @@ fragments and reads.
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponseForbidden
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 
 from .. import access
 from ..live import reads
 from ..live import render as live_render
-from ..errors import NotFound, PermissionDenied
+from ._common import authorize
 
 
 def live_ticket(request, token: str):
@@ -34,13 +34,9 @@ def live_display(request, location_slug: str):
                    "key": "", "number": "", "counter": "", "kind": ""})
 
 
+@authorize
 def live_console(request, counter_id: int):
-    try:
-        counter = access.access_counter(request.user, counter_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
-    except PermissionDenied as exc:
-        return HttpResponseForbidden(exc.message)
+    counter = access.access_counter(request.user, counter_id)
     return render(request, "queueapp/live/minimal_console.html", reads.console_context(counter.pk))
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
-from ..access import locations_for
+from ..access import managed_locations
 from ..charts import bar_chart
-from ..models import Location, StaffMembership
+from ..errors import PermissionDenied
+from ..models import Location
 from ..reports import DateRangeForm, csv_response
 from ..stats import Figures, StatsRow, csv_header, csv_rows, queue_stats
+from ._common import authorize
 
 
 class StatsForm(DateRangeForm):
@@ -26,22 +27,11 @@ class StatsForm(DateRangeForm):
         self.fields["location"].queryset = locations
 
 
-def managed_locations(user):
-    """Where `user` may read statistics: managers' locations (superusers: all)."""
-    locations = locations_for(user)
-    if not user.is_superuser:
-        locations = locations.filter(memberships__user=user,
-                                     memberships__role=StaffMembership.Role.MANAGER)
-    return locations.order_by("name")
-
-
+@authorize
 def stats_page(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
     locations = managed_locations(request.user)
     if not locations.exists():
-        return render(request, "queueapp/stats.html",
-                      {"denied": "Only a manager can see statistics."}, status=403)
+        raise PermissionDenied("Only a manager can see statistics.")
     form = StatsForm(request.GET, locations=locations)  # every field may be empty: today
     if not form.is_valid():
         return render(request, "queueapp/stats.html",
