@@ -81,9 +81,9 @@ def _numbers(q: Queue, purged: dict) -> list[Problem]:
                                         f"{shown(q.prefix, number)} issued {n} times on {day}", q.pk))
         missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
         if missing:
-            shown = ", ".join(str(m) for m in missing[:10]) + (" …" if len(missing) > 10 else "")
+            listed = ", ".join(str(m) for m in missing[:10]) + (" …" if len(missing) > 10 else "")
             problems.append(Problem("missing_number",
-                                    f"numbers missing on {day}: {shown}", q.pk))
+                                    f"numbers missing on {day}: {listed}", q.pk))
         if day == q.number_day and max(numbers) != q.last_number:
             problems.append(Problem("number_counter",
                                     f"queue says last number {q.last_number} on {day}, "
