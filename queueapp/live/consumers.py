@@ -369,7 +369,7 @@ class TicketConsumer(LiveConsumer):
     async def _fresh_view(self) -> reads.TicketView | None:
         """The ticket as of now, its position from the queue's shared waiting line
         (loaded once for every screen asking meanwhile; no count per screen)."""
-        for _attempt in range(5):
+        for _attempt in range(reads.READ_ATTEMPTS):
             asked = time.monotonic()
             view = await self.hub.tickets.get(self.token)
             if view is None or view.status != TicketStatus.WAITING:
