@@ -53,7 +53,7 @@ def wait_for_log(server, text: str, timeout: float = 15.0) -> str:
 
 
 def test_abuse_closes_the_socket_with_a_4xxx_code_and_one_log_line(queue):
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
 
     async def scenario(server):
         async with open_screen(server, f"/ws/ticket/{token}/") as ws:
@@ -110,7 +110,7 @@ def test_screen_connecting_while_the_database_is_down_gets_a_retryable_close_cod
 
 
 def test_stopping_the_server_closes_every_screen_with_the_restart_code(queue):
-    tokens = [do_join(queue).ticket.token for _ in range(3)]
+    tokens = [do_join(queue).token for _ in range(3)]
 
     async def scenario(server):
         screens = [await open_screen(server, f"/ws/ticket/{t}/") for t in tokens]
@@ -127,7 +127,7 @@ def test_stopping_the_server_closes_every_screen_with_the_restart_code(queue):
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 def test_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(queue):
-    token = do_join(queue).ticket.token
+    token = do_join(queue).token
     port = free_port()
 
     async def scenario(server):
