@@ -94,11 +94,10 @@ class SmtpServer:
 
 
 def take_ticket(queue):
-    """Join `queue` and return the ticket (do_join returns a JoinResult or, soon, the Ticket)."""
+    """Join `queue` and return the ticket."""
     from queueapp.services import do_join
 
-    result = do_join(queue)
-    return getattr(result, "ticket", result)
+    return do_join(queue)
 
 
 def deliver_until(predicate, *, timeout: float = 15.0, limit: int | None = None) -> None:
