@@ -45,7 +45,7 @@ def server_url(django_db_setup, django_db_blocker):
 
 
 def test_a_transferred_patient_cancels_from_the_page_they_already_have_open(browser, server_url, clinic):
-    ticket = do_join(clinic["queue"]).ticket
+    ticket = do_join(clinic["queue"])
     context = browser.new_context()
     page = Errors().watch(context.new_page())
     page.goto(f"{server_url}/t/{ticket.token}/")
@@ -68,7 +68,7 @@ def test_a_transferred_patient_cancels_from_the_page_they_already_have_open(brow
 
 @needs_live
 def test_a_ticket_finished_while_the_page_is_open_loses_cancel_and_keep_open(browser, server_url, clinic):
-    ticket = do_join(clinic["queue"]).ticket
+    ticket = do_join(clinic["queue"])
     context = browser.new_context()
     errors = Errors()
     page = errors.watch(context.new_page())

@@ -87,10 +87,10 @@ def test_a_real_gap_is_still_reported_after_a_purge(location):
 
 def test_recent_and_unended_tickets_and_locations_without_retention_stay(location, other_location, queue, counter):
     other_queue = make_queue(other_location, "Other", "O")
-    recent = do_join(queue).ticket
+    recent = do_join(queue)
     do_complete(do_call_next(counter=counter))
-    old_waiting = do_join(queue).ticket
-    elsewhere = do_join(other_queue).ticket
+    old_waiting = do_join(queue)
+    elsewhere = do_join(other_queue)
     Ticket.objects.filter(pk__in=[old_waiting.pk, elsewhere.pk]).update(business_day=OLD_DAY)
     Ticket.objects.filter(pk=recent.pk).update(business_day=OLD_DAY, finished_at=NOW - timedelta(days=2))
     location.retention_days = 30
@@ -103,10 +103,10 @@ def test_recent_and_unended_tickets_and_locations_without_retention_stay(locatio
 def test_transferred_tickets_go_with_their_ended_targets_and_a_waiting_target_stays(location, queue, counter):
     lab = make_queue(location, "Lab", "L")
     lab_counter = make_counter(location, "Room 2", [lab])
-    first = do_join(queue).ticket
+    first = do_join(queue)
     moved = do_transfer(first, to_queue=lab)
     do_complete(do_call_next(counter=lab_counter))
-    second = do_join(queue).ticket
+    second = do_join(queue)
     waiting = do_transfer(second, to_queue=lab)  # still waiting in the lab
     Ticket.objects.update(business_day=OLD_DAY)
     Ticket.objects.filter(finished_at__isnull=False).update(finished_at=NOW - timedelta(days=40))
@@ -121,7 +121,7 @@ def test_transferred_tickets_go_with_their_ended_targets_and_a_waiting_target_st
 
 
 def test_events_cannot_be_deleted_unless_a_purge_recorded_them_and_records_are_append_only(location, queue):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     event = QueueEvent.objects.get(ticket=ticket)
     with pytest.raises(IntegrityError), transaction.atomic():
         with connection.cursor() as cursor:
@@ -145,7 +145,7 @@ def test_events_cannot_be_deleted_unless_a_purge_recorded_them_and_records_are_a
 def test_contact_data_goes_with_its_ticket_and_is_in_the_holders_export(client, location, queue, counter):
     from queueapp.alerts.models import Contact
 
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     Contact.objects.create(ticket=ticket, channel="email", address="jane@example.org")
     exported = client.get(reverse("ticket-data", args=[ticket.token])).json()
     assert exported["tickets"][0]["alerts.contact"][0]["address"] == "jane@example.org"
@@ -160,7 +160,7 @@ def test_contact_data_goes_with_its_ticket_and_is_in_the_holders_export(client, 
 def test_the_command_and_the_worker_job_purge_due_locations(location, queue, counter, capsys):
     from queueapp import jobs
 
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_complete(do_call_next(counter=counter))
     Ticket.objects.filter(pk=ticket.pk).update(business_day=OLD_DAY, finished_at=NOW - timedelta(days=40))
     location.retention_days = 30
@@ -176,7 +176,7 @@ def test_the_command_and_the_worker_job_purge_due_locations(location, queue, cou
 
 def test_the_holder_downloads_what_is_held_about_their_ticket(client, location, queue, counter):
     lab = make_queue(location, "Lab", "L")
-    first = do_join(queue, note="needs an interpreter").ticket
+    first = do_join(queue, note="needs an interpreter")
     moved = do_transfer(first, to_queue=lab)
     location.retention_days = 30
     location.save()
