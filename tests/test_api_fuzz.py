@@ -48,7 +48,7 @@ def scene(location, other_location, manager):
     elsewhere = make_queue(other_location, "Elsewhere", "E")
     desk = make_counter(location, "Desk 1", [general])
     make_counter(location, "Desk 2", [general])
-    tickets = [do_join(general).ticket for _ in range(4)] + [do_join(train, party_size=2).ticket
+    tickets = [do_join(general) for _ in range(4)] + [do_join(train, party_size=2)
                                                             for _ in range(3)]
     do_call_next(counter=desk)
     staff_key = issue_token(location=location, kind=ApiToken.Kind.STAFF, name="Desk app", user=manager)[1]

@@ -35,8 +35,8 @@ def train(transactional_db, settings):
     queue = make_queue(location, "Train 101", "T", slug="train-101", kind=Queue.Kind.CAPACITY, capacity=3,
                        offer_seconds=600, service_date=day)
     make_user("alice", location)
-    holder = do_join(queue, party_size=3).ticket  # offered all 3 seats
-    ahead = do_join(queue, party_size=1).ticket   # waits
+    holder = do_join(queue, party_size=3)  # offered all 3 seats
+    ahead = do_join(queue, party_size=1)   # waits
     return {"queue": queue, "holder": holder, "ahead": ahead, "day": day}
 
 

@@ -90,7 +90,7 @@ def world(location, other_location):
     general = make_queue(location, "General", "A")
     train = make_queue(location, "Train", "T", kind=Queue.Kind.CAPACITY, capacity=4, offer_seconds=600)
     desk = make_counter(location, "Desk 1", [general])
-    tickets = [do_join(general).ticket for _ in range(3)] + [do_join(train, party_size=2).ticket
+    tickets = [do_join(general) for _ in range(3)] + [do_join(train, party_size=2)
                                                             for _ in range(3)]
     do_call_next(counter=desk)
     boss = get_user_model().objects.create_superuser("root", password="pw-root")

@@ -58,9 +58,9 @@ def test_a_waitlist_that_skips_its_head_is_reported(train, monkeypatch):
         line = list(waiting_tickets(queue)[:2])
         return [line[-1]] if line and line[-1].party_size <= queue.seats_free else []
 
-    filler = do_join(train, party_size=3).ticket      # T-001 takes every seat
-    head = do_join(train, party_size=2).ticket        # T-002 waits
-    second = do_join(train).ticket                    # T-003 waits behind it
+    filler = do_join(train, party_size=3)      # T-001 takes every seat
+    head = do_join(train, party_size=2)        # T-002 waits
+    second = do_join(train)                    # T-003 waits behind it
     monkeypatch.setattr(waitlist_services, "plan_admissions", skips_the_head)
     do_cancel(filler)                                 # three seats free: T-002 fits and must go first
     problems = found(train)
@@ -72,7 +72,7 @@ def test_a_waitlist_that_skips_its_head_is_reported(train, monkeypatch):
 def test_strict_order_admitting_behind_a_head_that_does_not_fit_is_reported(train, monkeypatch):
     do_join(train, party_size=2)                      # confirmed: one seat left
     do_join(train, party_size=3)                      # the head: does not fit
-    behind = do_join(train).ticket                    # strict order: waits behind the head
+    behind = do_join(train)                    # strict order: waits behind the head
     assert behind.status == "waiting"
     # The planted fault: a strict waitlist admits by the allow_skip rule.
     monkeypatch.setattr(waitlist_services, "plan_admissions",
@@ -88,14 +88,14 @@ def test_an_admission_is_judged_by_the_rule_it_recorded(location):
     tables = make_queue(location, "Tables", "R", kind=Queue.Kind.CAPACITY, capacity=3, allow_skip=True)
     do_join(tables, party_size=2)
     do_join(tables, party_size=3)
-    assert do_join(tables).ticket.status == "confirmed"   # allow_skip: the single goes past the head
+    assert do_join(tables).status == "confirmed"   # allow_skip: the single goes past the head
     tables.allow_skip = False
     tables.save()                                        # a manager switched to strict order since
     assert validate_queue_integrity(tables) == []
 
 
 def test_a_call_next_that_skips_the_head_is_reported(queue, counter, monkeypatch):
-    first, second, third = (do_join(queue).ticket for _ in range(3))
+    first, second, third = (do_join(queue) for _ in range(3))
     real = ticket_services.waiting_tickets
     monkeypatch.setattr(ticket_services, "waiting_tickets", lambda q: real(q).order_by("-seq"))
     called = do_call_next(counter=counter)
@@ -106,7 +106,7 @@ def test_a_call_next_that_skips_the_head_is_reported(queue, counter, monkeypatch
 
 
 def test_priority_ignored_by_a_call_is_reported(queue, counter, monkeypatch):
-    normal = do_join(queue).ticket
+    normal = do_join(queue)
     do_join(queue, priority=Priority.URGENT)
     real = ticket_services.waiting_tickets
     monkeypatch.setattr(ticket_services, "waiting_tickets", lambda q: real(q).order_by("seq"))
@@ -117,8 +117,8 @@ def test_priority_ignored_by_a_call_is_reported(queue, counter, monkeypatch):
 def test_the_legitimate_exceptions_are_clean(location, queue, counter):
     lab = make_queue(location, "Lab", "L")
     lab_desk = make_counter(location, "Lab desk", [lab])
-    tickets = [do_join(queue).ticket for _ in range(4)]
-    urgent = do_join(queue, priority=Priority.URGENT).ticket
+    tickets = [do_join(queue) for _ in range(4)]
+    urgent = do_join(queue, priority=Priority.URGENT)
     assert do_call_next(counter=counter).pk == urgent.pk          # priority first
     do_complete(urgent)
     do_call_ticket(tickets[2], counter=counter)                   # staff chose this one
@@ -153,7 +153,7 @@ def test_allow_skip_strict_order_batches_and_capacity_changes_are_clean(location
 
 
 def test_an_event_whose_status_after_disagrees_with_the_replay_is_reported(queue, counter):
-    ticket = do_join(queue).ticket
+    ticket = do_join(queue)
     do_call_next(counter=counter)
     queue.refresh_from_db()
     with connection.cursor() as cursor:   # appended by hand, as a bad migration or fix-up could

@@ -65,7 +65,7 @@ def test_confirm_says_what_it_will_do_and_then_does_exactly_that(location, allow
 def test_row_actions_without_javascript(client, staff, location):
     queue = make_queue(location, "Show", "S", kind=Queue.Kind.CAPACITY, capacity=4, offer_seconds=600)
     do_join(queue, party_size=4)  # offered: all seats held
-    a, b, c = (do_join(queue, party_size=2).ticket for _ in range(3))
+    a, b, c = (do_join(queue, party_size=2) for _ in range(3))
     client.force_login(staff)
     url = f"/waitlist/{queue.pk}/row"
     full = client.post(url, {"action": "confirm", "ticket": a.pk})
@@ -78,7 +78,7 @@ def test_row_actions_without_javascript(client, staff, location):
     assert "Cancelled S-001: 4 seats free again." in client.get(cancelled.url).content.decode()
     # The freed seats went to the new head (S-004) and the next (S-002), as offers.
     assert sorted(_numbers(queue, S.OFFERED)) == [2, 4]
-    d = do_join(queue, party_size=1).ticket
+    d = do_join(queue, party_size=1)
     bad = client.post(url, {"action": "teleport", "ticket": d.pk})
     assert bad.status_code == 400 and 'data-field="action"' in bad.content.decode()
     assert client.post(url, {"action": "offer", "ticket": "x"}).status_code == 400
@@ -88,13 +88,13 @@ def test_row_actions_without_javascript(client, staff, location):
 def test_confirm_now_and_offer_from_a_row_with_htmx(client, staff, location):
     queue = make_queue(location, "Show", "S", kind=Queue.Kind.CAPACITY, capacity=3, offer_seconds=600,
                        max_open_offers=1)
-    first = do_join(queue, party_size=3).ticket
-    second = do_join(queue, party_size=1).ticket
+    first = do_join(queue, party_size=3)
+    second = do_join(queue, party_size=1)
     client.force_login(staff)
     client.post(f"/waitlist/{queue.pk}/row", {"action": "cancel", "ticket": first.pk})
     second.refresh_from_db()
     assert second.status == S.OFFERED  # the admission cycle offered it
-    third = do_join(queue, party_size=2).ticket
+    third = do_join(queue, party_size=2)
     answer = client.post(f"/waitlist/{queue.pk}/row", {"action": "confirm", "ticket": third.pk}, **HTMX)
     html = answer.content.decode()
     assert answer.status_code == 200 and "Confirmed S-003 (2 seats)." in html

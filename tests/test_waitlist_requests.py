@@ -81,8 +81,8 @@ def test_a_past_resource_refuses_requests(client, location, past_train):
 
 
 def test_waiting_requests_of_a_passed_date_expire_with_an_event_each(location, train, today):
-    held = do_join(train, party_size=6).ticket
-    waiting = [do_join(train, party_size=2).ticket for _ in range(2)]
+    held = do_join(train, party_size=6)
+    waiting = [do_join(train, party_size=2) for _ in range(2)]
     now = timezone.now()
     assert do_expire_past_requests(now=now) == 0  # still ahead
     train.refresh_from_db()
@@ -118,8 +118,8 @@ def _words(html: str) -> str:
 def test_a_waiting_request_reads_the_same_on_first_paint_and_live(location, train):
     do_join(train, party_size=3)
     do_join(train, party_size=3)  # 6 of 6 taken
-    first = do_join(train, party_size=3).ticket
-    mine = do_join(train, party_size=3).ticket
+    first = do_join(train, party_size=3)
+    mine = do_join(train, party_size=3)
     live, paint = _words(_live_text(mine)), _words(_first_paint(mine))
     assert "Waiting for 3 seats: 2nd in line, 0 seats free now." in live
     assert live == paint
@@ -134,7 +134,7 @@ def test_a_waiting_request_reads_the_same_on_first_paint_and_live(location, trai
 def test_an_offer_shows_big_accept_and_decline_and_its_deadline(location, today):
     queue = make_queue(location, "Show", "S", kind="capacity", capacity=2, offer_seconds=600,
                        service_date=today + timedelta(days=1))
-    ticket = do_join(queue, party_size=2).ticket
+    ticket = do_join(queue, party_size=2)
     live = _live_text(ticket)
     assert "Seats offered: accept by" in _words(live)
     assert 'class="btn primary big offer-accept"' in live and 'class="btn warn big offer-decline"' in live

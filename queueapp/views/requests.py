@@ -34,9 +34,9 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
             raise InvalidInput(form.error_text(), field=form.first_error_field())
         alert = alert_contact_from(request.POST)  # optional contact; checked before anything is written
         check_join_rate(request)  # the join page's limits: per browser, then per address
-        result = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"])
+        ticket = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"])
         if alert is not None:
-            do_subscribe(result.ticket, channel=alert[0], address=alert[1])
+            do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
         context.update(error=error.message, error_field=error.field, alert_field=error.field,
                        alert_value=request.POST.get("alert_contact", ""))
@@ -44,7 +44,7 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
         if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)
         return response
-    return redirect(reverse("ticket", args=[result.ticket.token]))
+    return redirect(reverse("ticket", args=[ticket.token]))
 
 
 def location_requests(request, location_slug: str):
