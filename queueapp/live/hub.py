@@ -58,6 +58,14 @@ YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop
 BATCH_LIMIT = 500  # tokens per batched ticket lookup
 RECEIVE_BACKOFF_FIRST = 0.5  # seconds before receiving again after the layer failed; doubles
 RECEIVE_BACKOFF_MAX = 10.0
+# A shared render that a screen joins may have started before the version the
+# screen needs was committed; one more load then shows it. A third covers a
+# write landing during the second; after that the screen takes what it got and
+# its version check (catch-up, tick) repairs it, instead of waiting unbounded
+# behind a queue that changes faster than it renders.
+RENDER_ATTEMPTS = 3
+SHUTDOWN_SLICE = 0.05  # seconds between batches of closes while spreading a restart
+CLOSE_FLUSH_SECONDS = 0.2  # after the last close: time for the close frames to reach the wire before the reactor stops
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -97,7 +105,7 @@ class SharedRender:
                     and all(r.versions.get(q, 0) >= v for q, v in (need or {}).items()))
 
         got = self.latest.get(key)
-        for _attempt in range(3):
+        for _attempt in range(RENDER_ATTEMPTS):
             if good(got):
                 return got
             running = self.inflight.get(key)
@@ -372,7 +380,7 @@ class Hub:
         screens = list(self.screens)
         random.shuffle(screens)
         log.info("closing %d live screen(s) over %.1f s for a restart", len(screens), spread)
-        slices = max(1, int(spread / 0.05))
+        slices = max(1, int(spread / SHUTDOWN_SLICE))
         per_slice = -(-len(screens) // slices)
         started = time.monotonic()
         for k in range(slices):
@@ -384,7 +392,7 @@ class Hub:
             if (k + 1) * per_slice >= len(screens):
                 break
             await asyncio.sleep(max(0.0, started + spread * (k + 1) / slices - time.monotonic()))
-        await asyncio.sleep(0.2)  # let the close frames reach the wire before the reactor stops
+        await asyncio.sleep(CLOSE_FLUSH_SECONDS)
 
     async def close(self) -> None:
         """Stop the hub's tasks and leave its groups (tests; server shutdown)."""
