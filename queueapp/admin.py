@@ -41,7 +41,7 @@ from .models import (
     format_display_number,
 )
 from .reports import DateRangeForm, day_after, stream_queryset_csv
-from .selectors import estimate_wait_range, position_of
+from .selectors import estimate_wait_range, position_of, transferred_from
 from .services import (
     QueueActionError,
     do_cancel,
@@ -332,17 +332,13 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
 
     @admin.display(description="came from (transfer)")
     def came_from(self, obj):
-        previous = Ticket.objects.select_related("queue").filter(transferred_to=obj).first()
-        return previous.display_number if previous else "—"
+        previous = transferred_from(obj)[:1]
+        return previous[0].display_number if previous else "—"
 
     @admin.display(description="what happened, in order")
     def history(self, obj):
         """Every event of this ticket and of the tickets it was transferred from."""
-        chain = [obj.pk]
-        previous = Ticket.objects.filter(transferred_to_id=chain[-1]).values_list("pk", flat=True).first()
-        while previous is not None and len(chain) < 20:
-            chain.append(previous)
-            previous = Ticket.objects.filter(transferred_to_id=previous).values_list("pk", flat=True).first()
+        chain = [obj.pk, *(t.pk for t in transferred_from(obj, related=()))]
         events = (QueueEvent.objects.filter(ticket_id__in=chain)
                   .select_related("queue", "counter", "actor", "ticket__queue")
                   .order_by("created_at", "pk"))

@@ -121,17 +121,23 @@ def counters_serving(queue: Queue | int) -> int:
     return max(1, Counter.objects.filter(queues=queue_id, is_open=True).count())
 
 
-def has_wait_estimate(kind: str) -> bool:
-    """A waitlist moves only when seats free up (cancellations, more capacity):
-    no service time predicts that, so it shows a position and no time."""
-    return kind != Queue.Kind.CAPACITY
+def has_wait_estimate(queue) -> bool:
+    """Whether a wait is shown for a queue's tickets: the one rule, for the
+    pages' first paint (`selectors.estimate_wait_range`) and the live screens'
+    updates (`expected_wait`). `queue` is a `Queue` or anything with its `kind`
+    and `room_slug` (the live screens' plain copy).
+
+    A waitlist moves only when seats free up (cancellations, more capacity): no
+    service time predicts that, so it shows a position and no time. A waiting
+    room admits at its rate, so it has a wait (`room_interval`)."""
+    return queue.kind != Queue.Kind.CAPACITY or queue.room_slug is not None
 
 
-def expected_wait(*, kind: str, position: int | None, service_seconds: float,
+def expected_wait(*, queue, position: int | None, service_seconds: float,
                   counters: int) -> timedelta | None:
     """The wait shown for the ticket at `position` (1 = next): the one formula
     behind the pages' first paint and the live screens' updates."""
-    if position is None or not has_wait_estimate(kind):
+    if position is None or not has_wait_estimate(queue):
         return None
     return timedelta(seconds=round(_expected_seconds(position, service_seconds, counters)))
 

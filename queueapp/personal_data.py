@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from django.db import models
 
 from .models import QueueEvent, Ticket
-from .selectors import MAX_TRANSFERS_FOLLOWED, transfer_chain
+from .selectors import transfer_chain, transferred_from
 
 TICKET_FIELDS = ["number", "status", "priority", "party_size", "note", "call_count", "no_show_count",
                  "created_at", "queued_at", "called_at", "serving_at", "finished_at", "offer_expires_at",
@@ -23,13 +23,8 @@ TICKET_FIELDS = ["number", "status", "priority", "party_size", "note", "call_cou
 
 def person_tickets(ticket: Ticket) -> list[Ticket]:
     """The ticket and those transfers linked to it, oldest first."""
-    first = ticket
-    for _ in range(MAX_TRANSFERS_FOLLOWED):  # back to the ticket first taken
-        earlier = Ticket.objects.select_related("queue__location", "counter").filter(transferred_to=first).first()
-        if earlier is None:
-            break
-        first = earlier
-    return transfer_chain(first)
+    earlier = transferred_from(ticket)
+    return transfer_chain(earlier[-1] if earlier else ticket)
 
 
 def ticket_data(ticket: Ticket) -> dict:

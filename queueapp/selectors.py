@@ -110,10 +110,7 @@ def estimate_wait_range(queue: Queue, position: int | None):
     """The same estimate with a range (`low`, `high`) and `thin` when little
     recent history backs it: show "10-20 min" rather than "15 min" then.
     Returns `queueapp.estimates.WaitRange`, or None when not waiting."""
-    if position is None or (queue.kind == Queue.Kind.CAPACITY and not is_waiting_room(queue)):
-        # A waitlist moves only when seats free up (cancellations, more capacity):
-        # no service time predicts that, so it shows a position and no time. A
-        # waiting room admits at its rate: `estimates.room_interval`.
+    if position is None or not has_wait_estimate(queue):
         return None
     return wait_range(queue, position)
 
@@ -125,15 +122,40 @@ def ticket_by_token(token: str) -> Ticket | None:
 MAX_TRANSFERS_FOLLOWED = 20  # a ticket moved more often than this is a loop, not a patient
 
 
-def transfer_chain(ticket: Ticket) -> list[Ticket]:
-    """The ticket and those it was transferred to, in order (one query per hop)."""
-    chain = [ticket]
+TICKET_RELATED = ("queue__location", "counter")  # what a ticket's page needs beside the row
+
+
+def _with_related(tickets: QuerySet[Ticket], related: Iterable[str]) -> QuerySet[Ticket]:
+    related = tuple(related)
+    return tickets.select_related(*related) if related else tickets
+
+
+def transfer_chains(tickets: Iterable[Ticket], *, related: Iterable[str] = TICKET_RELATED,
+                    ) -> dict[int, list[Ticket]]:
+    """For each ticket (by pk), the ticket and those it was transferred to, in order.
+
+    The one place that follows transfers: one query per hop for the whole batch
+    (a burst of live screens connecting shares it); the new tickets come with
+    `related` selected (the live screens also need the queue's waiting room).
+    """
+    chains = {t.pk: [t] for t in tickets}
     for _hop in range(MAX_TRANSFERS_FOLLOWED):
-        if chain[-1].status != TicketStatus.TRANSFERRED or chain[-1].transferred_to_id is None:
+        moved: dict[int, list[list[Ticket]]] = {}
+        for chain in chains.values():
+            last = chain[-1]
+            if last.status == TicketStatus.TRANSFERRED and last.transferred_to_id is not None:
+                moved.setdefault(last.transferred_to_id, []).append(chain)
+        if not moved:
             break
-        chain.append(Ticket.objects.select_related("queue__location", "counter").get(
-            pk=chain[-1].transferred_to_id))
-    return chain
+        for new in _with_related(Ticket.objects.filter(pk__in=moved), related):
+            for chain in moved[new.pk]:
+                chain.append(new)
+    return chains
+
+
+def transfer_chain(ticket: Ticket) -> list[Ticket]:
+    """The ticket and those it was transferred to, in order (`transfer_chains` of one)."""
+    return transfer_chains([ticket])[ticket.pk]
 
 
 def follow_transfers(ticket: Ticket) -> Ticket:
@@ -141,6 +163,18 @@ def follow_transfers(ticket: Ticket) -> Ticket:
     person a new one in the other queue, and their old link (page, QR code,
     API token) must keep acting on the new one. One query per hop."""
     return transfer_chain(ticket)[-1]
+
+
+def transferred_from(ticket: Ticket, *, related: Iterable[str] = TICKET_RELATED) -> list[Ticket]:
+    """The tickets this one was transferred from, nearest first (one query per hop)."""
+    earlier: list[Ticket] = []
+    current = ticket
+    for _hop in range(MAX_TRANSFERS_FOLLOWED):
+        current = _with_related(Ticket.objects.filter(transferred_to=current), related).first()
+        if current is None:
+            break
+        earlier.append(current)
+    return earlier
 
 
 @dataclass(frozen=True)

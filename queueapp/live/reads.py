@@ -19,7 +19,7 @@ from django.utils import timezone
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import ahead_of, waiting_tickets
+from ..selectors import ahead_of, transfer_chains, waiting_tickets
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
@@ -44,7 +44,6 @@ class TicketView:
     counter: SimpleNamespace | None
     queue: SimpleNamespace
     offer_expires_at: datetime | None = None
-    transferred_to_token: str | None = None
     # Not ticket attributes: what the estimate needs (`estimates.expected_wait`,
     # the formula of the pages too), and the version shown.
     position: int | None = None
@@ -62,7 +61,7 @@ class TicketView:
 
     @property
     def estimated_wait(self) -> timedelta | None:
-        return expected_wait(kind=self.queue.kind, position=self.position,
+        return expected_wait(queue=self.queue, position=self.position,
                              service_seconds=self.service_seconds, counters=self.open_counters)
 
 
@@ -82,35 +81,31 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
     )
 
 
+LIVE_TICKET_RELATED = ("queue__location", "queue__waiting_room", "counter")
+
+
 def ticket_row_views(tokens) -> dict[str, TicketView | None]:
     """The tickets behind `tokens` as of their queues' versions, without positions.
 
     One query for the whole batch (a burst of screens connecting shares it),
-    plus one per hop for the rare ticket that was transferred (followed to its
-    new ticket). The status and the version come from one row join, so they agree.
+    plus one per hop for the rare ticket that was transferred: the screen shows
+    the ticket its holder now has (`selectors.transfer_chains`, the one place
+    that follows transfers). The status and the version come from one row
+    join, so they agree.
     """
-    wanted = {t: t for t in tokens}  # original token -> token to look up
+    tokens = list(tokens)
+    rows = {t.token: t for t in Ticket.objects.select_related(*LIVE_TICKET_RELATED).filter(token__in=set(tokens))}
+    chains = transfer_chains(rows.values(), related=LIVE_TICKET_RELATED)
     found: dict[str, TicketView | None] = {}
-    for _hop in range(5):
-        if not wanted:
-            break
-        rows = {t.token: t for t in Ticket.objects.select_related("queue__location", "queue__waiting_room", "counter",
-                                                                  "transferred_to")
-                .filter(token__in=set(wanted.values()))}
-        following = {}
-        for original, token in wanted.items():
-            ticket = rows.get(token)
-            if ticket is None:
-                found[original] = None
-                continue
-            view = _view_of(ticket, ticket.queue)
-            view.version = ticket.queue.version
-            if token != original:
-                view.followed_from = original
-            found[original] = view
-            if ticket.status == TicketStatus.TRANSFERRED and ticket.transferred_to_id:
-                view.transferred_to_token = following[original] = ticket.transferred_to.token
-        wanted = following
+    for token in tokens:
+        if token not in rows:
+            found[token] = None
+            continue
+        ticket = chains[rows[token].pk][-1]
+        view = found[token] = _view_of(ticket, ticket.queue)
+        view.version = ticket.queue.version
+        if ticket.token != token:
+            view.followed_from = token
     return found
 
 
