@@ -52,12 +52,13 @@ def test_staff_see_no_statistics_link_and_the_page_refuses_them_with_the_navigat
     assert reverse("stats") not in _nav_links(refused.text)
 
 
-@pytest.mark.parametrize("page", ["console", "live-console"])
+@pytest.mark.parametrize("page", ["console", "live-console", "waitlist", "waitlist-confirm",
+                                  "waitlist-capacity", "waitlist-row"])
 def test_every_staff_page_refuses_the_same_way(page, location, counter, other_staff, staff):
     waitlist = make_queue(location, "Tables", prefix="T", kind=Queue.Kind.CAPACITY, capacity=4)
     target = counter.pk if page in ("console", "live-console") else waitlist.pk
     url = reverse(page, args=[target])
-    method = "post" if page == "waitlist-capacity" else "get"
+    method = "post" if page in ("waitlist-confirm", "waitlist-capacity", "waitlist-row") else "get"
 
     anonymous = getattr(Client(), method)(url)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
@@ -69,3 +70,14 @@ def test_every_staff_page_refuses_the_same_way(page, location, counter, other_st
     unknown = getattr(_client(staff), method)(reverse(page, args=[987654]))
     assert unknown.status_code == 404 and "987654 does not exist" in unknown.text
     assert reverse("console-home") in _nav_links(unknown.text)
+
+
+def test_waitlist_pages_refuse_staff_and_counter_queues_with_the_navigation(staff, location, queue):
+    waitlist = make_queue(location, "Tables", prefix="T", kind=Queue.Kind.CAPACITY, capacity=4)
+    client = _client(staff)
+    not_manager = client.post(reverse("waitlist-capacity", args=[waitlist.pk]), {"capacity": "9"})
+    assert not_manager.status_code == 403 and "Only a manager at this location" in not_manager.text
+    assert reverse("console-home") in _nav_links(not_manager.text)
+    not_a_waitlist = client.get(reverse("waitlist", args=[queue.pk]))
+    assert not_a_waitlist.status_code == 404 and "General is not a waitlist." in not_a_waitlist.text
+    assert reverse("console-home") in _nav_links(not_a_waitlist.text)

@@ -8,10 +8,9 @@ success and the page with the error (and its 4xx status) after a refusal.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,6 +20,7 @@ from ..models import HOLDING_SEATS, Queue, Ticket, TicketStatus
 from ..selectors import admitted_since, ticket_by_token
 from ..services import (
     InvalidInput,
+    NotFound,
     QueueActionError,
     do_accept_offer,
     do_admit_request,
@@ -31,6 +31,7 @@ from ..services import (
     do_set_capacity,
 )
 from ..waitlist_board import board_context
+from ._common import authorize
 
 PAGE = "queueapp/waitlist.html"
 
@@ -54,18 +55,13 @@ def _answer(request: HttpRequest, queue: Queue, *, notice: str = "",
     return redirect("waitlist", queue_id=queue.pk)
 
 
-def _staff_queue(request: HttpRequest, queue_id: int, *, manager: bool = False):
-    """The queue if the user may act on it, else the response that says why."""
-    if not request.user.is_authenticated:
-        return None, redirect_to_login(request.get_full_path())
-    try:
-        queue = access_queue(request.user, queue_id, manager=manager)
-    except QueueActionError as err:
-        return None, render(request, "queueapp/waitlist_refused.html", {"error": err},
-                            status=err.status_code)
+def _waitlist(request: HttpRequest, queue_id: int, *, manager: bool = False) -> Queue:
+    """The waitlist if the user may act on it; the access checks' errors (and
+    NotFound for a queue that is no waitlist) rise to `@authorize`."""
+    queue = access_queue(request.user, queue_id, manager=manager)
     if queue.kind != Queue.Kind.CAPACITY or queue.room_slug is not None:
-        raise Http404("This queue is not a waitlist.")
-    return queue, None
+        raise NotFound(f"{queue.name} is not a waitlist.")
+    return queue
 
 
 def _seats(n: int) -> str:
@@ -81,18 +77,16 @@ def _admitted_words(queue: Queue, admitted: list[Ticket]) -> str:
 
 
 @require_GET
+@authorize
 def waitlist_page(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue, refused = _staff_queue(request, queue_id)
-    if refused:
-        return refused
+    queue = _waitlist(request, queue_id)
     return render(request, PAGE, _board_context(request, queue))
 
 
 @require_POST
+@authorize
 def confirm_waitlist(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue, refused = _staff_queue(request, queue_id)
-    if refused:
-        return refused
+    queue = _waitlist(request, queue_id)
     try:
         admitted = do_confirm_waitlist(queue.pk, acting_user=request.user)
     except QueueActionError as err:
@@ -105,10 +99,9 @@ def confirm_waitlist(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 
 @require_POST
+@authorize
 def set_capacity(request: HttpRequest, queue_id: int) -> HttpResponse:
-    queue, refused = _staff_queue(request, queue_id, manager=True)
-    if refused:
-        return refused
+    queue = _waitlist(request, queue_id, manager=True)
     form = CapacityForm(request.POST)
     before = queue.capacity
     try:
@@ -126,11 +119,10 @@ def set_capacity(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 
 @require_POST
+@authorize
 def row_action(request: HttpRequest, queue_id: int) -> HttpResponse:
     """One request's action from its row: confirm now, offer, move to front, cancel."""
-    queue, refused = _staff_queue(request, queue_id)
-    if refused:
-        return refused
+    queue = _waitlist(request, queue_id)
     form = WaitlistRowForm(request.POST)
     try:
         if not form.is_valid():
@@ -157,21 +149,13 @@ def row_action(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 # --- the patient's offer ---------------------------------------------------------
 
-def _ticket_page(token: str) -> str:
-    # The patient page belongs to the screens area; its path is fixed by contract.
-    try:
-        return reverse("ticket", args=[token])
-    except NoReverseMatch:
-        return f"/t/{token}/"
-
-
 def _offer_answer(request: HttpRequest, ticket: Ticket, *, notice: str,
                   error: QueueActionError | None) -> HttpResponse:
     if not request.htmx and error is None:
-        return redirect(_ticket_page(ticket.token), permanent=False)
+        return redirect("ticket", token=ticket.token)
     ticket.refresh_from_db()
     context = {"ticket": ticket, "offer_notice": notice, "offer_error": error,
-               "ticket_page": _ticket_page(ticket.token)}
+               "ticket_page": reverse("ticket", args=[ticket.token])}
     template = "queueapp/live/offer_actions.html" if request.htmx else "queueapp/offer_result.html"
     return render(request, template, context, status=error.status_code if error else 200)
 
