@@ -73,7 +73,18 @@ def console_screens(world: World) -> list[Screen]:
                    user=world.staff)]
 
 
-SCREENS: list[Callable[[World], list[Screen]]] = [ticket_screens, display_screens, console_screens]
+def waitlist_board_screens(world: World) -> list[Screen]:
+    """The staff board of every waitlist at the location (a waiting room has none)."""
+    from queueapp.models import Queue
+
+    waitlists = (Queue.objects.filter(location=world.location, kind=Queue.Kind.CAPACITY,
+                                      waiting_room__isnull=True).order_by("pk"))
+    return [Screen(f"waitlist board {q.name}", f"/waitlist/{q.pk}/", f"/ws/waitlist/{q.pk}/",
+                   ("waitlist-board",), user=world.staff) for q in waitlists]
+
+
+SCREENS: list[Callable[[World], list[Screen]]] = [ticket_screens, display_screens, console_screens,
+                                                  waitlist_board_screens]
 
 
 def screens_for(world: World) -> list[Screen]:
@@ -86,9 +97,16 @@ _BETWEEN_TAGS = re.compile(r">\s+<")
 PARTIAL = re.compile(r'<hx-partial hx-target="#([\w-]+)" hx-swap="outerHTML">(.*?)</hx-partial>', re.S)
 
 
+# A form's CSRF field is the request's credential, not state: the page's forms
+# carry one for browsers without JavaScript, a pushed fragment cannot (no
+# request), and htmx sends the token from <body hx-headers> either way.
+_CSRF_FIELD = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">')
+
+
 def normalise(html: str) -> str:
-    """Whitespace differences between a page include and a frame are not a difference."""
-    return _BETWEEN_TAGS.sub("><", _SPACE.sub(" ", html)).strip()
+    """Whitespace differences between a page include and a frame are not a
+    difference, nor is the CSRF field (above)."""
+    return _BETWEEN_TAGS.sub("><", _SPACE.sub(" ", _CSRF_FIELD.sub("", html))).strip()
 
 
 class _FragmentFinder(HTMLParser):

@@ -1,15 +1,18 @@
 """Screens equal the state, proved the way Zulip proves its events (`verify_action`).
 
-For every action and both queue kinds, and for every screen open at the time
-(each ticket's page, the lobby display, the counter's console; see
+For every action and both queue kinds (and a waiting room, the capacity queue
+with a wait), and for every screen open at the time (each ticket's page, the
+lobby display, the counter's console, the staff board of each waitlist; see
 `screens_support.SCREENS` to add one):
 
     first paint before the action
       + the frames the socket pushed after it (swapped in as htmx would)
     == first paint of the same page after the action, fragment for fragment.
 
-It also checks that the socket's own snapshot on connect equals the page's
-first paint. Any fact computed one way for the page and another for the push
+An action that does not apply to a queue kind (calling a waitlist request to a
+counter, confirming a counter queue) is verified as a refusal: it raises the
+typed error and no screen changes. It also checks that the socket's own
+snapshot on connect equals the page's first paint. Any fact computed one way for the page and another for the push
 (a wait, a position, a status sentence, a counter) fails here, naming the
 action, the screen and the fragment.
 
@@ -33,15 +36,23 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from queueapp.live import hub
+from queueapp.errors import QueueActionError
 from queueapp.models import Queue, Ticket, TicketStatus
 from queueapp.services import (
-    do_accept_offer, do_call_next, do_call_ticket, do_cancel, do_complete, do_confirm_waitlist,
-    do_decline_offer, do_expire_offers, do_join, do_no_show, do_pause, do_recall, do_resume,
-    do_set_capacity, do_start_serving, do_transfer,
+    do_accept_offer, do_admit_request, do_call_next, do_call_ticket, do_cancel, do_complete,
+    do_confirm_waitlist, do_decline_offer, do_expire_offers, do_join, do_no_show, do_pause, do_recall,
+    do_resume, do_set_capacity, do_start_serving, do_transfer,
+)
+from queueapp.services.rooms import (
+    do_create_waiting_room, do_enter_line, do_expire_admissions, do_release_visitor, run_room_cycles,
 )
 from tests.conftest import make_counter, make_queue, make_user
 from tests.live_helpers import ORIGIN
-from tests.screens_support import World, apply_frame, fragments_of, screens_for
+from tests.screens_support import SCREENS, World, apply_frame, fragments_of, screens_for
+
+# What the issue lists; every one is verified for both queue kinds (test below).
+ACTIONS = ("join", "call next", "call", "recall", "start", "complete", "no-show", "cancel", "transfer",
+           "pause", "resume", "confirm", "offer", "accept", "decline", "expire", "capacity change")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,12 +63,28 @@ CONNECT_TIMEOUT = 5.0
 
 # --- worlds ------------------------------------------------------------------------
 def counter_world(location) -> World:
+    """Three waiting at a counter queue; a waitlist beside it, so its board is open too."""
     queue = make_queue(location, "General", prefix="A")
     other = make_queue(location, "Pharmacy", prefix="P")
     counter = make_counter(location, "Counter 1", [queue, other])
     world = World("counter", location, queue, other, counter, make_user("alice", location))
     for name in ("t1", "t2", "t3"):
         world.tickets[name] = do_join(queue)
+    do_join(make_queue(location, "Tables", prefix="T", kind=Queue.Kind.CAPACITY, capacity=2))
+    return world
+
+
+def room_world(location) -> World:
+    """A waiting room letting one visitor in a minute, two inside at most: t1 is
+    inside, t2-t4 wait (t3 about a minute, t4 about two)."""
+    room = do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=1,
+                                  max_inside=2, admission_seconds=600)
+    other = make_queue(location, "General", prefix="A")
+    counter = make_counter(location, "Counter 1", [other])
+    world = World("room", location, room.queue, other, counter, make_user("alice", location))
+    for name in ("t1", "t2", "t3", "t4"):
+        world.tickets[name] = do_enter_line(room)
     return world
 
 
@@ -85,6 +112,23 @@ def _none(world):
     return None
 
 
+def refused(act):
+    """An action that does not apply here: it must raise the typed error (the
+    check then proves that no screen changed)."""
+    def run(world):
+        with pytest.raises(QueueActionError):
+            act(world)
+    return run
+
+
+def _room(world):
+    return world.queue.waiting_room
+
+
+def _minutes(n):
+    return timezone.now() + timedelta(minutes=n)
+
+
 CASES = [
     # Counter queues.
     ("counter", "join", counter_world, _none, lambda w: do_join(w.queue)),
@@ -107,6 +151,16 @@ CASES = [
     ("counter", "pause", counter_world, _none, lambda w: do_pause(w.queue, acting_user=w.staff)),
     ("counter", "resume", counter_world, lambda w: do_pause(w.queue),
      lambda w: do_resume(w.queue, acting_user=w.staff)),
+    # ...and the waitlist actions, which a counter queue refuses (expiry finds no offer).
+    ("counter", "confirm", counter_world, _none,
+     refused(lambda w: do_confirm_waitlist(w.queue, acting_user=w.staff))),
+    ("counter", "offer", counter_world, _none,
+     refused(lambda w: do_admit_request(_t(w, "t1"), offer=True, acting_user=w.staff))),
+    ("counter", "accept", counter_world, _none, refused(lambda w: do_accept_offer(_t(w, "t1")))),
+    ("counter", "decline", counter_world, _none, refused(lambda w: do_decline_offer(_t(w, "t1")))),
+    ("counter", "expire", counter_world, _none, lambda w: do_expire_offers(now=_later())),
+    ("counter", "capacity change", counter_world, _none,
+     refused(lambda w: do_set_capacity(w.queue, capacity=4, acting_user=w.staff))),
     # Capacity waitlists.
     ("capacity", "join", waitlist_world, _none, lambda w: do_join(w.queue)),
     ("capacity", "cancel", waitlist_world, _none, lambda w: do_cancel(_t(w, "t3"), by_patient=True)),
@@ -129,6 +183,29 @@ CASES = [
      lambda w: do_set_capacity(w.queue, capacity=3), lambda w: do_decline_offer(_t(w, "t2"))),
     ("capacity", "expire", lambda loc: waitlist_world(loc, offer_seconds=600),
      lambda w: do_set_capacity(w.queue, capacity=3), lambda w: do_expire_offers(now=_later())),
+    # ...and the counter actions, which a waitlist refuses: requests are not called to counters.
+    ("capacity", "call next", waitlist_world, _none,
+     refused(lambda w: do_call_next(w.queue, counter=w.counter, acting_user=w.staff))),
+    ("capacity", "call", waitlist_world, _none,
+     refused(lambda w: do_call_ticket(_t(w, "t2"), counter=w.counter, acting_user=w.staff))),
+    ("capacity", "recall", waitlist_world, _none, refused(lambda w: do_recall(_t(w, "t1"), acting_user=w.staff))),
+    ("capacity", "start", waitlist_world, _none,
+     refused(lambda w: do_start_serving(_t(w, "t1"), acting_user=w.staff))),
+    ("capacity", "complete", waitlist_world, _none,
+     refused(lambda w: do_complete(_t(w, "t1"), acting_user=w.staff))),
+    ("capacity", "no-show", waitlist_world, _none, refused(lambda w: do_no_show(_t(w, "t1"), acting_user=w.staff))),
+    ("capacity", "transfer", waitlist_world, _none,
+     refused(lambda w: do_transfer(_t(w, "t2"), to_queue=w.other, acting_user=w.staff))),
+    # A waiting room: the capacity queue that shows a wait (admissions at its rate).
+    ("room", "join", room_world, _none, lambda w: do_enter_line(_room(w))),
+    ("room", "admit", room_world, _none, lambda w: run_room_cycles(now=_minutes(2))),
+    ("room", "release", room_world, _none,
+     lambda w: do_release_visitor(_room(w), w.tickets["t1"].pk, outcome="done")),
+    ("room", "expire", room_world, _none, lambda w: do_expire_admissions(now=_minutes(11))),
+    ("room", "cancel", room_world, _none, lambda w: do_cancel(_t(w, "t3"), by_patient=True)),
+    ("room", "pause", room_world, _none, lambda w: do_pause(w.queue, acting_user=w.staff)),
+    ("room", "resume", room_world, lambda w: do_pause(w.queue), lambda w: do_resume(w.queue, acting_user=w.staff)),
+    ("room", "confirm", room_world, _none, refused(lambda w: do_confirm_waitlist(w.queue, acting_user=w.staff))),
 ]
 
 
@@ -229,3 +306,21 @@ def test_the_check_sees_a_screen_that_was_not_told(location):
     assert any(p.startswith("ticket t1, #ticket-status") for p in problems)
     assert any(p.startswith("display, #display-board") for p in problems)
     assert any(p.startswith("console, #console-feed") for p in problems)
+
+
+def test_every_listed_action_is_verified_for_both_queue_kinds():
+    verified = {(kind, action) for kind, action, *_ in CASES}
+    missing = [(kind, action) for kind in ("counter", "capacity") for action in ACTIONS
+               if (kind, action) not in verified]
+    assert not missing, f"actions without a verify-action case: {missing}"
+    assert [make.__name__ for make in SCREENS] == [
+        "ticket_screens", "display_screens", "console_screens", "waitlist_board_screens"]
+
+
+@pytest.mark.parametrize("build", [counter_world, waitlist_world, room_world], ids=lambda b: b.__name__)
+def test_every_screen_is_open_in_each_world(location, build):
+    """A waiting room has no staff board; every other world opens all four screens."""
+    world = build(location)
+    opened = {make.__name__ for make in SCREENS if make(world)}
+    expected = {make.__name__ for make in SCREENS} - ({"waitlist_board_screens"} if build is room_world else set())
+    assert opened == expected

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
 from ._events import record_event
 from ._locks import lock_queue
@@ -161,9 +162,11 @@ def _release(queue: Queue, ticket: Ticket, *, status: str, kind: str, now: datet
     ticket.finished_at = now
     ticket.save(update_fields=["status", "finished_at"])
     _set_seats(queue, -1)
+    # A stay that ends can change the room's pace (`estimates.room_interval`)
+    # and so every wait shown: the event carries it, as a completion does.
     record_event(queue, kind, ticket=ticket,
                  data={"reason": reason, "seats_released": 1, "seats_taken": queue.seats_taken,
-                       "capacity": queue.capacity})
+                       "capacity": queue.capacity, "service_seconds": service_seconds(queue)})
 
 
 def do_expire_admissions(*, now: datetime | None = None) -> int:
