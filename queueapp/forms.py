@@ -32,6 +32,23 @@ class WholeNumberField(forms.IntegerField):
         return super().to_python(value.strip())
 
 
+class DigitsDateField(forms.DateField):
+    """A date typed with the digits 0-9 only (the date picker sends YYYY-MM-DD).
+
+    Django's DateField parses with `strptime`, whose digits are Unicode digits:
+    "٢٠٢٦-01-01" or "2026-01-1١" would pass as dates nobody typed on purpose,
+    as `int()` would for numbers (`WholeNumberField`). Every date a page takes
+    goes through this field.
+    """
+
+    default_error_messages = {"digits": "Write the date with the digits 0-9, as YYYY-MM-DD."}
+
+    def to_python(self, value):
+        if isinstance(value, str) and any(ch.isdigit() and not ch.isascii() for ch in value):
+            raise forms.ValidationError(self.error_messages["digits"], code="digits")
+        return super().to_python(value)
+
+
 def _id_field(**kwargs) -> WholeNumberField:
     return WholeNumberField(min_value=1, max_value=MAX_ID, **kwargs)
 

@@ -12,14 +12,16 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from .forms import DigitsDateField
+
 MAX_RANGE_DAYS = 366
 
 
 class DateRangeForm(forms.Form):
     """From and to (inclusive) business days; today when left empty."""
 
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = DigitsDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = DigitsDateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()

@@ -110,3 +110,37 @@ def test_ids_beyond_64_bits_in_a_page_url_are_404(browser, staff, counter):
     assert browser.get(f"/waitlist/{huge}/").status_code == 404
     assert browser.get(f"/live/console/{huge}/").status_code == 404
     assert do_call_next(counter=counter) is None  # nothing was touched
+
+
+UNICODE_DATES = {
+    "Arabic-Indic year": "٢٠٢٦-01-01",
+    "Arabic-Indic day digit": "2026-01-1١",
+    "full-width": "２０２６-０１-０１",
+    "Extended Arabic-Indic": "۲۰۲۶-01-01",
+    "mathematical digits": "𝟚𝟘𝟚𝟞-01-01",
+}
+
+
+@pytest.mark.parametrize("field", ["start", "end"])
+@pytest.mark.parametrize("typed", UNICODE_DATES.values(), ids=UNICODE_DATES.keys())
+def test_statistics_dates_must_be_ascii_digits_and_the_refusal_names_the_field(browser, manager, field, typed):
+    browser.force_login(manager)
+    for query in ({field: typed}, {field: typed, "format": "csv"}):
+        response = browser.get("/stats/", query)
+        assert response.status_code == 400
+        assert f"{field}: Write the date with the digits 0-9, as YYYY-MM-DD." in response.text
+
+
+@pytest.mark.parametrize("export", ["ticket", "queueevent"])
+def test_export_dates_must_be_ascii_digits(browser, export):
+    from django.contrib.auth import get_user_model
+
+    browser.force_login(get_user_model().objects.create_superuser("root", password="pw-root"))
+    response = browser.get(f"/admin/queueapp/{export}/export/", {"start": "٢٠٢٦-01-01"})
+    assert response.status_code == 400
+    assert "Write the date with the digits 0-9" in response.text
+
+
+def test_statistics_dates_in_plain_digits_still_work(browser, manager):
+    browser.force_login(manager)
+    assert browser.get("/stats/", {"start": "2026-01-01", "end": "2026-01-31"}).status_code == 200
