@@ -467,6 +467,9 @@ class DailySummary(models.Model):
                               related_name="daily_summaries")
     day = models.DateField()
     figures = models.JSONField(help_text="`queueapp.stats.Figures` of that day, as stored.")
+    hours = models.JSONField(default=dict, blank=True,
+                             help_text="The day's hour-of-day parts by local hour (`queueapp.stats`): "
+                                       "counts, sums and duration histograms that add up across days.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

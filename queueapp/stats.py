@@ -22,8 +22,11 @@ Definitions (also in docs/architecture.md):
 Purged days (retention, `queueapp.services.retention`): before a day's tickets
 are deleted, its per-day figures are stored as `DailySummary` rows computed by
 this module; per day, those rows are read for summarised days instead of the
-tickets. Per hour of the day covers only days whose tickets are still kept
-(hourly figures are not summarised).
+tickets. Per hour of the day, a summarised day brings its stored hour parts
+(`DailySummary.hours`: counts, sums and the durations as a histogram of whole
+seconds), merged with the kept days' parts read the same way; percentiles of
+such a range come from the merged histogram (within a second of the exact
+figure), everything else is exact.
 
 Buckets: per day is the ticket's business day (the location's time zone); per
 hour is the local hour the ticket was issued (issued, waits, waitlist), or
@@ -33,14 +36,15 @@ event happened (offers).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, QuerySet, When
-from django.db.models.functions import Coalesce, ExtractHour, TruncDate
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, QuerySet, Sum, When
+from django.db.models.functions import Coalesce, ExtractHour, Round, TruncDate
 
 from .dbfunctions import PercentileCont, Seconds
 from .models import DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
@@ -123,14 +127,11 @@ def _location_stats(location: Location, start: date, end: date, by: By, per_queu
         arrived = ExtractHour("created_at", tzinfo=tz)
         ended = ExtractHour("finished_at", tzinfo=tz)
         event_bucket = ExtractHour("created_at", tzinfo=tz)
-    events = QueueEvent.objects.filter(
-        queue_id__in=list(queues), kind__in=[QueueEvent.Kind.OFFERED, QueueEvent.Kind.EXPIRED],
-        created_at__gte=datetime.combine(start, time(), tz),
-        created_at__lt=datetime.combine(end + timedelta(days=1), time(), tz),
-    )
+    events = _offer_events(queues, start, end, tz)
+    summaries = list(DailySummary.objects.filter(location=location, day__range=(start, end)))
+    if by == "hour" and summaries:
+        return _hours_with_summaries(location, queues, start, end, summaries, per_queue)
     active_days = tickets.values("business_day").distinct().count() or 1
-    summaries = (list(DailySummary.objects.filter(location=location, day__range=(start, end)))
-                 if by == "day" else [])
     summarised = {s.day for s in summaries}  # their tickets are (partly) gone: the summary is the day
 
     outcome_source = tickets.filter(finished_at__isnull=False) if by == "hour" else tickets
@@ -203,13 +204,148 @@ _OFFERS = {
 }
 
 
+def _offer_events(queues: dict, start: date, end: date, tz: ZoneInfo) -> QuerySet[QueueEvent]:
+    return QueueEvent.objects.filter(
+        queue_id__in=list(queues), kind__in=[QueueEvent.Kind.OFFERED, QueueEvent.Kind.EXPIRED],
+        created_at__gte=datetime.combine(start, time(), tz),
+        created_at__lt=datetime.combine(end + timedelta(days=1), time(), tz),
+    )
+
+
 def day_summaries(location: Location, start: date, end: date) -> list[DailySummary]:
     """Unsaved `DailySummary` rows of the days in [start, end] that have figures:
-    the same per-day figures this module shows, for the retention purge to keep."""
+    the same per-day figures this module shows, and each day's hour parts, for
+    the retention purge to keep."""
     rows = _location_stats(location, start, end, "day", per_queue=True)
+    queues = {q.pk: q for q in Queue.objects.filter(location=location)}
+    hours: dict[tuple, dict] = defaultdict(dict)
+    for (queue_id, day, hour), part in _hour_parts(location, queues, start, end, per_day=True).items():
+        hours[(queue_id, day)][str(hour)] = part
     return [DailySummary(location=location, queue=row.queue, day=row.bucket,
-                         figures={name: getattr(row.figures, name) for name in _FIGURE_NAMES})
+                         figures={name: getattr(row.figures, name) for name in _FIGURE_NAMES},
+                         hours=hours.get((row.queue.pk if row.queue else None, row.bucket), {}))
             for row in rows]
+
+
+# --- hour of the day through a purge ---------------------------------------------
+# A part is what one bucket's figures are made of, in a form that adds up across
+# days: counts, and per duration its sum and a histogram of whole seconds
+# ({"<seconds>": count}). Stored in `DailySummary.hours`, read from the tickets
+# for kept days; `_figures_of` turns merged parts into Figures.
+_COUNTS = ("issued", "requests", "confirmed", "served", "no_shows", "cancellations", "offers", "offers_expired")
+# duration -> (its expression, the time its hour is taken from, its Figures fields)
+_DURATIONS = {
+    "wait": (_WAIT, "created_at", ("wait_avg", "wait_median", "wait_p90")),
+    "confirm": (_CONFIRM, "created_at", ("confirm_avg", "confirm_median", None)),
+    "service": (_SERVICE, "finished_at", ("service_avg", "service_median", "service_p90")),
+}
+
+
+def _hour_parts(location: Location, queues: dict, start: date, end: date, *, per_day: bool,
+                skip_days=frozenset(), per_queue: bool = True) -> dict[tuple, dict]:
+    """Parts per (queue id or None, day or None, hour) of the days in [start,
+    end] but `skip_days`: about a dozen aggregate queries, whatever the number of tickets."""
+    tz = ZoneInfo(location.timezone)
+    capacity_ids = [pk for pk, q in queues.items() if q.kind == Queue.Kind.CAPACITY]
+    tickets = (Ticket.objects.filter(queue_id__in=list(queues), business_day__range=(start, end))
+               .exclude(business_day__in=skip_days).annotate(day=F("business_day")))
+    events = (_offer_events(queues, start, end, tz).annotate(day=TruncDate("created_at", tzinfo=tz))
+              .exclude(day__in=skip_days))
+    parts: dict[tuple, dict] = defaultdict(dict)
+
+    def add(query, keys):
+        for row in query.values(*keys).annotate(**figures).order_by():
+            key = (row.get("queue_id"), row.get("day"), row["hour"])
+            if key[2] is not None:
+                yield parts[key], row
+
+    for keys in ([["queue_id"]] if per_queue else []) + [[]]:
+        keys = keys + (["day"] if per_day else []) + ["hour"]
+        figures = {"issued": Count("pk"), "requests": Count("pk", filter=Q(queue_id__in=capacity_ids)),
+                   "confirmed": Count("pk", filter=Q(confirmed_at__isnull=False))}
+        for part, row in add(tickets.annotate(hour=ExtractHour("created_at", tzinfo=tz)), keys):
+            part.update({k: row[k] for k in figures})
+        figures = {k: v for k, v in _OUTCOMES.items() if k in _COUNTS}
+        for part, row in add(tickets.filter(finished_at__isnull=False)
+                             .annotate(hour=ExtractHour("finished_at", tzinfo=tz)), keys):
+            part.update({k: row[k] for k in figures})
+        figures = _OFFERS
+        for part, row in add(events.annotate(hour=ExtractHour("created_at", tzinfo=tz)), keys):
+            part.update({k: row[k] for k in figures})
+        for name, (expression, hour_of, _) in _DURATIONS.items():
+            timed = (tickets.annotate(hour=ExtractHour(hour_of, tzinfo=tz), seconds=Round(expression))
+                     .filter(seconds__isnull=False))
+            figures = {"n": Count("pk")}
+            for part, row in add(timed, keys + ["seconds"]):
+                hist = part.setdefault(name, {"sum": 0.0, "hist": {}})["hist"]
+                hist[str(int(row["seconds"]))] = row["n"]
+            figures = {"total": Sum(expression)}
+            for part, row in add(timed, keys):
+                part.setdefault(name, {"sum": 0.0, "hist": {}})["sum"] = row["total"]
+    return parts
+
+
+def _merge(into: dict, part: dict) -> None:
+    for name in _COUNTS:
+        into[name] = into.get(name, 0) + part.get(name, 0)
+    for name in _DURATIONS:
+        if name in part:
+            mine = into.setdefault(name, {"sum": 0.0, "hist": {}})
+            mine["sum"] += part[name]["sum"]
+            for seconds, n in part[name]["hist"].items():
+                mine["hist"][seconds] = mine["hist"].get(seconds, 0) + n
+
+
+def _hist_percentile(hist: dict[str, int], fraction: float) -> float:
+    """percentile_cont over the histogram's values: interpolated between the two
+    nearest ranks, as the database computes it from the samples."""
+    values = sorted((int(seconds), n) for seconds, n in hist.items())
+    rank = fraction * (sum(n for _, n in values) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+
+    def at(index: int) -> int:
+        seen = 0
+        for value, n in values:
+            seen += n
+            if index < seen:
+                return value
+        return values[-1][0]
+
+    return at(low) + (at(high) - at(low)) * (rank - low)
+
+
+def _figures_of(part: dict, active_days: int) -> Figures:
+    figures = Figures(**{name: part.get(name, 0) for name in _COUNTS})
+    for name, (_, _, (avg, median, p90)) in _DURATIONS.items():
+        timed = part.get(name)
+        n = sum(timed["hist"].values()) if timed else 0
+        if n:
+            setattr(figures, avg, timed["sum"] / n)
+            setattr(figures, median, _hist_percentile(timed["hist"], 0.5))
+            if p90:
+                setattr(figures, p90, _hist_percentile(timed["hist"], 0.9))
+    figures.throughput_per_hour = figures.served / active_days if figures.served else None
+    return figures
+
+
+def _hours_with_summaries(location: Location, queues: dict, start: date, end: date,
+                          summaries: list[DailySummary], per_queue: bool) -> list[StatsRow]:
+    summarised = {s.day for s in summaries}
+    table: dict[tuple, dict] = defaultdict(dict)
+    for (queue_id, _, hour), part in _hour_parts(location, queues, start, end, per_day=False,
+                                                  skip_days=summarised, per_queue=per_queue).items():
+        _merge(table[(queue_id, hour)], part)
+    for summary in summaries:
+        if summary.queue_id is None or per_queue:
+            for hour, part in summary.hours.items():
+                _merge(table[(summary.queue_id, int(hour))], part)
+    kept_days = (Ticket.objects.filter(queue_id__in=list(queues), business_day__range=(start, end))
+                 .exclude(business_day__in=summarised).values("business_day").distinct().count())
+    active_days = kept_days + sum(1 for s in summaries if s.queue_id is None and s.figures.get("issued"))
+    result = [StatsRow(location, queues.get(queue_id), hour, _figures_of(part, active_days or 1))
+              for (queue_id, hour), part in table.items()]
+    result.sort(key=lambda r: (r.bucket, r.queue is not None, r.queue.name if r.queue else ""))
+    return result
 
 
 def csv_rows(rows: list[StatsRow]):

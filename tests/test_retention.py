@@ -190,3 +190,43 @@ def test_the_holder_downloads_what_is_held_about_their_ticket(client, location, 
     assert data["retention"]["days"] == 30
     assert first.token not in response.text and moved.token not in response.text
     assert client.get(reverse("ticket-data", args=["A" * 22])).status_code == 404
+
+
+def _hours(location, start, end, per_queue=True):
+    return {(r.queue.slug if r.queue else None, r.bucket): r.figures
+            for r in queue_stats(start=start, end=end, by="hour", per_queue=per_queue,
+                                 locations=type(location).objects.filter(pk=location.pk))}
+
+
+COUNTED = ("issued", "served", "no_shows", "cancellations", "requests", "confirmed", "offers", "offers_expired")
+AVERAGED = ("wait_avg", "service_avg", "confirm_avg", "throughput_per_hour")
+PERCENTILES = ("wait_median", "wait_p90", "service_median", "service_p90", "confirm_median")
+
+
+def test_hour_of_day_statistics_stay_whole_after_a_purge(location):
+    generate_day(location, OLD_DAY, tickets=300)
+    today_queue = make_queue(location, "Pharmacy", "P")
+    desk = make_counter(location, "Desk 9", [today_queue])
+    for _ in range(3):  # a kept day beside the purged one
+        do_join(today_queue)
+        do_complete(do_call_next(today_queue, counter=desk))
+    today = Ticket.objects.filter(queue=today_queue).first().business_day
+    ranges = [(OLD_DAY, OLD_DAY), (OLD_DAY, today)]
+    before = {r: (_hours(location, *r), _hours(location, *r, per_queue=False)) for r in ranges}
+    assert len(before[ranges[0]][1]) >= 8  # the day's opening hours, each a bar of the chart
+    location.retention_days = 30
+    location.save()
+
+    assert do_purge_location(location, by="test", now=NOW).tickets_deleted > 0
+
+    assert not Ticket.objects.filter(business_day=OLD_DAY, status=TicketStatus.COMPLETED).exists()
+    for r in ranges:
+        for was, now in zip(before[r], (_hours(location, *r), _hours(location, *r, per_queue=False))):
+            assert now.keys() == was.keys(), r
+            for key, figures in was.items():
+                kept = now[key]
+                assert [getattr(kept, n) for n in COUNTED] == [getattr(figures, n) for n in COUNTED], key
+                for name in AVERAGED:
+                    assert getattr(kept, name) == pytest.approx(getattr(figures, name)), (key, name)
+                for name in PERCENTILES:  # from whole seconds: within one
+                    assert getattr(kept, name) == pytest.approx(getattr(figures, name), abs=1), (key, name)
