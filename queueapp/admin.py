@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from .access import check_manager_at, check_staff_at, locations_for
 from .admin_scoping import LocationScoped, ManagedAtLocation
+from .estimates import shown_minutes
 from .integrity import validate_queue_integrity
 from .models import (
     ApiToken,
@@ -326,7 +327,7 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
         if position is None:
             return "—"
         estimate = estimate_wait_range(obj.queue, position)
-        low, high = (round(t.total_seconds() / 60) for t in (estimate.low, estimate.high))
+        low, high = (shown_minutes(t) for t in (estimate.low, estimate.high))
         rough = " (little recent history: a rough guide)" if estimate.thin else ""
         return f"#{position} in line; called in about {low}–{high} min{rough}"
 

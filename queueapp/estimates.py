@@ -142,6 +142,12 @@ def expected_wait(*, queue, position: int | None, service_seconds: float,
     return timedelta(seconds=round(_expected_seconds(position, service_seconds, counters)))
 
 
+def shown_minutes(wait: timedelta) -> int:
+    """The whole minutes a wait is shown as (the words, the admin's range, and
+    the live fragments' cache key, which must change exactly when the words do)."""
+    return round(wait.total_seconds() / 60)
+
+
 def _expected_seconds(position: int, service_seconds: float, counters: int) -> float:
     return max(0, position - 1) * service_seconds / max(1, counters)
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, F, JSONField, When
 
-from .models import QueueEvent, TicketStatus
+from .models import QueueEvent, TicketStatus, format_display_number
 
 K = QueueEvent.Kind
 S = TicketStatus
@@ -165,7 +165,7 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
 
     def name(ticket_id: int | None) -> str:
         number = facts.numbers.get(ticket_id)
-        return f"{facts.prefix}-{number:03d}" if number is not None else f"ticket {ticket_id}"
+        return format_display_number(facts.prefix, number) if number is not None else f"ticket {ticket_id}"
 
     for index, (version, kind, ticket_id, status_after, data) in enumerate(events):
         data = data or {}

@@ -92,11 +92,17 @@ def is_ahead(key: tuple[int, int], of: tuple[int, int]) -> bool:
     return key[0] > of[0] or (key[0] == of[0] and key[1] < of[1])
 
 
+def position_at(queue_id: int, priority: int, seq: int) -> int:
+    """The place in line of the waiting ticket with this ordering key (1 = next):
+    the one count behind every position a page, the API or a live screen shows."""
+    return waiting_tickets(queue_id).filter(ahead_of(priority, seq)).count() + 1
+
+
 def position_of(ticket: Ticket) -> int | None:
     """1 for the head of the line; None when the ticket is not waiting."""
     if ticket.status != TicketStatus.WAITING:
         return None
-    return waiting_tickets(ticket.queue_id).filter(ahead_of(ticket.priority, ticket.seq)).count() + 1
+    return position_at(ticket.queue_id, ticket.priority, ticket.seq)
 
 
 def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:

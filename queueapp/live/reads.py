@@ -19,7 +19,7 @@ from django.utils import timezone
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
-from ..selectors import ahead_of, transfer_chains, waiting_tickets
+from ..selectors import position_at, transfer_chains, waiting_tickets
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
@@ -125,7 +125,7 @@ def ticket_view(token: str) -> TicketView | None:
         view = ticket_row_view(token)
         if view is None or view.status != TicketStatus.WAITING:
             return view
-        view.position = waiting_tickets(view.queue_id).filter(ahead_of(view.priority, view.seq)).count() + 1
+        view.position = position_at(view.queue_id, view.priority, view.seq)
         view.open_counters = counters_serving(view.queue_id)
         view.service_seconds = service_seconds(Queue.objects.get(pk=view.queue_id))
         if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:

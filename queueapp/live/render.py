@@ -22,6 +22,7 @@ from dataclasses import replace
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from ..estimates import shown_minutes
 from ..models import TicketStatus
 from .reads import TicketView
 
@@ -69,7 +70,7 @@ def ticket_status(view: TicketView) -> str:
         return render_to_string(TICKET_TEMPLATE, ticket_context(view))
     wait = view.estimated_wait
     key = (view.queue_id, view.queue.name, view.status, view.position,
-           None if wait is None else round(wait.total_seconds() / 60),
+           None if wait is None else shown_minutes(wait),
            view.counter.name if view.counter else None, view.call_count,
            getattr(view.queue, "seats_free", None), view.party_size)
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import template
 
+from ..estimates import shown_minutes
 from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES
 
 register = template.Library()
@@ -32,7 +33,7 @@ def wait_text(estimated_wait: timedelta | None) -> str:
     """A patient-friendly wait: 'any moment now', 'about 5 min', 'about 1 h 20 min'."""
     if estimated_wait is None:
         return ""
-    minutes = round(estimated_wait.total_seconds() / 60)
+    minutes = shown_minutes(estimated_wait)
     if minutes < 1:
         return "any moment now"
     if minutes < 60:
