@@ -184,3 +184,66 @@ def test_a_manager_adds_a_queue_at_their_location_in_the_admin(browser, server_u
     assert "Vaccinations" in page.locator("#result_list").inner_text()
     context.close()
 
+
+
+def _fetch(page, method: str, path: str, body=None, token: str | None = None) -> dict:
+    """A request from the page's own JavaScript, as a developer trying the API would send it."""
+    return page.evaluate(
+        """async ([method, path, body, token]) => {
+            const headers = {"Content-Type": "application/json"};
+            if (token) headers["Authorization"] = "Bearer " + token;
+            const r = await fetch(path, {method, headers,
+                                         body: body === null ? undefined : JSON.stringify(body)});
+            const text = await r.text();
+            let json = null;
+            try { json = JSON.parse(text); } catch (e) {}
+            return {status: r.status, type: r.headers.get("content-type"), json, allow: r.headers.get("allow")};
+        }""", [method, path, body, token])
+
+
+def _kiosk_token(clinic) -> str:
+    from queueapp.api.auth import issue_token
+    from queueapp.models import ApiToken
+
+    return issue_token(location=clinic["location"], kind=ApiToken.Kind.KIOSK, name="Lobby kiosk")[1]
+
+
+def test_every_api_answer_is_the_documented_json_and_names_the_input(browser, server_url, clinic):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server_url}/api/docs")
+    key = _kiosk_token(clinic)
+    queue_id = clinic["queue"].pk
+
+    wrong_method = _fetch(page, "DELETE", "/api/locations", token=key)
+    assert wrong_method["status"] == 405 and wrong_method["type"].startswith("application/json")
+    assert wrong_method["json"]["code"] == "method_not_allowed" and "GET" in wrong_method["allow"]
+    unknown = _fetch(page, "GET", "/api/no-such-thing", token=key)
+    assert unknown["status"] == 404 and unknown["type"].startswith("application/json")
+    assert set(unknown["json"]) == {"detail", "code", "field"} and unknown["json"]["code"] == "not_found"
+    bad_id = _fetch(page, "POST", "/api/queues/0/tickets", body={}, token=key)
+    assert bad_id["status"] == 400 and bad_id["json"]["field"] == "queue_id"
+    bad_size = _fetch(page, "POST", f"/api/queues/{queue_id}/tickets", body={"party_size": "two"}, token=key)
+    assert bad_size["status"] == 400 and bad_size["json"]["field"] == "party_size"
+    # What a kiosk may see: its location and its queues; counters are for staff.
+    assert [q["name"] for q in _fetch(page, "GET", "/api/queues", token=key)["json"]] == ["General", "Lab"]
+    assert [loc["name"] for loc in _fetch(page, "GET", "/api/locations", token=key)["json"]] == ["Riverside Clinic"]
+    counters = _fetch(page, "GET", "/api/counters", token=key)
+    assert counters["status"] == 403 and counters["json"]["code"] == "forbidden"
+    context.close()
+
+
+def test_a_kiosk_token_cannot_create_an_urgent_ticket(browser, server_url, clinic):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server_url}/api/docs")
+    key = _kiosk_token(clinic)
+    path = f"/api/queues/{clinic['queue'].pk}/tickets"
+
+    urgent = _fetch(page, "POST", path, body={"priority": 20}, token=key)
+    assert urgent["status"] == 403 and urgent["json"]["field"] == "priority"
+    assert "normal-priority tickets only" in urgent["json"]["detail"]
+    assert not Ticket.objects.exists()
+    assert _fetch(page, "POST", path, body={}, token=key)["status"] == 201
+    assert Ticket.objects.get().priority == 0
+    context.close()
