@@ -20,12 +20,7 @@ def waiting_tickets(queue: Queue | int) -> QuerySet[Ticket]:
 
 def is_waiting_room(queue: Queue) -> bool:
     """A capacity queue in front of another site (`WaitingRoom`): admits at its rate only."""
-    from .models import WaitingRoom
-
-    try:
-        return queue.waiting_room is not None
-    except WaitingRoom.DoesNotExist:
-        return False
+    return queue.room_slug is not None
 
 
 def open_offer_count(queue: Queue) -> int:
