@@ -7,14 +7,15 @@ baseline that `/healthz` (the whole middleware chain) is compared with.
 The JSON API belongs to another area; until it is merged the benchmark needs
 an HTTP way to make staff act inside the server process. These endpoints run
 the same services the same way a Django view does (sync_to_async with
-thread_sensitive=True, i.e. on the thread the consumers' queries share), and
+thread_sensitive=True inside the request's own ThreadSensitiveContext, as
+Django's ASGIHandler does: a thread per request), and
 answer only with the BENCH_KEY header. Never deployed: daphne loads this
 module only when bench/live_fanout.py starts it.
 """
 
 import os
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 
@@ -65,7 +66,12 @@ async def application(scope, receive, send):
     if dict(scope["headers"]).get(b"x-bench-key") != BENCH_KEY or action not in ACTIONS or not counter.isdigit():
         status, body = 403, b"forbidden"
     else:
-        status, body = 200, (await sync_to_async(ACTIONS[action], thread_sensitive=True)(int(counter))).encode()
+        # As Django's ASGIHandler runs a view: in the request's own
+        # ThreadSensitiveContext, i.e. on a thread of its own, not on the
+        # process-wide one the live screens' reads use.
+        async with ThreadSensitiveContext():
+            result = await sync_to_async(ACTIONS[action], thread_sensitive=True)(int(counter))
+        status, body = 200, result.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

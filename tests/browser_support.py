@@ -83,8 +83,8 @@ class Daphne:
 
 
 @contextmanager
-def run_daphne(database_url: str, **extra_env: str):
-    """daphne serving config.asgi on a free loopback port; yields a `Daphne`, stops it."""
+def run_daphne(database_url: str, *, app: str = "config.asgi:application", **extra_env: str):
+    """daphne serving `app` (config.asgi) on a free loopback port; yields a `Daphne`, stops it."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -99,7 +99,7 @@ def run_daphne(database_url: str, **extra_env: str):
     port = free_port()
     daphne = str(Path(sys.executable).with_name("daphne"))
     log = tempfile.TemporaryFile()  # a pipe nobody reads would block the server once full
-    proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+    proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), app],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_port(port, proc, log)

@@ -1,77 +1,93 @@
-"""What a burst of patient screens connecting costs the database.
+"""What a burst of screens connecting costs the database, over a real daphne socket.
 
 A server restart brings thousands of phones back at once; each used to cost a
 session lookup (Channels' auth middleware, even for an anonymous phone) and a
 ticket lookup, one after another on the process's one database thread. Now a
 burst shares its lookups: the tickets in one query per batch, the queue's
-waiting line once. Queries are counted on every connection of the process
-(the consumers' reads run on another thread than the test's).
+waiting line once; lobby displays and staff consoles likewise (`Hub.displays`,
+`Hub.consoles`). The server counts every statement any of its threads runs
+(`tests/counting_asgi.py`); the screens are real `websockets` clients.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import urllib.request
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import WebsocketCommunicator
-from django.db.backends import utils
+from django.db import connection
+from django.test import Client
+from websockets.asyncio.client import connect
 
-from queueapp.live import hub
 from queueapp.services import do_join
-from tests.live_helpers import ORIGIN, ticket_state
+from tests.browser_support import database_url_for, run_daphne
+from tests.conftest import make_counter, make_queue
+from tests.live_helpers import ticket_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BURST = 200
+COUNTING_APP = "tests.counting_asgi:application"
 
 
-@pytest.fixture
-def count_queries(monkeypatch):
-    """Every SQL statement any thread of this process runs, counted."""
-    counted = {"n": 0}
-    lock = threading.Lock()
-    execute, executemany = utils.CursorWrapper._execute, utils.CursorWrapper._executemany
-
-    def counting_execute(self, *args, **kwargs):
-        with lock:
-            counted["n"] += 1
-        return execute(self, *args, **kwargs)
-
-    def counting_executemany(self, *args, **kwargs):
-        with lock:
-            counted["n"] += 1
-        return executemany(self, *args, **kwargs)
-
-    monkeypatch.setattr(utils.CursorWrapper, "_execute", counting_execute)
-    monkeypatch.setattr(utils.CursorWrapper, "_executemany", counting_executemany)
-    return counted
+def queries_so_far(server) -> int:
+    with urllib.request.urlopen(server.url + "/__test__/queries", timeout=10) as answer:
+        return int(answer.read())
 
 
-def test_a_burst_of_200_connects_to_one_queue_costs_a_bounded_number_of_queries(queue, count_queries):
+async def first_frames(server, paths: list[str], cookie: str | None = None) -> list[str]:
+    """Open every path at once (a burst), read each one's first frame, close."""
+    headers = {"Cookie": cookie} if cookie else None
+
+    async def one(path: str) -> str:
+        async with connect(server.ws_url + path, origin=server.url, open_timeout=30, ping_interval=None,
+                           additional_headers=headers) as ws:
+            return await asyncio.wait_for(ws.recv(), 30)
+
+    return await asyncio.gather(*(one(p) for p in paths))
+
+
+def burst_cost(paths: list[str], cookie: str | None = None) -> tuple[int, list[str]]:
+    with run_daphne(database_url_for(connection.settings_dict), app=COUNTING_APP) as server:
+        before = queries_so_far(server)
+        frames = async_to_sync(first_frames)(server, paths, cookie)
+        return queries_so_far(server) - before, frames
+
+
+def test_a_burst_of_200_ticket_screens_costs_a_bounded_number_of_queries(queue):
     tokens = [do_join(queue).token for _ in range(BURST)]
-    # A phone that visited the site carries a session cookie: public screens must not look it up.
-    headers = [ORIGIN, (b"cookie", b"sessionid=abcdefghijklmnopqrstuvwxyz012345")]
+    used, frames = burst_cost([f"/ws/ticket/{t}/" for t in tokens],
+                              # a phone that visited the site carries a session cookie: never looked up
+                              cookie="sessionid=abcdefghijklmnopqrstuvwxyz012345")
+    assert [ticket_state(f)["position"] for f in frames] == list(range(1, BURST + 1))  # every screen right
+    # One ticket query per batch (whoever arrives while one runs waits for the
+    # next) and the waiting line once (about 5 queries); before: 2 per screen.
+    assert used <= 20, f"{used} queries for {BURST} ticket screens"
 
-    async def scenario():
-        from config.asgi import application
 
-        comms = [WebsocketCommunicator(application, f"/ws/ticket/{t}/", headers=headers) for t in tokens]
-        try:
-            before = count_queries["n"]
-            results = await asyncio.gather(*(c.connect(timeout=30) for c in comms))
-            assert all(connected for connected, _ in results)
-            frames = await asyncio.gather(*(c.receive_from(timeout=30) for c in comms))
-            used = count_queries["n"] - before
-            positions = [ticket_state(f)["position"] for f in frames]
-            assert positions == list(range(1, BURST + 1))  # every screen right
-            # One ticket query per batch (a few batches: whoever arrives while one
-            # runs waits for the next) and the waiting line once (about 5 queries);
-            # before: 2 per screen (session + ticket), 400 here.
-            assert used <= 15, f"{used} queries for {BURST} connects"
-        finally:
-            await asyncio.gather(*(c.disconnect() for c in comms))
-            await hub.close_current()
+def test_a_burst_of_lobby_displays_costs_a_bounded_number_of_queries(location, queue):
+    make_queue(location, "Pharmacy", "P")
+    do_join(queue)
+    used, frames = burst_cost([f"/ws/display/{location.slug}/"] * 100)
+    assert all('id="display-board"' in f for f in frames)
+    # The location and its queues once per batch, the board read and rendered
+    # once or twice for the whole burst (9 queries when written); before: 2
+    # queries per display and a board read per display (~700).
+    assert used <= 20, f"{used} queries for 100 displays"
 
-    async_to_sync(scenario)()
+
+def test_a_burst_of_staff_consoles_costs_two_queries_each_for_the_login_and_little_more(
+        location, queue, counter, staff):
+    second = make_counter(location, "Counter 2", [queue])
+    do_join(queue)
+    client = Client()
+    client.force_login(staff)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    paths = [f"/ws/console/{c.pk}/" for c in (counter, second)] * 25
+    used, frames = burst_cost(paths, cookie)
+    assert all('id="console-feed"' in f and "A-001" in f for f in frames)
+    # Each console's session and user (staff only: a few per location), then
+    # the access checks and the counters' queues in one hop per batch and the
+    # feeds rendered a few times for the burst.
+    assert used <= 2 * len(paths) + 30, f"{used} queries for {len(paths)} consoles"

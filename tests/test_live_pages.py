@@ -66,3 +66,18 @@ def test_patient_fragments_are_shared_between_tickets_at_the_same_place(queue):
     html = render.ticket_status(view_of_first)
     assert "A-001" in html and "A-002" not in html
     assert html.replace("A-001", "A-002") == render.ticket_status(view)
+
+
+def test_a_waiting_place_fragment_is_the_template_rendered_for_that_place(queue):
+    """The live screens fill a counter queue's place, count ahead and wait into one
+    render per queue (`render._slotted_status`): the result is exactly the
+    template's own render for that place, wait and number, at every place."""
+    from dataclasses import replace
+
+    view = reads.ticket_view(do_join(queue).token)
+    for service_seconds in (0.0, 45.0, 400.0, 5000.0):
+        for position in range(1, 130):
+            at = replace(view, position=position, service_seconds=service_seconds, open_counters=2,
+                         display_number=f"A-{position:03d}")
+            assert render.ticket_status(at) == render_to_string(
+                "queueapp/live/ticket_status.html", render.ticket_context(at)), (position, service_seconds)

@@ -99,10 +99,15 @@ def test_unknown_websocket_path_is_refused_at_the_handshake_not_500(db):
     "sqlite:////nonexistent-directory/gone.sqlite3",
 ], ids=["postgresql", "sqlite"])
 def test_screen_connecting_while_the_database_is_down_gets_a_retryable_close_code(database_url):
-    """Not a 403 (which tells the phone it may not watch this ticket): 4013, try again."""
+    """Not a 403 (which tells the phone it may not watch this ticket): 4013, try again.
+    The staff console too, with a session cookie whose user cannot be looked up."""
     async def scenario(server):
-        async with open_screen(server, "/ws/ticket/AAAAAAAAAAAAAAAAAAAAAA/") as ws:  # accepted, not refused
-            assert await closed_with(ws) == 4013
+        for path, headers in (("/ws/ticket/AAAAAAAAAAAAAAAAAAAAAA/", None),
+                              ("/ws/display/lobby/", None),
+                              ("/ws/console/1/", {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"})):
+            async with connect(server.ws_url + path, origin=server.url, open_timeout=10, ping_interval=None,
+                               additional_headers=headers) as ws:  # accepted, not refused
+                assert await closed_with(ws) == 4013, path
 
     url = database_url.format(port=free_port())
     with run_daphne(url, DB_POOL_TIMEOUT="1", REDIS_URL="") as server:

@@ -30,6 +30,8 @@ import random
 import time
 from types import SimpleNamespace
 
+from channels.auth import get_user
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
@@ -73,6 +75,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     queue_groups: list[str]
 
+    async def dispatch(self, message) -> None:
+        """Channels' `dispatch` without its `aclose_old_connections()` before
+        every handler: that is a hop through the process's one thread-sensitive
+        executor for each connect, message and disconnect (10,000 hops, one
+        after another, when 5,000 phones reconnect), queueing every other sync
+        call of the process behind them. Our handlers never use a connection
+        directly: every read goes through `database_sync_to_async`, which
+        closes old connections itself on the thread that holds them."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.hub = Hub.current()
         self.queue_groups = []
@@ -90,6 +105,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             refusal = await self.prepare()
             if refusal is None:
+                await self.hub.admission.enter()
                 await self.hub.join(self.queue_groups, self)
                 self.subscribed_at = time.monotonic()  # reads started after this miss no event
                 await self.start()
@@ -103,6 +119,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if refusal is not None:
             await self.close_now(refusal)
+
+    async def logged_in_user(self):
+        """The session's user (staff screens), looked up after the socket was
+        accepted: a database that does not answer then closes the screen
+        with CLOSE_RETRY, where a lookup before the handshake (Channels'
+        `AuthMiddlewareStack`) would have refused it."""
+        user = self.scope["user"] = await get_user(self.scope)
+        return user
 
     async def close_now(self, code: int, cause: BaseException | None = None, *, quiet: bool = False) -> None:
         """Close with `code` and log one line (never again for this socket;
@@ -240,10 +264,9 @@ class TicketConsumer(LiveConsumer):
         # when we joined (later events reach us through the subscription).
         # If the ticket left the line in between, re-read it.
         queue_id = self.view.queue_id
-        since = self.hub.subscribed_since.get(group_for_queue(queue_id))
         got = await self.hub.lines.get(
             queue_id, need={queue_id: max(self.view.version, self.hub.seen.get(queue_id, 0))},
-            fresh_after=since if since is not None and not self.hub.lost else self.subscribed_at)
+            fresh_after=self.hub.good_reads_after(self.queue_groups, self.subscribed_at))
         version, line = got.versions.get(queue_id, 0), got.value
         self.latest_seen = max(self.latest_seen, version)
         if self.view.status == TicketStatus.WAITING:
@@ -392,13 +415,18 @@ class SharedScreenConsumer(LiveConsumer):
 
     target_id: str
     key: int
+    queue_ids: list[int]
 
     @property
     def shared(self) -> SharedRender:
         raise NotImplementedError
 
     async def start(self, refresh: bool = False) -> None:
-        got = await self.shared.get(self.key, fresh_after=self.subscribed_at if not refresh else time.monotonic())
+        if refresh:
+            got = await self.shared.get(self.key, fresh_after=time.monotonic())
+        else:  # shared with the rest of a burst (see `Hub.good_reads_after`)
+            got = await self.shared.get(self.key, need=self.hub.seen_versions(self.queue_ids),
+                                        fresh_after=self.hub.good_reads_after(self.queue_groups, self.subscribed_at))
         self.shown = dict(got.versions)
         self.need: dict[int, int] = {}
         self.announced = dict(got.versions)
@@ -448,13 +476,11 @@ class DisplayConsumer(SharedScreenConsumer):
         return value  # already the board and the banner (`render.display_frame`)
 
     async def prepare(self) -> int | None:
-        slug = self.scope["url_route"]["kwargs"]["location_slug"]
-        location = await database_sync_to_async(reads.location_by_slug)(slug)
-        if location is None:
+        screen = await self.hub.displays.get(self.scope["url_route"]["kwargs"]["location_slug"])
+        if screen is None:
             return CLOSE_NOT_FOUND
-        self.key = location.pk
-        queue_ids = await database_sync_to_async(reads.location_queue_ids)(location.pk)
-        self.queue_groups = [group_for_queue(q) for q in queue_ids]
+        self.key, self.queue_ids = screen.key, screen.queue_ids
+        self.queue_groups = [group_for_queue(q) for q in screen.queue_ids]
         return None
 
     def extra_frame(self, message: dict) -> str | None:
@@ -477,20 +503,16 @@ class ConsoleConsumer(SharedScreenConsumer):
         return self.hub.feeds
 
     async def prepare(self) -> int | None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        user = await self.logged_in_user()
+        if not user.is_authenticated:
             return CLOSE_UNAUTHENTICATED
-        counter_id = self.scope["url_route"]["kwargs"]["counter_id"]
-        try:
-            counter = await database_sync_to_async(access.access_counter)(user, counter_id)
-        except NotFound:
+        screen = await self.hub.consoles.get((user, self.scope["url_route"]["kwargs"]["counter_id"]))
+        if isinstance(screen, NotFound):
             return CLOSE_NOT_FOUND
-        except PermissionDenied:
+        if isinstance(screen, PermissionDenied):
             return CLOSE_FORBIDDEN
-        self.key = counter.pk
-        queue_ids = await database_sync_to_async(
-            lambda: list(counter.queues.order_by("pk").values_list("pk", flat=True)))()
-        self.queue_groups = [group_for_queue(q) for q in queue_ids]
+        self.key, self.queue_ids = screen.key, screen.queue_ids
+        self.queue_groups = [group_for_queue(q) for q in screen.queue_ids]
         return None
 
 
@@ -504,8 +526,8 @@ class WaitlistBoardConsumer(SharedScreenConsumer):
         return self.hub.waitlists
 
     async def prepare(self) -> int | None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        user = await self.logged_in_user()
+        if not user.is_authenticated:
             return CLOSE_UNAUTHENTICATED
         queue_id = self.scope["url_route"]["kwargs"]["queue_id"]
         try:
@@ -516,6 +538,6 @@ class WaitlistBoardConsumer(SharedScreenConsumer):
             return CLOSE_FORBIDDEN
         if queue.kind != queue.Kind.CAPACITY:
             return CLOSE_NOT_FOUND
-        self.key = queue.pk
+        self.key, self.queue_ids = queue.pk, [queue.pk]
         self.queue_groups = [group_for_queue(queue.pk)]
         return None

@@ -18,7 +18,11 @@ What a hub also owns, because it is per process and shared by its screens:
 - `tickets`: the ticket lookups of connecting patient screens, batched: every
   token asked for while one lookup runs goes into the next, one query for the
   whole batch (a reconnect storm of 5,000 phones is a handful of queries, not
-  5,000 hops through the process's one database thread);
+  5,000 hops through the process's one database thread); `displays` and
+  `consoles` the same for lobby displays (by location slug) and staff
+  consoles (the access check per user and counter, in one hop per batch);
+- `admission`: connecting screens start a few per loop turn, so a storm
+  queues in memory instead of holding the loop (and staff's requests);
 - the graceful shutdown (under daphne): every screen is closed with
   `CLOSE_RESTART`, spread over `LIVE_SHUTDOWN_SPREAD` seconds;
 - with the in-memory layer, a local tick (the worker cannot reach this
@@ -29,6 +33,7 @@ What a hub also owns, because it is per process and shared by its screens:
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import sys
@@ -56,6 +61,7 @@ LOCAL_TICK_EVERY = 4.0  # in-memory layer only: how often screens compare versio
 REJOIN_EVERY = 600.0  # seconds between refreshes of group membership (the core Redis layer expires it after a day)
 YIELD_EVERY = 0.005  # seconds of fan-out work between yields to the event loop
 BATCH_LIMIT = 500  # tokens per batched ticket lookup
+ADMIT_PER_TURN = 25  # connecting screens that send their snapshot per event-loop turn
 RECEIVE_BACKOFF_FIRST = 0.5  # seconds before receiving again after the layer failed; doubles
 RECEIVE_BACKOFF_MAX = 10.0
 # A shared render that a screen joins may have started before the version the
@@ -121,6 +127,41 @@ class SharedRender:
         running = self.inflight.get(key)
         if running is not None and running[0] == started:
             del self.inflight[key]
+
+
+class Admission:
+    """Server-side admission of connecting screens: at most `per_turn` of
+    them start (snapshot, render, first frame) per turn of the event loop,
+    the rest wait here, in memory, in arrival order. A batched lookup wakes
+    hundreds of screens at once; run in one loop turn they would hold every
+    other callback (a staff click's HTTP request and response) for that long.
+    Their sockets are accepted already, so waiting here times nothing out."""
+
+    def __init__(self, per_turn: int = ADMIT_PER_TURN):
+        self.per_turn = per_turn
+        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self._pump: asyncio.Task | None = None
+        self.most_waiting = 0  # the longest queue seen (tests, metrics)
+
+    async def enter(self) -> None:
+        if not self.waiting and (self._pump is None or self._pump.done()):
+            # Nobody queued: the first screen of a turn goes straight in, and
+            # the pump lets the rest of this turn's arrivals in a few at a time.
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        self.most_waiting = max(self.most_waiting, len(self.waiting))
+        await future
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)
+        while self.waiting:
+            for _ in range(min(self.per_turn, len(self.waiting))):
+                future = self.waiting.popleft()
+                if not future.done():  # a screen that left meanwhile was cancelled
+                    future.set_result(None)
+            await asyncio.sleep(0)  # the admitted run in the next turn, beside everything else
 
 
 class Batch:
@@ -200,6 +241,9 @@ class Hub:
         self.waitlists = SharedRender(_waitlist_board)
         self.lines = SharedRender(reads.waiting_line)
         self.tickets = Batch(reads.ticket_row_views)
+        self.displays = Batch(reads.display_screens)
+        self.consoles = Batch(reads.console_screens)
+        self.admission = Admission()
         self.screens: set = set()  # every accepted screen of this process
         self.stopping = False
         publisher.set_home_loop(loop)
@@ -259,6 +303,22 @@ class Hub:
             self._maintainer = self.loop.create_task(self._maintain())
         if self._receiver is None and self.channel is not None:
             self._receiver = self.loop.create_task(self._receive())
+
+    def good_reads_after(self, groups: list[str], joined_at: float) -> float:
+        """When a shared read must have started to serve a screen that joined
+        `groups` at `joined_at`: once this hub was subscribed to all of them
+        (and the layer has not failed since), every later event either reaches
+        the screen or is already counted in `seen` (which the screen asks the
+        read to show). So a burst of screens shares one read, instead of each
+        needing one started after its own join."""
+        since = [self.subscribed_since.get(g) for g in groups]
+        if self.lost or not since or None in since:
+            return joined_at
+        return max(since)
+
+    def seen_versions(self, queue_ids) -> dict[int, int]:
+        """The newest version any message announced, per queue: what a shared read must show."""
+        return {q: self.seen.get(q, 0) for q in queue_ids}
 
     # --- receiving -----------------------------------------------------------
     async def _receive(self) -> None:

@@ -16,6 +16,8 @@ from types import SimpleNamespace
 from django.db.models import Count
 from django.utils import timezone
 
+from .. import access
+from ..errors import NotFound, PermissionDenied
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
@@ -193,8 +195,46 @@ def location_by_slug(slug: str) -> Location | None:
     return Location.objects.filter(slug=slug).first()
 
 
-def location_queue_ids(location_id: int) -> list[int]:
-    return list(Queue.objects.filter(location_id=location_id).order_by("pk").values_list("pk", flat=True))
+@dataclass(frozen=True)
+class Screen:
+    """What a shared screen (lobby display, staff console) shows: its key
+    (location or counter id) and the queues whose events reach it."""
+
+    key: int
+    queue_ids: list[int]
+
+
+def display_screens(slugs) -> dict[str, Screen | None]:
+    """The lobby displays behind location `slugs` (None: no such location), two
+    queries for a whole burst of displays connecting (`Hub.displays`)."""
+    locations = dict(Location.objects.filter(slug__in=set(slugs)).values_list("slug", "pk"))
+    queues: dict[int, list[int]] = {}
+    for location_id, queue_id in (Queue.objects.filter(location_id__in=set(locations.values()))
+                                  .order_by("pk").values_list("location_id", "pk")):
+        queues.setdefault(location_id, []).append(queue_id)
+    return {slug: Screen(locations[slug], queues.get(locations[slug], [])) if slug in locations else None
+            for slug in slugs}
+
+
+def console_screens(asks) -> dict[tuple, Screen | Exception]:
+    """The consoles asked for as (user, counter_id): each one's access check
+    (`access.access_counter`: NotFound or PermissionDenied is returned, not
+    raised, so one refusal does not fail the batch) and the counters' queues,
+    in one database hop for a whole burst (`Hub.consoles`)."""
+    checked: dict[tuple, Screen | Exception] = {}
+    allowed: dict[tuple, int] = {}
+    for user, counter_id in asks:
+        try:
+            allowed[(user, counter_id)] = access.access_counter(user, counter_id).pk
+        except (NotFound, PermissionDenied) as refusal:
+            checked[(user, counter_id)] = refusal
+    queues: dict[int, list[int]] = {}
+    for counter_id, queue_id in (Counter.queues.through.objects.filter(counter_id__in=set(allowed.values()))
+                                 .order_by("queue_id").values_list("counter_id", "queue_id")):
+        queues.setdefault(counter_id, []).append(queue_id)
+    for ask, counter_id in allowed.items():
+        checked[ask] = Screen(counter_id, queues.get(counter_id, []))
+    return checked
 
 
 def display_context(location_id: int) -> dict:
