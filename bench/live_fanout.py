@@ -90,6 +90,14 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far: a figure the
+    machine's load changes far less than a rate does."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def wait_port(port: int, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -278,18 +286,23 @@ class Server:
     """daphne on the bench app; `start()` again on the same port after a stop or kill."""
 
     def __init__(self, layer: str, *, extra_args: tuple[str, ...] = ("--websocket_connect_timeout", "60"),
-                 extra_env: dict | None = None, name: str = ""):
+                 extra_env: dict | None = None, name: str = "", kind: str = "daphne"):
         self.port = free_port()
         self.key = secrets.token_hex(8)
-        self.layer, self.extra_args, self.name = layer, extra_args, name or layer
+        self.layer, self.extra_args, self.name, self.kind = layer, extra_args, name or layer, kind
         self.env = {**bench_env(layer), "BENCH_KEY": self.key, **(extra_env or {})}
         self.start()
 
     def start(self, wait: bool = True) -> None:
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+        if self.kind == "uvicorn":  # the comparison (bench/asgi_servers.py); Channels has no lifespan
+            command = [PY, *profile, "-m", "uvicorn", "--host", HOST, "--port", str(self.port),
+                       "--lifespan", "off", "--ws", "websockets", *self.extra_args, "bench.bench_asgi:application"]
+        else:
+            command = [PY, *profile, str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
+                       *self.extra_args, "bench.bench_asgi:application"]
         self.proc = subprocess.Popen(
-            [PY, *profile, str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
-             *self.extra_args, "bench.bench_asgi:application"],
+            command,
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
             stderr=open(f"/tmp/bench_daphne_{self.name}_{self.port}.log", "a"))
         if wait:

@@ -47,7 +47,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.live_fanout import (  # noqa: E402
-    HOST, NEXT_MARK, POSITION_RE, PY, ROOT, Server, bench_env, existing_ids, free_port, frame_template,
+    HOST, NEXT_MARK, POSITION_RE, PY, ROOT, Server, bench_env, cpu_seconds, existing_ids, free_port,
+    frame_template,
     http_post, join_short, pct, raise_file_limit, seed, setup_django, wait_port,
 )
 
@@ -231,13 +232,17 @@ async def run_servers(count: int, ids: dict, args, report: list[str]) -> None:
     try:
         await http_post(staff.port, f"/bench/complete/{ids['small']}", staff.key)  # warm up
         expected = await asyncio.to_thread(expected_positions, ids["long"])
+        cpu_before = sum(cpu_seconds(s.proc.pid) for s in servers)
         started = time.monotonic()
         for p in phones:
             p.task = asyncio.get_running_loop().create_task(run_phone(p, urls, origin, stats))
         took, _ = await until_right(phones, expected, 180, started)
+        cpu_ms = (sum(cpu_seconds(s.proc.pid) for s in servers) - cpu_before) / args.screens * 1000
         rate = args.screens / took if took else float("nan")
         line = (f"cold connect: {args.screens} screens right in {took or float('nan'):.1f} s = "
-                f"{rate:.0f}/s ({rate / count:.0f}/s per process); failed attempts {dict(stats.failures)}")
+                f"{rate:.0f}/s ({rate / count:.0f}/s per process); server CPU {cpu_ms:.2f} ms per screen "
+                f"(at most {1000 / cpu_ms:.0f}/s per process with a core to itself); "
+                f"failed attempts {dict(stats.failures)}")
         print(line, flush=True)
         report.append(f"{count} proc: {line}")
         await asyncio.sleep(2)
