@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "queueapp.middleware.MessageMiddleware",
     "queueapp.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so a view's pool timeout or lost connection reaches it first: 503, never 500.
+    "queueapp.overload.DatabaseBusyMiddleware",
 ]
 # Django finds the stock security/clickjacking/CSRF middleware by dotted path
 # only; queueapp.E003 (queueapp/checks.py) checks for them or their subclasses.
@@ -112,6 +114,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections leak under ASGI; psycopg's pool does not.
     _db["CONN_MAX_AGE"] = 0
+    # The stock backend, plus a shorter pool wait for public arrivals (queueapp.overload).
+    _db["ENGINE"] = "config.postgresql"
     _db["OPTIONS"] = {
         "pool": {
             "min_size": 2,

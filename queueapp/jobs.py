@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .live import publisher, reads
 from .services.retention import purge_due_locations
-from .services.rooms import do_expire_admissions, run_room_cycles
+from .services.rooms import CYCLE_SECONDS as ROOM_CYCLE_SECONDS, do_expire_admissions, run_room_cycles
 from .services.waitlist import do_expire_offers, do_expire_past_requests, run_waitlist_cycles
 from .worker import periodic
 
@@ -39,7 +39,7 @@ def expire_past_requests() -> None:
 
 # Waiting rooms: free admissions nobody reported, then admit whoever the rate
 # allows now (joins and reports admit too; this keeps the pace when nobody acts).
-@periodic(1)
+@periodic(ROOM_CYCLE_SECONDS)
 def admit_waiting_rooms() -> None:
     do_expire_admissions()
     run_room_cycles()

@@ -40,7 +40,11 @@ def run_due(now: float) -> None:
 
     for job in JOBS:
         if now >= job.next_run:
-            job.next_run = now + job.every
+            # At a fixed rate, not `every` after a late start: a job run every
+            # second that starts a little late each time would otherwise run
+            # less than once a second (the waiting rooms' pace is counted per
+            # cycle). A job more than a period behind starts afresh.
+            job.next_run = job.next_run + job.every if job.next_run + job.every > now else now + job.every
             close_old_connections()
             try:
                 job.func()
@@ -52,4 +56,7 @@ def run_forever(stop: Callable[[], bool] = lambda: False, tick: float = 0.5) -> 
     log.info("worker started with %d job(s): %s", len(JOBS), ", ".join(j.func.__name__ for j in JOBS))
     while not stop():
         run_due(time.monotonic())
-        time.sleep(tick)
+        # Sleep until the next job is due (at most `tick`), not a fixed tick
+        # that would make a one-second job run every 1.0-1.5 s.
+        due = min((job.next_run for job in JOBS), default=time.monotonic() + tick)
+        time.sleep(min(tick, max(0.0, due - time.monotonic())))

@@ -46,6 +46,7 @@ from queueapp.services import (
 from queueapp.services.rooms import (
     do_create_waiting_room, do_enter_line, do_expire_admissions, do_release_visitor, run_room_cycles,
 )
+from queueapp.services.waitlist import do_expire_past_requests
 from tests.conftest import make_counter, make_queue, make_user
 from tests.live_helpers import ORIGIN
 from tests.screens_support import SCREENS, World, apply_frame, fragments_of, screens_for
@@ -129,6 +130,11 @@ def _minutes(n):
     return timezone.now() + timedelta(minutes=n)
 
 
+def _date_passed(world):
+    Queue.objects.filter(pk=world.queue.pk).update(
+        service_date=world.location.business_day() - timedelta(days=1))
+
+
 CASES = [
     # Counter queues.
     ("counter", "join", counter_world, _none, lambda w: do_join(w.queue)),
@@ -206,6 +212,8 @@ CASES = [
     ("room", "pause", room_world, _none, lambda w: do_pause(w.queue, acting_user=w.staff)),
     ("room", "resume", room_world, lambda w: do_pause(w.queue), lambda w: do_resume(w.queue, acting_user=w.staff)),
     ("room", "confirm", room_world, _none, refused(lambda w: do_confirm_waitlist(w.queue, acting_user=w.staff))),
+    ("capacity", "date passed", lambda loc: waitlist_world(loc, service_date=loc.business_day()),
+     _date_passed, lambda w: do_expire_past_requests()),
 ]
 
 

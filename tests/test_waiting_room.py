@@ -69,10 +69,25 @@ def test_an_idle_room_does_not_save_up_a_burst(location):
     t0 = timezone.now()
     for _ in range(20):
         do_enter_line(room, now=t0)
-    # 100 s later only the slots of the last second (SLACK) are still good: 2, not 100.
-    assert run_room_cycles(now=t0 + timedelta(seconds=100)) == 2
+    # 100 s later only the slots of the last two seconds (SLACK) are still good: 3, not 100.
+    assert run_room_cycles(now=t0 + timedelta(seconds=100)) == 3
     assert run_room_cycles(now=t0 + timedelta(seconds=100.5)) == 0
     assert run_room_cycles(now=t0 + timedelta(seconds=101)) == 1
+
+
+@pytest.mark.parametrize("gap", [1.0, 1.25, 1.5, 1.9])
+def test_late_worker_cycles_still_admit_at_the_full_rate(location, gap):
+    # 600 a minute = 10 a second, whatever the spacing of the worker's cycles
+    # (it runs other jobs too): over 12 s, 120 slots (+1, the one at t0).
+    room = make_room(location, rate=600, inside=500)
+    t0 = timezone.now()
+    for _ in range(200):
+        do_enter_line(room, now=t0)
+    admitted, elapsed = 1, 0.0  # the first was let in at once
+    while elapsed + gap <= 12.0:
+        elapsed += gap
+        admitted += run_room_cycles(now=t0 + timedelta(seconds=elapsed))
+    assert admitted == int(elapsed * 10) + 1
 
 
 def test_every_admission_and_release_is_an_event(room):

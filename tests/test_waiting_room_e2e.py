@@ -132,13 +132,18 @@ async def visit(base: str, room: str, n: int) -> tuple[int, str]:
     async with aiohttp.ClientSession(cookie_jar=jar) as session:
         url = f"{base}/wait/{room}/?return=/buy/{n}"
         while True:
+            pause = 0.25
             async with session.get(url, allow_redirects=False) as answer:
                 if answer.status == 302:
                     target = answer.headers["Location"]
                     break
-                assert answer.status == 200, await answer.text()
-            url = f"{base}/wait/{room}/"
-            await asyncio.sleep(0.25)
+                if answer.status == 503:  # the database was saturated: the busy page retries
+                    pause = int(answer.headers["Retry-After"])  # by itself after Retry-After
+                else:
+                    assert answer.status == 200, await answer.text()
+            if answer.status == 200:
+                url = f"{base}/wait/{room}/"
+            await asyncio.sleep(pause)
     # The protected site: once, with urllib (aiohttp retries a GET whose connection
     # dropped, and that retry is a replay the site rightly refuses).
     def land() -> int:

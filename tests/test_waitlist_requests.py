@@ -12,7 +12,7 @@ from queueapp.live import reads, render
 from queueapp.models import QueueEvent, Ticket, TicketStatus
 from queueapp.pages import ticket_context
 from queueapp.services import DatePassed, do_cancel, do_join, do_set_capacity
-from queueapp.services.waitlist import do_expire_past_requests
+from queueapp.services.waitlist import do_expire_offers, do_expire_past_requests
 from tests.conftest import make_queue
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +129,41 @@ def test_a_waiting_request_reads_the_same_on_first_paint_and_live(location, trai
     assert _words(_live_text(mine)) == _words(_first_paint(mine))
     do_cancel(first)  # the head leaves: mine is first, and 2 seats are still too few
     assert "Waiting for 3 seats: 1st in line, 2 seats free now." in _words(_live_text(mine))
+
+
+def test_a_request_ended_by_its_date_says_so_on_first_paint_and_live(location, train, today):
+    do_join(train, party_size=6)
+    waiting = do_join(train, party_size=2)
+    type(train).objects.filter(pk=train.pk).update(service_date=today - timedelta(days=1))
+    before = reads.ticket_view(waiting.token)  # the screen as it was, still waiting
+    assert do_expire_past_requests() == 1
+    ended = QueueEvent.objects.filter(ticket=waiting).latest("version")
+    screen = _ScreenOf(before)
+    screen._apply_event({**ended.data, "kind": ended.kind, "version": ended.version})
+    live, paint = _words(render.ticket_status(screen.view)), _words(_first_paint(waiting))
+    day = today - timedelta(days=1)
+    assert f"{train.name} on {day.day} {day:%B} has passed, so this request ended without seats." in paint
+    assert "offer" not in paint.lower()
+    assert live == paint
+
+
+def test_an_offer_that_lapsed_says_so_not_that_the_date_passed(location, today):
+    queue = make_queue(location, "Show", "S", kind="capacity", capacity=2, offer_seconds=600,
+                       service_date=today + timedelta(days=1))
+    ticket = do_join(queue, party_size=2)
+    do_expire_offers(now=timezone.now() + timedelta(seconds=601))
+    paint = _words(_first_paint(ticket))
+    assert "was not accepted in time" in paint and "has passed" not in paint
+
+
+class _ScreenOf:
+    """The ticket screen's event rule (`TicketConsumer._apply_event`) on a view."""
+
+    def __init__(self, view):
+        from queueapp.live.consumers import TicketConsumer
+
+        self.view = view
+        self._apply_event = TicketConsumer._apply_event.__get__(self)
 
 
 def test_an_offer_shows_big_accept_and_decline_and_its_deadline(location, today):

@@ -21,6 +21,7 @@ def record_event(
     left_line: tuple[int, int] | None = None,
     entered_line: tuple[int, int] | None = None,
     data: dict | None = None,
+    version_taken: bool = False,
 ) -> QueueEvent:
     """Append the next event of `queue` and register its publication on commit.
 
@@ -28,11 +29,14 @@ def record_event(
     bumping `queue.version` here cannot race. `left_line`/`entered_line` are
     the ordering keys (priority, seq) of a ticket leaving or entering the
     waiting line: a patient screen recomputes its own position from them
-    without a database query.
+    without a database query. `version_taken`: the caller's own update of the
+    queue row already moved `queue.version` on to this event's (a waiting
+    room's arrival takes its place and its version in one statement).
     """
     assert transaction.get_connection().in_atomic_block, "record_event needs a transaction"
-    queue.version += 1
-    Queue.objects.filter(pk=queue.pk).update(version=queue.version)
+    if not version_taken:
+        queue.version += 1
+        Queue.objects.filter(pk=queue.pk).update(version=queue.version)
     payload = dict(data or {})
     if left_line is not None:
         payload["left"] = list(left_line)

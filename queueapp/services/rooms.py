@@ -24,21 +24,26 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
 from ._events import record_event
-from ._locks import lock_queue
+from ._locks import lock_queue, try_lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
-from .tickets import create_ticket_locked
 from .waitlist import _each_queue, _set_seats, admit_locked
 
 Kind = QueueEvent.Kind
-SLACK = timedelta(seconds=1)  # unused admission slots older than this are lost
+CYCLE_SECONDS = 1.0  # the worker's admission cycle (queueapp.jobs)
+# Unused admission slots older than this are lost, so an idle room saves up no
+# burst. Two cycles, not one: a cycle that starts late (the worker ran other
+# jobs first) must still find the slots since the last one, or the room
+# admits less than its rate (at 600/min with cycles 1.25 s apart and one
+# cycle of credit it admitted 9 a second, not 10).
+SLACK = timedelta(seconds=2 * CYCLE_SECONDS)
 ROOM_KEY_PREFIX = "qr_"
 OUTCOMES = {"done": (TicketStatus.COMPLETED, Kind.COMPLETED),
             "abandoned": (TicketStatus.CANCELLED, Kind.CANCELLED)}
@@ -103,28 +108,72 @@ def do_create_waiting_room(*, location, name: str, slug: str, prefix: str, targe
                                       admit_per_minute=admit_per_minute, admission_seconds=admission_seconds)
 
 
-@transaction.atomic(durable=True)
 def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ticket:
     """A visitor arrives: a place at the back of the line, admitted at once if the
-    rate and the free places allow. Locks the room's queue row."""
-    room_id = room if isinstance(room, int) else room.pk
-    queue_id = WaitingRoom.objects.filter(pk=room_id).values_list("queue_id", flat=True).first()
-    if queue_id is None:
-        raise NotFound(f"Waiting room {room_id} does not exist.")
-    queue = lock_queue(queue_id)
-    room = _room_of(queue)
-    if queue.is_paused:
-        raise QueuePaused(f"{queue.name} is closed for now; please come back later.")
-    if queue.max_waiting is not None:
-        from ..selectors import waiting_tickets
+    rate and the free places allow.
 
-        if waiting_tickets(queue).count() >= queue.max_waiting:
-            raise QueueFull(f"{queue.name} is full; please come back later.")
-    ticket = create_ticket_locked(queue, priority=Priority.NORMAL)
-    record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq))
-    admit_room_locked(room, queue, now=now or timezone.now())
-    ticket.refresh_from_db(fields=["status", "confirmed_at"])
-    ticket.queue = queue
+    The place is taken in its own short transaction (`_take_place`: one update
+    of the queue row that hands out the number, the place and the event's
+    version, then the ticket and its JOINED event, then commit), so the queue
+    row is held for a few statements, not for the whole arrival: 10,000
+    visitors a minute do not queue behind each other's admissions. The
+    admission that may follow is a separate transaction that skips the room
+    if someone else holds its row (the worker's cycle admits a second later).
+    """
+    room_id = room if isinstance(room, int) else room.pk
+    room = WaitingRoom.objects.select_related("queue__location").filter(pk=room_id).first()
+    if room is None:
+        raise NotFound(f"Waiting room {room_id} does not exist.")
+    now = now or timezone.now()
+    ticket = _take_place(room.queue)
+    queue = ticket.queue
+    if queue.seats_taken < (queue.capacity or 0) and (room.next_admission_at is None
+                                                       or room.next_admission_at <= now):
+        if any(t.pk == ticket.pk for t in _room_cycle(queue.pk, now=now, skip_busy=True)):
+            ticket.refresh_from_db(fields=["status", "confirmed_at"])
+            ticket.queue = queue
+    return ticket
+
+
+def _take_place_sql() -> str:
+    queue, ticket = Queue._meta.db_table, Ticket._meta.db_table
+    # The right-hand sides read the row as it was: a new business day starts
+    # the numbers at 1 again; `max_waiting` is counted under the row lock.
+    new_day = "number_day IS NULL OR number_day < %(day)s"
+    return (f"UPDATE {queue} SET "
+            f"number_day = CASE WHEN {new_day} THEN %(day)s ELSE number_day END, "
+            f"last_number = CASE WHEN {new_day} THEN 1 ELSE last_number + 1 END, "
+            "last_seq = last_seq + 1, version = version + 1 "
+            "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
+            f"(SELECT COUNT(*) FROM {ticket} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
+            "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity")
+
+
+@transaction.atomic(durable=True)
+def _take_place(queue: Queue) -> Ticket:
+    """The next number, place and version in one statement (the queue row is
+    locked from here to the commit, three statements later), the waiting
+    ticket and its JOINED event. Refuses a paused or full room."""
+    day = queue.location.business_day()
+    with connection.cursor() as cursor:
+        cursor.execute(_take_place_sql(), {"day": day, "queue": queue.pk, "waiting": TicketStatus.WAITING})
+        row = cursor.fetchone()
+    if row is None:
+        queue.refresh_from_db(fields=["is_paused", "max_waiting"])
+        if queue.is_paused:
+            raise QueuePaused(f"{queue.name} is closed for now; please come back later.")
+        raise QueueFull(f"{queue.name} is full; please come back later.")
+    number_day, number, seq, version, seats_taken, capacity = row
+    if isinstance(number_day, str):  # SQLite returns the column's text
+        number_day = date.fromisoformat(number_day)
+    queue.number_day, queue.last_number, queue.last_seq = number_day, number, seq
+    queue.version, queue.seats_taken, queue.capacity = version, seats_taken, capacity
+    now = timezone.now()
+    ticket = Ticket(queue=queue, business_day=number_day, number=number, priority=Priority.NORMAL, seq=seq,
+                    created_at=now, queued_at=now)
+    ticket.save(force_insert=True)
+    record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
+                 version_taken=True)
     return ticket
 
 
@@ -206,8 +255,12 @@ def run_room_cycles(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic(durable=True)
-def _room_cycle(queue_id: int, *, now: datetime | None) -> list[Ticket]:
-    queue = lock_queue(queue_id)
+def _room_cycle(queue_id: int, *, now: datetime | None, skip_busy: bool = False) -> list[Ticket]:
+    """One admission cycle of a room. `skip_busy`: do nothing if another
+    transaction holds the room's row (an arrival's; the worker comes next)."""
+    queue = try_lock_queue(queue_id) if skip_busy else lock_queue(queue_id)
+    if queue is None:
+        return []
     return admit_room_locked(_room_of(queue), queue, now=now or timezone.now())
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django import template
 
 from ..estimates import shown_minutes
-from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES
+from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES, TicketStatus
 
 register = template.Library()
 
@@ -16,6 +17,29 @@ register = template.Library()
 def status_sentence(status: str) -> str:
     """What the holder of a ticket in this status reads (`models.STATUS_SENTENCES`)."""
     return STATUS_SENTENCES.get(status, "")
+
+
+@register.filter
+def expiry_sentence(ticket) -> str:
+    """Why an expired waitlist request ended, in words (a Ticket or a live
+    TicketView: both carry the offer's expiry and the queue's date, so the
+    first paint and every live update say the same).
+
+    A request ends as EXPIRED for one of two reasons: its offer was not
+    accepted in time, or the date of its resource (a train, a show) passed
+    while it was still waiting or holding an offer. Offers lapse within a
+    second of their expiry and dates are ended within a minute of midnight,
+    so whichever came first is known from the two instants: an offer still
+    good after the resource's day had ended was ended by the date.
+    """
+    queue = ticket.queue
+    day = getattr(queue, "service_date", None)
+    expires = ticket.offer_expires_at
+    if day is not None and (expires is None
+                            or expires.astimezone(ZoneInfo(queue.location.timezone)).date() > day):
+        return (f"{queue.name} on {day.day} {day:%B} has passed, so this request ended without seats. "
+                "Make a new request for another date if you still need one.")
+    return STATUS_SENTENCES[TicketStatus.EXPIRED]
 
 
 @register.filter

@@ -22,6 +22,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from .. import admission, pages
+from ..overload import short_pool_wait
 from ..models import Ticket, TicketStatus, WaitingRoom
 from ..ratelimit import RateLimited, check_rate
 from ..services import InvalidInput, QueueActionError
@@ -84,6 +85,7 @@ def _current(room: WaitingRoom, ticket: Ticket) -> bool:
 
 @require_GET
 @cache_control(no_store=True)
+@short_pool_wait()  # thousands arrive at once: a 503 within seconds, not a 500 after 20 s
 def wait(request: HttpRequest, room_slug: str) -> HttpResponse:
     room = get_object_or_404(WaitingRoom.objects.select_related("queue__location"), slug=room_slug)
     ticket, back = _held(request, room)

@@ -1,0 +1,73 @@
+"""When the database is saturated: answer 503 at once, never a 500, never after 20 s.
+
+Two pieces:
+
+- `short_pool_wait(seconds)`: a public page that anyone may hit by the
+  thousand (a waiting room's arrivals) waits at most `seconds` for a
+  database connection from the pool, not the pool's 20 s (the bound is read
+  by the PostgreSQL backend in `config.postgresql`; other backends ignore it).
+- `DatabaseBusyMiddleware`: a pool timeout or another `OperationalError`
+  (lost connection, lock or statement timeout) that escapes a page or an API
+  view becomes a 503 with `Retry-After` and one sentence: JSON in the API's
+  error shape under `/api/`, otherwise a small page that retries by itself.
+  Neither touches the database (no session, no navigation) to say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from functools import wraps
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.deprecation import MiddlewareMixin
+
+log = logging.getLogger(__name__)
+
+POOL_WAIT: ContextVar[float | None] = ContextVar("queueapp_pool_wait", default=None)
+PUBLIC_POOL_WAIT = 3.0  # seconds a public arrival waits for a connection
+RETRY_AFTER = 5  # seconds
+BUSY_SENTENCE = ("So many people are arriving at once that we could not answer in time. "
+                 "Your place is not lost: please try again in a few seconds.")
+BUSY_CODE = "unavailable"
+
+
+def short_pool_wait(seconds: float = PUBLIC_POOL_WAIT):
+    """Decorate a sync view: its database connection comes within `seconds` or
+    the request answers 503 (through the middleware below)."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = POOL_WAIT.set(seconds)
+            try:
+                return view(*args, **kwargs)
+            finally:
+                POOL_WAIT.reset(token)
+        return wrapper
+    return decorate
+
+
+def busy_response(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            {"detail": BUSY_SENTENCE, "code": BUSY_CODE, "field": None}, status=503)
+    else:
+        html = render_to_string("queueapp/busy.html", {
+            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": request.method == "GET"})
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class DatabaseBusyMiddleware(MiddlewareMixin):
+    """A saturated or unreachable database answers 503, Retry-After, one sentence."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        log.warning("%s %s answered 503: database busy (%s: %s)", request.method, request.path,
+                    type(exception).__name__, str(exception).splitlines()[0] if str(exception) else "")
+        return busy_response(request)

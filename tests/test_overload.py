@@ -1,0 +1,67 @@
+"""A saturated database answers 503 with Retry-After and a sentence, at once:
+never a 500, never after the pool's 20 s (daphne, PostgreSQL, a real pool)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import psycopg
+import pytest
+from django.db import connection
+
+from queueapp.models import Queue
+from queueapp.overload import BUSY_SENTENCE, PUBLIC_POOL_WAIT, RETRY_AFTER
+from queueapp.services.rooms import do_create_waiting_room, do_issue_room_key
+from tests.browser_support import database_url_for, serve
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+POOL_TIMEOUT = 4  # the server's own pool wait in this test (20 s by default)
+
+
+def test_arrivals_and_the_api_answer_503_when_the_pool_is_exhausted(location):
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's")
+    room = do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=5)
+    key = do_issue_room_key(room)
+    url = database_url_for(connection.settings_dict)
+    with serve(url, DB_POOL_MAX="2", DB_POOL_TIMEOUT=str(POOL_TIMEOUT), WAIT_RATE_LIMIT="10000/60") as base:
+        # Someone holds the room's row: the first two arrivals take the server's two
+        # connections and wait on it; everyone after them finds the pool empty.
+        holder = psycopg.connect(url)
+        holder.execute(f"SELECT 1 FROM {Queue._meta.db_table} WHERE id = %s FOR UPDATE", [room.queue_id])
+        try:
+            stuck, busy_page, busy_api = asyncio.run(_crowd(base, key, holder))
+        finally:
+            holder.close()
+    assert stuck == [200, 200]  # the two that waited on the row got their place once it was free
+    status, headers, body, took = busy_page
+    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert BUSY_SENTENCE in body and f'content="{RETRY_AFTER}"' in body  # the page retries by itself
+    assert took < PUBLIC_POOL_WAIT + 2  # a public arrival waits seconds, not the pool's timeout
+    status, headers, body, took = busy_api
+    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert body == {"detail": BUSY_SENTENCE, "code": "unavailable", "field": None}
+    assert took < POOL_TIMEOUT + 3
+
+
+async def _crowd(base: str, key: str, holder):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async def arrive(n: int):
+            started = time.monotonic()
+            async with session.get(f"{base}/wait/concert/?return=/buy", allow_redirects=False,
+                                   headers={"X-Forwarded-For": f"10.0.0.{n}"}) as answer:
+                return answer.status, answer.headers, await answer.text(), time.monotonic() - started
+
+        stuck = [asyncio.create_task(arrive(n)) for n in (1, 2)]
+        await asyncio.sleep(1.5)  # both hold a connection now, waiting on the row
+        busy_page = await arrive(3)
+        started = time.monotonic()
+        async with session.post(f"{base}/api/rooms/concert/visitors/1/release", json={"outcome": "done"},
+                                headers={"Authorization": f"Bearer {key}"}) as answer:
+            busy_api = answer.status, answer.headers, await answer.json(), time.monotonic() - started
+        holder.rollback()  # the row is free: the two waiting arrivals go on
+        return [(await t)[0] for t in stuck], busy_page, busy_api
