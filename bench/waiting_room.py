@@ -59,6 +59,7 @@ jt.ENV.update({"DATABASE_URL": jt.DATABASE_URL, "REDIS_URL": jt.REDIS_URL, "CHAN
                "RATE_LIMIT_CLIENT_HEADER": "HTTP_X_FORWARDED_FOR", "WAIT_RATE_LIMIT": "100000/60",
                "ALLOWED_HOSTS": "127.0.0.1,localhost"})
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
+BUSY_RETRIES = 3  # a 503's busy page reloads itself; a browser gives up after a few
 TOKEN = re.compile(r'hx-ws:connect="(/ws/ticket/[^"]+/)"')
 
 
@@ -127,6 +128,7 @@ class Visitor:
         self.arrival_ms = None
         self.error = None
         self.token = None
+        self.statuses: list[int] = []  # every answer to an arrival (503s are retried)
 
     async def arrive(self, room: str) -> None:
         jar = aiohttp.CookieJar(unsafe=True)
@@ -135,22 +137,32 @@ class Visitor:
         started = time.perf_counter()
         step = "arrival"
         try:
-            async with self.session.get(f"{self.base}/wait/{room}/?return=/buy", allow_redirects=False,
-                                        headers=headers) as answer:
-                body = await answer.text()
-                self.arrival_ms = (time.perf_counter() - started) * 1000
-                if answer.status == 302:
-                    self.admitted_seen = True
-                    return
-                if answer.status != 200:
-                    self.error = f"arrival answered {answer.status}"
-                    return
+            for _attempt in range(BUSY_RETRIES + 1):
+                async with self.session.get(f"{self.base}/wait/{room}/?return=/buy", allow_redirects=False,
+                                            headers=headers) as answer:
+                    body = await answer.text()
+                    self.statuses.append(answer.status)
+                    if answer.status != 503:
+                        break
+                    # The busy page reloads itself after Retry-After: so does this browser.
+                    await asyncio.sleep(int(answer.headers.get("Retry-After", "5")))
+            self.arrival_ms = (time.perf_counter() - started) * 1000
+            if answer.status == 302:
+                self.admitted_seen = True
+                return
+            if answer.status != 200:
+                self.error = f"arrival answered {answer.status}"
+                return
             path = TOKEN.search(body).group(1)
             self.token = path.rstrip("/").rsplit("/", 1)[1]
             step = "socket"
             self.ws = await self.session.ws_connect(f"{self.base.replace('http', 'ws')}{path}",
                                                    headers={"Origin": self.base}, heartbeat=None)
             asyncio.get_running_loop().create_task(self.read())
+        except aiohttp.WSServerHandshakeError as exc:
+            self.error = f"socket refused {exc.status}"
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            self.error = f"{step} timed out"
         except Exception as exc:  # counted and reported, never retried
             self.error = f"{step}: {type(exc).__name__}: {exc}"
 
@@ -185,9 +197,15 @@ async def arrivals(args, bases: list[str]) -> list[Visitor]:
     latencies = [v.arrival_ms for v in visitors if v.arrival_ms is not None]
     errors = Tally(v.error for v in visitors if v.error)
     connected = sum(1 for v in visitors if v.ws is not None)
+    answers = Tally(status for v in visitors for status in v.statuses)
     print(f"arrivals: {len(visitors)} in {took:.1f} s ({len(visitors) / took:.0f}/s); "
           f"latency p50 {percentile(latencies, 0.5):.0f} ms p99 {percentile(latencies, 0.99):.0f} ms; "
-          f"live sockets {connected}; errors {dict(errors) or 'none'}")
+          f"live sockets {connected}")
+    print(f"failures: HTTP 500 {answers[500]}, HTTP 503 {answers[503]} (retried after Retry-After; "
+          f"{sum(1 for v in visitors if v.error == 'arrival answered 503')} still 503 after {BUSY_RETRIES}), "
+          f"timeouts {sum(1 for v in visitors if v.error and 'timed out' in v.error)}, "
+          f"socket 403 {errors['socket refused 403']}; all answers {dict(sorted(answers.items()))}; "
+          f"errors {dict(errors) or 'none'}")
     return visitors
 
 

@@ -70,4 +70,6 @@ class DatabaseBusyMiddleware(MiddlewareMixin):
             return None
         log.warning("%s %s answered 503: database busy (%s: %s)", request.method, request.path,
                     type(exception).__name__, str(exception).splitlines()[0] if str(exception) else "")
-        return busy_response(request)
+        response = busy_response(request)
+        response._has_been_logged = True  # the line above says it; Django would add an ERROR per request
+        return response

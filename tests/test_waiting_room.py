@@ -259,3 +259,40 @@ def test_a_room_with_bad_settings_is_refused_naming_the_field(location, room, ch
     with pytest.raises(InvalidInput) as refused:
         do_create_waiting_room(**settings)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize("numbers_before", [0, 998, 12345])
+def test_an_arrival_writes_the_ticket_and_event_any_other_join_would(room, numbers_before):
+    # PostgreSQL writes the arrival in one statement (services.rooms._TAKE_IN_ONE): its
+    # event must be what record_event writes, so screens, webhooks and replay agree.
+    from queueapp.events import ticket_snapshot
+
+    Queue.objects.filter(pk=room.queue_id).update(last_number=numbers_before,
+                                                  number_day=room.queue.location.business_day())
+    do_enter_line(room)  # the first is let in at once
+    arrival = do_enter_line(room)
+    ticket = Ticket.objects.select_related("queue").get(pk=arrival.pk)
+    assert (ticket.status, ticket.number, ticket.token) == ("waiting", numbers_before + 2, arrival.token)
+    event = QueueEvent.objects.get(ticket=ticket)
+    assert (event.kind, event.status_after) == (Kind.JOINED, "waiting")
+    assert event.data == {"entered": [ticket.priority, ticket.seq], "ticket": ticket_snapshot(ticket)}
+    assert event.version == Queue.objects.get(pk=room.queue_id).version
+    if numbers_before == 0:  # (otherwise the numbers skipped here are a gap it reports)
+        assert validate_queue_integrity(room.queue_id) == []
+
+
+def test_a_paused_or_full_room_refuses_an_arrival_and_writes_nothing(room):
+    from queueapp.services import QueueFull, QueuePaused
+
+    do_enter_line(room)
+    Queue.objects.filter(pk=room.queue_id).update(is_paused=True)
+    before = (Ticket.objects.count(), QueueEvent.objects.count(), Queue.objects.get(pk=room.queue_id).version)
+    with pytest.raises(QueuePaused):
+        do_enter_line(room)
+    Queue.objects.filter(pk=room.queue_id).update(is_paused=False, max_waiting=1)
+    assert do_enter_line(room).status == "waiting"  # the next slot is a second away
+    with pytest.raises(QueueFull):
+        do_enter_line(room)  # one waiting is the most
+    after = (Ticket.objects.count(), QueueEvent.objects.count())
+    assert after[0] == before[0] + 1 and Queue.objects.get(pk=room.queue_id).version == before[2] + after[1] - before[1]
+    assert validate_queue_integrity(room.queue_id) == []

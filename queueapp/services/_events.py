@@ -55,9 +55,16 @@ def record_event(
         created_at=timezone.now(),
         data=payload,
     )
-    # The alerts and webhooks this change makes due, in this same transaction.
+    announce_event(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
+    return event
+
+
+def announce_event(event: QueueEvent, *, queue: Queue, ticket: Ticket | None,
+                   left_line: tuple[int, int] | None = None,
+                   entered_line: tuple[int, int] | None = None) -> None:
+    """What follows every event row written in the transaction: the alerts and
+    webhooks it makes due (same commit) and its live push (after commit)."""
     decide_alerts(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
     send_event_on_commit(event_message(queue_id=queue.pk, location_id=queue.location_id,
-                                       version=event.version, kind=kind, at=event.created_at,
-                                       data=payload))
-    return event
+                                       version=event.version, kind=event.kind, at=event.created_at,
+                                       data=event.data))

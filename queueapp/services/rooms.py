@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from datetime import date, datetime, timedelta
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
-from ._events import record_event
+from ._events import announce_event, record_event
 from ._locks import lock_queue, try_lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
 from .waitlist import _each_queue, _set_seats, admit_locked
@@ -135,45 +136,77 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
     return ticket
 
 
-def _take_place_sql() -> str:
-    queue, ticket = Queue._meta.db_table, Ticket._meta.db_table
-    # The right-hand sides read the row as it was: a new business day starts
-    # the numbers at 1 again; `max_waiting` is counted under the row lock.
-    new_day = "number_day IS NULL OR number_day < %(day)s"
-    return (f"UPDATE {queue} SET "
-            f"number_day = CASE WHEN {new_day} THEN %(day)s ELSE number_day END, "
-            f"last_number = CASE WHEN {new_day} THEN 1 ELSE last_number + 1 END, "
-            "last_seq = last_seq + 1, version = version + 1 "
-            "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
-            f"(SELECT COUNT(*) FROM {ticket} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
-            "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity")
+# The update that hands out the next number, place and event version. The
+# right-hand sides read the row as it was: a new business day starts the numbers
+# at 1 again; `max_waiting` is counted under the row lock. No row: paused or full.
+_NEW_DAY = "number_day IS NULL OR number_day < %(day)s"
+_TAKE = (f"UPDATE {Queue._meta.db_table} SET "
+         f"number_day = CASE WHEN {_NEW_DAY} THEN %(day)s ELSE number_day END, "
+         f"last_number = CASE WHEN {_NEW_DAY} THEN 1 ELSE last_number + 1 END, "
+         "last_seq = last_seq + 1, version = version + 1 "
+         "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
+         f"(SELECT COUNT(*) FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
+         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
+# PostgreSQL: the update, the ticket and its JOINED event in one statement, so the
+# queue row is held for that statement and the commit only. The event's data is
+# `record_event`'s: {"entered": [priority, seq], "ticket": events.ticket_snapshot(ticket)}
+# (tests/test_waiting_room.py compares the two).
+_TAKE_IN_ONE = (
+    f"WITH q AS ({_TAKE}), "
+    f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
+    "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id) "
+    "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, 1, 0, 0, '', "
+    "%(now)s, %(now)s, %(queue)s FROM q RETURNING id, number, seq), "
+    f"e AS (INSERT INTO {QueueEvent._meta.db_table} (version, kind, status_after, created_at, data, "
+    "queue_id, ticket_id) "
+    "SELECT q.version, %(kind)s, %(waiting)s, %(now)s, jsonb_build_object("
+    "'entered', jsonb_build_array(%(priority)s, t.seq), "
+    "'ticket', jsonb_build_object('id', t.id, "
+    "'display', q.prefix || '-' || lpad(t.number::text, greatest(3, length(t.number::text)), '0'), "
+    "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
+    "'party_size', 1, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id "
+    "FROM q, t RETURNING id, data) "
+    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, t.id, e.id, e.data "
+    "FROM q, t, e")
 
 
 @transaction.atomic(durable=True)
 def _take_place(queue: Queue) -> Ticket:
-    """The next number, place and version in one statement (the queue row is
-    locked from here to the commit, three statements later), the waiting
-    ticket and its JOINED event. Refuses a paused or full room."""
-    day = queue.location.business_day()
+    """The next number, place and version, the waiting ticket and its JOINED
+    event; the queue row is locked from the update to the commit (on
+    PostgreSQL one statement; SQLite serialises writers anyway). Refuses a
+    paused or full room."""
+    now = timezone.now()
+    ticket = Ticket(queue=queue, priority=Priority.NORMAL, created_at=now, queued_at=now)
+    params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
+              "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED}
+    one_statement = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        cursor.execute(_take_place_sql(), {"day": day, "queue": queue.pk, "waiting": TicketStatus.WAITING})
+        cursor.execute(_TAKE_IN_ONE if one_statement else _TAKE, params)
         row = cursor.fetchone()
     if row is None:
         queue.refresh_from_db(fields=["is_paused", "max_waiting"])
         if queue.is_paused:
             raise QueuePaused(f"{queue.name} is closed for now; please come back later.")
         raise QueueFull(f"{queue.name} is full; please come back later.")
-    number_day, number, seq, version, seats_taken, capacity = row
+    number_day, ticket.number, ticket.seq, version, seats_taken, capacity, *written = row
     if isinstance(number_day, str):  # SQLite returns the column's text
         number_day = date.fromisoformat(number_day)
-    queue.number_day, queue.last_number, queue.last_seq = number_day, number, seq
+    ticket.business_day = number_day
+    queue.number_day, queue.last_number, queue.last_seq = number_day, ticket.number, ticket.seq
     queue.version, queue.seats_taken, queue.capacity = version, seats_taken, capacity
-    now = timezone.now()
-    ticket = Ticket(queue=queue, business_day=number_day, number=number, priority=Priority.NORMAL, seq=seq,
-                    created_at=now, queued_at=now)
-    ticket.save(force_insert=True)
-    record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
-                 version_taken=True)
+    entered = (ticket.priority, ticket.seq)
+    if not one_statement:
+        ticket.save(force_insert=True)
+        record_event(queue, Kind.JOINED, ticket=ticket, entered_line=entered, version_taken=True)
+        return ticket
+    ticket.pk, event_id, data = written
+    if isinstance(data, str):  # Django has psycopg hand jsonb over as text
+        data = json.loads(data)
+    ticket._state.adding, ticket._state.db = False, connection.alias
+    event = QueueEvent(pk=event_id, queue=queue, version=version, kind=Kind.JOINED, ticket=ticket,
+                       status_after=TicketStatus.WAITING, created_at=now, data=data)
+    announce_event(event, queue=queue, ticket=ticket, entered_line=entered)
     return ticket
 
 
