@@ -18,6 +18,7 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import render
@@ -28,6 +29,7 @@ from django.utils.html import format_html, format_html_join
 from .access import check_manager_at, check_staff_at, locations_for
 from .admin_scoping import LocationScoped, ManagedAtLocation
 from .estimates import shown_minutes
+from .forms import WholeNumberField
 from .integrity import validate_queue_integrity
 from .models import (
     ApiToken,
@@ -36,9 +38,11 @@ from .models import (
     Purge,
     Queue,
     QueueEvent,
+    SigningKey,
     StaffMembership,
     Ticket,
     TicketStatus,
+    WaitingRoom,
     format_display_number,
 )
 from .reports import DateRangeForm, day_after, stream_queryset_csv
@@ -54,6 +58,7 @@ from .services import (
     do_resume,
     do_start_serving,
 )
+from .services.rooms import do_issue_room_key
 
 
 class ScopedQueueFilter(admin.RelatedFieldListFilter):
@@ -250,8 +255,8 @@ def search_tickets(queryset: QuerySet, term: str, prefix: str = "") -> QuerySet:
     return queryset.filter(**{f"{prefix}token": term})
 
 
-class ReadOnlyRecords(LocationScoped):
-    """Records written only by the services: no add, edit or delete here, for anyone."""
+class ReadOnly:
+    """No add, edit or delete here, for anyone."""
 
     def has_add_permission(self, request):
         return False
@@ -261,6 +266,10 @@ class ReadOnlyRecords(LocationScoped):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyRecords(ReadOnly, LocationScoped):
+    """Records written only by the services, seen at the user's locations."""
 
 
 class ReadOnlyTicketRecords(ReadOnlyRecords):
@@ -492,3 +501,106 @@ class PurgeAdmin(ReadOnlyRecords, admin.ModelAdmin):
     readonly_fields = ["location", "created_at", "cutoff", "retention_days", "by", "tickets_deleted",
                        "events_deleted", "numbers", "archive", "archive_sha256"]
 
+
+
+# --- Waiting rooms and their signing keys ---------------------------------------
+
+@admin.register(WaitingRoom)
+class WaitingRoomAdmin(ManagedAtLocation, admin.ModelAdmin):
+    """Rooms in front of other sites. A room and its queue are made together by
+    `manage.py create_waiting_room` (the service checks every setting and
+    prints the site's API key once); here managers change the target, the
+    rate and the admission lifetime, issue a new key, and check integrity.
+    The most inside is the room queue's capacity: shown here, not edited
+    (the service owns it, under the queue's row lock)."""
+
+    location_path = "queue__location"
+    list_display = ["slug", "name", "location", "target_url", "admit_per_minute", "inside", "max_inside",
+                    "waiting", "admission_seconds"]
+    list_filter = [("queue__location", ScopedLocationFilter)]
+    list_select_related = ["queue__location"]
+    search_fields = ["slug", "queue__name", "target_url"]
+    fields = ["slug", "queue", "target_url", "admit_per_minute", "admission_seconds", "inside", "max_inside",
+              "next_admission_at", "has_key"]
+    readonly_fields = ["slug", "queue", "inside", "max_inside", "next_admission_at", "has_key"]
+    actions = ["issue_key", "check_integrity"]
+    # The rate and the lifetime in digits 0-9 only, as every number a page takes.
+    formfield_overrides = {models.PositiveIntegerField: {"form_class": WholeNumberField}}
+
+    def _location_of(self, obj) -> int | None:
+        return obj.queue.location_id
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            n_waiting=Count("queue__tickets", filter=Q(queue__tickets__status=TicketStatus.WAITING)))
+
+    # Made with its queue by the service (manage.py create_waiting_room); its
+    # tickets and events keep it: never deleted here.
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="name", ordering="queue__name")
+    def name(self, obj):
+        return obj.queue.name
+
+    @admin.display(description="location", ordering="queue__location__name")
+    def location(self, obj):
+        return obj.queue.location
+
+    @admin.display(description="inside now")
+    def inside(self, obj):
+        return obj.queue.seats_taken
+
+    @admin.display(description="most inside")
+    def max_inside(self, obj):
+        return obj.max_inside
+
+    @admin.display(description="waiting", ordering="n_waiting")
+    def waiting(self, obj):
+        return getattr(obj, "n_waiting", None)
+
+    @admin.display(description="API key issued", boolean=True)
+    def has_key(self, obj):
+        return bool(obj.token_digest)
+
+    @admin.action(description="Issue a new API key (the old one stops working)")
+    def issue_key(self, request, queryset):
+        for room in queryset.select_related("queue"):
+            try:
+                check_manager_at(request.user, room.queue.location_id)
+            except QueueActionError as error:
+                messages.error(request, f"{room.slug}: {error.message}")
+                continue
+            key = do_issue_room_key(room)
+            messages.warning(request, f"{room.slug}: new API key {key} (shown once; give it to the protected site).")
+
+    @admin.action(description="Check the integrity of the selected rooms")
+    def check_integrity(self, request, queryset):
+        problems = [(room.slug, p) for room in queryset for p in validate_queue_integrity(room.queue_id)]
+        if not problems:
+            messages.success(request, f"No problem found in {queryset.count()} room(s).")
+        for slug, problem in problems:
+            messages.error(request, f"{slug}: {problem}")
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnly, admin.ModelAdmin):
+    """The keys that sign admission tokens: read-only, for everyone. Rotate with
+    `manage.py rotate_signing_key` (docs/waiting-room.md): the new key signs
+    from then on, the old one stays published in /.well-known/jwks.json until
+    the tokens it signed have expired. The private half is never shown."""
+
+    list_display = ["kid", "state", "created_at", "retire_after"]
+    fields = ["kid", "state", "created_at", "retire_after"]
+    readonly_fields = fields
+
+    @admin.display(description="state")
+    def state(self, obj):
+        from django.utils import timezone
+
+        if obj.retire_after is None:
+            return "signing now"
+        return "published until it retires" if obj.retire_after > timezone.now() else "retired"

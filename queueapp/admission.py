@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from jwt.algorithms import OKPAlgorithm
@@ -43,20 +44,43 @@ def _new_key(now: datetime) -> SigningKey:
     return SigningKey.objects.create(kid=uuid.uuid4().hex, private_pem=pem, created_at=now)
 
 
+# Key creation is serialised: two processes issuing their first token at once
+# must not each make a "current" key (a PostgreSQL advisory lock; SQLite's
+# IMMEDIATE transactions already take the write lock at BEGIN).
+KEY_LOCK = 0x51_4B_45_59  # "QKEY": the advisory lock id of signing-key creation
+
+
+def _lock_keys() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [KEY_LOCK])
+
+
+def _current() -> SigningKey | None:
+    return SigningKey.objects.filter(retire_after__isnull=True).order_by("-created_at", "-pk").first()
+
+
 def signing_key() -> SigningKey:
-    """The key that signs now (made on first use)."""
-    key = SigningKey.objects.filter(retire_after__isnull=True).order_by("-created_at", "-pk").first()
-    return key or _new_key(timezone.now())
+    """The key that signs now (made on first use, once however many ask at once)."""
+    key = _current()
+    if key is not None:
+        return key
+    with transaction.atomic():
+        _lock_keys()
+        return _current() or _new_key(timezone.now())  # read again: another may have made it meanwhile
 
 
 def rotate(now: datetime | None = None) -> SigningKey:
     """A new signing key; the previous ones stay published while tokens they
-    signed may still be valid (the longest admission lifetime, plus a minute)."""
+    signed may still be valid (the longest admission lifetime, plus a minute).
+    One rotation at a time, so exactly one key is current afterwards."""
     now = now or timezone.now()
     longest = WaitingRoom.objects.aggregate(m=Max("admission_seconds"))["m"] or 600
-    SigningKey.objects.filter(retire_after__isnull=True).update(
-        retire_after=now + timedelta(seconds=longest + 60))
-    return _new_key(now)
+    with transaction.atomic():
+        _lock_keys()
+        SigningKey.objects.filter(retire_after__isnull=True).update(
+            retire_after=now + timedelta(seconds=longest + 60))
+        return _new_key(now)
 
 
 def published_keys(now: datetime | None = None) -> list[SigningKey]:

@@ -174,9 +174,13 @@ def _ahead(queue: Queue, n: int, template: str, left_line, entered: Ticket | Non
     return [_message(c, MessageKind.AHEAD, f"ahead:{n}", queue, holder, fields, template) for c in contacts]
 
 
+def webhook_endpoints(location_id: int, kind: str) -> list[WebhookEndpoint]:
+    """The active endpoints of a location that want events of `kind`."""
+    return [e for e in WebhookEndpoint.objects.filter(location_id=location_id, is_active=True) if e.wants(kind)]
+
+
 def _webhooks(event: QueueEvent, queue: Queue, ticket: Ticket | None) -> list[OutboxMessage]:
-    endpoints = [e for e in WebhookEndpoint.objects.filter(location_id=queue.location_id, is_active=True)
-                 if e.wants(event.kind)]
+    endpoints = webhook_endpoints(queue.location_id, event.kind)
     if not endpoints:
         return []
     body = json.dumps(webhook_body(event, queue, ticket), separators=(",", ":"))

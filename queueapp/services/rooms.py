@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
+from ..alerts.decide import webhook_endpoints
 from ._events import announce_event, record_event
 from ._locks import lock_queue, try_lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
@@ -113,23 +114,25 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
     """A visitor arrives: a place at the back of the line, admitted at once if the
     rate and the free places allow.
 
-    The place is taken in its own short transaction (`_take_place`: one update
-    of the queue row that hands out the number, the place and the event's
-    version, then the ticket and its JOINED event, then commit), so the queue
-    row is held for a few statements, not for the whole arrival: 10,000
-    visitors a minute do not queue behind each other's admissions. The
-    admission that may follow is a separate transaction that skips the room
-    if someone else holds its row (the worker's cycle admits a second later).
+    The place is taken on its own (`_take_place`: on PostgreSQL one statement
+    that updates the queue row's counters and writes the ticket and its JOINED
+    event), so the queue row is held for that statement, not for the whole
+    arrival: 10,000 visitors a minute do not queue behind each other. Only the
+    head of an empty line tries to be admitted at once, in a separate
+    transaction that skips the room if someone else holds its row (the
+    worker's cycle admits a second later).
     """
     room_id = room if isinstance(room, int) else room.pk
     room = WaitingRoom.objects.select_related("queue__location").filter(pk=room_id).first()
     if room is None:
         raise NotFound(f"Waiting room {room_id} does not exist.")
     now = now or timezone.now()
-    ticket = _take_place(room.queue)
+    ticket, line_ahead = _take_place(room.queue)
     queue = ticket.queue
-    if queue.seats_taken < (queue.capacity or 0) and (room.next_admission_at is None
-                                                       or room.next_admission_at <= now):
+    # Let in at once only the head of an empty line; behind others, the worker's
+    # cycle and the releases admit (at the rate), not every arrival trying.
+    if not line_ahead and queue.seats_taken < (queue.capacity or 0) and (
+            room.next_admission_at is None or room.next_admission_at <= now):
         if any(t.pk == ticket.pk for t in _room_cycle(queue.pk, now=now, skip_busy=True)):
             ticket.refresh_from_db(fields=["status", "confirmed_at"])
             ticket.queue = queue
@@ -146,7 +149,9 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
          "last_seq = last_seq + 1, version = version + 1 "
          "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
          f"(SELECT COUNT(*) FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
-         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
+         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, "
+         f"EXISTS (SELECT 1 FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s) "
+         "AS line_ahead, prefix")
 # PostgreSQL: the update, the ticket and its JOINED event in one statement, so the
 # queue row is held for that statement and the commit only. The event's data is
 # `record_event`'s: {"entered": [priority, seq], "ticket": events.ticket_snapshot(ticket)}
@@ -166,48 +171,65 @@ _TAKE_IN_ONE = (
     "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
     "'party_size', 1, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id "
     "FROM q, t RETURNING id, data) "
-    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, t.id, e.id, e.data "
+    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, q.line_ahead, "
+    "q.prefix, t.id, e.id, e.data "
     "FROM q, t, e")
 
 
-@transaction.atomic(durable=True)
-def _take_place(queue: Queue) -> Ticket:
+def _take_place(queue: Queue) -> tuple[Ticket, bool]:
     """The next number, place and version, the waiting ticket and its JOINED
-    event; the queue row is locked from the update to the commit (on
-    PostgreSQL one statement; SQLite serialises writers anyway). Refuses a
-    paused or full room."""
+    event, and whether anyone was waiting before it. Refuses a paused or full room.
+
+    On PostgreSQL, when no webhook wants the join, one statement in autocommit
+    (`_TAKE_IN_ONE`): the queue row is locked and released by the server
+    within that statement, with no Python in between, so a busy web process
+    (a thread waiting for the GIL) never holds the line's row. Otherwise the
+    update, the inserts and the webhook's outbox rows share one transaction
+    (SQLite serialises writers anyway).
+    """
     now = timezone.now()
     ticket = Ticket(queue=queue, priority=Priority.NORMAL, created_at=now, queued_at=now)
     params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED}
-    one_statement = connection.vendor == "postgresql"
+    if connection.vendor == "postgresql" and not webhook_endpoints(queue.location_id, Kind.JOINED):
+        row = _execute(_TAKE_IN_ONE, params, queue)
+        line_ahead, (ticket.pk, event_id, data) = _apply_place(queue, ticket, row)
+        ticket._state.adding, ticket._state.db = False, connection.alias
+        event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
+                           status_after=TicketStatus.WAITING, created_at=now,
+                           data=json.loads(data) if isinstance(data, str) else data)
+        announce_event(event, queue=queue, ticket=ticket, entered_line=(ticket.priority, ticket.seq))
+        return ticket, line_ahead
+    with transaction.atomic(durable=True):
+        line_ahead, _rest = _apply_place(queue, ticket, _execute(_TAKE, params, queue))
+        ticket.save(force_insert=True)
+        record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
+                     version_taken=True)
+    return ticket, line_ahead
+
+
+def _execute(sql: str, params: dict, queue: Queue) -> tuple:
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_IN_ONE if one_statement else _TAKE, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         queue.refresh_from_db(fields=["is_paused", "max_waiting"])
         if queue.is_paused:
             raise QueuePaused(f"{queue.name} is closed for now; please come back later.")
         raise QueueFull(f"{queue.name} is full; please come back later.")
-    number_day, ticket.number, ticket.seq, version, seats_taken, capacity, *written = row
+    return row
+
+
+def _apply_place(queue: Queue, ticket: Ticket, row: tuple) -> tuple[bool, list]:
+    """Copy what the update handed out onto the queue and the ticket; return
+    whether someone was waiting already, and the rest of the row."""
+    number_day, ticket.number, ticket.seq, queue.version, queue.seats_taken, queue.capacity, \
+        line_ahead, _prefix, *rest = row
     if isinstance(number_day, str):  # SQLite returns the column's text
         number_day = date.fromisoformat(number_day)
-    ticket.business_day = number_day
-    queue.number_day, queue.last_number, queue.last_seq = number_day, ticket.number, ticket.seq
-    queue.version, queue.seats_taken, queue.capacity = version, seats_taken, capacity
-    entered = (ticket.priority, ticket.seq)
-    if not one_statement:
-        ticket.save(force_insert=True)
-        record_event(queue, Kind.JOINED, ticket=ticket, entered_line=entered, version_taken=True)
-        return ticket
-    ticket.pk, event_id, data = written
-    if isinstance(data, str):  # Django has psycopg hand jsonb over as text
-        data = json.loads(data)
-    ticket._state.adding, ticket._state.db = False, connection.alias
-    event = QueueEvent(pk=event_id, queue=queue, version=version, kind=Kind.JOINED, ticket=ticket,
-                       status_after=TicketStatus.WAITING, created_at=now, data=data)
-    announce_event(event, queue=queue, ticket=ticket, entered_line=entered)
-    return ticket
+    ticket.business_day = queue.number_day = number_day
+    queue.last_number, queue.last_seq = ticket.number, ticket.seq
+    return bool(line_ahead), rest
 
 
 @transaction.atomic(durable=True)

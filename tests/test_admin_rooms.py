@@ -1,0 +1,103 @@
+"""The admin of waiting rooms (managers at their locations) and of the signing
+keys (read-only, the private half never shown)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from queueapp import admission
+from queueapp.models import SigningKey, StaffMembership, WaitingRoom
+from queueapp.services.rooms import do_create_waiting_room, do_enter_line, room_key_matches
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture
+def room(location):
+    return do_create_waiting_room(location=location, name="Concert tickets", slug="concert", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=3)
+
+
+@pytest.fixture
+def manager_client(client, location):
+    client.force_login(make_user("bob", location, StaffMembership.Role.MANAGER, is_staff=True))
+    return client
+
+
+def _form(room, **changes) -> dict:
+    return {"target_url": room.target_url, "admit_per_minute": room.admit_per_minute,
+            "admission_seconds": room.admission_seconds, **changes}
+
+
+def test_a_manager_sees_the_room_with_who_is_inside_and_waiting(manager_client, room):
+    for _ in range(3):
+        do_enter_line(room)
+    page = manager_client.get(reverse("admin:queueapp_waitingroom_changelist"))
+    assert page.status_code == 200
+    row = page.content.decode()
+    assert "concert" in row and "https://shop.example.com/" in row
+    assert '<td class="field-inside">1</td>' in row and '<td class="field-waiting">2</td>' in row
+
+
+def test_a_manager_changes_the_rate_and_target_and_bad_values_are_refused_naming_the_field(
+        manager_client, room):
+    url = reverse("admin:queueapp_waitingroom_change", args=[room.pk])
+    ok = manager_client.post(url, _form(room, target_url="https://tickets.example.org/", admit_per_minute=120))
+    assert ok.status_code == 302
+    room.refresh_from_db()
+    assert (room.target_url, room.admit_per_minute) == ("https://tickets.example.org/", 120)
+    for field, value in (("target_url", "javascript:alert(1)"), ("target_url", "https://a\x00b.example/"),
+                         ("admit_per_minute", "0"), ("admit_per_minute", "١٢"), ("admission_seconds", "5"),
+                         ("target_url", "https://" + "a" * 300 + ".example/")):
+        answer = manager_client.post(url, _form(room, **{field: value}))
+        assert answer.status_code == 200, (field, value)
+        assert field in answer.context["adminform"].form.errors, (field, value)
+    room.refresh_from_db()
+    assert (room.target_url, room.admit_per_minute, room.admission_seconds) == (
+        "https://tickets.example.org/", 120, 600)
+
+
+def test_rooms_are_made_by_the_service_not_added_or_deleted_here(manager_client, room):
+    assert manager_client.get(reverse("admin:queueapp_waitingroom_add")).status_code == 403
+    assert manager_client.post(reverse("admin:queueapp_waitingroom_delete", args=[room.pk]),
+                               {"post": "yes"}).status_code == 403
+    assert WaitingRoom.objects.filter(pk=room.pk).exists()
+
+
+def test_another_locations_manager_does_not_see_the_room(client, room, other_location):
+    client.force_login(make_user("dora", other_location, StaffMembership.Role.MANAGER, is_staff=True))
+    page = client.get(reverse("admin:queueapp_waitingroom_changelist"))
+    assert "concert" not in page.content.decode()
+    assert client.get(reverse("admin:queueapp_waitingroom_change", args=[room.pk])).status_code in (302, 403, 404)
+
+
+def test_issuing_a_new_key_shows_it_once_and_the_old_one_stops_working(manager_client, room):
+    answer = manager_client.post(reverse("admin:queueapp_waitingroom_changelist"),
+                                 {"action": "issue_key", "_selected_action": [room.pk]}, follow=True)
+    shown = [str(m) for m in answer.context["messages"]]
+    key = shown[0].split("new API key ")[1].split(" ")[0]
+    room.refresh_from_db()
+    assert room_key_matches(room, key) and key not in room.token_digest
+
+
+def test_signing_keys_are_read_only_and_never_show_the_private_key(client, location):
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    key = admission.signing_key()
+    admission.rotate()
+    listing = client.get(reverse("admin:queueapp_signingkey_changelist")).content.decode()
+    assert key.kid in listing and "signing now" in listing and "published until it retires" in listing
+    detail = client.get(reverse("admin:queueapp_signingkey_change", args=[key.pk]))
+    assert detail.status_code == 200 and "PRIVATE KEY" not in detail.content.decode()
+    assert client.post(reverse("admin:queueapp_signingkey_change", args=[key.pk]),
+                       {"kid": "mine"}).status_code == 403
+    assert client.get(reverse("admin:queueapp_signingkey_add")).status_code == 403
+    assert client.post(reverse("admin:queueapp_signingkey_delete", args=[key.pk]), {"post": "yes"}).status_code == 403
+    assert SigningKey.objects.get(pk=key.pk).kid == key.kid

@@ -1,0 +1,70 @@
+"""Waiting rooms under real concurrency (threads, each with its own database
+connection; meant for PostgreSQL, where arrivals run as one statement)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from queueapp import admission
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import SigningKey, Ticket
+from queueapp.services.rooms import do_create_waiting_room, do_enter_line
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+THREADS = 8
+
+
+def _at_once(work, count: int = THREADS) -> list:
+    """Run `work()` in `count` threads released together; return results (or exceptions)."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = work()
+        except Exception as exc:  # reported by the assertion on results
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_simultaneous_arrivals_get_distinct_gapless_places(location):
+    room = do_create_waiting_room(location=location, name="Tickets", slug="tickets", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=1)
+    per_thread = 25
+    results = _at_once(lambda: [do_enter_line(room.pk).pk for _ in range(per_thread)])
+    assert not [r for r in results if isinstance(r, Exception)], results
+    tickets = Ticket.objects.filter(queue_id=room.queue_id)
+    assert sorted(tickets.values_list("number", flat=True)) == list(range(1, THREADS * per_thread + 1))
+    assert len(set(tickets.values_list("seq", flat=True))) == THREADS * per_thread
+    assert tickets.filter(status="confirmed").count() == 1  # one inside at most
+    assert validate_queue_integrity(room.queue_id) == []
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_servers_making_the_first_signing_key_at_once_end_with_one(round_):
+    SigningKey.objects.all().delete()
+    results = _at_once(lambda: admission.signing_key().kid)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    current = list(SigningKey.objects.filter(retire_after__isnull=True).values_list("kid", flat=True))
+    assert len(current) == 1 and set(results) == set(current)
+    assert len(admission.jwks()["keys"]) == 1
+
+
+def test_simultaneous_rotations_leave_one_current_key():
+    admission.signing_key()
+    _at_once(admission.rotate, count=4)
+    assert SigningKey.objects.filter(retire_after__isnull=True).count() == 1
+    assert SigningKey.objects.count() == 5
