@@ -141,7 +141,11 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
 
 # The update that hands out the next number, place and event version. The
 # right-hand sides read the row as it was: a new business day starts the numbers
-# at 1 again; `max_waiting` is counted under the row lock. No row: paused or full.
+# at 1 again. No row: paused or full. `max_waiting` is counted in the same
+# statement; on PostgreSQL an update that waited for the row re-checks the row,
+# not the count, so a burst may pass a room's `max_waiting` by the arrivals that
+# were in flight together (SQLite serialises them: exact there). `line_ahead`
+# may likewise miss one in flight: it only decides whether to try an admission.
 _NEW_DAY = "number_day IS NULL OR number_day < %(day)s"
 _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
          f"number_day = CASE WHEN {_NEW_DAY} THEN %(day)s ELSE number_day END, "
