@@ -37,7 +37,7 @@ def test_arrivals_and_the_api_answer_503_when_the_pool_is_exhausted(location):
             stuck, busy_page, busy_api = asyncio.run(_crowd(base, key, holder))
         finally:
             holder.close()
-    assert stuck == [200, 200]  # the two that waited on the row got their place once it was free
+    assert sorted(stuck) == [200, 302]  # both got their place once the row was free (the head: in at once)
     status, headers, body, took = busy_page
     assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
     assert BUSY_SENTENCE in body and f'content="{RETRY_AFTER}"' in body  # the page retries by itself
