@@ -26,15 +26,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .access import check_manager_at, check_staff_at, locations_for
+from .access import check_manager_at, check_staff_at, locations_for, managed_locations
 from .admin_scoping import LocationScoped, ManagedAtLocation
 from .estimates import shown_minutes
 from .forms import WholeNumberField
 from .integrity import validate_queue_integrity
 from .models import (
     ApiToken,
+    Booking,
+    BookingSchedule,
+    ClosedDay,
     Counter,
     Location,
+    OpeningHours,
     Purge,
     Queue,
     QueueEvent,
@@ -50,6 +54,8 @@ from .selectors import estimate_wait_range, position_of, transferred_from
 from .services import (
     QueueActionError,
     do_cancel,
+    do_cancel_booking,
+    do_check_in,
     do_complete,
     do_confirm_waitlist,
     do_no_show,
@@ -604,3 +610,80 @@ class SigningKeyAdmin(ReadOnly, admin.ModelAdmin):
         if obj.retire_after is None:
             return "signing now"
         return "published until it retires" if obj.retire_after > timezone.now() else "retired"
+
+
+# --- Appointments -------------------------------------------------------------
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 1
+
+
+class ClosedDayInline(admin.TabularInline):
+    model = ClosedDay
+    extra = 0
+
+
+@admin.register(BookingSchedule)
+class BookingScheduleAdmin(ManagedAtLocation, admin.ModelAdmin):
+    """Where a location's managers publish a queue's bookable slots: hours per
+    weekday, slot length, people per slot, closed days, and the check-in window."""
+
+    location_path = "queue__location"
+    list_display = ["queue", "is_open", "slot_minutes", "per_slot", "days_ahead", "early_minutes",
+                    "late_minutes", "grace_minutes"]
+    list_select_related = ["queue__location"]
+    inlines = [OpeningHoursInline, ClosedDayInline]
+    fieldsets = [
+        (None, {"fields": ["queue", "is_open", "slot_minutes", "per_slot", "days_ahead"]}),
+        ("Arrival", {"fields": ["early_minutes", "late_minutes", "grace_minutes", "self_check_in"],
+                     "description": "Checked in from <i>early</i> minutes before the booked time to <i>late</i> "
+                                    "minutes after it, a booking stands before the walk-ins of its priority who "
+                                    "joined after the booked time minus <i>grace</i>; later it joins as a "
+                                    "walk-in; never checked in by then, it is a no-show."}),
+    ]
+
+    def _location_of(self, obj) -> int | None:
+        return obj.queue.location_id
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Queue and not request.user.is_superuser:
+            places = managed_locations(request.user) if self._by_role(request) else locations_for(request.user)
+            kwargs["queryset"] = Queue.objects.filter(location__in=places, kind=Queue.Kind.COUNTER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyRecords, admin.ModelAdmin):
+    """Bookings are written by the services only; their contact is never shown."""
+
+    location_path = "slot__queue__location"
+    list_display = ["slot_time", "queue", "status", "priority", "arrived_late", "checked_in_by", "ticket"]
+    list_filter = [("slot__queue", ScopedQueueFilter), "status", "arrived_late"]
+    list_select_related = ["slot__queue__location", "ticket__queue"]
+    search_fields = ["code"]
+    date_hierarchy = "slot__starts_at"
+    fields = ["slot_time", "queue", "status", "priority", "code", "ticket", "arrived_late", "checked_in_by",
+              "checked_in_at", "created_at", "ended_at", "note"]
+    readonly_fields = fields
+    actions = ["check_in", "cancel"]
+
+    @admin.display(description="slot", ordering="slot__starts_at")
+    def slot_time(self, obj):
+        return obj.slot.starts_at
+
+    @admin.display(description="queue")
+    def queue(self, obj):
+        return obj.slot.queue
+
+    def _act(self, request, queryset, act):
+        _run_each(request, queryset.select_related("slot__queue"), act, label=lambda b: f"booking {b.code}",
+                  check=lambda b: check_staff_at(request.user, b.slot.queue.location_id))
+
+    @admin.action(description="Check in (the person is here)")
+    def check_in(self, request, queryset):
+        self._act(request, queryset, lambda b: do_check_in(b.pk, via="staff", acting_user=request.user))
+
+    @admin.action(description="Cancel the booking")
+    def cancel(self, request, queryset):
+        self._act(request, queryset, lambda b: do_cancel_booking(b.pk, acting_user=request.user))

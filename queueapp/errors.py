@@ -6,7 +6,8 @@ live screens catch them), so neither has to import the other.
 """
 
 __all__ = ["QueueActionError", "InvalidInput", "NotFound", "PermissionDenied", "QueuePaused",
-           "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired", "DatePassed"]
+           "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired", "DatePassed",
+           "SlotFull", "CheckInNotOpen"]
 
 
 class QueueActionError(Exception):
@@ -60,3 +61,15 @@ class OfferExpired(QueueActionError):
 
 class DatePassed(QueueActionError):
     code = "date_passed"
+
+
+class SlotFull(QueueActionError):
+    """Every place of a booking slot is taken (the last one may just have gone)."""
+
+    code = "slot_full"
+
+
+class CheckInNotOpen(QueueActionError):
+    """A booking's check-in window has not opened yet."""
+
+    code = "check_in_not_open"

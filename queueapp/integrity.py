@@ -14,7 +14,21 @@ from datetime import date, timedelta
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from .models import AT_COUNTER, HOLDING_SEATS, Counter, Purge, PurgedRange, Queue, QueueEvent, Ticket, TicketStatus
+from .models import (
+    AT_COUNTER,
+    HOLDING_SEATS,
+    HOLDING_SLOT,
+    Booking,
+    BookingStatus,
+    Counter,
+    Purge,
+    PurgedRange,
+    Queue,
+    QueueEvent,
+    Slot,
+    Ticket,
+    TicketStatus,
+)
 from .models import format_display_number as shown  # "A-017", as everywhere
 from .replay import QueueFacts, event_rows, replay_problems
 from .selectors import next_admissible, open_offer_count
@@ -50,6 +64,7 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         problems += _waitlist(q)
         problems += _waiting_room(q)
         problems += _replay(q, tickets, events, complete=not purged_versions)
+        problems += _bookings(q)
     counter_filter = Q() if queue is None else Q(queues__in=queues)
     problems += _counters(Counter.objects.filter(counter_filter).distinct())
     return problems
@@ -243,6 +258,29 @@ def _waiting_room(q: Queue) -> list[Problem]:
         problems.append(Problem("room_events",
                                 f"waiting room {q.room_slug}: {admitted} admission events and {released} "
                                 f"releases, yet {unreleased} visitors inside", q.pk))
+    return problems
+
+
+def _bookings(q: Queue) -> list[Problem]:
+    """Each slot's count equals the bookings holding a place in it (the check
+    constraint keeps it within the capacity), and a checked-in booking's ticket
+    is in the slot's queue."""
+    problems = []
+    held = dict(Booking.objects.filter(slot__queue=q, status__in=HOLDING_SLOT)
+                .values("slot_id").annotate(n=Count("pk")).values_list("slot_id", "n"))
+    for slot_id, starts_at, booked, capacity in Slot.objects.filter(queue=q).values_list(
+            "pk", "starts_at", "booked", "capacity"):
+        if booked != held.get(slot_id, 0):
+            problems.append(Problem("slot_count", f"the {starts_at:%Y-%m-%d %H:%M} slot counts {booked} "
+                                    f"booked, {held.get(slot_id, 0)} bookings hold a place in it", q.pk))
+        if booked > capacity:
+            problems.append(Problem("slot_overbooked", f"the {starts_at:%Y-%m-%d %H:%M} slot holds {booked} "
+                                    f"bookings for {capacity} places", q.pk))
+    strays = (Booking.objects.filter(slot__queue=q, status=BookingStatus.CHECKED_IN, ticket__isnull=False)
+              .exclude(ticket__queue=q).values_list("pk", "ticket_id"))
+    for booking_id, ticket_id in strays:
+        problems.append(Problem("booking_ticket", f"booking {booking_id} checked in to a ticket of another "
+                                "queue", q.pk, ticket_id))
     return problems
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .live import publisher, reads
+from .services.bookings import do_mark_missed_bookings
 from .services.retention import purge_due_locations
 from .services.rooms import CYCLE_SECONDS as ROOM_CYCLE_SECONDS, do_expire_admissions, run_room_cycles
 from .services.waitlist import do_expire_offers, do_expire_past_requests, run_waitlist_cycles
@@ -63,3 +64,10 @@ def publish_queue_ticks() -> int:
 def purge_expired_tickets() -> int:
     return len(purge_due_locations(by="worker"))
 
+
+
+# Appointments nobody checked in by the end of their window become no-shows,
+# an event each (a check-in after that still joins as a walk-in the same day).
+@periodic(60)
+def mark_missed_bookings() -> int:
+    return do_mark_missed_bookings()

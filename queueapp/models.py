@@ -5,9 +5,11 @@ hold (gapless numbers and versions, statuses agreeing with events) is checked
 by `queueapp.integrity.validate_queue_integrity`.
 
 Ordering rule (one place, used everywhere): a waiting ticket's place is given
-by the immutable key (priority DESC, seq ASC). `seq` comes from the queue's own
-counter when the ticket enters the line, so a position is derived by counting
-the tickets ahead and nothing is ever renumbered.
+by the immutable key (priority DESC, seq ASC). `seq` is given when the ticket
+enters the line (`services._line`: the instant it takes its place, on a line
+clock that never goes back per queue; a booking checked in on time takes the
+place of its booked time minus the queue's grace), so a position is derived by
+counting the tickets ahead and nothing is ever renumbered.
 """
 
 from __future__ import annotations
@@ -391,6 +393,11 @@ class QueueEvent(models.Model):
         DECLINED = "declined"
         EXPIRED = "expired"
         CAPACITY_CHANGED = "capacity_changed"
+        # Appointments (no ticket until check-in, whose ticket joins with JOINED).
+        BOOKED = "booked"
+        BOOKING_MOVED = "booking_moved"
+        BOOKING_CANCELLED = "booking_cancelled"
+        BOOKING_MISSED = "booking_missed"
 
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="events")
     version = models.BigIntegerField()
@@ -597,3 +604,181 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+# -- Appointments beside walk-ins ------------------------------------------------
+#
+# A queue may publish bookable slots (`BookingSchedule`: opening hours per weekday,
+# slot length, people per slot, closed days). A `Slot` row exists once somebody
+# books it; its `booked` count never passes its `capacity` (check constraint, the
+# same guard as a waitlist's seats), and it is only written under the queue row's
+# lock (`services.bookings`). A booking enters the line as a ticket when its holder
+# checks in (see `services._line.booking_place` for where it stands).
+
+
+class BookingSchedule(models.Model):
+    """The bookable slots a queue publishes, and how its appointments enter the line."""
+
+    queue = models.OneToOneField(Queue, on_delete=models.CASCADE, related_name="booking_schedule")
+    is_open = models.BooleanField(default=True, help_text="Off: no new bookings (existing ones stay).")
+    slot_minutes = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(5)], help_text="Length of one slot.")
+    per_slot = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="How many people one slot takes.")
+    days_ahead = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1)], help_text="How far ahead slots may be booked.")
+    early_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="Check-in opens this long before the booked time.")
+    late_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text="Check-in on time closes this long after the booked time; later arrivals "
+                              "join as walk-ins, and a booking nobody checked in by then is a no-show.")
+    grace_minutes = models.PositiveSmallIntegerField(
+        default=5, help_text="A booking checked in on time stands before the walk-ins who joined after "
+                             "its booked time minus this.")
+    self_check_in = models.BooleanField(
+        default=True, help_text="Holders may check in from their booking page during their window.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(slot_minutes__gte=5, slot_minutes__lte=480),
+                                   name="schedule_slot_length_range"),
+            models.CheckConstraint(condition=Q(per_slot__gte=1), name="schedule_per_slot_positive"),
+            models.CheckConstraint(condition=Q(days_ahead__gte=1, days_ahead__lte=366),
+                                   name="schedule_days_ahead_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bookings for {self.queue}"
+
+
+class OpeningHours(models.Model):
+    """One bookable stretch of a weekday (several per day for a lunch break)."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField(help_text="The last slot ends by this time.")
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="hours_close_after_open"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class ClosedDay(models.Model):
+    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="closed_days")
+    day = models.DateField()
+    reason = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "day"], name="closed_day_unique_per_schedule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} closed"
+
+
+class Slot(models.Model):
+    """A booked slot: created by its first booking, its count written under the queue lock."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="slots")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    capacity = models.PositiveSmallIntegerField(help_text="People this slot takes (the schedule's, when created).")
+    booked = models.PositiveSmallIntegerField(default=0, help_text="Bookings holding a place in it.")
+
+    class Meta:
+        ordering = ["queue", "starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "starts_at"], name="slot_unique_start_per_queue"),
+            # The database itself refuses an overbooked slot, whatever the code above it does.
+            models.CheckConstraint(condition=Q(booked__gte=0, booked__lte=F("capacity")),
+                                   name="slot_never_overbooked"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="slot_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} @ {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+BOOKING_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed
+BOOKING_CODE_LENGTH = 8
+BOOKING_CODE_PATTERN = rf"[{BOOKING_CODE_ALPHABET}]{{{BOOKING_CODE_LENGTH}}}"
+
+
+def new_booking_code() -> str:
+    # 40 bits: typed at the kiosk or told to staff; the booking page needs the 128-bit token.
+    return "".join(secrets.choice(BOOKING_CODE_ALPHABET) for _ in range(BOOKING_CODE_LENGTH))
+
+
+class BookingStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    CHECKED_IN = "checked_in", "Checked in"
+    CANCELLED = "cancelled", "Cancelled"
+    MISSED = "missed", "No-show"
+
+
+# Statuses that hold a place in their slot (a missed booking keeps its count: the place was used up).
+HOLDING_SLOT = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN, BookingStatus.MISSED)
+
+
+class Booking(models.Model):
+    """An appointment in one slot. Personal data: only the optional contact, erased when it ends."""
+
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    code = models.CharField(max_length=BOOKING_CODE_LENGTH, unique=True, default=new_booking_code,
+                            editable=False)
+    status = models.CharField(max_length=16, choices=BookingStatus.choices, default=BookingStatus.BOOKED)
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    ticket = models.OneToOneField(Ticket, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="booking")
+    arrived_late = models.BooleanField(default=False, help_text="Checked in after its window: a walk-in.")
+    checked_in_by = models.CharField(max_length=16, blank=True,
+                                     help_text="kiosk, page (its holder) or staff.")
+    contact_channel = models.CharField(max_length=8, blank=True)
+    contact_address = models.CharField(max_length=1000, blank=True,
+                                       help_text="Personal data: handed to the ticket's alerts at check-in, "
+                                                 "erased when the booking ends.")
+    note = models.CharField(max_length=200, blank=True, help_text="Staff-only note.")
+    booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="bookings_made")
+    created_at = models.DateTimeField(default=timezone.now)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Cancelled or marked a no-show.")
+
+    class Meta:
+        ordering = ["slot__starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="checked_in", checked_in_at__isnull=False) | ~Q(status="checked_in"),
+                name="booking_checked_in_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="booked", ticket__isnull=True) | ~Q(status="booked"),
+                name="booking_booked_has_no_ticket",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "slot"], condition=Q(status="booked"), name="booking_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"booking {self.pk} ({self.status})"

@@ -109,11 +109,11 @@ def test_in_memory_layer_without_screens_in_this_process_drops_at_once(swap):
 def test_each_event_is_handed_to_the_publisher_on_commit(queue, counter, published,
                                                          django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        do_join(queue)
+        ticket = do_join(queue)
     with django_capture_on_commit_callbacks(execute=True):
         do_call_next(counter=counter)
     assert [(m["kind"], m["version"]) for m in published] == [("joined", 1), ("called", 2)]
-    assert published[1]["left"] == [0, 1]
+    assert published[1]["left"] == [0, ticket.seq]
 
 
 def test_health_has_the_documented_keys():

@@ -203,11 +203,12 @@ def test_transfer_refuses_other_location(queue, other_location):
 
 def test_actions_publish_only_after_commit(queue, counter, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        do_join(queue)
+        ticket = do_join(queue)
         do_call_next(counter=counter)
     assert len(callbacks) == 2
     assert [(m["kind"], m["version"]) for m in published] == [("joined", 1), ("called", 2)]
-    assert published[1]["left"] == [0, 1] and published[1]["ticket"]["counter"] == "Counter 1"
+    assert published[0]["entered"] == published[1]["left"] == [0, ticket.seq]
+    assert published[1]["ticket"]["counter"] == "Counter 1"
 
 
 def test_refused_action_publishes_nothing(queue, published, django_capture_on_commit_callbacks):

@@ -4,26 +4,39 @@ Hypothesis drives the real service functions against the real database; after
 every step the integrity check must be clean, and the waiting line must match
 an independent reference model of the ordering rule written here in plain
 Python (priority first, then time of entering the line; requeue and transfer
-go to the back, "to front" before everyone of the same priority).
+go to the back, "to front" before everyone of the same priority; a booking
+checked in within its window stands at its booked time minus the queue's
+grace, before walk-ins who joined at or after that instant and behind the
+bookings already placed there; checked in later, at the back).
+
+The services' clock is virtual (`timezone.now` patched): a rule moves it on,
+so walk-ins, bookings and their windows interleave in minutes, not microseconds.
 """
 
 import itertools
+from datetime import time, timedelta
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from queueapp.integrity import validate_queue_integrity
-from queueapp.models import Location, Priority, Ticket, TicketStatus
+from queueapp.models import Booking, BookingStatus, Location, Priority, Ticket, TicketStatus
 from queueapp.selectors import position_of, waiting_tickets
 from queueapp.services import (
+    CheckInNotOpen,
     QueueActionError,
+    SlotFull,
+    do_book,
     do_call_next,
     do_call_ticket,
     do_cancel,
+    do_check_in,
     do_complete,
     do_join,
+    do_mark_missed_bookings,
     do_no_show,
     do_pause,
     do_recall,
@@ -31,7 +44,10 @@ from queueapp.services import (
     do_start_serving,
     do_transfer,
 )
+from tests.bookings_support import Clock, at, make_schedule
 from tests.conftest import make_counter, make_queue
+
+CLOCK = Clock(at(8))
 
 _locations = itertools.count()
 
@@ -41,19 +57,27 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         # A fresh location per example: examples never see each other's rows.
         n = next(_locations)
-        self.location = Location.objects.create(name=f"Site {n}", slug=f"site-{n}")
+        CLOCK.set(at(8))
+        self.location = Location.objects.create(name=f"Site {n}", slug=f"site-{n}", timezone="Europe/Paris")
         self.queues = [make_queue(self.location, "Alpha", "A", recall_limit=2),
                        make_queue(self.location, "Beta", "B", recall_limit=1)]
         self.counters = [make_counter(self.location, "Desk 1", [self.queues[0]]),
                          make_counter(self.location, "Desk 2", self.queues)]
+        # Alpha takes appointments: 5-minute slots of 2 people all day.
+        self.schedule = make_schedule(self.queues[0], per_slot=2, slot_minutes=5, early=15, late=10, grace=5,
+                                      hours=((time(0), time(23, 55)),))
         # Reference model: per queue, {ticket_id: (priority, entered)}; `entered`
-        # is a global clock of entering a line (front entries count down).
-        self.clock = itertools.count(1)
+        # is (0, n) for "to front" entries (n counting down), else (1, instant,
+        # 0 for a booking placed on time / 1 for anyone else, order of arrival).
+        self.arrivals = itertools.count(1)
         self.front_clock = itertools.count(-1, -1)
         self.line: list[dict[int, tuple[int, int]]] = [{}, {}]
         self.paused = [False, False]
 
     # -- helpers ---------------------------------------------------------
+    def _back(self) -> tuple:
+        return (1, CLOCK.now, 1, next(self.arrivals))
+
     def _qi(self, queue_id: int) -> int:
         return 0 if queue_id == self.queues[0].pk else 1
 
@@ -77,7 +101,8 @@ class QueueMachine(RuleBasedStateMachine):
         # across queues: priority desc, then who entered a line first (queued_at)
         best_prio = max(h[0] for h in heads)
         candidates = [h for h in heads if h[0] == best_prio]
-        return min(candidates, key=lambda h: Ticket.objects.get(pk=h[1]).queued_at)[1]
+        # (a virtual clock gives many the same instant: then the older ticket)
+        return min(candidates, key=lambda h: (Ticket.objects.get(pk=h[1]).queued_at, h[1]))[1]
 
     # -- rules -----------------------------------------------------------
     # Mostly normal priority, so ties within a priority (where order bugs hide)
@@ -86,6 +111,7 @@ class QueueMachine(RuleBasedStateMachine):
           priorities=st.lists(st.sampled_from([Priority.NORMAL] * 3 + [Priority.HIGH, Priority.URGENT]),
                               min_size=1, max_size=3))
     def join(self, qi, priorities):
+        CLOCK.advance(seconds=40)  # walk-ins arrive over minutes, among the bookings' places
         for priority in priorities:
             try:
                 ticket = do_join(self.queues[qi].pk, priority=priority)
@@ -93,7 +119,7 @@ class QueueMachine(RuleBasedStateMachine):
                 assert self.paused[qi]
                 return
             assert not self.paused[qi]
-            self.line[qi][ticket.pk] = (priority, next(self.clock))
+            self.line[qi][ticket.pk] = (priority, self._back())
 
     @rule(ci=st.integers(0, 1))
     def call_next(self, ci):
@@ -137,7 +163,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert action != "complete", "a ticket at a counter can always be completed"
             return
         if action == "no_show" and result.status == TicketStatus.WAITING:
-            self.line[self._qi(result.queue_id)][result.pk] = (result.priority, next(self.clock))
+            self.line[self._qi(result.queue_id)][result.pk] = (result.priority, self._back())
 
     # Cancel and transfer are rarer than calls in real life, and if they were
     # as frequent, few tickets would live long enough to reach a counter.
@@ -159,7 +185,7 @@ class QueueMachine(RuleBasedStateMachine):
         source = self._qi(ticket.queue_id)
         new = do_transfer(ticket.pk, to_queue=self.queues[1 - source].pk, to_front=to_front)
         self.line[source].pop(ticket.pk, None)
-        entered = next(self.front_clock) if to_front else next(self.clock)
+        entered = (0, next(self.front_clock)) if to_front else self._back()
         self.line[1 - source][new.pk] = (new.priority, entered)
 
     @rule(qi=st.integers(0, 1), dice=st.integers(0, 3))
@@ -168,6 +194,51 @@ class QueueMachine(RuleBasedStateMachine):
             return  # pausing is rare in real life; resuming is not
         (do_resume if self.paused[qi] else do_pause)(self.queues[qi].pk)
         self.paused[qi] = not self.paused[qi]
+
+    @rule(minutes=st.sampled_from([0, 1, 2, 4, 7, 12]))
+    def time_passes(self, minutes):
+        CLOCK.advance(minutes=minutes)
+
+    @rule(slots_ahead=st.integers(1, 4), priority=st.sampled_from([Priority.NORMAL] * 3 + [Priority.URGENT]))
+    def book(self, slots_ahead, priority):
+        now = CLOCK.now
+        start = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0) \
+            + timedelta(minutes=5 * slots_ahead)
+        try:
+            do_book(self.queues[0], starts_at=start, priority=priority)
+        except SlotFull:
+            assert Booking.objects.filter(slot__queue=self.queues[0], slot__starts_at=start).count() == 2
+
+    @precondition(lambda self: Booking.objects.filter(slot__queue=self.queues[0],
+                                                      status=BookingStatus.BOOKED).exists())
+    @rule(i=st.integers(0, 30))
+    def check_in(self, i):
+        open_ = list(Booking.objects.filter(slot__queue=self.queues[0], status=BookingStatus.BOOKED)
+                     .select_related("slot").order_by("pk"))
+        if not open_:
+            return
+        booking = open_[i % len(open_)]
+        start, now = booking.slot.starts_at, CLOCK.now
+        try:
+            booking = do_check_in(booking, via="kiosk")
+        except CheckInNotOpen:
+            assert now < start - timedelta(minutes=15)
+            return
+        except QueueActionError:
+            assert self.paused[0]
+            return
+        assert now >= start - timedelta(minutes=15)
+        on_time = now <= start + timedelta(minutes=10)
+        assert booking.arrived_late is not on_time
+        entered = (1, start - timedelta(minutes=5), 0, next(self.arrivals)) if on_time else self._back()
+        self.line[0][booking.ticket_id] = (booking.priority, entered)
+
+    @rule()
+    def mark_missed(self):
+        do_mark_missed_bookings()
+        late = Booking.objects.filter(status=BookingStatus.BOOKED,
+                                      slot__starts_at__lt=CLOCK.now - timedelta(minutes=10))
+        assert not late.exists()
 
     # -- invariants --------------------------------------------------------
     @invariant()
@@ -186,9 +257,10 @@ class QueueMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_random_action_sequences_keep_queues_consistent():
+def test_random_action_sequences_keep_queues_consistent(monkeypatch):
     from hypothesis.stateful import run_state_machine_as_test
 
+    monkeypatch.setattr(timezone, "now", lambda: CLOCK.now)
     run_state_machine_as_test(
         QueueMachine,
         settings=settings(max_examples=50, stateful_step_count=30, deadline=None,

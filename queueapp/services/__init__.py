@@ -12,6 +12,8 @@ from ..errors import (  # noqa: F401
     QueueActionError,
     QueueFull,
     QueuePaused,
+    SlotFull,
+    CheckInNotOpen,
 )
 from .queues import do_pause, do_resume  # noqa: F401
 from .tickets import (  # noqa: F401
@@ -37,3 +39,10 @@ from .waitlist import (  # noqa: F401
     run_waitlist_cycles,
 )
 from .retention import do_purge_location, purge_due_locations  # noqa: F401
+from .bookings import (  # noqa: F401
+    do_book,
+    do_cancel_booking,
+    do_check_in,
+    do_mark_missed_bookings,
+    do_move_booking,
+)

@@ -1,8 +1,34 @@
-"""Places in line: the queue row's own counters (the caller holds its lock)."""
+"""Places in line: the queue row's own counters (the caller holds its lock).
+
+The ordering key is (priority DESC, seq ASC). `seq` is a *line clock*: the
+instant a ticket takes its place, in milliseconds since the epoch times
+`TICKS_PER_MS`, never less than the queue's last one plus one (so it only
+goes up, even when the system clock steps back or many join in the same
+millisecond). Time-shaped keys leave room between two tickets, which is what
+lets a booking checked in on time stand where its booked time says
+(`booking_place`) without renumbering anyone. `first_seq` counts down below
+every key for tickets put first in their priority (a transfer "to the front").
+"""
 
 from __future__ import annotations
 
-from ..models import Queue
+from datetime import datetime
+
+from django.db.models import Max
+from django.utils import timezone
+
+from ..errors import QueueFull
+from ..models import Queue, Ticket, TicketStatus
+
+TICKS_PER_MS = 1000
+# Bookings placed at the same instant share this many ticks just below it,
+# in the order they checked in; a walk-in who joined at that instant or later stands behind them.
+BOOKING_BAND = TICKS_PER_MS // 2
+
+
+def line_clock(at: datetime) -> int:
+    """The line-clock reading of an instant (below 2**53: exact in JSON and JavaScript)."""
+    return int(at.timestamp() * 1000) * TICKS_PER_MS
 
 
 def _save_counters(queue: Queue) -> None:
@@ -12,8 +38,8 @@ def _save_counters(queue: Queue) -> None:
     )
 
 
-def _back_of_line(queue: Queue) -> int:
-    queue.last_seq += 1
+def _back_of_line(queue: Queue, at: datetime | None = None) -> int:
+    queue.last_seq = max(queue.last_seq + 1, line_clock(at or timezone.now()))
     return queue.last_seq
 
 
@@ -21,3 +47,22 @@ def _front_of_line(queue: Queue) -> int:
     # Below every seq ever handed out, so the ticket stands first in its priority.
     queue.first_seq -= 1
     return queue.first_seq
+
+
+def booking_place(queue: Queue, at: datetime) -> int:
+    """The seq of a booking checked in on time whose place in line is the instant
+    `at` (its booked time minus the queue's grace): behind every ticket of its
+    priority that entered the line before `at`, before every one that entered
+    at or after it, and behind the bookings already placed at the same instant.
+    `at` may be in the future (an early arrival): walk-ins joining meanwhile
+    stand ahead of it until the line clock passes `at`. Queue row locked by the
+    caller; the queue's own counters are not touched."""
+    base = line_clock(at) - BOOKING_BAND
+    taken = (Ticket.objects.filter(queue=queue, status=TicketStatus.WAITING,
+                                   seq__gte=base, seq__lt=base + BOOKING_BAND)
+             .aggregate(top=Max("seq"))["top"])
+    seq = base if taken is None else taken + 1
+    if seq >= base + BOOKING_BAND:
+        raise QueueFull(f"{queue.name} already has {BOOKING_BAND} appointments checked in for the same "
+                        "time; ask staff to call them.")
+    return seq

@@ -71,14 +71,17 @@ def check_date_open(queue: Queue) -> None:
 
 
 def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
-                         to_front: bool = False, note: str = "") -> Ticket:
-    """Insert a waiting ticket with the next number and place (queue locked by caller)."""
+                         to_front: bool = False, note: str = "", seq: int | None = None,
+                         queued_at=None) -> Ticket:
+    """Insert a waiting ticket with the next number and place (queue locked by caller).
+    `seq`/`queued_at`: a place decided by the caller (a booking checked in on time)."""
     day, number = _next_number(queue)
-    seq = _front_of_line(queue) if to_front else _back_of_line(queue)
+    if seq is None:
+        seq = _front_of_line(queue) if to_front else _back_of_line(queue)
     _save_counters(queue)
     now = timezone.now()
     ticket = Ticket(queue=queue, business_day=day, number=number, priority=priority, seq=seq,
-                    party_size=party_size, created_at=now, queued_at=now, note=note)
+                    party_size=party_size, created_at=now, queued_at=queued_at or now, note=note)
     ticket.save(force_insert=True)
     return ticket
 
