@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 
 from django import forms
 
+from .errors import InvalidInput
 from .models import MAX_ID
 from .services.tickets import MAX_PARTY_SIZE
 from .services.waitlist import MAX_CAPACITY
@@ -159,3 +161,41 @@ class SeatRequestForm(NamedErrorsForm):
         if queue is None:
             raise forms.ValidationError("Choose one of the dates listed.")
         return queue
+
+
+# -- Appointments --------------------------------------------------------------
+
+# A slot's start as the pages and the API send it back: ISO 8601 with its offset,
+# ASCII digits only (datetime.fromisoformat alone would read other digits too).
+SLOT_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+YEARS = (2000, 2999)  # far from the calendar's ends, where time zone arithmetic overflows
+
+
+def parse_slot_start(value, *, field: str = "starts_at"):
+    """A slot's start from a form or the API; refused naming `field`."""
+    if not isinstance(value, str) or not SLOT_START.fullmatch(value):
+        raise InvalidInput("Choose one of the listed slots (a start time like 2027-03-01T09:30:00+01:00).",
+                           field=field)
+    try:
+        start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput("That slot time does not exist on the calendar.", field=field) from None
+    if not YEARS[0] <= start.year <= YEARS[1]:
+        raise InvalidInput(f"Choose a slot between the years {YEARS[0]} and {YEARS[1]}.", field=field)
+    return start
+
+
+def parse_day(value, *, field: str = "day"):
+    """A calendar day (YYYY-MM-DD) from a query string; None when absent."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not DAY.fullmatch(value):
+        raise InvalidInput("Give the day as YYYY-MM-DD.", field=field)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("That day does not exist on the calendar.", field=field) from None
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise InvalidInput(f"Give a day between the years {YEARS[0]} and {YEARS[1]}.", field=field)
+    return day

@@ -128,3 +128,60 @@ def booking_by_code(value: str) -> Booking:
     if booking is None:
         raise NotFound("No booking has that code; check it, or ask at the desk.", field="code")
     return booking
+
+
+def bookable_queues(location, *, staff: bool = False) -> list[Queue]:
+    """The location's counter queues that publish slots (for staff, also those closed to the public)."""
+    queues = Queue.objects.filter(location=location, kind=Queue.Kind.COUNTER, booking_schedule__isnull=False)
+    if not staff:
+        queues = queues.filter(booking_schedule__is_open=True)
+    return list(queues.select_related("location", "booking_schedule").order_by("name"))
+
+
+def slot_days(queue: Queue, count: int, now: datetime | None = None) -> list[date]:
+    """The next `count` days (from today) on which the queue publishes a slot not yet started."""
+    schedule = schedule_of(queue)
+    if schedule is None:
+        return []
+    now = now or timezone.now()
+    first, last = bookable_days(schedule, now)
+    days, day = [], first
+    while day <= last and len(days) < count:
+        if any(start > now for start, _ in slot_times(schedule, day)):
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def check_in_window(booking: Booking) -> tuple[datetime, datetime]:
+    """From when to when a check-in is on time (the schedule's early/late minutes)."""
+    schedule = booking.slot.queue.booking_schedule
+    start = booking.slot.starts_at
+    return (start - timedelta(minutes=schedule.early_minutes), start + timedelta(minutes=schedule.late_minutes))
+
+
+def booking_view(booking: Booking, now: datetime | None = None) -> dict:
+    """What the booking page says: when, where, the window, and what the holder may do now."""
+    from .models import BookingStatus
+
+    now = now or timezone.now()
+    queue = booking.slot.queue
+    tz = ZoneInfo(queue.location.timezone)
+    opens, closes = check_in_window(booking)
+    booked = booking.status == BookingStatus.BOOKED
+    same_day = queue.location.business_day(now) == queue.location.business_day(booking.slot.starts_at)
+    may_check_in = queue.booking_schedule.self_check_in and now >= opens and (
+        booked or (booking.status == BookingStatus.MISSED and same_day))
+    return {"booking": booking, "queue": queue, "location": queue.location,
+            "starts_at": booking.slot.starts_at.astimezone(tz), "ends_at": booking.slot.ends_at.astimezone(tz),
+            "opens": opens.astimezone(tz), "closes": closes.astimezone(tz),
+            "may_check_in": may_check_in, "late_now": now > closes, "ticket": booking.ticket}
+
+
+def day_of_bookings(location, day: date) -> list[Booking]:
+    """A location's bookings on a local day, in slot order (staff's list)."""
+    tz = ZoneInfo(location.timezone)
+    start = datetime.combine(day, datetime.min.time(), tz)
+    return list(Booking.objects.filter(slot__queue__location=location, slot__starts_at__gte=start,
+                                       slot__starts_at__lt=start + timedelta(days=1))
+                .select_related("slot__queue", "ticket__queue").order_by("slot__starts_at", "pk"))

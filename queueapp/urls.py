@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("", include("queueapp.views.live")),
     path("", include("queueapp.views.auth")),
     path("", include("queueapp.views.console")),
+    path("", include("queueapp.views.bookings")),
     path("", include("queueapp.views.kiosk")),
     path("", include("queueapp.views.patient")),
     path("", include("queueapp.alerts.views")),

@@ -13,12 +13,14 @@ not only the 404 path. It prints how many requests it sent.
 from __future__ import annotations
 
 import os
+from datetime import time, timedelta
 
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -31,8 +33,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from queueapp.api.auth import issue_token
-from queueapp.models import ApiToken, Queue
-from queueapp.services import do_call_next, do_join
+from queueapp.models import ApiToken, OpeningHours, Queue
+from queueapp.services import do_book, do_call_next, do_join
+from tests.bookings_support import make_schedule
 from tests.conftest import make_counter, make_queue
 
 pytestmark = pytest.mark.django_db
@@ -51,13 +54,20 @@ def scene(location, other_location, manager):
     tickets = [do_join(general) for _ in range(4)] + [do_join(train, party_size=2)
                                                             for _ in range(3)]
     do_call_next(counter=desk)
+    # Appointments: slots all day every day, and bookings whose tokens the fuzz may use.
+    make_schedule(general, hours=((time(0), time(23, 45)),), per_slot=3)
+    for weekday in (5, 6):
+        OpeningHours.objects.create(schedule=general.booking_schedule, weekday=weekday, opens=time(0),
+                                    closes=time(23, 45))
+    soon = timezone.now().replace(second=0, microsecond=0) + timedelta(days=1)
+    bookings = [do_book(general, starts_at=soon.replace(minute=0) + timedelta(minutes=15 * i)) for i in range(3)]
     staff_key = issue_token(location=location, kind=ApiToken.Kind.STAFF, name="Desk app", user=manager)[1]
     kiosk_key = issue_token(location=location, kind=ApiToken.Kind.KIOSK, name="Kiosk")[1]
     return {
         "callers": {"staff token": f"Bearer {staff_key}", "kiosk token": f"Bearer {kiosk_key}"},
         "ids": {"queue_id": [general.pk, train.pk, elsewhere.pk], "counter_id": [desk.pk],
                 "ticket_id": [t.pk for t in tickets], "location_id": [location.pk, other_location.pk],
-                "token": [t.token for t in tickets]},
+                "token": [t.token for t in tickets] + [b.token for b in bookings]},
     }
 
 

@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import time, timedelta
 from urllib.parse import quote
 
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
 from queueapp.api.auth import issue_token
 from queueapp.integrity import validate_queue_integrity
-from queueapp.models import ApiToken, Queue
-from queueapp.services import do_call_next, do_join
+from queueapp.models import ApiToken, Booking, OpeningHours, Queue
+from queueapp.services import do_book, do_call_next, do_join
+from tests.bookings_support import make_schedule
 from tests.conftest import make_counter, make_queue
 from tests.pages_helpers import generous_rate_limits  # noqa: F401
 
@@ -62,11 +65,14 @@ MAY_BE_UNAVAILABLE = ("/readyz",)
 # Every field name a page or query reads (forms.py, reports, stats, login, admin lists).
 FIELDS = ["queue", "ticket", "action", "capacity", "start", "end", "location", "by", "format",
           "username", "password", "next", "q", "p", "o", "all", "e", "_changelist_filters",
-          "status", "kind", "limit", "location_id", "csrfmiddlewaretoken"]
+          "status", "kind", "limit", "location_id", "csrfmiddlewaretoken",
+          "starts_at", "day", "code", "booking", "priority", "note", "alert_contact", "alert_consent"]
 API_BODIES = [
     '{"priority": NaN}', '{"capacity": 1e309}', '{"party_size": 123456789012345678901234567890}',
     '{"note": "\\ud800"}', '{"note": "a\\u0000b"}', '{"counter_id": "1"}', '{"to_queue": -1}',
     '{"queue_id": 9223372036854775808}', '{"to_front": "yes"}', "[]", "null", '"x"', "{", "",
+    '{"starts_at": "a\\u0000b"}', '{"starts_at": "9999-12-31T23:59:00+00:00"}', '{"code": "\\ud800"}',
+    '{"starts_at": "2030-01-07T09:00:00+01:00", "alert_contact": "\\u0000", "alert_consent": true}',
 ]
 
 
@@ -93,11 +99,19 @@ def world(location, other_location):
     tickets = [do_join(general) for _ in range(3)] + [do_join(train, party_size=2)
                                                             for _ in range(3)]
     do_call_next(counter=desk)
+    # A booking that answers to the same token as the first ticket, so that the
+    # booking pages' routes (b/<token>/...) reach a real booking with the valid token.
+    make_schedule(general, hours=((time(0), time(23, 45)),))
+    for weekday in (5, 6):
+        OpeningHours.objects.create(schedule=general.booking_schedule, weekday=weekday, opens=time(0),
+                                    closes=time(23, 45))
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    Booking.objects.filter(pk=do_book(general, starts_at=start).pk).update(token=tickets[0].token)
     boss = get_user_model().objects.create_superuser("root", password="pw-root")
     kiosk_key = issue_token(location=location, kind=ApiToken.Kind.KIOSK, name="Kiosk")[1]
     valid = {"location_slug": location.slug, "counter_id": str(desk.pk), "queue_id": str(general.pk),
              "ticket_id": str(tickets[0].pk), "token": tickets[0].token, "object_id": str(general.pk),
-             "content_type_id": "1", "id": str(boss.pk)}
+             "content_type_id": "1", "id": str(boss.pk), "location_id": str(location.pk)}
     return {"valid": valid, "boss": boss, "kiosk_key": kiosk_key}
 
 

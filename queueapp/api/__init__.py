@@ -7,7 +7,7 @@ checks access and calls one service function. Every endpoint needs a login
 
 from ninja import NinjaAPI
 
-from . import counters, locations, queues, rooms, tickets, waitlist
+from . import bookings, counters, locations, queues, rooms, tickets, waitlist
 from .auth import BearerTokenAuth, SessionAuth
 from .errors import install_error_handlers
 
@@ -30,3 +30,4 @@ api.add_router("/queues", queues.router)
 api.add_router("/counters", counters.router)
 api.add_router("/waitlists", waitlist.router)
 api.add_router("/rooms", rooms.router)
+api.add_router("/", bookings.router)

@@ -32,7 +32,7 @@ from django.utils import timezone
 from ..alerts.models import Contact
 from ..errors import CheckInNotOpen, InvalidInput, InvalidTransition, NotFound, QueuePaused, SlotFull
 from ..models import Booking, BookingStatus, Priority, Queue, QueueEvent, Slot, new_booking_code
-from ..slots import check_slot, schedule_of
+from ..slots import check_in_window, check_slot, schedule_of
 from ._events import record_event
 from ._line import booking_place
 from ._locks import lock_queue
@@ -165,12 +165,6 @@ def do_cancel_booking(booking: Booking | int, *, acting_user=None, by_holder: bo
     return booking
 
 
-def check_in_window(booking: Booking, schedule) -> tuple[datetime, datetime]:
-    """From when to when a check-in is on time."""
-    start = booking.slot.starts_at
-    return (start - timedelta(minutes=schedule.early_minutes), start + timedelta(minutes=schedule.late_minutes))
-
-
 @transaction.atomic(durable=True)
 def do_check_in(booking: Booking | int, *, via: str, acting_user=None, now: datetime | None = None) -> Booking:
     """The booking's holder arrived: a ticket joins the line. Locks the queue row.
@@ -186,7 +180,7 @@ def do_check_in(booking: Booking | int, *, via: str, acting_user=None, now: date
     schedule = _schedule(queue)
     now = now or timezone.now()
     slot = booking.slot
-    opens, closes = check_in_window(booking, schedule)
+    opens, closes = check_in_window(booking)
     if booking.status not in (BookingStatus.BOOKED, BookingStatus.MISSED):
         raise InvalidTransition(f"This booking is {booking.get_status_display().lower()}; it cannot be "
                                 "checked in.", field="booking")

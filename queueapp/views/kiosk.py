@@ -15,9 +15,10 @@ from django.urls import path, reverse
 from .. import pages
 from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import JoinForm
-from ..models import Location
+from ..models import Booking, Location
 from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
 from ..selectors import ticket_by_token
+from ..slots import bookable_queues
 from ..services import InvalidInput, QueueActionError, do_join
 
 KIOSK_RETURN_SECONDS = 30  # the ticket screen goes back to the start by itself
@@ -27,7 +28,8 @@ def _issue(request, location: Location, *, count, template: str, success):
     """GET shows the services; POST validates, counts the client, joins, redirects."""
     queues = pages.joinable_queues(location)
     form = JoinForm(request.POST if request.method == "POST" else None, queues=queues)
-    context = {"location": location, "queues": queues, "form": form}
+    context = {"location": location, "queues": queues, "form": form,
+               "takes_bookings": bool(bookable_queues(location, staff=True))}
     if request.method != "POST":
         return render(request, template, context)
     try:
@@ -62,10 +64,9 @@ def join(request, location_slug: str):
     return remember_browser(request, response)
 
 
-def qr_svg(url: str) -> str:
+def qr_svg(url: str, *, title: str = "QR code of your ticket page") -> str:
     """The URL as an inline SVG QR code (segno, rendered on the server)."""
-    return segno.make(url, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff",
-                                                  title="QR code of your ticket page")
+    return segno.make(url, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff", title=title)
 
 
 def kiosk_ticket(request, location_slug: str, token: str):
@@ -75,6 +76,7 @@ def kiosk_ticket(request, location_slug: str, token: str):
         raise Http404("No such ticket.")
     url = request.build_absolute_uri(reverse("ticket", args=[ticket.token]))
     context = {**pages.ticket_context(ticket), "location": ticket.queue.location,
+               "booking": Booking.objects.filter(ticket=ticket).first(),
                "patient_url": url, "qr": qr_svg(url), "return_seconds": KIOSK_RETURN_SECONDS}
     return render(request, "queueapp/kiosk_ticket.html", context)
 
