@@ -52,7 +52,7 @@ $(shell rm -f $(RUN)/db)
 endif
 
 $(RUN)/db: $(VENV)/.installed $(wildcard queueapp/migrations/*.py queueapp/*/migrations/*.py) \
-           queueapp/management/commands/seed_demo.py
+           queueapp/management/commands/seed_demo.py queueapp/management/demo_history.py
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@mkdir -p $(RUN) && touch $@

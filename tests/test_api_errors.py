@@ -2,14 +2,16 @@
 person understands, and writes nothing (issue 2, "must show")."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from queueapp.api.auth import issue_token
-from queueapp.models import ApiToken, QueueEvent, Ticket
-from queueapp.services import do_call_next, do_call_ticket, do_join, do_pause
+from queueapp.models import ApiToken, OpeningHours, QueueEvent, Ticket
+from queueapp.services import do_book, do_call_next, do_call_ticket, do_join, do_pause
 from tests.api_support import Api, as_staff, fast_password_hashing  # noqa: F401 (fixtures)
+from tests.bookings_support import make_schedule
 from tests.conftest import make_counter, make_queue, make_user
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +33,7 @@ class Scene:
     elsewhere: object
     callers: dict
     past: object = None  # a dated waitlist whose date has passed
+    texts: dict = None  # "{name}" in paths and bodies for what is not an id (a slot, a booking's token)
 
 
 @pytest.fixture
@@ -61,8 +64,16 @@ def scene(location, other_location, staff, manager, other_staff):
     }
     past = make_queue(location, "Train 99", "T", kind="capacity", capacity=4,
                       service_date=location.business_day() - timedelta(days=1))
+    # Appointments on General: one place per slot; tomorrow 10:00 is taken.
+    make_schedule(queue, per_slot=1, hours=((time(0), time(23, 45)),))
+    for weekday in (5, 6):
+        OpeningHours.objects.create(schedule=queue.booking_schedule, weekday=weekday, opens=time(0),
+                                    closes=time(23, 45))
+    taken = datetime.combine(location.business_day() + timedelta(days=1), time(10), ZoneInfo(location.timezone))
+    booking = do_book(queue, starts_at=taken)
+    texts = {"taken_slot": taken.isoformat(), "booking_token": booking.token}
     return Scene(queue, paused, full, counter, busy_counter, idle_counter, waiting, called,
-                 elsewhere, callers, past)
+                 elsewhere, callers, past, texts)
 
 
 # (id, caller, method, path template, body (a dict) or raw body (str, bytes),
@@ -137,6 +148,10 @@ CASES = [
      "Pharmacy is not taking new tickets right now (paused)."),
     ("request seats on a date that has passed", "staff", "post", "/queues/{past}/tickets", {}, 409,
      "date_passed", "queue_id", "Train 99 on "),
+    ("book the last place someone just took", "anonymous", "post", "/queues/{queue}/bookings",
+     {"starts_at": "{taken_slot}"}, 409, "slot_full", "starts_at", "The 10:00 slot is fully booked (1 place)"),
+    ("check in before the window opens", "anonymous", "post", "/bookings/by-token/{booking_token}/check-in",
+     None, 409, "check_in_not_open", "booking", "Check-in for your 10:00 appointment opens at 09:45."),
     ("join a full queue", "staff", "post", "/queues/{full}/tickets", {}, 409, "queue_full", None,
      "Lab is full (1 waiting); please try again later."),
     ("call next while the counter is busy", "staff", "post", "/counters/{busy_counter}/call-next",
@@ -203,9 +218,11 @@ def _fill(value, scene: Scene):
     ids = {name: getattr(scene, name).pk for name in
            ("queue", "paused", "full", "counter", "busy_counter", "idle_counter", "waiting", "called",
             "elsewhere", "past")}
+    texts = scene.texts or {}
     if isinstance(value, dict):
-        return {k: ids[v[1:-1]] if isinstance(v, str) and v[1:-1] in ids else v for k, v in value.items()}
-    return value.format(**ids) if isinstance(value, str) else value
+        return {k: ids[v[1:-1]] if isinstance(v, str) and v[1:-1] in ids
+                else texts.get(v[1:-1], v) if isinstance(v, str) else v for k, v in value.items()}
+    return value.format(**ids, **texts) if isinstance(value, str) else value
 
 
 @pytest.mark.parametrize(
