@@ -154,6 +154,7 @@ def test_staff_see_the_day_book_for_someone_and_check_them_in(client, location, 
     assert response.status_code == 302
     booked = Booking.objects.get(slot__starts_at=at(10))
     assert booked.priority == 10 and booked.booked_by == staff and booked.note == "wheelchair"
+    assert "wheelchair" in client.get(url, {"day": "2030-03-04"}).text   # staff see their note
     clock.set(at(9, 55))
     client.post(url + "?day=2030-03-04", {"action": "check_in", "booking": booked.pk})
     booked.refresh_from_db()

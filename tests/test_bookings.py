@@ -93,11 +93,11 @@ def test_moving_frees_the_old_place_and_takes_the_new_one(queue, schedule, clock
     assert validate_queue_integrity(queue) == []
 
 
-def test_cancelling_frees_the_place_and_erases_the_contact(queue, schedule, clock):
-    booking = do_book(queue, starts_at=at(9), contact=("email", "ana@example.org"))
+def test_cancelling_frees_the_place_and_erases_the_contact_and_note(queue, schedule, clock):
+    booking = do_book(queue, starts_at=at(9), contact=("email", "ana@example.org"), note="Ana, wheelchair")
     do_cancel_booking(booking, by_holder=True)
     booking.refresh_from_db()
-    assert booking.status == BookingStatus.CANCELLED and booking.contact_address == ""
+    assert booking.status == BookingStatus.CANCELLED and booking.contact_address == "" and booking.note == ""
     assert Slot.objects.get(starts_at=at(9)).booked == 0
     with pytest.raises(InvalidTransition):
         do_cancel_booking(booking)
@@ -219,11 +219,12 @@ def test_a_paused_queue_refuses_a_check_in(queue, schedule, clock):
     assert Booking.objects.get(pk=booking.pk).status == BookingStatus.BOOKED
 
 
-def test_the_contact_given_when_booking_becomes_the_ticket_s_alert_contact(queue, schedule, clock):
-    booking = do_book(queue, starts_at=at(9), contact=("email", "ana@example.org"))
+def test_the_contact_and_note_given_when_booking_move_to_the_ticket(queue, schedule, clock):
+    booking = do_book(queue, starts_at=at(9), contact=("email", "ana@example.org"), note="needs an interpreter")
     clock.set(at(9))
     booking = do_check_in(booking, via="kiosk")
-    assert booking.contact_address == ""
+    assert booking.contact_address == "" and booking.note == ""
+    assert booking.ticket.note == "needs an interpreter"
     contact = booking.ticket.alert_contacts.get()
     assert (contact.channel, contact.address) == ("email", "ana@example.org")
     assert "ana@example.org" not in str(QueueEvent.objects.filter(queue=queue).values_list("data", flat=True))

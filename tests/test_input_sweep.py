@@ -71,8 +71,7 @@ API_BODIES = [
     '{"priority": NaN}', '{"capacity": 1e309}', '{"party_size": 123456789012345678901234567890}',
     '{"note": "\\ud800"}', '{"note": "a\\u0000b"}', '{"counter_id": "1"}', '{"to_queue": -1}',
     '{"queue_id": 9223372036854775808}', '{"to_front": "yes"}', "[]", "null", '"x"', "{", "",
-    '{"starts_at": "a\\u0000b"}', '{"starts_at": "9999-12-31T23:59:00+00:00"}', '{"code": "\\ud800"}',
-    '{"starts_at": "2030-01-07T09:00:00+01:00", "alert_contact": "\\u0000", "alert_consent": true}',
+    '{"starts_at": "9999-12-31T23:59:00+00:00"}', '{"code": "a\\u0000b"}',
 ]
 
 

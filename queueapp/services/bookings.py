@@ -147,8 +147,9 @@ def do_move_booking(booking: Booking | int, *, starts_at: datetime, acting_user=
 def _end(booking: Booking, status: str, now: datetime) -> None:
     booking.status = status
     booking.ended_at = now
-    booking.contact_channel = booking.contact_address = ""  # personal data goes with the booking
-    booking.save(update_fields=["status", "ended_at", "contact_channel", "contact_address"])
+    # Personal data goes when the booking ends: the contact, and the staff note (it may name someone).
+    booking.contact_channel = booking.contact_address = booking.note = ""
+    booking.save(update_fields=["status", "ended_at", "contact_channel", "contact_address", "note"])
 
 
 @transaction.atomic(durable=True)
@@ -209,9 +210,11 @@ def do_check_in(booking: Booking | int, *, via: str, acting_user=None, now: date
     booking.arrived_late = not on_time
     booking.checked_in_at = now
     booking.checked_in_by = via
-    booking.contact_channel = booking.contact_address = ""
+    # The contact and the note now live on the ticket (its alerts, its note), and go with it
+    # when its retention ends.
+    booking.contact_channel = booking.contact_address = booking.note = ""
     booking.save(update_fields=["status", "ticket", "arrived_late", "checked_in_at", "checked_in_by",
-                                "contact_channel", "contact_address"])
+                                "contact_channel", "contact_address", "note"])
     record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
                  entered_line=(ticket.priority, ticket.seq),
                  data={**_slot_data(booking, slot), "arrival": "on_time" if on_time else "late", "via": via})
