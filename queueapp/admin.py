@@ -614,12 +614,36 @@ class SigningKeyAdmin(ReadOnly, admin.ModelAdmin):
 
 # --- Appointments -------------------------------------------------------------
 
-class OpeningHoursInline(admin.TabularInline):
+class AsTheSchedule:
+    """A schedule's inline rows: whoever may edit the schedule (a manager at its
+    location, by role) may edit them, without model permissions of their own."""
+
+    def _schedule_admin(self):
+        return self.admin_site._registry[BookingSchedule]
+
+    def _may_edit(self, request, obj) -> bool:
+        parent = self._schedule_admin()
+        return parent.has_change_permission(request, obj) if obj is not None else parent.has_add_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._schedule_admin().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+
+class OpeningHoursInline(AsTheSchedule, admin.TabularInline):
     model = OpeningHours
     extra = 1
 
 
-class ClosedDayInline(admin.TabularInline):
+class ClosedDayInline(AsTheSchedule, admin.TabularInline):
     model = ClosedDay
     extra = 0
 
