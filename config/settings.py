@@ -25,6 +25,28 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def env_number(name: str, default: float, *, kind: type = float, minimum: float | None = 0) -> float:
+    """A number from the environment: `kind` is int or float; a value that is not
+    one (Unicode digits, nan and inf included) or is below `minimum` stops start-up
+    with ImproperlyConfigured naming the variable, never a bare ValueError."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    what = "a whole number" if kind is int else "a number"
+    text = value.strip()
+    try:
+        if not text.isascii():
+            raise ValueError(text)
+        number = kind(text)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}")
+    return number
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -119,8 +141,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"] = {
         "pool": {
             "min_size": 2,
-            "max_size": int(os.environ.get("DB_POOL_MAX", "40")),
-            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "20")),
+            "max_size": env_number("DB_POOL_MAX", 40, kind=int, minimum=2),
+            "timeout": env_number("DB_POOL_TIMEOUT", 20.0),
         }
     }
 DATABASES = {"default": _db}
@@ -153,7 +175,7 @@ else:
 
 # Seconds over which a stopping server closes its live screens (code 4012), so
 # the phones' reconnects come back spread out rather than all at once.
-LIVE_SHUTDOWN_SPREAD = float(os.environ.get("LIVE_SHUTDOWN_SPREAD", "2"))
+LIVE_SHUTDOWN_SPREAD = env_number("LIVE_SHUTDOWN_SPREAD", 2.0)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -186,7 +208,7 @@ STORAGES = {
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 0, kind=int)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = (
@@ -246,6 +268,8 @@ WAITING_ROOM_ISSUER = os.environ.get("WAITING_ROOM_ISSUER", "queueapp")
 RATE_LIMIT_CLIENT_HEADER = os.environ.get("RATE_LIMIT_CLIENT_HEADER", "")
 
 # --- Alerts and webhooks (queueapp.alerts; README "Alerts") -----------------
+# Every sender's timeout (SMTP, HTTP to webhooks, SMS providers and push services).
+ALERTS_SEND_TIMEOUT = env_number("ALERTS_SEND_TIMEOUT", 5.0, minimum=0.1)
 # E-mail goes through Django's e-mail framework (its MAILERS setting): SMTP
 # when EMAIL_HOST is set, the console otherwise (the embedded default).
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
@@ -255,11 +279,11 @@ if EMAIL_HOST:
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {
             "host": EMAIL_HOST,
-            "port": int(os.environ.get("EMAIL_PORT", "25")),
+            "port": env_number("EMAIL_PORT", 25, kind=int, minimum=1),
             "username": os.environ.get("EMAIL_HOST_USER", ""),
             "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
             "use_tls": env_bool("EMAIL_USE_TLS", False),
-            "timeout": float(os.environ.get("ALERTS_SEND_TIMEOUT", "5")),  # as every sender
+            "timeout": ALERTS_SEND_TIMEOUT,  # as every sender
         },
     }
 del EMAIL_HOST  # deprecated as a setting since Django 6.1 (MAILERS replaces it)
@@ -279,19 +303,18 @@ VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")  # `manage.py genera
 VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
 VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:admin@localhost")
 # Delivery: timeouts, retries with exponential back-off and jitter, dead letters.
-ALERTS_SEND_TIMEOUT = float(os.environ.get("ALERTS_SEND_TIMEOUT", "5"))
-ALERTS_RETRY_BASE_SECONDS = float(os.environ.get("ALERTS_RETRY_BASE_SECONDS", "10"))
-ALERTS_RETRY_MAX_SECONDS = float(os.environ.get("ALERTS_RETRY_MAX_SECONDS", "3600"))
-ALERTS_MAX_ATTEMPTS = int(os.environ.get("ALERTS_MAX_ATTEMPTS", "15"))
-ALERTS_MAX_AGE_HOURS = float(os.environ.get("ALERTS_MAX_AGE_HOURS", "48"))
-ALERTS_CLAIM_SECONDS = float(os.environ.get("ALERTS_CLAIM_SECONDS", "60"))
-ALERTS_BATCH = int(os.environ.get("ALERTS_BATCH", "100"))
-ALERTS_CONCURRENCY = int(os.environ.get("ALERTS_CONCURRENCY", "16"))
-ALERTS_IDLE_POLL_SECONDS = float(os.environ.get("ALERTS_IDLE_POLL_SECONDS", "0.1"))
-ALERTS_OFFER_REMINDER_SECONDS = int(os.environ.get("ALERTS_OFFER_REMINDER_SECONDS", "300"))
+ALERTS_RETRY_BASE_SECONDS = env_number("ALERTS_RETRY_BASE_SECONDS", 10.0, minimum=0.01)
+ALERTS_RETRY_MAX_SECONDS = env_number("ALERTS_RETRY_MAX_SECONDS", 3600.0, minimum=0.01)
+ALERTS_MAX_ATTEMPTS = env_number("ALERTS_MAX_ATTEMPTS", 15, kind=int, minimum=1)
+ALERTS_MAX_AGE_HOURS = env_number("ALERTS_MAX_AGE_HOURS", 48.0)
+ALERTS_CLAIM_SECONDS = env_number("ALERTS_CLAIM_SECONDS", 60.0, minimum=1)
+ALERTS_BATCH = env_number("ALERTS_BATCH", 100, kind=int, minimum=1)
+ALERTS_CONCURRENCY = env_number("ALERTS_CONCURRENCY", 16, kind=int, minimum=1)
+ALERTS_IDLE_POLL_SECONDS = env_number("ALERTS_IDLE_POLL_SECONDS", 0.1, minimum=0.01)
+ALERTS_OFFER_REMINDER_SECONDS = env_number("ALERTS_OFFER_REMINDER_SECONDS", 300, kind=int)
 # An endpoint failing this long is switched off and its managers told.
-ALERTS_ENDPOINT_DISABLE_AFTER_HOURS = float(os.environ.get("ALERTS_ENDPOINT_DISABLE_AFTER_HOURS", "72"))
+ALERTS_ENDPOINT_DISABLE_AFTER_HOURS = env_number("ALERTS_ENDPOINT_DISABLE_AFTER_HOURS", 72.0)
 # Contact addresses are blanked this long after their ticket ended; finished
 # outbox rows and their attempts are deleted after ALERTS_OUTBOX_RETENTION_DAYS.
-ALERTS_CONTACT_RETENTION_HOURS = float(os.environ.get("ALERTS_CONTACT_RETENTION_HOURS", "24"))
-ALERTS_OUTBOX_RETENTION_DAYS = float(os.environ.get("ALERTS_OUTBOX_RETENTION_DAYS", "30"))
+ALERTS_CONTACT_RETENTION_HOURS = env_number("ALERTS_CONTACT_RETENTION_HOURS", 24.0)
+ALERTS_OUTBOX_RETENTION_DAYS = env_number("ALERTS_OUTBOX_RETENTION_DAYS", 30.0)

@@ -96,6 +96,35 @@ def test_dead_after_the_attempt_limit(location, queue, settings, fast_retries):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_reset_dead_message_keeps_its_history_and_gets_a_fresh_set_of_tries(
+        location, queue, manager, settings, fast_retries):
+    from queueapp.alerts.delivery import do_reset_dead
+
+    settings.ALERTS_MAX_ATTEMPTS, settings.ALERTS_MAX_AGE_HOURS = 3, 24
+    with Receiver(statuses=[503, 503], default=200) as receiver:
+        WebhookEndpoint.objects.create(location=location, url=receiver.url)
+        do_join(queue)
+        born = timezone.now() - timedelta(hours=30)  # due for longer than the age limit
+        OutboxMessage.objects.update(created_at=born)
+        deliver_until(lambda: OutboxMessage.objects.get().state == "dead")
+        assert OutboxMessage.objects.get().attempts == 1  # too old: dead at its first failure
+        message = OutboxMessage.objects.get()
+        assert do_reset_dead([message.pk], acting_user=manager) == 1
+        assert do_reset_dead([message.pk], acting_user=manager) == 0  # no longer dead: untouched
+        deliver_until(lambda: OutboxMessage.objects.get().state != "retrying")
+    message = OutboxMessage.objects.get()
+    # The age limit counts from the reset: retried (503, then 200) rather than dead again.
+    assert (message.state, message.attempts, message.created_at) == ("delivered", 2, born)
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    assert [(a.ok, a.status_code, a.note) for a in message.attempt_log.order_by("at", "pk")] == [
+        (False, 503, ""),
+        (None, None, f"Reset by {manager.get_username()} after 1 attempt(s) (last error: HTTP 503)"),
+        (False, 503, ""),
+        (True, 200, ""),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_emails_reach_a_real_smtp_server_with_a_stop_link_that_works(queue, counter, settings, client):
     with SmtpServer() as smtp:
         settings.MAILERS = smtp.mailers()
@@ -167,7 +196,7 @@ def test_web_push_is_decrypted_by_the_subscription_keys_and_410_removes_it(queue
         # pywebpush refuses nothing on http: a local stand-in for the browser vendor's push service.
         private, auth, sub = browser_subscription(push_service.url)
         ticket = take_ticket(queue)
-        do_subscribe(ticket, channel="push", address=sub["endpoint"], keys=sub["keys"])
+        contact = do_subscribe(ticket, channel="push", address=sub["endpoint"], keys=sub["keys"])
         do_call_next(counter=counter)
         deliver_until(lambda: OutboxMessage.objects.get().state == "delivered")
         request = push_service.requests[0]
@@ -176,6 +205,9 @@ def test_web_push_is_decrypted_by_the_subscription_keys_and_410_removes_it(queue
         plain = http_ece.decrypt(request["body"], private_key=private, auth_secret=auth, version="aes128gcm")
         pushed = json.loads(plain)
         assert pushed["body"].endswith(f"go to {counter.name}.") and pushed["url"].endswith(f"/t/{ticket.token}/")
+        # Like every message, it says how to stop them: the notification's "Stop alerts" action.
+        assert pushed["stop"] == f"{settings.ALERTS_BASE_URL}/alerts/stop/{contact.stop_token}/"
+        assert pushed["stop_title"] == "Stop alerts" and "stop" in pushed["stop_hint"]
         from queueapp.services import do_recall
 
         do_recall(ticket)

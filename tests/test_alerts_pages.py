@@ -178,9 +178,11 @@ def test_admin_lists_deliveries_and_resets_a_dead_one(admin_client, location, qu
     assert listing.status_code == 200 and message.message_id in listing.content.decode()
     assert message.message_id not in admin_client.get("/admin/alerts/outboxmessage/?state=delivered").content.decode()
     admin_client.post("/admin/alerts/outboxmessage/", {"action": "reset_dead", "_selected_action": [message.pk]})
-    message.refresh_from_db()
-    assert (message.state, message.attempts) == ("retrying", 0)
-    assert admin_client.get(f"/admin/alerts/outboxmessage/{message.pk}/change/").status_code == 200
+    reset = OutboxMessage.objects.get()
+    assert (reset.state, reset.attempts) == ("retrying", 0)
+    assert reset.created_at == message.created_at and reset.reset_at is not None  # its history kept
+    change = admin_client.get(f"/admin/alerts/outboxmessage/{message.pk}/change/")
+    assert change.status_code == 200 and "Reset by admin after 15 attempt(s)" in change.content.decode()
 
 
 @pytest.mark.django_db

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRODUCTION = {
@@ -66,3 +68,42 @@ def test_a_malformed_boolean_is_refused_with_its_name():
     result = manage("check", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be true or false" in result.stderr
+
+
+def test_a_malformed_number_setting_stops_start_up_naming_the_variable():
+    result = manage("check", ALERTS_SEND_TIMEOUT="5s")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: ALERTS_SEND_TIMEOUT must be a number, not '5s'" in result.stderr
+    assert "ValueError" not in result.stderr
+
+
+@pytest.mark.parametrize(("value", "kind", "message"), [
+    ("ten", int, "ALERTS_BATCH must be a whole number, not 'ten'"),
+    ("2.5", int, "ALERTS_BATCH must be a whole number, not '2.5'"),
+    ("\u0663", int, "ALERTS_BATCH must be a whole number, not '\u0663'"),  # Arabic-Indic three
+    ("", int, "ALERTS_BATCH must be a whole number, not ''"),
+    ("1e400", float, "ALERTS_BATCH must be a number, not '1e400'"),  # overflows to inf
+    ("nan", float, "ALERTS_BATCH must be a number, not 'nan'"),
+    ("-inf", float, "ALERTS_BATCH must be a number, not '-inf'"),
+    ("0", int, "ALERTS_BATCH must be at least 1, not '0'"),
+])
+def test_env_number_refuses_what_is_not_a_usable_number(monkeypatch, value, kind, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.settings import env_number
+
+    monkeypatch.setenv("ALERTS_BATCH", value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        env_number("ALERTS_BATCH", 100, kind=kind, minimum=1)
+    assert str(refused.value) == message
+
+
+def test_env_number_reads_numbers_and_falls_back_to_the_default(monkeypatch):
+    from config.settings import env_number
+
+    monkeypatch.delenv("ALERTS_BATCH", raising=False)
+    assert env_number("ALERTS_BATCH", 100, kind=int) == 100
+    monkeypatch.setenv("ALERTS_BATCH", " 25 ")
+    assert env_number("ALERTS_BATCH", 100, kind=int) == 25
+    monkeypatch.setenv("ALERTS_BATCH", "0.25")
+    assert env_number("ALERTS_BATCH", 1.0) == 0.25

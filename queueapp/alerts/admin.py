@@ -14,6 +14,7 @@ from django.utils import timezone
 from ..access import locations_for, managed_locations
 from ..admin_scoping import ManagedAtLocation
 from ..models import Queue
+from .delivery import do_reset_dead
 from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint
 
 
@@ -59,7 +60,7 @@ class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "ok", "status_code", "error", "duration_ms"]
+    readonly_fields = ["at", "ok", "status_code", "error", "duration_ms", "note"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -116,9 +117,7 @@ class OutboxMessageAdmin(ManagedAtLocation, admin.ModelAdmin):
             next_attempt_at=timezone.now())
         messages.success(request, f"{n} message(s) due now.")
 
-    @admin.action(description="Reset dead messages (try them again, attempts from zero)")
+    @admin.action(description="Reset dead messages (try them again, attempts from zero; history kept)")
     def reset_dead(self, request, queryset):
-        n = queryset.filter(state=OutboxState.DEAD).update(
-            state=OutboxState.RETRYING, attempts=0, next_attempt_at=timezone.now(), finished_at=None,
-            created_at=timezone.now())
+        n = do_reset_dead(queryset.values_list("pk", flat=True), acting_user=request.user)
         messages.success(request, f"{n} dead message(s) will be tried again.")

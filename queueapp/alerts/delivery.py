@@ -13,7 +13,8 @@
 - **Record** each attempt and the outcome, conditionally on the lease (a row
   taken over after its lease lapsed is the newer claim's to finish): delivered;
   or retried after an exponential back-off with jitter; or dead after
-  ALERTS_MAX_ATTEMPTS attempts or ALERTS_MAX_AGE_HOURS.
+  ALERTS_MAX_ATTEMPTS attempts or ALERTS_MAX_AGE_HOURS (counted from its
+  creation, or from a manager's reset: `do_reset_dead`).
 
 At least once: a row is only finished after its send returned, so a crash
 between send and record sends it again, with the same `message_id`.
@@ -153,7 +154,7 @@ def _record(lease: str, dropped, sent) -> None:
                                                   drop_reason="the push subscription is gone",
                                                   last_error=outcome.error)
             elif (not outcome.retry or message.attempts >= settings.ALERTS_MAX_ATTEMPTS
-                  or now - message.created_at >= max_age):
+                  or now - (message.reset_at or message.created_at) >= max_age):
                 mine.filter(pk=message.pk).update(state=OutboxState.DEAD, finished_at=now,
                                                   last_error=outcome.error, lease="")
             else:
@@ -180,6 +181,29 @@ def _record(lease: str, dropped, sent) -> None:
         if gone:
             # "A push subscription that the push service answers 404/410 is removed."
             Contact.objects.filter(pk__in=[g for g in gone if g]).delete()
+
+
+@transaction.atomic(durable=True)
+def do_reset_dead(message_ids, *, acting_user) -> int:
+    """A manager's "try again" on dead messages: due now with a fresh count of
+    attempts and a fresh age limit (`reset_at`), its history kept: `created_at`
+    stays when it first became due, earlier attempts stay, and the reset is a
+    note in the attempt log. Messages that are not dead are left alone.
+    Locks the dead rows (a second reset at the same time finds them due)."""
+    now = timezone.now()
+    dead = list(OutboxMessage.objects.select_for_update()
+                .filter(pk__in=list(message_ids), state=OutboxState.DEAD).only("pk", "attempts", "last_error"))
+    if not dead:
+        return 0
+    who = acting_user.get_username() if acting_user is not None else "a command"
+    DeliveryAttempt.objects.bulk_create([
+        DeliveryAttempt(message=m, at=now, ok=None, note=(
+            f"Reset by {who} after {m.attempts} attempt(s)"
+            + (f" (last error: {m.last_error})" if m.last_error else ""))[:200])
+        for m in dead])
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in dead]).update(
+        state=OutboxState.RETRYING, attempts=0, next_attempt_at=now, finished_at=None, reset_at=now, lease="")
+    return len(dead)
 
 
 # --- The loop the worker runs beside its periodic jobs ------------------------

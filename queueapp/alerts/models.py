@@ -220,7 +220,10 @@ class OutboxMessage(models.Model):
         help_text="Comma-separated ticket statuses under which the message is still true.")
 
     state = models.CharField(max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it became due: never changed.")
+    reset_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When a manager last reset it from dead: its age limit counts from here.")
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease = models.CharField(max_length=32, blank=True, editable=False,
                              help_text="The claim of the worker sending it now.")
@@ -253,17 +256,22 @@ class OutboxMessage(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    """One try at sending a message: when, how it went."""
+    """One try at sending a message: when, how it went. A row with `ok` None and
+    a `note` is not a send but a manager's action in the message's history
+    (a reset from dead)."""
 
     message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log")
     at = models.DateTimeField(default=timezone.now)
-    ok = models.BooleanField()
+    ok = models.BooleanField(null=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        ordering = ["message", "at"]
+        ordering = ["message", "at", "pk"]
 
     def __str__(self) -> str:
+        if self.ok is None:
+            return f"{self.note} at {self.at:%H:%M:%S}"
         return f"{'ok' if self.ok else 'failed'} {self.status_code or ''} at {self.at:%H:%M:%S}"

@@ -21,7 +21,7 @@ from . import push, sms
 from .http import http_client
 from .models import Channel, OutboxMessage, masked
 from .outcome import Outcome
-from .texts import STOP_LINE
+from .texts import PUSH_STOP_ACTION, PUSH_STOP_HINT, STOP_LINE
 
 
 def stop_url(message: OutboxMessage) -> str:
@@ -88,12 +88,18 @@ def send_sms(message: OutboxMessage) -> Outcome:
                               idempotency_key=message.message_id)
 
 
+def push_payload(message: OutboxMessage) -> dict:
+    """What the service worker (alerts/sw.js) shows: the text, the ticket page to
+    open on a click, and the stop link its "Stop alerts" action opens; browsers
+    without notification actions show `stop_hint` (the ticket page can stop them)."""
+    ticket_url = (settings.ALERTS_BASE_URL + reverse("ticket", args=[message.ticket.token])
+                  if message.ticket is not None else settings.ALERTS_BASE_URL)
+    return {"title": message.subject, "body": message.body, "url": ticket_url, "stop": stop_url(message),
+            "stop_title": PUSH_STOP_ACTION, "stop_hint": PUSH_STOP_HINT, "tag": message.reason or message.kind}
+
+
 def send_push(message: OutboxMessage) -> Outcome:
-    payload = json.dumps({"title": message.subject, "body": message.body,
-                          "url": settings.ALERTS_BASE_URL + reverse("ticket", args=[message.ticket.token])
-                          if message.ticket is not None else settings.ALERTS_BASE_URL,
-                          "tag": message.reason or message.kind})
-    return push.send(message.contact.address, message.contact.keys, payload)
+    return push.send(message.contact.address, message.contact.keys, json.dumps(push_payload(message)))
 
 
 SENDERS = {

@@ -1,6 +1,21 @@
 // Web push opt-in on the ticket page: only on a click (browsers require a gesture),
-// register the service worker, subscribe with the server's VAPID key, send the subscription.
+// register the service worker, subscribe with the server's VAPID key, send the subscription;
+// and on "Stop browser notifications", unsubscribe this browser too.
 (function () {
+  // Stopping browser notifications also drops this browser's subscription (best
+  // effort: the server has erased it either way once the form is posted).
+  const stopPush = document.querySelector("form.alerts-stop[data-channel=push]");
+  if (stopPush && "serviceWorker" in navigator) {
+    stopPush.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const registration = await navigator.serviceWorker.getRegistration("/t/");
+        const subscription = registration && await registration.pushManager.getSubscription();
+        if (subscription) await subscription.unsubscribe();
+      } catch (error) { /* the server-side stop below is what counts */ }
+      stopPush.submit();
+    }, { once: true });
+  }
   const button = document.getElementById("push-optin");
   const status = document.getElementById("push-status");
   if (!button) return;
