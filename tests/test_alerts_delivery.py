@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import timedelta
 from email import message_from_bytes
 from urllib.parse import parse_qs
@@ -122,6 +123,50 @@ def test_a_reset_dead_message_keeps_its_history_and_gets_a_fresh_set_of_tries(
         (False, 503, ""),
         (True, 200, ""),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_times_out_is_retried_and_the_staff_click_does_not_wait(
+        location, queue, counter, settings, fast_retries):
+    settings.ALERTS_SEND_TIMEOUT = 0.5
+    with Receiver(hang=3) as receiver:
+        WebhookEndpoint.objects.create(location=location, url=receiver.url, event_types=["called"])
+        take_ticket(queue)
+        started = time.monotonic()
+        do_call_next(counter=counter)  # the click writes the row; nothing is sent in it
+        assert time.monotonic() - started < 0.5 and len(receiver.requests) == 0
+        deliver_until(lambda: OutboxMessage.objects.get().state == "retrying")
+        receiver.hang = 0
+        deliver_until(lambda: OutboxMessage.objects.get().state == "delivered")
+    first, last = OutboxMessage.objects.get().attempt_log.order_by("at")
+    assert (first.ok, first.status_code, first.error) == (False, None, "ReadTimeout: timed out")
+    assert 500 <= first.duration_ms < 1500 and (last.ok, last.status_code) == (True, 200)
+    assert {r["headers"]["webhook-id"] for r in receiver.requests} == {OutboxMessage.objects.get().message_id}
+
+
+class ExplodingSms:
+    """An SMS back-end whose provider library puts the number in its error."""
+
+    def send(self, to, text, *, idempotency_key=""):
+        raise ValueError(f"cannot deliver to {to}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_sender_never_records_or_logs_the_address_in_full(queue, counter, settings, caplog):
+    settings.ALERTS_SMS_BACKEND = f"{__name__}.ExplodingSms"
+    sms.reset()
+    try:
+        ticket = take_ticket(queue)
+        do_subscribe(ticket, channel="sms", address="+33612345678")
+        do_call_next(counter=counter)
+        with caplog.at_level("DEBUG"):
+            delivery.deliver_due()
+    finally:
+        sms.reset()
+    message = OutboxMessage.objects.get()
+    assert message.state == "retrying" and message.last_error == "ValueError: cannot deliver to …678"
+    assert message.attempt_log.get().error == message.last_error
+    assert "612345678" not in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
@@ -252,6 +297,38 @@ def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, man
     do_join(queue)
     assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=12)) == 1
     assert OutboxMessage.objects.filter(kind="staff_wait").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_managers_who_asked_get_staff_alerts_by_web_push_once_per_crossing(
+        location, queue, counter, manager, settings, fast_retries):
+    from queueapp.alerts.models import StaffPushSubscription
+
+    settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = generate_keys()
+    AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
+    with Receiver(statuses=[201, 410]) as push_service:
+        private, auth, sub = browser_subscription(push_service.url)
+        browser = StaffPushSubscription.objects.create(user=manager, address=sub["endpoint"], keys=sub["keys"])
+        take_ticket(queue)  # the manager has no e-mail address: push only
+        later = timezone.now() + timedelta(minutes=11)
+        assert jobs.staff_wait_alerts(now=later) == 1
+        assert jobs.staff_wait_alerts(now=later + timedelta(minutes=5)) == 0  # the same crossing
+        message = OutboxMessage.objects.get()
+        assert (message.channel, message.staff_push, message.user) == ("push", browser, manager)
+        deliver_until(lambda: OutboxMessage.objects.get().state == "delivered")
+        pushed = json.loads(http_ece.decrypt(push_service.requests[0]["body"], private_key=private,
+                                             auth_secret=auth, version="aes128gcm"))
+        assert pushed["title"] == "General: longest wait over 10 min" and "longest wait in General" in pushed["body"]
+        assert pushed["url"] == f"{settings.ALERTS_BASE_URL}/console/"
+        assert pushed["stop"] == f"{settings.ALERTS_BASE_URL}/alerts/stop/{browser.stop_token}/"
+        # The next crossing: the push service says the subscription is gone; it is removed.
+        do_call_next(counter=counter)  # the line is empty: the rule re-arms
+        assert jobs.staff_wait_alerts(now=later) == 0
+        do_join(queue)
+        assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=12)) == 1
+        deliver_until(lambda: OutboxMessage.objects.filter(state="dropped").exists())
+    assert not StaffPushSubscription.objects.exists()
+    assert OutboxMessage.objects.get(state="dropped").drop_reason == "the push subscription is gone"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -96,6 +96,7 @@ def test_push_subscription_checked_and_stored(client, queue, settings):
     url = f"/t/{ticket.token}/alerts/push"
     _, _, sub = browser_subscription("https://push.example.net/send/abc")
     for bad, field in [({"endpoint": "http://x/1", "keys": sub["keys"]}, "endpoint"),
+                       ({"endpoint": sub["endpoint"] + "\x00", "keys": sub["keys"]}, "endpoint"),
                        ({"endpoint": sub["endpoint"], "keys": {"p256dh": "AAAA", "auth": sub["keys"]["auth"]}},
                         "keys.p256dh"),
                        ({"endpoint": sub["endpoint"]}, "keys"), ([], "subscription")]:
@@ -116,6 +117,41 @@ def test_push_is_not_offered_without_vapid_keys(client, queue, settings):
     _, _, sub = browser_subscription("https://push.example.net/send/abc")
     response = client.post(f"/t/{ticket.token}/alerts/push", json.dumps(sub), content_type="application/json")
     assert response.status_code == 400 and response.json()["field"] == "channel"
+
+
+@pytest.mark.django_db
+def test_a_manager_asks_for_staff_alerts_by_push_on_the_console_and_stops_them(
+        client, location, manager, staff, settings):
+    from queueapp.alerts.models import StaffPushSubscription
+
+    settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = generate_keys()
+    _, _, sub = browser_subscription("https://push.example.net/send/staff")
+    url = "/alerts/staff/push"
+    assert client.post(url, json.dumps(sub), content_type="application/json").status_code == 401
+    client.force_login(staff)  # staff, not a manager: no staff alerts, no button
+    assert b"push-optin" not in client.get("/console/").content
+    response = client.post(url, json.dumps(sub), content_type="application/json")
+    assert response.status_code == 403 and not StaffPushSubscription.objects.exists()
+    client.force_login(manager)
+    page = client.get("/console/").content.decode()
+    assert 'data-scope="/console/"' in page and f'data-key="{settings.VAPID_PUBLIC_KEY}"' in page
+    for bad, field in [({"endpoint": "https://push.example.net/\x00", "keys": sub["keys"]}, "endpoint"),
+                       ({"endpoint": sub["endpoint"], "keys": {}}, "keys.p256dh"),
+                       ({"endpoint": "https://" + "p" * 1000, "keys": sub["keys"]}, "endpoint"),
+                       ({"endpoint": sub["endpoint"], "keys": {"p256dh": sub["keys"]["p256dh"], "auth": "\u0663"}},
+                        "keys.auth")]:
+        response = client.post(url, json.dumps(bad), content_type="application/json")
+        assert response.status_code == 400 and response.json()["field"] == field, response.json()
+    assert not StaffPushSubscription.objects.exists()
+    assert client.post(url, json.dumps(sub), content_type="application/json").status_code == 201
+    assert client.post(url, json.dumps(sub), content_type="application/json").status_code == 201  # same browser
+    browser = StaffPushSubscription.objects.get()
+    assert (browser.user, browser.address, browser.keys) == (manager, sub["endpoint"], sub["keys"])
+    page = client.get("/console/").content.decode()
+    assert "Notifications on (push.example.net/…)" in page and sub["endpoint"] not in page
+    stopped = client.post(f"/alerts/stop/{browser.stop_token}/")
+    assert stopped.status_code == 200 and "no more staff alerts" in stopped.content.decode()
+    assert not StaffPushSubscription.objects.exists()
 
 
 @pytest.mark.django_db

@@ -17,10 +17,11 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from ..access import managed_locations
+from ..errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from ..models import FINAL_STATUSES, Ticket
-from ..errors import InvalidInput, InvalidTransition, NotFound
 from . import push
-from .models import Channel, Contact
+from .models import Channel, Contact, StaffPushSubscription
 
 
 def offered_channels() -> list[str]:
@@ -86,8 +87,8 @@ def parse_push_subscription(data) -> tuple[str, dict]:
     if not isinstance(data, dict):
         raise InvalidInput("Send the browser's push subscription as a JSON object.", field="subscription")
     endpoint = data.get("endpoint")
-    if not isinstance(endpoint, str) or len(endpoint) > 1000 or urlparse(endpoint).scheme != "https" \
-            or not urlparse(endpoint).hostname:
+    if not isinstance(endpoint, str) or len(endpoint) > 1000 or not endpoint.isprintable() \
+            or " " in endpoint or urlparse(endpoint).scheme != "https" or not urlparse(endpoint).hostname:
         raise InvalidInput("The push endpoint must be an https URL.", field="endpoint")
     keys = data.get("keys")
     if not isinstance(keys, dict):
@@ -123,10 +124,29 @@ def do_subscribe(ticket: Ticket | int, *, channel: str, address: str, keys: dict
 
 
 @transaction.atomic(durable=True)
-def do_stop(stop_token: str) -> Contact:
-    """Withdraw consent: no more messages on this contact, and its address is erased now."""
+def do_subscribe_staff_push(user, *, endpoint: str, keys: dict) -> StaffPushSubscription:
+    """A manager's browser asks for staff alerts (longest wait over a threshold,
+    a webhook endpoint switched off) by web push; `endpoint` and `keys` parsed
+    by `parse_push_subscription`. Only managers get staff alerts."""
+    if not managed_locations(user).exists():
+        raise PermissionDenied("Staff alerts go to a location's managers; you manage no location.")
+    if not push.enabled():
+        raise InvalidInput("Web push is not set up here (no VAPID keys).", field="channel")
+    subscription, _ = StaffPushSubscription.objects.update_or_create(
+        user=user, address=endpoint, defaults={"keys": keys, "created_at": timezone.now()})
+    return subscription
+
+
+@transaction.atomic(durable=True)
+def do_stop(stop_token: str) -> Contact | StaffPushSubscription:
+    """Withdraw consent: no more messages on this contact, and its address is
+    erased now (a manager's push subscription is deleted)."""
     contact = Contact.objects.select_for_update().filter(stop_token=stop_token).first()
     if contact is None:
+        staff = StaffPushSubscription.objects.filter(stop_token=stop_token).first()
+        if staff is not None:
+            staff.delete()
+            return staff
         raise NotFound("This stop link is not valid (alerts may already be off).")
     if contact.stopped_at is None:
         contact.stopped_at = timezone.now()

@@ -36,10 +36,12 @@ from django.utils import timezone
 
 from . import senders
 from .models import (
+    Channel,
     Contact,
     DeliveryAttempt,
     OutboxMessage,
     OutboxState,
+    StaffPushSubscription,
     WebhookEndpoint,
 )
 from .outcome import Outcome
@@ -84,18 +86,20 @@ def claim(limit: int | None = None) -> list[OutboxMessage]:
             lease=lease, attempts=F("attempts") + 1,
             next_attempt_at=now + timedelta(seconds=lease_seconds(len(ids))))
     return list(OutboxMessage.objects.filter(pk__in=ids, lease=lease)
-                .select_related("contact", "endpoint", "user", "ticket__queue"))
+                .select_related("contact", "endpoint", "user", "staff_push", "ticket__queue"))
 
 
 def drop_reason(message: OutboxMessage) -> str:
     """Why the message must not go out now; empty when it is still true."""
     if message.contact_id is None and message.user_id is None and message.endpoint_id is None:
         return "the recipient's subscription was removed"
+    if message.channel == Channel.PUSH and message.contact_id is None and message.staff_push_id is None:
+        return "the recipient's subscription was removed"
     if message.contact is not None and not message.contact.active:
         return "the recipient stopped alerts" if message.contact.stopped_at else "the address was erased"
     if message.endpoint is not None and not message.endpoint.is_active:
         return "the webhook endpoint is switched off"
-    if message.user is not None and not message.user.email:
+    if message.channel == Channel.EMAIL and message.user is not None and not message.user.email:
         return "the staff member has no e-mail address"
     if message.requires_status:
         if message.ticket is None:
@@ -149,7 +153,7 @@ def _record(lease: str, dropped, sent) -> None:
             if outcome.ok:
                 delivered.append(message.pk)
             elif outcome.gone:
-                gone.append(message.contact_id)
+                gone.append((message.contact_id, message.staff_push_id))
                 mine.filter(pk=message.pk).update(state=OutboxState.DROPPED, finished_at=now, lease="",
                                                   drop_reason="the push subscription is gone",
                                                   last_error=outcome.error)
@@ -180,7 +184,8 @@ def _record(lease: str, dropped, sent) -> None:
                 failing_since=now)
         if gone:
             # "A push subscription that the push service answers 404/410 is removed."
-            Contact.objects.filter(pk__in=[g for g in gone if g]).delete()
+            Contact.objects.filter(pk__in=[contact for contact, _ in gone if contact]).delete()
+            StaffPushSubscription.objects.filter(pk__in=[staff for _, staff in gone if staff]).delete()
 
 
 @transaction.atomic(durable=True)

@@ -3,7 +3,8 @@
 - `deliver_alerts`: keeps the delivery loop (`delivery.run_loop`) running in
   its own thread, so a hanging receiver never delays offer expiry or ticks;
 - `staff_wait_alerts`: managers hear once per crossing of a queue's
-  longest-wait threshold;
+  longest-wait threshold (by e-mail, and by web push in each browser where
+  they asked for it on the console);
 - `switch_off_failing_endpoints`: an endpoint failing for
   ALERTS_ENDPOINT_DISABLE_AFTER_HOURS is switched off, its managers told;
 - `erase_alert_contacts`: addresses blanked after their ticket ended and the
@@ -23,8 +24,17 @@ from django.utils import timezone
 
 from ..models import FINAL_STATUSES, Location, StaffMembership, Ticket, TicketStatus
 from ..worker import periodic
-from . import delivery
-from .models import AlertRule, Channel, Contact, MessageKind, OutboxMessage, OutboxState, WebhookEndpoint
+from . import delivery, push
+from .models import (
+    AlertRule,
+    Channel,
+    Contact,
+    MessageKind,
+    OutboxMessage,
+    OutboxState,
+    StaffPushSubscription,
+    WebhookEndpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +46,21 @@ def deliver_alerts() -> None:
 
 
 def managers_of(location_id: int):
-    return (get_user_model().objects.filter(memberships__location_id=location_id,
-                                            memberships__role=StaffMembership.Role.MANAGER,
-                                            is_active=True)
-            .exclude(email=""))
+    return get_user_model().objects.filter(memberships__location_id=location_id,
+                                           memberships__role=StaffMembership.Role.MANAGER, is_active=True)
 
 
 def _tell_managers(location_id: int, *, kind: str, reason: str, subject: str, body: str, queue=None) -> int:
+    """One message per manager's e-mail address and per browser that asked for
+    web push; the (recipient, reason) constraints make a second call for the
+    same reason write nothing."""
+    managers = list(managers_of(location_id))
     rows = [OutboxMessage(channel=Channel.EMAIL, kind=kind, reason=reason, user=user, queue=queue,
-                          subject=subject, body=body) for user in managers_of(location_id)]
+                          subject=subject, body=body) for user in managers if user.email]
+    if push.enabled():
+        rows += [OutboxMessage(channel=Channel.PUSH, kind=kind, reason=reason, user_id=sub.user_id,
+                               staff_push=sub, queue=queue, subject=subject, body=body)
+                 for sub in StaffPushSubscription.objects.filter(user__in=managers)]
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 

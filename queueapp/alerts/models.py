@@ -66,6 +66,27 @@ class Contact(models.Model):
         return self.stopped_at is None and self.blanked_at is None and bool(self.address)
 
 
+class StaffPushSubscription(models.Model):
+    """A manager's browser that asked for staff alerts by web push (the console's
+    "Notify me in this browser"). Staff alerts go to each of them as well as by
+    e-mail; a push service answering 404/410 removes it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="alert_push_subscriptions")
+    address = models.CharField(max_length=1000, help_text="The push service endpoint.")
+    keys = models.JSONField(default=dict, help_text="p256dh and auth.")
+    created_at = models.DateTimeField(default=timezone.now)
+    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address"], name="staffpush_one_per_user_endpoint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Web push for {self.user} ({masked(self.address)})"
+
+
 def masked(address: str) -> str:
     """What staff and logs may see of an address: enough to tell two apart."""
     if not address:
@@ -212,7 +233,9 @@ class OutboxMessage(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="messages")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="+", help_text="Staff recipient (e-mail).")
+                             related_name="+", help_text="Staff recipient (by e-mail, or web push below).")
+    staff_push = models.ForeignKey(StaffPushSubscription, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="messages", help_text="Staff recipient's browser (web push).")
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True, help_text="The text, or the webhook's JSON body.")
     requires_status = models.CharField(
@@ -238,8 +261,10 @@ class OutboxMessage(models.Model):
             # "None sent twice for the same reason": one row per contact and reason.
             models.UniqueConstraint(fields=["contact", "reason"], condition=~Q(reason=""),
                                     name="outbox_one_per_contact_reason"),
-            models.UniqueConstraint(fields=["user", "reason"], condition=~Q(reason=""),
-                                    name="outbox_one_per_user_reason"),
+            models.UniqueConstraint(fields=["user", "reason"], condition=~Q(reason="") & Q(channel="email"),
+                                    name="outbox_one_email_per_user_reason"),
+            models.UniqueConstraint(fields=["staff_push", "reason"], condition=~Q(reason=""),
+                                    name="outbox_one_per_staff_push_reason"),
             models.CheckConstraint(
                 condition=Q(channel="webhook", endpoint__isnull=False) | ~Q(channel="webhook"),
                 name="outbox_webhook_has_endpoint"),

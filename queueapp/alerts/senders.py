@@ -25,7 +25,13 @@ from .texts import PUSH_STOP_ACTION, PUSH_STOP_HINT, STOP_LINE
 
 
 def stop_url(message: OutboxMessage) -> str:
-    return settings.ALERTS_BASE_URL + reverse("alerts-stop", args=[message.contact.stop_token])
+    """The message's way to stop them: its contact's, or its manager's browser's."""
+    token = message.contact.stop_token if message.contact is not None else message.staff_push.stop_token
+    return settings.ALERTS_BASE_URL + reverse("alerts-stop", args=[token])
+
+
+def _push_destination(message: OutboxMessage):
+    return message.contact if message.contact is not None else message.staff_push
 
 
 def send(message: OutboxMessage) -> Outcome:
@@ -35,6 +41,10 @@ def send(message: OutboxMessage) -> Outcome:
     except Exception as error:  # a sender bug must not kill the delivery loop
         outcome = Outcome(False, error=f"{type(error).__name__}: {error}")
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    destination = message.contact or message.staff_push
+    address = destination.address if destination is not None else ""
+    if address and address in outcome.error:  # the error is shown in the admin: never the address in full
+        outcome.error = outcome.error.replace(address, masked(address))
     outcome.error = outcome.error[:300]
     return outcome
 
@@ -89,17 +99,23 @@ def send_sms(message: OutboxMessage) -> Outcome:
 
 
 def push_payload(message: OutboxMessage) -> dict:
-    """What the service worker (alerts/sw.js) shows: the text, the ticket page to
-    open on a click, and the stop link its "Stop alerts" action opens; browsers
-    without notification actions show `stop_hint` (the ticket page can stop them)."""
-    ticket_url = (settings.ALERTS_BASE_URL + reverse("ticket", args=[message.ticket.token])
-                  if message.ticket is not None else settings.ALERTS_BASE_URL)
-    return {"title": message.subject, "body": message.body, "url": ticket_url, "stop": stop_url(message),
+    """What the service worker (alerts/sw.js) shows: the text, the page to open on
+    a click (the ticket's; the console for staff), and the stop link its "Stop
+    alerts" action opens; browsers without notification actions show
+    `stop_hint` (that page can stop them too)."""
+    if message.ticket is not None and message.contact is not None:
+        page = settings.ALERTS_BASE_URL + reverse("ticket", args=[message.ticket.token])
+    elif message.staff_push is not None:
+        page = settings.ALERTS_BASE_URL + reverse("console-home")
+    else:
+        page = settings.ALERTS_BASE_URL
+    return {"title": message.subject, "body": message.body, "url": page, "stop": stop_url(message),
             "stop_title": PUSH_STOP_ACTION, "stop_hint": PUSH_STOP_HINT, "tag": message.reason or message.kind}
 
 
 def send_push(message: OutboxMessage) -> Outcome:
-    return push.send(message.contact.address, message.contact.keys, json.dumps(push_payload(message)))
+    destination = _push_destination(message)
+    return push.send(destination.address, destination.keys, json.dumps(push_payload(message)))
 
 
 SENDERS = {

@@ -62,7 +62,7 @@ def render(kind: str, fields: dict, template: str = "") -> tuple[str, str]:
 
 # How every message says it can be stopped: SMS and e-mail end with the stop
 # link; a web push notification has a "Stop alerts" action opening it (and,
-# where the browser shows no actions, says the ticket page can stop them).
+# where the browser shows no actions, says the page a tap opens can stop them).
 STOP_LINE = "Stop these alerts: {url}"
 PUSH_STOP_ACTION = "Stop alerts"
-PUSH_STOP_HINT = "Open your ticket to stop these alerts."
+PUSH_STOP_HINT = "Tap to open the page where you can stop these alerts."

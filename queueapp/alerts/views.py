@@ -16,8 +16,15 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import pages
 from ..selectors import ticket_by_token
 from ..errors import InvalidInput, QueueActionError
-from .contacts import do_stop, do_subscribe, parse_email, parse_phone, parse_push_subscription
-from .models import Channel
+from .contacts import (
+    do_stop,
+    do_subscribe,
+    do_subscribe_staff_push,
+    parse_email,
+    parse_phone,
+    parse_push_subscription,
+)
+from .models import Channel, StaffPushSubscription
 
 SERVICE_WORKER = Path(__file__).resolve().parent / "static_sw.js"
 
@@ -27,6 +34,13 @@ def _ticket(token: str):
     if ticket is None:
         raise Http404("No such ticket.")
     return ticket
+
+
+def _json_body(request):
+    try:
+        return json.loads(request.body or b"null")
+    except ValueError:
+        raise InvalidInput("The body must be JSON.", field="subscription") from None
 
 
 @require_POST
@@ -57,15 +71,24 @@ def subscribe_push(request, token: str):
     """The browser's PushSubscription as JSON (sent by alerts.js after the person clicked)."""
     ticket = _ticket(token)
     try:
-        try:
-            data = json.loads(request.body or b"null")
-        except ValueError:
-            raise InvalidInput("The body must be JSON.", field="subscription") from None
-        endpoint, keys = parse_push_subscription(data)
+        endpoint, keys = parse_push_subscription(_json_body(request))
         do_subscribe(ticket, channel=Channel.PUSH, address=endpoint, keys=keys)
     except QueueActionError as error:
         return JsonResponse({"detail": error.message, "field": error.field}, status=error.status_code)
     return JsonResponse({"detail": "Notifications are on for this browser."}, status=201)
+
+
+@require_POST
+def subscribe_staff_push(request):
+    """A manager's browser asks for staff alerts by web push (console home)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Log in first.", "field": None}, status=401)
+    try:
+        endpoint, keys = parse_push_subscription(_json_body(request))
+        do_subscribe_staff_push(request.user, endpoint=endpoint, keys=keys)
+    except QueueActionError as error:
+        return JsonResponse({"detail": error.message, "field": error.field}, status=error.status_code)
+    return JsonResponse({"detail": "Staff alerts will also come to this browser."}, status=201)
 
 
 @csrf_exempt  # the unguessable token is the credential; mail clients' one-click POST has no CSRF token
@@ -73,10 +96,11 @@ def stop(request, stop_token: str):
     """GET asks to confirm (link scanners must not unsubscribe people); POST stops."""
     if request.method == "POST":
         try:
-            do_stop(stop_token)
+            stopped = do_stop(stop_token)
         except QueueActionError as error:
             return render(request, "alerts/stop.html", {"error": error.message}, status=error.status_code)
-        return render(request, "alerts/stop.html", {"stopped": True})
+        return render(request, "alerts/stop.html",
+                      {"stopped": True, "staff": isinstance(stopped, StaffPushSubscription)})
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     return render(request, "alerts/stop.html", {"stop_token": stop_token})
@@ -94,6 +118,7 @@ def service_worker(request):
 urlpatterns = [
     path("t/<token:token>/alerts", subscribe, name="alerts-subscribe"),
     path("t/<token:token>/alerts/push", subscribe_push, name="alerts-subscribe-push"),
+    path("alerts/staff/push", subscribe_staff_push, name="alerts-staff-push"),
     path("alerts/stop/<token:stop_token>/", stop, name="alerts-stop"),
     path("alerts/sw.js", service_worker, name="alerts-sw"),
 ]

@@ -1,4 +1,5 @@
-// Web push opt-in on the ticket page: only on a click (browsers require a gesture),
+// Web push opt-in on the ticket page (and for managers' staff alerts on the console,
+// the service worker's scope in data-scope): only on a click (browsers require a gesture),
 // register the service worker, subscribe with the server's VAPID key, send the subscription;
 // and on "Stop browser notifications", unsubscribe this browser too.
 (function () {
@@ -9,7 +10,7 @@
     stopPush.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        const registration = await navigator.serviceWorker.getRegistration("/t/");
+        const registration = await navigator.serviceWorker.getRegistration(stopPush.dataset.scope || "/t/");
         const subscription = registration && await registration.pushManager.getSubscription();
         if (subscription) await subscription.unsubscribe();
       } catch (error) { /* the server-side stop below is what counts */ }
@@ -39,7 +40,8 @@
     try {
       const permission = await Notification.requestPermission();
       if (permission !== "granted") throw new Error("Notifications are blocked for this site.");
-      const registration = await navigator.serviceWorker.register(button.dataset.sw, { scope: "/t/" });
+      const registration = await navigator.serviceWorker.register(
+        button.dataset.sw, { scope: button.dataset.scope || "/t/" });
       await navigator.serviceWorker.ready;
       // A browser that cannot reach its push service may never answer: give up after a while.
       const subscription = await Promise.race([

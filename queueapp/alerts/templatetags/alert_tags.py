@@ -3,8 +3,10 @@
 from django import template
 from django.conf import settings
 
+from ...access import managed_locations
+from .. import push
 from ..contacts import offered_channels
-from ..models import Contact, masked
+from ..models import Contact, StaffPushSubscription, masked
 
 register = template.Library()
 
@@ -22,6 +24,18 @@ def alert_optin(context, ticket):
             "error": context.get("alert_error"), "field": context.get("alert_field"),
             "chosen": context.get("alert_channel") or "sms", "address": context.get("alert_address", ""),
             "final": ticket.is_final}
+
+
+@register.inclusion_tag("alerts/staff_push.html", takes_context=True)
+def staff_push_optin(context):
+    """Console home: a manager's "Notify me in this browser" for staff alerts, and a
+    stop button per browser already subscribed. Nothing for staff who manage nothing."""
+    user = context["request"].user
+    if not (push.enabled() and managed_locations(user).exists()):
+        return {"show": False}
+    return {"show": True, "csrf_token": context.get("csrf_token"), "vapid_public_key": settings.VAPID_PUBLIC_KEY,
+            "subscriptions": [(masked(s.address), s.stop_token)
+                              for s in StaffPushSubscription.objects.filter(user=user).order_by("created_at")]}
 
 
 @register.inclusion_tag("alerts/join_fields.html", takes_context=True)
