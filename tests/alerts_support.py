@@ -69,10 +69,13 @@ class Receiver:
                     status = owner.statuses.pop(0) if owner.statuses else owner.default
                 if owner.hang:
                     time.sleep(owner.hang)
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+                try:
+                    self.send_response(status)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender timed out and hung up, as it should
 
             def log_message(self, *args):
                 pass
