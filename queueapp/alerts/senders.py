@@ -24,14 +24,14 @@ from .outcome import Outcome
 from .texts import PUSH_STOP_ACTION, PUSH_STOP_HINT, STOP_LINE
 
 
-def stop_url(message: OutboxMessage) -> str:
-    """The message's way to stop them: its contact's, or its manager's browser's."""
-    token = message.contact.stop_token if message.contact is not None else message.staff_push.stop_token
-    return settings.ALERTS_BASE_URL + reverse("alerts-stop", args=[token])
-
-
-def _push_destination(message: OutboxMessage):
+def _subscriber(message: OutboxMessage):
+    """Who asked for it and holds the address: the ticket holder's contact, or the
+    manager's browser (None for webhooks and staff e-mails)."""
     return message.contact if message.contact is not None else message.staff_push
+
+
+def stop_url(message: OutboxMessage) -> str:
+    return settings.ALERTS_BASE_URL + reverse("alerts-stop", args=[_subscriber(message).stop_token])
 
 
 def send(message: OutboxMessage) -> Outcome:
@@ -41,8 +41,8 @@ def send(message: OutboxMessage) -> Outcome:
     except Exception as error:  # a sender bug must not kill the delivery loop
         outcome = Outcome(False, error=f"{type(error).__name__}: {error}")
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
-    destination = message.contact or message.staff_push
-    address = destination.address if destination is not None else ""
+    subscriber = _subscriber(message)
+    address = subscriber.address if subscriber is not None else ""
     if address and address in outcome.error:  # the error is shown in the admin: never the address in full
         outcome.error = outcome.error.replace(address, masked(address))
     outcome.error = outcome.error[:300]
@@ -114,8 +114,8 @@ def push_payload(message: OutboxMessage) -> dict:
 
 
 def send_push(message: OutboxMessage) -> Outcome:
-    destination = _push_destination(message)
-    return push.send(destination.address, destination.keys, json.dumps(push_payload(message)))
+    subscriber = _subscriber(message)
+    return push.send(subscriber.address, subscriber.keys, json.dumps(push_payload(message)))
 
 
 SENDERS = {
