@@ -18,6 +18,7 @@ import os
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.db import close_old_connections
 
 from config.asgi import application as real_application
 
@@ -40,6 +41,17 @@ def _complete(counter_id: int) -> str:
 
 
 ACTIONS = {"call-next": _call_next, "complete": _complete}
+
+
+def _run(action: str, counter_id: int) -> str:
+    # Django's handler returns a request's connection to the pool when the
+    # request finishes (request_finished -> close_old_connections); this
+    # endpoint bypasses the handler, so it must do the same, or each call's
+    # thread keeps a pooled connection and the pool runs dry after ~40 calls.
+    try:
+        return ACTIONS[action](counter_id)
+    finally:
+        close_old_connections()
 
 
 class BareHandler(ASGIHandler):
@@ -70,7 +82,7 @@ async def application(scope, receive, send):
         # ThreadSensitiveContext, i.e. on a thread of its own, not on the
         # process-wide one the live screens' reads use.
         async with ThreadSensitiveContext():
-            result = await sync_to_async(ACTIONS[action], thread_sensitive=True)(int(counter))
+            result = await sync_to_async(_run, thread_sensitive=True)(action, int(counter))
         status, body = 200, result.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
