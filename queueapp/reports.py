@@ -25,7 +25,7 @@ class DateRangeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        today = timezone.localdate()
+        today = self.today()
         start, end = data.get("start"), data.get("end")
         if self.errors:
             return data
@@ -37,6 +37,10 @@ class DateRangeForm(forms.Form):
             raise forms.ValidationError(f"Choose at most {MAX_RANGE_DAYS} days at once.", code="too_long")
         data["start"], data["end"] = start, end
         return data
+
+    def today(self) -> date:
+        """The day an empty range means; forms that know a location say its day."""
+        return timezone.localdate()
 
     def error_text(self) -> str:
         """One line naming each bad field and why (for a 400 answer)."""

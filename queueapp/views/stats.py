@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils import timezone
 
 from ..access import managed_locations
 from ..charts import bar_chart
@@ -21,6 +24,14 @@ class StatsForm(DateRangeForm):
                                       empty_label=None)
     by = forms.ChoiceField(choices=[("day", "per day"), ("hour", "per hour of the day")],
                            required=False, label="CSV rows")
+
+    def today(self):
+        # The figures are days in the location's time zone, so "today" is the
+        # location's day, not the server's (from 23:00 UTC Paris is a day ahead).
+        location = self.cleaned_data.get("location") or self.fields["location"].queryset.first()
+        if location is None:
+            return super().today()
+        return timezone.localdate(timezone=ZoneInfo(location.timezone))
 
     def __init__(self, *args, locations, **kwargs):
         super().__init__(*args, **kwargs)
