@@ -20,14 +20,6 @@ def lock_queue(queue_id: int) -> Queue:
         raise NotFound(f"Queue {queue_id} does not exist.") from None
 
 
-def try_lock_queue(queue_id: int) -> Queue | None:
-    """Lock one queue row if nobody holds it now (PostgreSQL SKIP LOCKED); None
-    if someone does, or if it does not exist. For work that someone else will
-    do anyway a moment later (an extra admission attempt)."""
-    return (Queue.objects.select_for_update(of=("self",), skip_locked=True).select_related("location")
-            .filter(pk=queue_id).first())
-
-
 def lock_queues(queue_ids: Iterable[int]) -> list[Queue]:
     """Lock several queue rows in primary-key order, so two transactions that
     need the same pair never wait on each other in opposite orders."""

@@ -34,7 +34,7 @@ from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
 from ..alerts.decide import webhook_endpoints
 from ._events import announce_event, record_event
-from ._locks import lock_queue, try_lock_queue
+from ._locks import lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
 from .waitlist import _each_queue, _set_seats, admit_locked
 
@@ -117,26 +117,56 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
     The place is taken on its own (`_take_place`: on PostgreSQL one statement
     that updates the queue row's counters and writes the ticket and its JOINED
     event), so the queue row is held for that statement, not for the whole
-    arrival: 10,000 visitors a minute do not queue behind each other. Only the
-    head of an empty line tries to be admitted at once, in a separate
-    transaction that skips the room if someone else holds its row (the
-    worker's cycle admits a second later).
+    arrival: 10,000 visitors a minute do not queue behind each other.
+
+    When that statement finds a place free inside and the room's next
+    admission slot has come, the arrival leads to an admission at once
+    (`_admit_on_arrival`): it lets in the head of the line, who is not
+    necessarily this arrival. An earlier rule (only the head of an empty line
+    tried, and gave up when another arrival held the row at that instant) left
+    an empty room closed until the worker's next cycle.
     """
     room_id = room if isinstance(room, int) else room.pk
     room = WaitingRoom.objects.select_related("queue__location").filter(pk=room_id).first()
     if room is None:
         raise NotFound(f"Waiting room {room_id} does not exist.")
-    now = now or timezone.now()
-    ticket, line_ahead = _take_place(room.queue)
+    ticket = _take_place(room.queue)
     queue = ticket.queue
-    # Let in at once only the head of an empty line; behind others, the worker's
-    # cycle and the releases admit (at the rate), not every arrival trying.
-    if not line_ahead and queue.seats_taken < (queue.capacity or 0) and (
-            room.next_admission_at is None or room.next_admission_at <= now):
-        if any(t.pk == ticket.pk for t in _room_cycle(queue.pk, now=now, skip_busy=True)):
+    # `seats_taken` is the row as this arrival's statement left it (exact);
+    # once full or once the slot has moved on, arrivals leave it to the
+    # releases and the worker's cycle.
+    if queue.seats_taken < (queue.capacity or 0) and (
+            room.next_admission_at is None or room.next_admission_at <= (now or timezone.now())):
+        if any(t.pk == ticket.pk for t in _admit_on_arrival(queue.pk, now=now)):
             ticket.refresh_from_db(fields=["status", "confirmed_at"])
             ticket.queue = queue
     return ticket
+
+
+# The per-room lock of "an arrival is admitting": (this class, the queue's id).
+ARRIVAL_ADMISSION_LOCK = 0x51_41_44_4D  # "QADM"
+
+
+@transaction.atomic(durable=True)
+def _admit_on_arrival(queue_id: int, *, now: datetime | None) -> list[Ticket]:
+    """An admission cycle run by an arrival that found a place free and the slot come.
+
+    It waits for the room's row (whoever holds it: another arrival's statement,
+    a release, the worker), so the admission happens now, not a cycle later.
+    Only one arrival per room waits so at a time (a PostgreSQL advisory lock,
+    tried without waiting): the others, arriving meanwhile, leave it to that
+    one, which reads the line after they took their places (their statements
+    needed the row it is waiting for, or committed before it got it), so
+    10,000 arrivals do not queue for the row to find nothing to do. The time
+    is read under the lock, so a slot that came while it waited counts.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s::int, %s::int)", [ARRIVAL_ADMISSION_LOCK, queue_id])
+            if not cursor.fetchone()[0]:
+                return []
+    queue = lock_queue(queue_id)
+    return admit_room_locked(_room_of(queue), queue, now=now or timezone.now())
 
 
 # The update that hands out the next number, place and event version. The
@@ -144,8 +174,7 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
 # at 1 again. No row: paused or full. `max_waiting` is counted in the same
 # statement; on PostgreSQL an update that waited for the row re-checks the row,
 # not the count, so a burst may pass a room's `max_waiting` by the arrivals that
-# were in flight together (SQLite serialises them: exact there). `line_ahead`
-# may likewise miss one in flight: it only decides whether to try an admission.
+# were in flight together (SQLite serialises them: exact there).
 _NEW_DAY = "number_day IS NULL OR number_day < %(day)s"
 _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
          f"number_day = CASE WHEN {_NEW_DAY} THEN %(day)s ELSE number_day END, "
@@ -153,9 +182,7 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
          "last_seq = last_seq + 1, version = version + 1 "
          "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
          f"(SELECT COUNT(*) FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
-         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, "
-         f"EXISTS (SELECT 1 FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s) "
-         "AS line_ahead, prefix")
+         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
 # PostgreSQL: the update, the ticket and its JOINED event in one statement, so the
 # queue row is held for that statement and the commit only. The event's data is
 # `record_event`'s: {"entered": [priority, seq], "ticket": events.ticket_snapshot(ticket)}
@@ -175,14 +202,15 @@ _TAKE_IN_ONE = (
     "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
     "'party_size', 1, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id "
     "FROM q, t RETURNING id, data) "
-    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, q.line_ahead, "
+    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, "
     "q.prefix, t.id, e.id, e.data "
     "FROM q, t, e")
 
 
-def _take_place(queue: Queue) -> tuple[Ticket, bool]:
+def _take_place(queue: Queue) -> Ticket:
     """The next number, place and version, the waiting ticket and its JOINED
-    event, and whether anyone was waiting before it. Refuses a paused or full room.
+    event; `queue` gets the row's counters as the update left them. Refuses a
+    paused or full room.
 
     On PostgreSQL, when no webhook wants the join, one statement in autocommit
     (`_TAKE_IN_ONE`): the queue row is locked and released by the server
@@ -197,19 +225,19 @@ def _take_place(queue: Queue) -> tuple[Ticket, bool]:
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED}
     if connection.vendor == "postgresql" and not webhook_endpoints(queue.location_id, Kind.JOINED):
         row = _execute(_TAKE_IN_ONE, params, queue)
-        line_ahead, (ticket.pk, event_id, data) = _apply_place(queue, ticket, row)
+        ticket.pk, event_id, data = _apply_place(queue, ticket, row)
         ticket._state.adding, ticket._state.db = False, connection.alias
         event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
                            status_after=TicketStatus.WAITING, created_at=now,
                            data=json.loads(data) if isinstance(data, str) else data)
         announce_event(event, queue=queue, ticket=ticket, entered_line=(ticket.priority, ticket.seq))
-        return ticket, line_ahead
+        return ticket
     with transaction.atomic(durable=True):
-        line_ahead, _rest = _apply_place(queue, ticket, _execute(_TAKE, params, queue))
+        _apply_place(queue, ticket, _execute(_TAKE, params, queue))
         ticket.save(force_insert=True)
         record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
                      version_taken=True)
-    return ticket, line_ahead
+    return ticket
 
 
 def _execute(sql: str, params: dict, queue: Queue) -> tuple:
@@ -224,16 +252,16 @@ def _execute(sql: str, params: dict, queue: Queue) -> tuple:
     return row
 
 
-def _apply_place(queue: Queue, ticket: Ticket, row: tuple) -> tuple[bool, list]:
+def _apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:
     """Copy what the update handed out onto the queue and the ticket; return
-    whether someone was waiting already, and the rest of the row."""
+    the rest of the row."""
     number_day, ticket.number, ticket.seq, queue.version, queue.seats_taken, queue.capacity, \
-        line_ahead, _prefix, *rest = row
+        _prefix, *rest = row
     if isinstance(number_day, str):  # SQLite returns the column's text
         number_day = date.fromisoformat(number_day)
     ticket.business_day = queue.number_day = number_day
     queue.last_number, queue.last_seq = ticket.number, ticket.seq
-    return bool(line_ahead), rest
+    return rest
 
 
 @transaction.atomic(durable=True)
@@ -314,12 +342,9 @@ def run_room_cycles(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic(durable=True)
-def _room_cycle(queue_id: int, *, now: datetime | None, skip_busy: bool = False) -> list[Ticket]:
-    """One admission cycle of a room. `skip_busy`: do nothing if another
-    transaction holds the room's row (an arrival's; the worker comes next)."""
-    queue = try_lock_queue(queue_id) if skip_busy else lock_queue(queue_id)
-    if queue is None:
-        return []
+def _room_cycle(queue_id: int, *, now: datetime | None) -> list[Ticket]:
+    """One admission cycle of a room (waits for the room's queue row)."""
+    queue = lock_queue(queue_id)
     return admit_room_locked(_room_of(queue), queue, now=now or timezone.now())
 
 
