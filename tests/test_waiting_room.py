@@ -134,6 +134,18 @@ def test_integrity_sees_an_inside_count_that_disagrees_with_admissions(room):
     assert "room_inside_count" in codes
 
 
+def test_integrity_sees_a_release_without_its_event(room):
+    # The counts agree (nobody inside, seat counter 0), but the visitor left
+    # without a release event: the events say one is still inside.
+    visitor = do_enter_line(room)
+    assert visitor.status == TicketStatus.CONFIRMED
+    Ticket.objects.filter(pk=visitor.pk).update(status=TicketStatus.COMPLETED)
+    Queue.objects.filter(pk=room.queue_id).update(seats_taken=0)
+    problems = validate_queue_integrity(room.queue_id)
+    assert "room_events" in {p.code for p in problems}
+    assert "room_inside_count" not in {p.code for p in problems}
+
+
 def test_staff_confirm_and_the_waitlist_cycle_never_bypass_the_rate(room):
     from queueapp.services import InvalidInput, do_confirm_waitlist, run_waitlist_cycles
 
