@@ -12,7 +12,7 @@ NEEDED_PYTHON := 3.13
 RUN    := $(VENV)/run
 DB     := db.sqlite3
 
-.PHONY: run test install browser migrate demo worker check lint clean
+.PHONY: run test install browser migrate demo worker check lint clean translations messages
 
 # Python 3.13 or a plain sentence saying what to install (not a wall of pip errors).
 define check_python
@@ -61,13 +61,23 @@ $(RUN)/static: $(VENV)/.installed $(shell find static -type f 2>/dev/null)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@mkdir -p $(RUN) && touch $@
 
+# The .mo catalogs Django reads, built from the committed .po files with Babel
+# (no GNU gettext needed); only out-of-date ones are rebuilt.
+translations: install
+	$(BIN)/python manage.py compile_translations
+
+# After adding or changing a user-visible string: the new messages appear in
+# every locale/*/LC_MESSAGES/*.po with an empty msgstr to translate (needs GNU gettext).
+messages: install
+	$(BIN)/python manage.py update_messages
+
 $(RUN)/urls-$(HOST)-$(PORT).txt: $(RUN)/db
 	@$(BIN)/python manage.py seed_demo --urls --host $(HOST) --port $(PORT) > $@
 
 # Serves the embedded default (SQLite + in-memory channel layer) with daphne,
 # with the background worker beside it (niced: daphne starts first on a busy
 # machine); Ctrl-C stops both.
-run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt
+run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt translations
 	@cat $(RUN)/urls-$(HOST)-$(PORT).txt
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	nice -n 10 $(BIN)/python manage.py queue_worker & worker=$$!; \
@@ -76,16 +86,24 @@ run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt
 worker: install
 	$(BIN)/python manage.py queue_worker
 
-# Debian's Chromium for the browser tests (never a downloaded browser build).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# A Debian package the tests use, installed when we may (root with apt-get),
+# else a sentence saying which tests will be skipped: $(1) command, $(2) package, $(3) what needs it.
+define debian_tool
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "Could not install chromium: browser tests will be skipped"; \
-	  else echo "chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi; }
+	    echo "Installing Debian's $(2) for $(3)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null) \
+	      || echo "Could not install $(2): $(3) will be skipped"; \
+	  else echo "$(2) is not installed: $(3) will be skipped (apt-get install $(2))"; fi; }
+endef
 
-test: install browser
+# Debian's Chromium for the browser tests (never a downloaded browser build), and
+# GNU gettext's xgettext (tests/test_translations.py extracts the code's messages).
+browser:
+	$(call debian_tool,chromium,chromium,the browser tests)
+	$(call debian_tool,xgettext,gettext,the message extraction test)
+
+test: install browser translations
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
 	  { echo "Models changed without a migration: run manage.py makemigrations"; exit 1; }
 	$(BIN)/lint-imports --no-cache  # the import contract in .importlinter (layers, no cycles)

@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "queueapp.middleware.SecurityMiddleware",
     "queueapp.middleware.AsyncWhiteNoiseMiddleware",
     "queueapp.middleware.SessionMiddleware",
+    # The first guess of every page (language cookie, then Accept-Language); public
+    # pages narrow it to what their location offers, staff pages to the user's choice.
+    "queueapp.middleware.LocaleMiddleware",
     "queueapp.middleware.CommonMiddleware",
     "queueapp.middleware.CsrfViewMiddleware",
     "queueapp.middleware.AuthenticationMiddleware",
@@ -111,6 +114,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "queueapp.context_processors.navigation",
@@ -185,7 +189,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console-home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# Languages (issue 15): the ones we ship complete translations for. A location
+# offers a subset (`Location.languages`), a ticket remembers its holder's
+# (`Ticket.language`), staff pick theirs (`StaffPreference`); queueapp/languages.py
+# decides which one a request speaks. README "Languages" says how to add one.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("ar", "العربية")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -25,6 +27,7 @@ from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from .access import check_manager_at, check_staff_at, locations_for, managed_locations
 from .admin_scoping import LocationScoped, ManagedAtLocation
@@ -106,10 +109,26 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class LocationForm(forms.ModelForm):
+    """The offered languages as checkboxes (the model stores a list of codes)."""
+
+    languages = forms.MultipleChoiceField(
+        choices=settings.LANGUAGES, required=False, widget=forms.CheckboxSelectMultiple,
+        label=_("Languages offered"), help_text=Location._meta.get_field("languages").help_text)
+
+    class Meta:
+        model = Location
+        fields = "__all__"
+
+    def clean_languages(self):
+        return list(self.cleaned_data["languages"])
+
+
 @admin.register(Location)
 class LocationAdmin(LocationScoped, admin.ModelAdmin):
+    form = LocationForm
     location_path = "pk"
-    list_display = ["name", "slug", "timezone", "language", "queue_count", "counter_count"]
+    list_display = ["name", "slug", "timezone", "default_language", "queue_count", "counter_count"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.middleware import clickjacking, common, csrf, security
+from django.middleware import clickjacking, common, csrf, locale, security
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -71,6 +71,11 @@ class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
     def response_needs_thread(self, request, response) -> bool:
         session = getattr(request, "session", None)
         return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):
+    """The language cookie, then Accept-Language (no I/O); queueapp/languages.py
+    narrows it per page (a location's offer, a ticket's or staff member's choice)."""
 
 
 class AuthenticationMiddleware(InlineHooks, auth.AuthenticationMiddleware):

@@ -24,11 +24,25 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def validate_timezone(value: str) -> None:
     if value not in available_timezones():
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris)")
+
+
+def default_languages() -> list[str]:
+    return ["en"]
+
+
+def validate_languages(value) -> None:
+    shipped = {code for code, _ in settings.LANGUAGES}
+    if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
+        raise ValidationError("Give the languages as a list of codes, e.g. [\"en\", \"de\"].")
+    unknown = [code for code in value if code not in shipped]
+    if unknown:
+        raise ValidationError(f"{unknown[0]!r} is not a language we ship ({', '.join(sorted(shipped))}).")
 
 
 class Location(models.Model):
@@ -40,9 +54,17 @@ class Location(models.Model):
         max_length=64, default="UTC", validators=[validate_timezone],
         help_text="Ticket numbers restart each business day in this time zone.",
     )
-    language = models.CharField(
-        max_length=16, default="en-US",
-        help_text="BCP 47 tag used for spoken announcements on the lobby display.",
+    # One fact per language: the display's speech, its page and a new ticket's
+    # first guess all read `default_language`; a visitor may pick any of `languages`.
+    default_language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, default="en",
+        help_text="The lobby display's language (page and announcements) and a visitor's "
+                  "language when their browser asks for none the location offers.",
+    )
+    languages = models.JSONField(
+        default=default_languages, blank=True, validators=[validate_languages],
+        help_text="The languages visitors may pick on the kiosk, the join page and their "
+                  "ticket page (the default language is always offered).",
     )
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
@@ -57,6 +79,14 @@ class Location(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def offered_languages(self) -> list[str]:
+        """The languages a visitor may pick here: the default first, then the
+        others in the order of settings.LANGUAGES (unknown codes dropped)."""
+        chosen = set(self.languages or ()) | {self.default_language}
+        others = [code for code, _ in settings.LANGUAGES if code in chosen and code != self.default_language]
+        return [self.default_language, *others]
+
     def business_day(self, now=None) -> date:
         now = now or timezone.now()
         return now.astimezone(ZoneInfo(self.timezone)).date()
@@ -69,6 +99,18 @@ class Location(models.Model):
             return None
         day = self.business_day(now) - timedelta(days=self.retention_days)
         return datetime.combine(day, time(), ZoneInfo(self.timezone))
+
+
+class StaffPreference(models.Model):
+    """A staff member's own settings: the language their pages speak."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="preference")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True,
+                                help_text="Empty: follow the browser's language.")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or 'browser'}"
 
 
 class StaffMembership(models.Model):
@@ -232,23 +274,23 @@ def new_token() -> str:
 
 
 class Priority(models.IntegerChoices):
-    NORMAL = 0, "Normal"
-    HIGH = 10, "High"
-    URGENT = 20, "Urgent"
+    NORMAL = 0, _("Normal")
+    HIGH = 10, _("High")
+    URGENT = 20, _("Urgent")
 
 
 class TicketStatus(models.TextChoices):
-    WAITING = "waiting", "Waiting"
-    CALLED = "called", "Called"
-    SERVING = "serving", "Being served"
-    COMPLETED = "completed", "Completed"
-    NO_SHOW = "no_show", "No-show"
-    CANCELLED = "cancelled", "Cancelled"
-    TRANSFERRED = "transferred", "Transferred"
-    OFFERED = "offered", "Offered a place"
-    CONFIRMED = "confirmed", "Confirmed"
-    DECLINED = "declined", "Declined"
-    EXPIRED = "expired", "Offer expired"
+    WAITING = "waiting", _("Waiting")
+    CALLED = "called", _("Called")
+    SERVING = "serving", _("Being served")
+    COMPLETED = "completed", _("Completed")
+    NO_SHOW = "no_show", _("No-show")
+    CANCELLED = "cancelled", _("Cancelled")
+    TRANSFERRED = "transferred", _("Transferred")
+    OFFERED = "offered", _("Offered a place")
+    CONFIRMED = "confirmed", _("Confirmed")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Offer expired")
 
 
 AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
@@ -265,19 +307,19 @@ CANCELLABLE = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.OFFERED, 
 # Waiting, called, serving and offered carry more (a place, a counter, a
 # deadline) and the fragment adds it after the sentence's facts.
 STATUS_SENTENCES = {
-    TicketStatus.WAITING: "You are in line.",
-    TicketStatus.CALLED: "It is your turn.",
-    TicketStatus.SERVING: "You are being served.",
-    TicketStatus.COMPLETED: "You have been served. Thank you for your visit.",
-    TicketStatus.NO_SHOW: "You were called but did not come, so this ticket has ended. "
-                          "Take a new ticket if you still need to be seen.",
-    TicketStatus.CANCELLED: "This ticket was cancelled. Take a new ticket if you still need to be seen.",
-    TicketStatus.TRANSFERRED: "Your ticket was moved to another service.",
-    TicketStatus.OFFERED: "A place is offered to you.",
-    TicketStatus.CONFIRMED: "Your place is confirmed.",
-    TicketStatus.DECLINED: "You declined the place offered to you, so this request has ended.",
-    TicketStatus.EXPIRED: "The place offered to you was not accepted in time, so it went to the "
-                          "next person. Make a new request if you still need one.",
+    TicketStatus.WAITING: _("You are in line."),
+    TicketStatus.CALLED: _("It is your turn."),
+    TicketStatus.SERVING: _("You are being served."),
+    TicketStatus.COMPLETED: _("You have been served. Thank you for your visit."),
+    TicketStatus.NO_SHOW: _("You were called but did not come, so this ticket has ended. "
+                          "Take a new ticket if you still need to be seen."),
+    TicketStatus.CANCELLED: _("This ticket was cancelled. Take a new ticket if you still need to be seen."),
+    TicketStatus.TRANSFERRED: _("Your ticket was moved to another service."),
+    TicketStatus.OFFERED: _("A place is offered to you."),
+    TicketStatus.CONFIRMED: _("Your place is confirmed."),
+    TicketStatus.DECLINED: _("You declined the place offered to you, so this request has ended."),
+    TicketStatus.EXPIRED: _("The place offered to you was not accepted in time, so it went to the "
+                          "next person. Make a new request if you still need one."),
 }
 
 
@@ -303,6 +345,10 @@ class Ticket(models.Model):
                                           related_name="transferred_from")
     note = models.CharField(max_length=200, blank=True,
                             help_text="Staff-only note; never shown on public screens.")
+    language = models.CharField(
+        max_length=8, choices=settings.LANGUAGES, default="en",
+        help_text="The holder's language: their ticket page and their alerts speak it.",
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(default=timezone.now,

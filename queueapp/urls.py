@@ -21,4 +21,5 @@ urlpatterns: list = [
     path("", include("queueapp.alerts.views")),
     path("", include("queueapp.views.display")),
     path("", include("queueapp.views.start")),
+    path("", include("queueapp.views.jsi18n")),
 ]

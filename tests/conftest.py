@@ -38,6 +38,14 @@ def pytest_configure(config):
                                 "Start it (see ../shared/services.md) or unset REDIS_URL.")
 
 
+def pytest_sessionstart(session):
+    # The .mo catalogs are built from the committed .po files (not committed
+    # themselves): a run straight from pytest sees the current translations.
+    from queueapp.management.translations import compile_catalogs
+
+    compile_catalogs()
+
+
 @pytest.fixture
 def location(db):
     return Location.objects.create(name="Riverside Clinic", slug="riverside", timezone="Europe/Paris")

@@ -203,7 +203,7 @@ def test_display_shows_now_serving_last_calls_and_counts_but_no_notes(client, lo
     called = do_call_next(counter=counter)
     do_recall(called)
     page = client.get(reverse("display", args=[location.slug])).text
-    assert f'lang="{location.language}"' in page
+    assert f'lang="{location.default_language}"' in page
     assert f'hx-ws:connect="/ws/display/{location.slug}/"' in page
     assert 'id="display-board"' in page and 'id="display-announce"' in page
     assert 'data-number="A-001"' in page and 'data-counter="Counter 1"' in page and 'data-kind="recalled"' in page

@@ -110,7 +110,7 @@ def _local_time(queue: Queue, moment) -> str:
 
 def _message(contact: Contact, kind: str, reason: str, queue: Queue, ticket: Ticket, fields: dict,
              template: str, due=None) -> OutboxMessage:
-    subject, text = texts.render(kind, fields, template)
+    subject, text = texts.render(kind, fields, template, language=ticket.language)
     return OutboxMessage(channel=contact.channel, kind=kind, reason=reason, queue=queue, ticket=ticket,
                          contact=contact, subject=subject, body=text,
                          requires_status=STILL_TRUE_WHILE.get(kind, ""),

@@ -15,6 +15,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
+from django.utils import translation
 from standardwebhooks import Webhook
 
 from . import push, sms
@@ -70,8 +71,14 @@ def send_webhook(message: OutboxMessage) -> Outcome:
     return Outcome(False, response.status_code, error=f"HTTP {response.status_code}")
 
 
+def _language(message: OutboxMessage) -> str:
+    """A patient message speaks its ticket's language; a staff alert the default."""
+    return message.ticket.language if message.ticket is not None else settings.LANGUAGE_CODE
+
+
 def _text_with_stop(message: OutboxMessage) -> str:
-    return f"{message.body}\n{STOP_LINE.format(url=stop_url(message))}"
+    with translation.override(_language(message)):
+        return f"{message.body}\n{str(STOP_LINE).format(url=stop_url(message))}"
 
 
 def send_email(message: OutboxMessage) -> Outcome:
@@ -109,8 +116,10 @@ def push_payload(message: OutboxMessage) -> dict:
         page = settings.ALERTS_BASE_URL + reverse("console-home")
     else:
         page = settings.ALERTS_BASE_URL
+    with translation.override(_language(message)):
+        stop_title, stop_hint = str(PUSH_STOP_ACTION), str(PUSH_STOP_HINT)
     return {"title": message.subject, "body": message.body, "url": page, "stop": stop_url(message),
-            "stop_title": PUSH_STOP_ACTION, "stop_hint": PUSH_STOP_HINT, "tag": message.reason or message.kind}
+            "stop_title": stop_title, "stop_hint": stop_hint, "tag": message.reason or message.kind}
 
 
 def send_push(message: OutboxMessage) -> Outcome:

@@ -36,7 +36,7 @@ def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
         raise PermissionDenied("A kiosk token cannot write staff notes.", field="note")
     who.check_priority(payload.priority)
     ticket = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
-                              acting_user=who.user, note=payload.note)
+                              acting_user=who.user, note=payload.note, language=payload.language)
     return Status(201, join_out(request, ticket))
 
 

@@ -8,17 +8,19 @@ value. Outputs are built by the `*_out` functions below from model instances.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
+from ..languages import SHIPPED
 from ..models import AT_COUNTER, MAX_ID, Counter, Location, Priority, Queue, Ticket, TicketStatus
 from ..selectors import estimate_wait, position_of
 from ..services.tickets import MAX_PARTY_SIZE
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+LanguageCode = Literal[("", *SHIPPED)]
 
 
 # What the note validator below takes, for the schema (generated clients and fuzzers).
@@ -38,6 +40,9 @@ class JoinIn(Input):
     note: str = Field("", max_length=200, json_schema_extra={"pattern": NOTE_PATTERN},
                       description="Staff-only note; never shown publicly. Kiosk tokens cannot set "
                                   "it. No control characters except tab.")
+    language: LanguageCode = Field(
+        "", description="The holder's language (their ticket page and alerts speak it); one the "
+                        "location offers. Empty: the location's default language.")
 
     @field_validator("priority")
     @classmethod

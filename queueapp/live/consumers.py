@@ -35,11 +35,13 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
+from django.utils import translation
 
 from .. import access
 from ..models import QueueEvent, TicketStatus
 from ..selectors import is_ahead
 from ..errors import NotFound, PermissionDenied
+from ..languages import browser_language, preferred_language
 from . import reads, render
 from .codes import (
     CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REASONS, CLOSE_RETRY,
@@ -414,7 +416,7 @@ class SharedScreenConsumer(LiveConsumer):
     location's board, a counter's feed): rendered once per change per process."""
 
     target_id: str
-    key: int
+    key: tuple[int, str]  # (location, counter or queue id; language)
     queue_ids: list[int]
 
     @property
@@ -479,7 +481,8 @@ class DisplayConsumer(SharedScreenConsumer):
         screen = await self.hub.displays.get(self.scope["url_route"]["kwargs"]["location_slug"])
         if screen is None:
             return CLOSE_NOT_FOUND
-        self.key, self.queue_ids = screen.key, screen.queue_ids
+        self.language = screen.language  # the location's: one TV, many readers
+        self.key, self.queue_ids = (screen.key, self.language), screen.queue_ids
         self.queue_groups = [group_for_queue(q) for q in screen.queue_ids]
         return None
 
@@ -488,7 +491,8 @@ class DisplayConsumer(SharedScreenConsumer):
         queue_id, version = message["queue"], message["version"]
         if message.get("kind") in (Kind.CALLED, Kind.RECALLED) and version > self.announced.get(queue_id, 0):
             self.announced[queue_id] = version
-            return render.partial("display-announce", render.display_announce(message))
+            with translation.override(self.language):
+                return render.partial("display-announce", render.display_announce(message))
         return None
 
 
@@ -511,7 +515,9 @@ class ConsoleConsumer(SharedScreenConsumer):
             return CLOSE_NOT_FOUND
         if isinstance(screen, PermissionDenied):
             return CLOSE_FORBIDDEN
-        self.key, self.queue_ids = screen.key, screen.queue_ids
+        # The staff member's language, else their browser's (as their pages pick it).
+        language = screen.language or browser_language(self.scope)
+        self.key, self.queue_ids = (screen.key, language), screen.queue_ids
         self.queue_groups = [group_for_queue(q) for q in screen.queue_ids]
         return None
 
@@ -532,12 +538,13 @@ class WaitlistBoardConsumer(SharedScreenConsumer):
         queue_id = self.scope["url_route"]["kwargs"]["queue_id"]
         try:
             queue = await database_sync_to_async(access.access_queue)(user, queue_id)
+            language = await database_sync_to_async(preferred_language)(user) or browser_language(self.scope)
         except NotFound:
             return CLOSE_NOT_FOUND
         except PermissionDenied:
             return CLOSE_FORBIDDEN
         if queue.kind != queue.Kind.CAPACITY:
             return CLOSE_NOT_FOUND
-        self.key, self.queue_ids = queue.pk, [queue.pk]
+        self.key, self.queue_ids = (queue.pk, language), [queue.pk]
         self.queue_groups = [group_for_queue(queue.pk)]
         return None

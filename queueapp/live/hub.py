@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.utils import translation
 
 from . import publisher, reads, render
 from .codes import CLOSE_RESTART
@@ -205,21 +206,30 @@ class Batch:
                         future.set_result(found.get(key))
 
 
-def _board(location_id: int, _previous=None) -> tuple[dict[int, int], str]:
+# Shared screens are keyed (id, language): one render per change per language,
+# shared by every screen of that language (a location's displays all speak its
+# language; consoles and waitlist boards their staff member's).
+def _board(key: tuple[int, str], _previous=None) -> tuple[dict[int, int], str]:
+    location_id, language = key
     context = reads.display_context(location_id)
-    return context["versions"], render.display_frame(context)
+    with translation.override(language):
+        return context["versions"], render.display_frame(context)
 
 
-def _feed(counter_id: int, _previous=None) -> tuple[dict[int, int], str]:
+def _feed(key: tuple[int, str], _previous=None) -> tuple[dict[int, int], str]:
+    counter_id, language = key
     context = reads.console_context(counter_id)
-    return context["versions"], render.console_feed(context)
+    with translation.override(language):
+        return context["versions"], render.console_feed(context)
 
 
-def _waitlist_board(queue_id: int, _previous=None) -> tuple[dict[int, int], str]:
+def _waitlist_board(key: tuple[int, str], _previous=None) -> tuple[dict[int, int], str]:
     from ..waitlist_board import board_context
 
+    queue_id, language = key
     context = board_context(queue_id)
-    return context["versions"], render.waitlist_board(context)
+    with translation.override(language):
+        return context["versions"], render.waitlist_board(context)
 
 
 class Hub:

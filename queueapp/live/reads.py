@@ -20,7 +20,7 @@ from .. import access
 from ..errors import NotFound, PermissionDenied
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
-from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, Ticket, TicketStatus
+from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, StaffPreference, Ticket, TicketStatus
 from ..selectors import position_at, transfer_chains, waiting_tickets
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
@@ -53,6 +53,7 @@ class TicketView:
     open_counters: int = 1
     version: int = 0
     followed_from: str | None = field(default=None)
+    language: str = "en"  # the holder's (Ticket.language): the fragment is rendered in it
 
     @property
     def key(self) -> tuple[int, int]:
@@ -79,7 +80,7 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
                               # Waitlists say how many seats are free (events update it).
                               seats_free=queue.seats_free if queue.kind == Queue.Kind.CAPACITY
                               and queue.room_slug is None else None),
-        offer_expires_at=ticket.offer_expires_at,
+        offer_expires_at=ticket.offer_expires_at, language=ticket.language,
     )
 
 
@@ -202,18 +203,21 @@ class Screen:
 
     key: int
     queue_ids: list[int]
+    language: str = ""  # the location's (display); a console's staff preference, "" for none
 
 
 def display_screens(slugs) -> dict[str, Screen | None]:
     """The lobby displays behind location `slugs` (None: no such location), two
     queries for a whole burst of displays connecting (`Hub.displays`)."""
-    locations = dict(Location.objects.filter(slug__in=set(slugs)).values_list("slug", "pk"))
+    rows = Location.objects.filter(slug__in=set(slugs)).values_list("slug", "pk", "default_language")
+    locations = {slug: pk for slug, pk, _ in rows}
+    languages = {pk: language for _, pk, language in rows}
     queues: dict[int, list[int]] = {}
     for location_id, queue_id in (Queue.objects.filter(location_id__in=set(locations.values()))
                                   .order_by("pk").values_list("location_id", "pk")):
         queues.setdefault(location_id, []).append(queue_id)
-    return {slug: Screen(locations[slug], queues.get(locations[slug], [])) if slug in locations else None
-            for slug in slugs}
+    return {slug: Screen(locations[slug], queues.get(locations[slug], []), languages[locations[slug]])
+            if slug in locations else None for slug in slugs}
 
 
 def console_screens(asks) -> dict[tuple, Screen | Exception]:
@@ -232,8 +236,10 @@ def console_screens(asks) -> dict[tuple, Screen | Exception]:
     for counter_id, queue_id in (Counter.queues.through.objects.filter(counter_id__in=set(allowed.values()))
                                  .order_by("queue_id").values_list("counter_id", "queue_id")):
         queues.setdefault(counter_id, []).append(queue_id)
+    chosen = dict(StaffPreference.objects.filter(user__in={user.pk for user, _ in allowed})
+                  .values_list("user_id", "language"))
     for ask, counter_id in allowed.items():
-        checked[ask] = Screen(counter_id, queues.get(counter_id, []))
+        checked[ask] = Screen(counter_id, queues.get(counter_id, []), chosen.get(ask[0].pk, ""))
     return checked
 
 

@@ -27,6 +27,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.html import escape
 
 from ..estimates import shown_minutes
@@ -84,7 +85,7 @@ def _slotted(view: TicketView) -> bool:
 
 def _slotted_status(view: TicketView) -> str:
     wait = view.estimated_wait
-    key = ("slots", view.queue_id, view.queue.name, wait is None, view.call_count, view.party_size)
+    key = ("slots", view.language, view.queue_id, view.queue.name, wait is None, view.call_count, view.party_size)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")
@@ -99,13 +100,20 @@ def _slotted_status(view: TicketView) -> str:
 
 
 def ticket_status(view: TicketView) -> str:
-    """The patient fragment (`#ticket-status`) for a ticket view."""
+    """The patient fragment (`#ticket-status`) for a ticket view, in its holder's
+    language (the language is part of every cache key: screens of the same
+    language share a render, as before)."""
+    with translation.override(view.language):
+        return _ticket_status(view)
+
+
+def _ticket_status(view: TicketView) -> str:
     if view.status == TicketStatus.OFFERED:  # carries the token and expiry: never shared
         return render_to_string(TICKET_TEMPLATE, ticket_context(view))
     if _slotted(view):
         return _slotted_status(view)
     wait = view.estimated_wait
-    key = (view.queue_id, view.queue.name, view.status, view.position,
+    key = (view.language, view.queue_id, view.queue.name, view.status, view.position,
            None if wait is None else shown_minutes(wait),
            view.counter.name if view.counter else None, view.call_count,
            getattr(view.queue, "seats_free", None), view.party_size)
@@ -132,6 +140,8 @@ def ticket_frame(view: TicketView) -> str:
 
 
 def display_board(context: dict) -> str:
+    """Rendered in the active language: the hub renders a location's board in
+    the location's language (`hub._board`)."""
     return render_to_string(BOARD_TEMPLATE, context)
 
 
@@ -148,7 +158,7 @@ def display_announce(message: dict | None = None) -> str:
     """`#display-announce` for a called/recalled event (empty without one)."""
     if message is None:
         return render_to_string(ANNOUNCE_TEMPLATE, announce_context(None))
-    key = (message["queue"], message["version"])
+    key = (translation.get_language(), message["queue"], message["version"])
     return _announce_cache.get_or_make(key, lambda: render_to_string(ANNOUNCE_TEMPLATE,
                                                                       announce_context(message)))
 

@@ -15,6 +15,7 @@ from ..errors import (  # noqa: F401
     SlotFull,
     CheckInNotOpen,
 )
+from .preferences import do_set_staff_language, do_set_ticket_language  # noqa: F401
 from .queues import do_pause, do_resume  # noqa: F401
 from .tickets import (  # noqa: F401
     do_call_next,

@@ -72,24 +72,29 @@ def check_date_open(queue: Queue) -> None:
 
 def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
                          to_front: bool = False, note: str = "", seq: int | None = None,
-                         queued_at=None) -> Ticket:
+                         queued_at=None, language: str = "") -> Ticket:
     """Insert a waiting ticket with the next number and place (queue locked by caller).
-    `seq`/`queued_at`: a place decided by the caller (a booking checked in on time)."""
+    `seq`/`queued_at`: a place decided by the caller (a booking checked in on time).
+    `language`: the holder's (queueapp.languages); empty: the location's default."""
+    if not language:
+        language = queue.location.default_language
     day, number = _next_number(queue)
     if seq is None:
         seq = _front_of_line(queue) if to_front else _back_of_line(queue)
     _save_counters(queue)
     now = timezone.now()
     ticket = Ticket(queue=queue, business_day=day, number=number, priority=priority, seq=seq,
-                    party_size=party_size, created_at=now, queued_at=queued_at or now, note=note)
+                    party_size=party_size, created_at=now, queued_at=queued_at or now, note=note,
+                    language=language)
     ticket.save(force_insert=True)
     return ticket
 
 
 @transaction.atomic(durable=True)
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
-            acting_user=None, note: str = "") -> Ticket:
+            acting_user=None, note: str = "", language: str = "") -> Ticket:
     """Take a ticket. Locks the queue row; refuses a paused or full queue.
+    `language`: the holder's (one the location offers); empty: the location's default.
 
     On a capacity queue the request is confirmed (or offered) at once while
     seats remain, otherwise it waits in line (a batched waiting room admits at
@@ -102,6 +107,9 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     """
     queue = lock_queue(_pk(queue))
     _validate_join(queue, priority, party_size)
+    if language and language not in queue.location.offered_languages:
+        raise InvalidInput(f"{queue.location.name} does not offer the language {language!r}; "
+                           f"choose one of {', '.join(queue.location.offered_languages)}.", field="language")
     if queue.is_paused:
         raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
     check_date_open(queue)
@@ -109,7 +117,8 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
         waiting = waiting_tickets(queue).count()
         if waiting >= queue.max_waiting:
             raise QueueFull(f"{queue.name} is full ({waiting} waiting); please try again later.")
-    ticket = create_ticket_locked(queue, priority=priority, party_size=party_size, note=note)
+    ticket = create_ticket_locked(queue, priority=priority, party_size=party_size, note=note,
+                                  language=language)
     record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
                  entered_line=(ticket.priority, ticket.seq))
     if queue.kind == Queue.Kind.CAPACITY:
@@ -350,7 +359,8 @@ def do_transfer(ticket: Ticket | int, *, to_queue: Queue | int, acting_user=None
         raise InvalidInput("Capacity waitlists do not take or give transfers.", field="to_queue")
     _require(ticket, (TicketStatus.WAITING, *AT_COUNTER), "transfer")
     left = (ticket.priority, ticket.seq) if ticket.status == TicketStatus.WAITING else None
-    new = create_ticket_locked(target, priority=ticket.priority, to_front=to_front, note=ticket.note)
+    new = create_ticket_locked(target, priority=ticket.priority, to_front=to_front, note=ticket.note,
+                               language=ticket.language)
     ticket.status = TicketStatus.TRANSFERRED
     ticket.finished_at = timezone.now()
     ticket.transferred_to = new

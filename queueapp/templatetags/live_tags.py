@@ -6,17 +6,22 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django import template
+from django.utils.formats import date_format
+from django.utils.translation import get_language, gettext as _
 
 from ..estimates import shown_minutes
 from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES, TicketStatus
 
 register = template.Library()
 
+# How other languages mark an ordinal number ("2." in German, "2.º" in Spanish).
+ORDINAL_MARKS = {"de": ".", "es": ".º"}
+
 
 @register.filter
 def status_sentence(status: str) -> str:
     """What the holder of a ticket in this status reads (`models.STATUS_SENTENCES`)."""
-    return STATUS_SENTENCES.get(status, "")
+    return str(STATUS_SENTENCES.get(status, ""))
 
 
 @register.filter
@@ -37,9 +42,10 @@ def expiry_sentence(ticket) -> str:
     expires = ticket.offer_expires_at
     if day is not None and (expires is None
                             or expires.astimezone(ZoneInfo(queue.location.timezone)).date() > day):
-        return (f"{queue.name} on {day.day} {day:%B} has passed, so this request ended without seats. "
-                "Make a new request for another date if you still need one.")
-    return STATUS_SENTENCES[TicketStatus.EXPIRED]
+        return _("%(resource)s on %(day)s has passed, so this request ended without seats. "
+                 "Make a new request for another date if you still need one.") % {
+            "resource": queue.name, "day": date_format(day, "j F")}
+    return str(STATUS_SENTENCES[TicketStatus.EXPIRED])
 
 
 @register.filter
@@ -59,11 +65,13 @@ def wait_text(estimated_wait: timedelta | None) -> str:
         return ""
     minutes = shown_minutes(estimated_wait)
     if minutes < 1:
-        return "any moment now"
+        return _("any moment now")
     if minutes < 60:
-        return f"about {minutes} min"
+        return _("about %(minutes)s min") % {"minutes": minutes}
     hours, rest = divmod(minutes, 60)
-    return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+    if rest:
+        return _("about %(hours)s h %(minutes)s min") % {"hours": hours, "minutes": rest}
+    return _("about %(hours)s h") % {"hours": hours}
 
 
 @register.filter
@@ -79,11 +87,15 @@ def waited(delta: timedelta | None) -> str:
 
 @register.filter
 def ordinal_suffix(number) -> str:
-    """The English ordinal ending of a number: 1 -> 'st', 12 -> 'th', 23 -> 'rd'."""
+    """The ordinal ending of a number in the active language: English 1 -> 'st',
+    12 -> 'th', 23 -> 'rd'; German '.', Spanish '.º'; none in Arabic."""
     try:
         n = int(number)
     except (TypeError, ValueError):
         return ""
+    language = (get_language() or "en").split("-")[0]
+    if language != "en":
+        return ORDINAL_MARKS.get(language, "")
     if 10 <= n % 100 <= 20:
         return "th"
     return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")

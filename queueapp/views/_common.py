@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
 from ..errors import QueueActionError
+from ..languages import staff_language, use_language
 
 
 def refuse(request, error: QueueActionError):
@@ -29,6 +30,7 @@ def authorize(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
+        use_language(request, staff_language(request))
         try:
             return view(request, *args, **kwargs)
         except QueueActionError as error:

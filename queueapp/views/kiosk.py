@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from .. import pages
 from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import JoinForm
+from ..languages import language_choices, use_language, visitor_language
 from ..models import Booking, Location
 from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
 from ..selectors import ticket_by_token
@@ -26,9 +27,11 @@ KIOSK_RETURN_SECONDS = 30  # the ticket screen goes back to the start by itself
 
 def _issue(request, location: Location, *, count, template: str, success):
     """GET shows the services; POST validates, counts the client, joins, redirects."""
+    language = use_language(request, visitor_language(request, location))
     queues = pages.joinable_queues(location)
     form = JoinForm(request.POST if request.method == "POST" else None, queues=queues)
     context = {"location": location, "queues": queues, "form": form,
+               "languages": language_choices(location.offered_languages),
                "takes_bookings": bool(bookable_queues(location, staff=True))}
     if request.method != "POST":
         return render(request, template, context)
@@ -38,7 +41,7 @@ def _issue(request, location: Location, *, count, template: str, success):
         # Checked before joining, so a bad address leaves no ticket behind.
         alert = alert_contact_from(request.POST)
         count(request)
-        ticket = do_join(form.cleaned_data["queue"])
+        ticket = do_join(form.cleaned_data["queue"], language=language)
         if alert is not None:
             do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
@@ -74,6 +77,7 @@ def kiosk_ticket(request, location_slug: str, token: str):
     ticket = ticket_by_token(token)
     if ticket is None or ticket.queue.location.slug != location_slug:
         raise Http404("No such ticket.")
+    use_language(request, ticket.language)
     url = request.build_absolute_uri(reverse("ticket", args=[ticket.token]))
     context = {**pages.ticket_context(ticket), "location": ticket.queue.location,
                "booking": Booking.objects.filter(ticket=ticket).first(),

@@ -9,10 +9,11 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from .. import pages
+from ..languages import language_choices, use_language
 from ..models import CANCELLABLE, Ticket
 from ..personal_data import ticket_data
 from ..selectors import follow_transfers, ticket_by_token
-from ..services import QueueActionError, do_cancel
+from ..services import QueueActionError, do_cancel, do_set_ticket_language
 
 
 def _ticket_or_404(token: str) -> Ticket:
@@ -27,8 +28,11 @@ def ticket(request, token: str):
     latest = follow_transfers(held)
     if latest.pk != held.pk:
         return redirect("ticket", token=latest.token)
-    context = {**pages.ticket_context(held), "location": held.queue.location,
-               "can_cancel": held.status in CANCELLABLE}
+    location = held.queue.location
+    use_language(request, held.language)
+    context = {**pages.ticket_context(held), "location": location,
+               "can_cancel": held.status in CANCELLABLE,
+               "languages": language_choices(location.offered_languages)}
     return render(request, "queueapp/ticket.html", context)
 
 
@@ -36,12 +40,26 @@ def ticket(request, token: str):
 def cancel(request, token: str):
     # The form on a page opened before a transfer still names the old token.
     held = follow_transfers(_ticket_or_404(token))
+    use_language(request, held.language)
     try:
         do_cancel(held, by_patient=True)
     except QueueActionError as error:
         messages.error(request, error.message)
     else:
         messages.success(request, f"Ticket {held.display_number} is cancelled. Thank you for letting us know.")
+    return redirect("ticket", token=held.token)
+
+
+@require_POST
+def choose_language(request, token: str):
+    """The holder picks another language: their page, its live updates and their
+    alerts speak it from now on."""
+    held = follow_transfers(_ticket_or_404(token))
+    try:
+        do_set_ticket_language(held, language=request.POST.get("language", ""))
+    except QueueActionError as error:
+        use_language(request, held.language)
+        messages.error(request, error.message)
     return redirect("ticket", token=held.token)
 
 
@@ -59,4 +77,5 @@ urlpatterns = [
     path("t/<token:token>/", ticket, name="ticket"),
     path("t/<token:token>/cancel", cancel, name="ticket-cancel"),
     path("t/<token:token>/data", my_data, name="ticket-data"),
+    path("t/<token:token>/language", choose_language, name="ticket-language"),
 ]

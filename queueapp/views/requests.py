@@ -14,6 +14,7 @@ from django.urls import path, reverse
 
 from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import SeatRequestForm
+from ..languages import language_choices, use_language, visitor_language
 from ..models import Location, Queue
 from ..ratelimit import RateLimited, check_join_rate, remember_browser
 from ..selectors import requestable_resources
@@ -24,9 +25,10 @@ TEMPLATE = "queueapp/request.html"
 
 
 def _answer(request, location: Location, resources: list[Queue], *, single: Queue | None):
+    language = use_language(request, visitor_language(request, location))
     form = SeatRequestForm(request.POST if request.method == "POST" else None, resources=resources)
     context = {"location": location, "resources": resources, "single": single, "form": form,
-               "max_party": MAX_PARTY_SIZE}
+               "max_party": MAX_PARTY_SIZE, "languages": language_choices(location.offered_languages)}
     if request.method != "POST":
         return render(request, TEMPLATE, context)
     try:
@@ -34,7 +36,8 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
             raise InvalidInput(form.error_text(), field=form.first_error_field())
         alert = alert_contact_from(request.POST)  # optional contact; checked before anything is written
         check_join_rate(request)  # the join page's limits: per browser, then per address
-        ticket = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"])
+        ticket = do_join(form.cleaned_data["queue"], party_size=form.cleaned_data["party_size"],
+                         language=language)
         if alert is not None:
             do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
@@ -57,7 +60,8 @@ def resource_requests(request, location_slug: str, queue_slug: str):
     queue = get_object_or_404(Queue, location=location, slug=queue_slug, kind=Queue.Kind.CAPACITY,
                               waiting_room__isnull=True)
     listed = [q for q in requestable_resources(location) if q.pk == queue.pk]
-    if not listed:  # its date has passed: say so, on GET and POST alike
+    if not listed:
+        use_language(request, visitor_language(request, location))  # its date has passed: say so, on GET and POST alike
         try:
             check_date_open(queue)
         except QueueActionError as error:

@@ -22,7 +22,7 @@
   if (!button) return;
   const SUBSCRIBE_TIMEOUT_MS = 10000;
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.isSecureContext) {
-    status.textContent = "This browser cannot receive notifications here; use SMS or e-mail.";
+    status.textContent = gettext("This browser cannot receive notifications here; use SMS or e-mail.");
     return;
   }
   function keyBytes(base64url) {
@@ -36,10 +36,10 @@
   button.hidden = false;
   button.addEventListener("click", async () => {
     button.disabled = true;
-    status.textContent = "Asking this browser…";
+    status.textContent = gettext("Asking this browser…");
     try {
       const permission = await Notification.requestPermission();
-      if (permission !== "granted") throw new Error("Notifications are blocked for this site.");
+      if (permission !== "granted") throw new Error(gettext("Notifications are blocked for this site."));
       const registration = await navigator.serviceWorker.register(
         button.dataset.sw, { scope: button.dataset.scope || "/t/" });
       await navigator.serviceWorker.ready;
@@ -59,7 +59,7 @@
       status.textContent = answer.detail;
       if (!response.ok) button.disabled = false;
     } catch (error) {
-      status.textContent = "Could not turn on notifications: " + error.message;
+      status.textContent = interpolate(gettext("Could not turn on notifications: %s"), [error.message]);
       button.disabled = false;
     }
   });

@@ -20,17 +20,17 @@ function addCallButtons() {
     const th = document.createElement("th");
     th.className = "call-col";
     th.scope = "col";
-    th.innerHTML = '<span class="sr-only">Action</span>';
+    th.innerHTML = `<span class="sr-only">${gettext("Action")}</span>`;
     head.append(th);
   }
   for (const row of document.querySelectorAll("#console-feed tr[data-ticket]")) {
     if (row.querySelector(".call-one")) continue;
-    const number = row.querySelector(".ticket-number")?.textContent.trim() || "this ticket";
+    const number = row.querySelector(".ticket-number")?.textContent.trim() || gettext("this ticket");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "btn small call-one";
-    button.textContent = "Call";
-    button.setAttribute("aria-label", `Call ${number}`);
+    button.textContent = gettext("Call");
+    button.setAttribute("aria-label", interpolate(gettext("Call %s"), [number]));
     button.addEventListener("click", () => {
       const form = document.getElementById("call-ticket");
       if (!form) return;

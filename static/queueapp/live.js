@@ -11,9 +11,9 @@
     if (!banner) return;
     let text = "";
     if (!navigator.onLine) {
-      text = "You are offline. This page will catch up when the connection is back.";
+      text = gettext("You are offline. This page will catch up when the connection is back.");
     } else if (socketUp === false) {
-      text = "Reconnecting… this page will update by itself.";
+      text = gettext("Reconnecting… this page will update by itself.");
     }
     banner.textContent = text;
     banner.hidden = !text;

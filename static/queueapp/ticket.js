@@ -58,7 +58,7 @@
     button.hidden = false;
     button.addEventListener("click", async () => {
       window.queueSound.unlock();
-      button.textContent = "Sound and vibration are on";
+      button.textContent = gettext("Sound and vibration are on");
       button.disabled = true;
       navigator.vibrate?.(100);
       await window.queueSound.chime();
