@@ -7,6 +7,7 @@ system), so every entry point for people goes through one of these checks.
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from .models import ApiToken, Counter, Location, Queue, StaffMembership, Ticket
 from .errors import NotFound, PermissionDenied
@@ -32,15 +33,15 @@ def is_manager_at(user, location: Location | int) -> bool:
 
 def check_staff_at(user, location: Location | int) -> None:
     if not getattr(user, "is_authenticated", False):
-        raise PermissionDenied("Log in as staff to do this.")
+        raise PermissionDenied(_("Log in as staff to do this."))
     if not is_staff_at(user, location):
-        raise PermissionDenied("You are not staff at this location.")
+        raise PermissionDenied(_("You are not staff at this location."))
 
 
 def check_manager_at(user, location: Location | int) -> None:
     check_staff_at(user, location)
     if not is_manager_at(user, location):
-        raise PermissionDenied("Only a manager at this location may do this.")
+        raise PermissionDenied(_("Only a manager at this location may do this."))
 
 
 def locations_for(user) -> QuerySet[Location]:
@@ -65,14 +66,14 @@ def managed_locations(user) -> QuerySet[Location]:
 def check_token_location(token: ApiToken, location_id: int) -> None:
     """An API token acts only at the location it was issued for, whatever its user may do."""
     if token.location_id != location_id:
-        raise PermissionDenied(f"This API token is for {token.location.name}; "
-                               "it cannot act at another location.")
+        raise PermissionDenied(_("This API token is for %(location)s; it cannot act at another location.") % {
+            "location": token.location.name})
 
 
 def find_queue(queue_id: int) -> Queue:
     queue = Queue.objects.select_related("location").filter(pk=queue_id).first()
     if queue is None:
-        raise NotFound(f"Queue {queue_id} does not exist.")
+        raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id})
     return queue
 
 
@@ -86,7 +87,7 @@ def access_queue(user, queue_id: int, *, manager: bool = False) -> Queue:
 def access_counter(user, counter_id: int) -> Counter:
     counter = Counter.objects.select_related("location").filter(pk=counter_id).first()
     if counter is None:
-        raise NotFound(f"Counter {counter_id} does not exist.")
+        raise NotFound(_("Counter %(id)s does not exist.") % {"id": counter_id})
     check_staff_at(user, counter.location_id)
     return counter
 
@@ -94,6 +95,6 @@ def access_counter(user, counter_id: int) -> Counter:
 def access_ticket(user, ticket_id: int) -> Ticket:
     ticket = Ticket.objects.select_related("queue__location", "counter").filter(pk=ticket_id).first()
     if ticket is None:
-        raise NotFound(f"Ticket {ticket_id} does not exist.")
+        raise NotFound(_("Ticket %(id)s does not exist.") % {"id": ticket_id})
     check_staff_at(user, ticket.queue.location_id)
     return ticket

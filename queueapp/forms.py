@@ -6,6 +6,9 @@ import re
 from datetime import date, datetime
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from .errors import InvalidInput
 from .models import MAX_ID
@@ -43,7 +46,7 @@ class DigitsDateField(forms.DateField):
     goes through this field.
     """
 
-    default_error_messages = {"digits": "Write the date with the digits 0-9, as YYYY-MM-DD."}
+    default_error_messages = {"digits": _("Write the date with the digits 0-9, as YYYY-MM-DD.")}
 
     def to_python(self, value):
         if isinstance(value, str) and any(ch.isdigit() and not ch.isascii() for ch in value):
@@ -53,6 +56,11 @@ class DigitsDateField(forms.DateField):
 
 def _id_field(**kwargs) -> WholeNumberField:
     return WholeNumberField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def _lazy_percent(message: str, **values):
+    """A class-level message with numbers in it, translated when shown."""
+    return lazy(lambda: gettext(message) % values, str)()
 
 
 class NamedErrorsForm(forms.Form):
@@ -68,9 +76,9 @@ class JoinForm(NamedErrorsForm):
     """Kiosk and online join: which service."""
 
     queue = _id_field(error_messages={
-        "required": "Choose a service.", "invalid": "Choose one of the services listed.",
-        "min_value": "Choose one of the services listed.",
-        "max_value": "Choose one of the services listed."})
+        "required": _("Choose a service."), "invalid": _("Choose one of the services listed."),
+        "min_value": _("Choose one of the services listed."),
+        "max_value": _("Choose one of the services listed.")})
 
     def __init__(self, *args, queues=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,7 +87,7 @@ class JoinForm(NamedErrorsForm):
     def clean_queue(self):
         queue = self.queues.get(self.cleaned_data["queue"])
         if queue is None:
-            raise forms.ValidationError("Choose one of the services listed.")
+            raise forms.ValidationError(_("Choose one of the services listed."))
         return queue
 
 
@@ -87,32 +95,32 @@ class ConsoleActionForm(NamedErrorsForm):
     """One form for every console button: `action` says which was pressed."""
 
     ACTIONS = [
-        ("call_next", "Call next"), ("recall", "Recall"), ("start", "Start"),
-        ("complete", "Complete"), ("no_show", "No-show"), ("transfer", "Transfer"),
-        ("call", "Call"), ("pause", "Pause"), ("resume", "Resume"),
+        ("call_next", _("Call next")), ("recall", _("Recall")), ("start", _("Start")),
+        ("complete", _("Complete")), ("no_show", _("No-show")), ("transfer", _("Transfer")),
+        ("call", _("Call")), ("pause", _("Pause")), ("resume", _("Resume")),
     ]
     NEEDS_TICKET = {"recall", "start", "complete", "no_show", "transfer", "call"}
     NEEDS_QUEUE = {"transfer", "pause", "resume"}
 
     action = forms.ChoiceField(choices=ACTIONS, error_messages={
-        "required": "Say which action to take.",
-        "invalid_choice": "%(value)s is not an action of the console."})
+        "required": _("Say which action to take."),
+        "invalid_choice": _("%(value)s is not an action of the console.")})
     ticket = _id_field(required=False, error_messages={
-        "invalid": "The ticket must be given by its id (digits 0-9).",
-        "min_value": "The ticket must be given by its id (digits 0-9).",
-        "max_value": "No ticket has an id that large."})
+        "invalid": _("The ticket must be given by its id (digits 0-9)."),
+        "min_value": _("The ticket must be given by its id (digits 0-9)."),
+        "max_value": _("No ticket has an id that large.")})
     queue = _id_field(required=False, error_messages={
-        "invalid": "Choose a queue from the list.", "min_value": "Choose a queue from the list.",
-        "max_value": "Choose a queue from the list."})
+        "invalid": _("Choose a queue from the list."), "min_value": _("Choose a queue from the list."),
+        "max_value": _("Choose a queue from the list.")})
 
     def clean(self):
         data = super().clean()
         action = data.get("action")
         if action in self.NEEDS_TICKET and not data.get("ticket"):
-            self.add_error("ticket", "This action needs a ticket.")
+            self.add_error("ticket", _("This action needs a ticket."))
         if action in self.NEEDS_QUEUE and not data.get("queue"):
-            self.add_error("queue", "Choose a queue for this action." if action == "transfer"
-                           else "Say which queue to pause or resume.")
+            self.add_error("queue", _("Choose a queue for this action.") if action == "transfer"
+                           else _("Say which queue to pause or resume."))
         return data
 
 
@@ -120,37 +128,37 @@ class CapacityForm(NamedErrorsForm):
     """A waitlist's number of seats (managers, on the waitlist page)."""
 
     capacity = WholeNumberField(min_value=0, max_value=MAX_CAPACITY, error_messages={
-        "required": "Capacity: give the number of seats.",
-        "invalid": "Capacity must be a whole number of seats, written with the digits 0-9.",
-        "min_value": "Capacity cannot be negative.",
-        "max_value": f"Capacity can be at most {MAX_CAPACITY} seats."})
+        "required": _("Capacity: give the number of seats."),
+        "invalid": _("Capacity must be a whole number of seats, written with the digits 0-9."),
+        "min_value": _("Capacity cannot be negative."),
+        "max_value": _lazy_percent(gettext_noop("Capacity can be at most %(most)s seats."), most=MAX_CAPACITY)})
 
 
 class WaitlistRowForm(NamedErrorsForm):
     """One request's action on the staff waitlist board."""
 
-    ACTIONS = [("confirm", "Confirm now"), ("offer", "Offer"), ("front", "Move to front"), ("cancel", "Cancel")]
+    ACTIONS = [("confirm", _("Confirm now")), ("offer", _("Offer")), ("front", _("Move to front")), ("cancel", _("Cancel"))]
 
     action = forms.ChoiceField(choices=ACTIONS, error_messages={
-        "required": "Say which action to take.",
-        "invalid_choice": "%(value)s is not an action of the waitlist board."})
+        "required": _("Say which action to take."),
+        "invalid_choice": _("%(value)s is not an action of the waitlist board.")})
     ticket = _id_field(error_messages={
-        "required": "Say which request.", "invalid": "The request must be given by its id (digits 0-9).",
-        "min_value": "The request must be given by its id (digits 0-9).",
-        "max_value": "No request has an id that large."})
+        "required": _("Say which request."), "invalid": _("The request must be given by its id (digits 0-9)."),
+        "min_value": _("The request must be given by its id (digits 0-9)."),
+        "max_value": _("No request has an id that large.")})
 
 
 class SeatRequestForm(NamedErrorsForm):
     """A public request for seats: which resource and how many seats."""
 
     queue = _id_field(error_messages={
-        "required": "Choose what you want seats on.", "invalid": "Choose one of the dates listed.",
-        "min_value": "Choose one of the dates listed.", "max_value": "Choose one of the dates listed."})
+        "required": _("Choose what you want seats on."), "invalid": _("Choose one of the dates listed."),
+        "min_value": _("Choose one of the dates listed."), "max_value": _("Choose one of the dates listed.")})
     party_size = WholeNumberField(min_value=1, max_value=MAX_PARTY_SIZE, error_messages={
-        "required": "Say how many seats you need.",
-        "invalid": "The number of seats must be a whole number, written with the digits 0-9.",
-        "min_value": "Ask for at least 1 seat.",
-        "max_value": f"At most {MAX_PARTY_SIZE} seats per request."})
+        "required": _("Say how many seats you need."),
+        "invalid": _("The number of seats must be a whole number, written with the digits 0-9."),
+        "min_value": _("Ask for at least 1 seat."),
+        "max_value": _lazy_percent(gettext_noop("At most %(most)s seats per request."), most=MAX_PARTY_SIZE)})
 
     def __init__(self, *args, resources=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -159,7 +167,7 @@ class SeatRequestForm(NamedErrorsForm):
     def clean_queue(self):
         queue = self.resources.get(self.cleaned_data["queue"])
         if queue is None:
-            raise forms.ValidationError("Choose one of the dates listed.")
+            raise forms.ValidationError(_("Choose one of the dates listed."))
         return queue
 
 
@@ -175,14 +183,15 @@ YEARS = (2000, 2999)  # far from the calendar's ends, where time zone arithmetic
 def parse_slot_start(value, *, field: str = "starts_at"):
     """A slot's start from a form or the API; refused naming `field`."""
     if not isinstance(value, str) or not SLOT_START.fullmatch(value):
-        raise InvalidInput("Choose one of the listed slots (a start time like 2027-03-01T09:30:00+01:00).",
+        raise InvalidInput(gettext("Choose one of the listed slots (a start time like 2027-03-01T09:30:00+01:00)."),
                            field=field)
     try:
         start = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput("That slot time does not exist on the calendar.", field=field) from None
+        raise InvalidInput(gettext("That slot time does not exist on the calendar."), field=field) from None
     if not YEARS[0] <= start.year <= YEARS[1]:
-        raise InvalidInput(f"Choose a slot between the years {YEARS[0]} and {YEARS[1]}.", field=field)
+        raise InvalidInput(gettext("Choose a slot between the years %(first)s and %(last)s.") % {
+            "first": YEARS[0], "last": YEARS[1]}, field=field)
     return start
 
 
@@ -191,11 +200,12 @@ def parse_day(value, *, field: str = "day"):
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not DAY.fullmatch(value):
-        raise InvalidInput("Give the day as YYYY-MM-DD.", field=field)
+        raise InvalidInput(gettext("Give the day as YYYY-MM-DD."), field=field)
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("That day does not exist on the calendar.", field=field) from None
+        raise InvalidInput(gettext("That day does not exist on the calendar."), field=field) from None
     if not YEARS[0] <= day.year <= YEARS[1]:
-        raise InvalidInput(f"Give a day between the years {YEARS[0]} and {YEARS[1]}.", field=field)
+        raise InvalidInput(gettext("Give a day between the years %(first)s and %(last)s.") % {
+            "first": YEARS[0], "last": YEARS[1]}, field=field)
     return day

@@ -22,6 +22,8 @@ from functools import wraps
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import get_language, get_language_bidi
+from django.utils.translation import gettext_lazy as _
 from django.utils.deprecation import MiddlewareMixin
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,8 @@ log = logging.getLogger(__name__)
 POOL_WAIT: ContextVar[float | None] = ContextVar("queueapp_pool_wait", default=None)
 PUBLIC_POOL_WAIT = 3.0  # seconds a public arrival waits for a connection
 RETRY_AFTER = 5  # seconds
-BUSY_SENTENCE = ("So many people are arriving at once that we could not answer in time. "
-                 "Your place is not lost: please try again in a few seconds.")
+BUSY_SENTENCE = _("So many people are arriving at once that we could not answer in time. "
+                  "Your place is not lost: please try again in a few seconds.")
 BUSY_CODE = "unavailable"
 
 
@@ -52,10 +54,13 @@ def short_pool_wait(seconds: float = PUBLIC_POOL_WAIT):
 def busy_response(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(
-            {"detail": BUSY_SENTENCE, "code": BUSY_CODE, "field": None}, status=503)
+            {"detail": str(BUSY_SENTENCE), "code": BUSY_CODE, "field": None}, status=503)
     else:
+        # No request context (it would read the session): the language comes from
+        # LocaleMiddleware's guess, which is active.
         html = render_to_string("queueapp/busy.html", {
-            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": request.method == "GET"})
+            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": request.method == "GET",
+            "LANGUAGE_CODE": get_language(), "LANGUAGE_BIDI": get_language_bidi()})
         response = HttpResponse(html, status=503)
     response["Retry-After"] = str(RETRY_AFTER)
     response["Cache-Control"] = "no-store"

@@ -25,6 +25,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .errors import QueueActionError
 
@@ -72,12 +73,12 @@ def remember_browser(request: HttpRequest, response: HttpResponse) -> HttpRespon
 
 def check_join_rate(request: HttpRequest) -> None:
     """Count one online join: per address (the high cap), then per browser."""
-    check_rate(request, "join_address", refusal="Too many tickets from this network")
+    check_rate(request, "join_address", refusal=gettext_lazy("Too many tickets from this network"))
     check_rate(request, "join", client=f"browser:{browser_id(request)}")
 
 
 def check_rate(request: HttpRequest, scope: str, *, client: str | None = None,
-               refusal: str = "Too many tickets from this device") -> None:
+               refusal: str = gettext_lazy("Too many tickets from this device")) -> None:
     """Count one ticket for this client (default: its address) in `scope`;
     raise RateLimited past the limit."""
     limit, window = settings.TICKET_RATE_LIMITS[scope]
@@ -94,14 +95,15 @@ def check_rate(request: HttpRequest, scope: str, *, client: str | None = None,
     if count > limit:
         retry = max(1, started + window - now)
         raise RateLimited(
-            f"{refusal}: at most {limit} in {_human(window)}. "
-            f"Please try again in {_human(retry)}, or ask at the desk.",
+            gettext("%(refusal)s: at most %(limit)s in %(window)s. Please try again in %(retry)s, or ask at "
+                    "the desk.") % {"refusal": refusal, "limit": limit, "window": _human(window),
+                                    "retry": _human(retry)},
             retry_after=retry,
         )
 
 
 def _human(seconds: int) -> str:
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
     minutes = (seconds + 59) // 60
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)s minute", "%(count)s minutes", minutes) % {"count": minutes}

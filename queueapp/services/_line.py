@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..errors import QueueFull
 from ..models import Queue, Ticket, TicketStatus
@@ -63,6 +64,6 @@ def booking_place(queue: Queue, at: datetime) -> int:
              .aggregate(top=Max("seq"))["top"])
     seq = base if taken is None else taken + 1
     if seq >= base + BOOKING_BAND:
-        raise QueueFull(f"{queue.name} already has {BOOKING_BAND} appointments checked in for the same "
-                        "time; ask staff to call them.")
+        raise QueueFull(_("%(queue)s already has %(count)s appointments checked in for the same time; ask staff "
+                          "to call them.") % {"queue": queue.name, "count": BOOKING_BAND})
     return seq

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+
 from ..models import Queue, Ticket
 from ..errors import NotFound
 
@@ -17,7 +19,7 @@ def lock_queue(queue_id: int) -> Queue:
     try:
         return Queue.objects.select_for_update(of=("self",)).select_related("location").get(pk=queue_id)
     except Queue.DoesNotExist:
-        raise NotFound(f"Queue {queue_id} does not exist.") from None
+        raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id}) from None
 
 
 def lock_queues(queue_ids: Iterable[int]) -> list[Queue]:
@@ -30,7 +32,7 @@ def lock_queues(queue_ids: Iterable[int]) -> list[Queue]:
     )
     if len(queues) != len(ids):
         missing = set(ids) - {q.pk for q in queues}
-        raise NotFound(f"Queue {sorted(missing)[0]} does not exist.")
+        raise NotFound(_("Queue %(id)s does not exist.") % {"id": sorted(missing)[0]})
     return queues
 
 
@@ -42,7 +44,7 @@ def lock_ticket_queue(ticket_id: int) -> tuple[Queue, Ticket]:
     """
     queue_id = Ticket.objects.filter(pk=ticket_id).values_list("queue_id", flat=True).first()
     if queue_id is None:
-        raise NotFound(f"Ticket {ticket_id} does not exist.")
+        raise NotFound(_("Ticket %(id)s does not exist.") % {"id": ticket_id})
     queue = lock_queue(queue_id)
     ticket = Ticket.objects.select_related("counter").get(pk=ticket_id)
     ticket.queue = queue

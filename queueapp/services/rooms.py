@@ -190,9 +190,9 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
 _TAKE_IN_ONE = (
     f"WITH q AS ({_TAKE}), "
     f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
-    "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id) "
+    "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id, language) "
     "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, 1, 0, 0, '', "
-    "%(now)s, %(now)s, %(queue)s FROM q RETURNING id, number, seq), "
+    "%(now)s, %(now)s, %(queue)s, %(language)s FROM q RETURNING id, number, seq), "
     f"e AS (INSERT INTO {QueueEvent._meta.db_table} (version, kind, status_after, created_at, data, "
     "queue_id, ticket_id) "
     "SELECT q.version, %(kind)s, %(waiting)s, %(now)s, jsonb_build_object("
@@ -220,9 +220,11 @@ def _take_place(queue: Queue) -> Ticket:
     (SQLite serialises writers anyway).
     """
     now = timezone.now()
-    ticket = Ticket(queue=queue, priority=Priority.NORMAL, created_at=now, queued_at=now)
+    ticket = Ticket(queue=queue, priority=Priority.NORMAL, created_at=now, queued_at=now,
+                    language=queue.location.default_language)
     params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
-              "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED}
+              "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
+              "language": ticket.language}
     if connection.vendor == "postgresql" and not webhook_endpoints(queue.location_id, Kind.JOINED):
         row = _execute(_TAKE_IN_ONE, params, queue)
         ticket.pk, event_id, data = _apply_place(queue, ticket, row)

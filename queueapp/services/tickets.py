@@ -11,6 +11,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..errors import (
     CounterBusy,
@@ -48,16 +51,18 @@ def _next_number(queue: Queue) -> tuple:
 def _validate_join(queue: Queue, priority: int, party_size: int) -> None:
     if priority not in Priority.values:
         allowed = ", ".join(f"{v} ({label})" for v, label in Priority.choices)
-        raise InvalidInput(f"Priority must be one of {allowed}, not {priority!r}.", field="priority")
+        raise InvalidInput(_("Priority must be one of %(allowed)s, not %(value)r.") % {
+            "allowed": allowed, "value": priority}, field="priority")
     if not isinstance(party_size, int) or not 1 <= party_size <= MAX_PARTY_SIZE:
-        raise InvalidInput(f"Party size must be a whole number from 1 to {MAX_PARTY_SIZE}.",
+        raise InvalidInput(_("Party size must be a whole number from 1 to %(most)s.") % {"most": MAX_PARTY_SIZE},
                            field="party_size")
     if queue.kind == Queue.Kind.COUNTER and party_size != 1:
-        raise InvalidInput("A counter queue serves one person per ticket; party size must be 1.",
+        raise InvalidInput(_("A counter queue serves one person per ticket; party size must be 1."),
                            field="party_size")
     if queue.kind == Queue.Kind.CAPACITY and party_size > (queue.capacity or 0):
         raise InvalidInput(
-            f"{queue.name} has {queue.capacity} places in all; a party of {party_size} cannot fit.",
+            _("%(queue)s has %(capacity)s places in all; a party of %(size)s cannot fit.") % {
+                "queue": queue.name, "capacity": queue.capacity, "size": party_size},
             field="party_size",
         )
 
@@ -66,8 +71,8 @@ def check_date_open(queue: Queue) -> None:
     """A dated resource (a train, a show) takes requests until its date has passed
     in the location's time zone."""
     if queue.service_date is not None and queue.service_date < queue.location.business_day():
-        raise DatePassed(f"{queue.name} on {queue.service_date.day} {queue.service_date:%B %Y} has passed; "
-                         "it takes no more requests.", field="queue")
+        raise DatePassed(_("%(queue)s on %(day)s has passed; it takes no more requests.") % {
+            "queue": queue.name, "day": date_format(queue.service_date, "j F Y")}, field="queue")
 
 
 def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
@@ -108,15 +113,17 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     queue = lock_queue(_pk(queue))
     _validate_join(queue, priority, party_size)
     if language and language not in queue.location.offered_languages:
-        raise InvalidInput(f"{queue.location.name} does not offer the language {language!r}; "
-                           f"choose one of {', '.join(queue.location.offered_languages)}.", field="language")
+        raise InvalidInput(_("%(location)s does not offer the language %(language)r; choose one of %(offered)s.") % {
+            "location": queue.location.name, "language": language,
+            "offered": ", ".join(queue.location.offered_languages)}, field="language")
     if queue.is_paused:
-        raise QueuePaused(f"{queue.name} is not taking new tickets right now (paused).")
+        raise QueuePaused(_("%(queue)s is not taking new tickets right now (paused).") % {"queue": queue.name})
     check_date_open(queue)
     if queue.max_waiting is not None and queue.kind == Queue.Kind.COUNTER:
         waiting = waiting_tickets(queue).count()
         if waiting >= queue.max_waiting:
-            raise QueueFull(f"{queue.name} is full ({waiting} waiting); please try again later.")
+            raise QueueFull(_("%(queue)s is full (%(waiting)s waiting); please try again later.") % {
+                "queue": queue.name, "waiting": waiting})
     ticket = create_ticket_locked(queue, priority=priority, party_size=party_size, note=note,
                                   language=language)
     record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
@@ -134,15 +141,16 @@ def _lock_counter(counter_id: int) -> Counter:
     try:
         return Counter.objects.select_for_update(of=("self",)).get(pk=counter_id)
     except Counter.DoesNotExist:
-        raise NotFound(f"Counter {counter_id} does not exist.") from None
+        raise NotFound(_("Counter %(id)s does not exist.") % {"id": counter_id}) from None
 
 
 def _check_counter_free(counter: Counter) -> None:
     active = Ticket.objects.filter(counter=counter, status__in=AT_COUNTER).select_related("queue").first()
     if active is not None:
         raise CounterBusy(
-            f"{counter.name} still has {active.display_number} ({active.get_status_display().lower()}); "
-            "complete it, mark it a no-show or transfer it first."
+            _("%(counter)s still has %(number)s (%(status)s); complete it, mark it a no-show or transfer "
+              "it first.") % {"counter": counter.name, "number": active.display_number,
+                              "status": active.get_status_display().lower()}
         )
 
 
@@ -175,10 +183,10 @@ def do_call_next(queue: Queue | int | None = None, *, counter: Counter | int,
                   .values_list("queue_id", flat=True))
     if queue is not None:
         if _pk(queue) not in served:
-            raise InvalidInput("This counter does not serve that queue.", field="queue")
+            raise InvalidInput(_("This counter does not serve that queue."), field="queue")
         served = [_pk(queue)]
     if not served:
-        raise InvalidInput("This counter serves no queue yet; assign queues to it first.",
+        raise InvalidInput(_("This counter serves no queue yet; assign queues to it first."),
                            field="counter")
     queues = lock_queues(served)
     counter = _lock_counter(counter_id)
@@ -186,7 +194,8 @@ def do_call_next(queue: Queue | int | None = None, *, counter: Counter | int,
     active = [q for q in queues if not q.is_paused and q.kind == Queue.Kind.COUNTER]
     if not active:
         names = ", ".join(q.name for q in queues)
-        raise QueuePaused(f"{names}: paused, so no ticket can be called. Resume the queue first.")
+        raise QueuePaused(_("%(queues)s: paused, so no ticket can be called. Resume the queue first.") % {
+            "queues": names})
     heads = [t for t in (waiting_tickets(q).first() for q in active) if t is not None]
     if not heads:
         return None
@@ -205,25 +214,35 @@ def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=
     queue, ticket = lock_ticket_queue(_pk(ticket))
     counter = _lock_counter(_pk(counter))
     if queue.kind != Queue.Kind.COUNTER:
-        raise InvalidInput(f"{queue.name} is a waitlist: its requests are confirmed, not called.",
+        raise InvalidInput(_("%(queue)s is a waitlist: its requests are confirmed, not called.") % {
+            "queue": queue.name},
                            field="ticket")
     if not counter.queues.filter(pk=queue.pk).exists():
-        raise InvalidInput(f"{counter.name} does not serve {queue.name}.", field="counter")
+        raise InvalidInput(_("%(counter)s does not serve %(queue)s.") % {"counter": counter.name, "queue": queue.name},
+                           field="counter")
     if queue.is_paused:
-        raise QueuePaused(f"{queue.name} is paused; resume it before calling tickets.")
+        raise QueuePaused(_("%(queue)s is paused; resume it before calling tickets.") % {"queue": queue.name})
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(
-            f"{ticket.display_number} is {ticket.get_status_display().lower()}, not waiting; "
-            "it may just have been called by a colleague."
+            _("%(number)s is %(status)s, not waiting; it may just have been called by a colleague.") % {
+                "number": ticket.display_number, "status": ticket.get_status_display().lower()}
         )
     _check_counter_free(counter)
     return _send_to_counter(queue, ticket, counter, acting_user, out_of_turn=True)
 
 
+# The actions `_require` names, as the sentence "Cannot <action> A-017" says them.
+ACTIONS = {"cancel": gettext_lazy("cancel"), "complete": gettext_lazy("complete"),
+           "mark as no-show": gettext_lazy("mark as no-show"), "recall": gettext_lazy("recall"),
+           "start serving": gettext_lazy("start serving"), "transfer": gettext_lazy("transfer")}
+
+
 def _require(ticket: Ticket, allowed: tuple, action: str) -> None:
     if ticket.status not in allowed:
         raise InvalidTransition(
-            f"Cannot {action} {ticket.display_number}: it is {ticket.get_status_display().lower()}."
+            _("Cannot %(action)s %(number)s: it is %(status)s.") % {
+                "action": ACTIONS[action], "number": ticket.display_number,
+                "status": ticket.get_status_display().lower()}
         )
 
 
@@ -255,7 +274,8 @@ def do_complete(ticket: Ticket | int, *, acting_user=None) -> Ticket:
     """Finish a called or serving ticket. Always an explicit staff action."""
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status == TicketStatus.WAITING:
-        raise InvalidTransition(f"{ticket.display_number} was never called; call it before completing it.")
+        raise InvalidTransition(_("%(number)s was never called; call it before completing it.") % {
+            "number": ticket.display_number})
     _require(ticket, AT_COUNTER, "complete")
     ticket.status = TicketStatus.COMPLETED
     ticket.finished_at = timezone.now()
@@ -304,7 +324,8 @@ def do_cancel(ticket: Ticket | int, *, acting_user=None, by_patient: bool = Fals
     """
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status == TicketStatus.SERVING:
-        raise InvalidTransition(f"{ticket.display_number} is being served; complete it instead.")
+        raise InvalidTransition(_("%(number)s is being served; complete it instead.") % {
+            "number": ticket.display_number})
     _require(ticket, CANCELLABLE, "cancel")
     was = ticket.status
     left = (ticket.priority, ticket.seq) if was == TicketStatus.WAITING else None
@@ -345,18 +366,18 @@ def do_transfer(ticket: Ticket | int, *, to_queue: Queue | int, acting_user=None
     ticket_id = _pk(ticket)
     source_id = Ticket.objects.filter(pk=ticket_id).values_list("queue_id", flat=True).first()
     if source_id is None:
-        raise NotFound(f"Ticket {ticket_id} does not exist.")
+        raise NotFound(_("Ticket %(id)s does not exist.") % {"id": ticket_id})
     target_id = _pk(to_queue)
     if target_id == source_id:
-        raise InvalidInput("The ticket is already in that queue.", field="to_queue")
+        raise InvalidInput(_("The ticket is already in that queue."), field="to_queue")
     locked = {q.pk: q for q in lock_queues([source_id, target_id])}
     source, target = locked[source_id], locked[target_id]
     ticket = Ticket.objects.select_related("counter").get(pk=ticket_id)
     ticket.queue = source
     if target.location_id != source.location_id:
-        raise InvalidInput("Tickets can only be transferred within one location.", field="to_queue")
+        raise InvalidInput(_("Tickets can only be transferred within one location."), field="to_queue")
     if Queue.Kind.CAPACITY in (source.kind, target.kind):
-        raise InvalidInput("Capacity waitlists do not take or give transfers.", field="to_queue")
+        raise InvalidInput(_("Capacity waitlists do not take or give transfers."), field="to_queue")
     _require(ticket, (TicketStatus.WAITING, *AT_COUNTER), "transfer")
     left = (ticket.priority, ticket.seq) if ticket.status == TicketStatus.WAITING else None
     new = create_ticket_locked(target, priority=ticket.priority, to_front=to_front, note=ticket.note,

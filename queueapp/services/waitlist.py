@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import is_waiting_room, plan_admissions, waiting_tickets
@@ -71,8 +72,8 @@ def check_waitlist_room(queue: Queue, ticket: Ticket) -> None:
         return
     waiting = waiting_tickets(queue).count()
     if waiting > queue.max_waiting:
-        raise QueueFull(f"{queue.name} is fully booked and its waitlist is full "
-                        f"({waiting - 1} waiting); please try again later.")
+        raise QueueFull(_("%(queue)s is fully booked and its waitlist is full (%(waiting)s waiting); please "
+                          "try again later.") % {"queue": queue.name, "waiting": waiting - 1})
 
 
 def admit_locked(queue: Queue, *, acting_user=None, now: datetime | None = None,
@@ -138,8 +139,8 @@ def _is_lapsed(ticket: Ticket, now: datetime) -> bool:
 
 def _expired_message(ticket: Ticket, queue: Queue) -> str:
     local = ticket.offer_expires_at.astimezone(ZoneInfo(queue.location.timezone))
-    return (f"Sorry, the offer for {ticket.display_number} expired at {local:%H:%M:%S} "
-            f"and its seats went to the next request in line.")
+    return _("Sorry, the offer for %(number)s expired at %(time)s and its seats went to the next request "
+             "in line.") % {"number": ticket.display_number, "time": f"{local:%H:%M:%S}"}
 
 
 @transaction.atomic(durable=True)
@@ -152,11 +153,12 @@ def do_confirm_waitlist(queue: Queue | int, *, acting_user=None,
     """
     queue = lock_queue(_pk(queue))
     if queue.kind != Queue.Kind.CAPACITY:
-        raise InvalidInput(f"{queue.name} is a counter queue, not a waitlist.", field="queue")
+        raise InvalidInput(_("%(queue)s is a counter queue, not a waitlist.") % {"queue": queue.name}, field="queue")
     if is_waiting_room(queue):
-        raise InvalidInput(f"{queue.name} is a waiting room: it admits at its own rate.", field="queue")
+        raise InvalidInput(_("%(queue)s is a waiting room: it admits at its own rate.") % {"queue": queue.name},
+                           field="queue")
     if queue.is_paused:
-        raise QueuePaused(f"{queue.name} is paused; resume it before confirming the waitlist.")
+        raise QueuePaused(_("%(queue)s is paused; resume it before confirming the waitlist.") % {"queue": queue.name})
     return admit_locked(queue, acting_user=acting_user, now=now, cycle=True)
 
 
@@ -168,15 +170,15 @@ def do_admit_request(ticket: Ticket | int, *, offer: bool = False, acting_user=N
     its seats are not free: nobody is ever overbooked."""
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if queue.kind != Queue.Kind.CAPACITY or is_waiting_room(queue):
-        raise InvalidInput(f"{queue.name} is not a waitlist.", field="queue")
+        raise InvalidInput(_("%(queue)s is not a waitlist.") % {"queue": queue.name}, field="queue")
     if ticket.status != TicketStatus.WAITING:
-        raise InvalidTransition(f"{ticket.display_number} is not waiting: it is "
-                                f"{ticket.get_status_display().lower()}.", field="ticket")
+        raise InvalidTransition(_("%(number)s is not waiting: it is %(status)s.") % {
+            "number": ticket.display_number, "status": ticket.get_status_display().lower()}, field="ticket")
     if ticket.party_size > queue.seats_free:
-        raise InvalidTransition(f"{ticket.display_number} needs {ticket.party_size} seats and only "
-                                f"{queue.seats_free} are free.", field="ticket")
+        raise InvalidTransition(_("%(number)s needs %(seats)s seats and only %(free)s are free.") % {
+            "number": ticket.display_number, "seats": ticket.party_size, "free": queue.seats_free}, field="ticket")
     if offer and not queue.offer_seconds:
-        raise InvalidInput(f"{queue.name} confirms at once; it makes no offers.", field="action")
+        raise InvalidInput(_("%(queue)s confirms at once; it makes no offers.") % {"queue": queue.name}, field="action")
     now = now or timezone.now()
     if offer:
         return _admit(queue, ticket, acting_user=acting_user, now=now)
@@ -194,8 +196,8 @@ def do_move_to_front(ticket: Ticket | int, *, acting_user=None, now: datetime | 
     other); an admission cycle follows, since the new head may fit. Locks the queue row."""
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status != TicketStatus.WAITING:
-        raise InvalidTransition(f"{ticket.display_number} is not waiting: it is "
-                                f"{ticket.get_status_display().lower()}.", field="ticket")
+        raise InvalidTransition(_("%(number)s is not waiting: it is %(status)s.") % {
+            "number": ticket.display_number, "status": ticket.get_status_display().lower()}, field="ticket")
     left = (ticket.priority, ticket.seq)
     ticket.seq = _front_of_line(queue)
     _save_counters(queue)
@@ -215,16 +217,18 @@ def do_set_capacity(queue: Queue | int, *, capacity: int, acting_user=None,
     people were promised a place. A larger capacity admits from the waitlist.
     """
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
-        raise InvalidInput(f"Capacity must be a whole number from 0 to {MAX_CAPACITY}.", field="capacity")
+        raise InvalidInput(_("Capacity must be a whole number from 0 to %(most)s.") % {"most": MAX_CAPACITY},
+                           field="capacity")
     queue = lock_queue(_pk(queue))
     if queue.kind != Queue.Kind.CAPACITY:
-        raise InvalidInput(f"{queue.name} is a counter queue; it has no seats.", field="queue")
+        raise InvalidInput(_("%(queue)s is a counter queue; it has no seats.") % {"queue": queue.name}, field="queue")
     if capacity < queue.seats_taken:
         raise InvalidInput(
-            f"{queue.seats_taken} seats are already confirmed or offered, so the capacity cannot "
-            f"go below {queue.seats_taken}. Cancel requests first to free seats.", field="capacity")
+            _("%(taken)s seats are already confirmed or offered, so the capacity cannot go below %(taken)s. "
+              "Cancel requests first to free seats.") % {"taken": queue.seats_taken}, field="capacity")
     if capacity == queue.capacity:
-        raise InvalidTransition(f"{queue.name} already has {capacity} seats.", field="capacity")
+        raise InvalidTransition(_("%(queue)s already has %(capacity)s seats.") % {
+            "queue": queue.name, "capacity": capacity}, field="capacity")
     before = queue.capacity
     queue.capacity = capacity
     Queue.objects.filter(pk=queue.pk).update(capacity=capacity)
@@ -259,8 +263,8 @@ def do_accept_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | N
             _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
             admit_locked(queue, now=now)
         elif ticket.status != TicketStatus.EXPIRED:
-            raise InvalidTransition(f"{ticket.display_number} has no open offer to accept: it is "
-                                    f"{ticket.get_status_display().lower()}.")
+            raise InvalidTransition(_("%(number)s has no open offer to accept: it is %(status)s.") % {
+                "number": ticket.display_number, "status": ticket.get_status_display().lower()})
     raise OfferExpired(_expired_message(ticket, queue))
 
 
@@ -276,8 +280,8 @@ def do_decline_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | 
     if ticket.status == TicketStatus.EXPIRED:
         return ticket
     if ticket.status != TicketStatus.OFFERED:
-        raise InvalidTransition(f"{ticket.display_number} has no open offer to decline: it is "
-                                f"{ticket.get_status_display().lower()}.")
+        raise InvalidTransition(_("%(number)s has no open offer to decline: it is %(status)s.") % {
+            "number": ticket.display_number, "status": ticket.get_status_display().lower()})
     if _is_lapsed(ticket, now):
         _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.utils.translation import gettext
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -46,7 +47,8 @@ def cancel(request, token: str):
     except QueueActionError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Ticket {held.display_number} is cancelled. Thank you for letting us know.")
+        messages.success(request, gettext("Ticket %(number)s is cancelled. Thank you for letting us know.") % {
+            "number": held.display_number})
     return redirect("ticket", token=held.token)
 
 
