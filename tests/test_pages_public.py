@@ -177,7 +177,7 @@ def test_each_ended_status_reads_as_a_sentence_without_cancel_or_keep_open(clien
     ticket = do_join(queue)
     Ticket.objects.filter(pk=ticket.pk).update(status=status)  # only the page's words are under test
     page = client.get(reverse("ticket", args=[ticket.token])).text
-    assert STATUS_SENTENCES[status] in page
+    assert str(STATUS_SENTENCES[status]) in page
     assert "This ticket is" not in page
     if status == TicketStatus.CONFIRMED:  # a confirmed place can still be given back
         assert "Cancel my ticket" in page

@@ -135,7 +135,7 @@ def ticket_status_out(ticket: Ticket) -> TicketStatusOut:
     position = position_of(ticket)
     new = ticket.transferred_to
     return TicketStatusOut(
-        number=ticket.display_number, status=ticket.status, status_label=ticket.get_status_display(),
+        number=ticket.display_number, status=ticket.status, status_label=str(ticket.get_status_display()),
         queue=ticket.queue.name, location=ticket.queue.location.name, position=position,
         estimated_wait_seconds=_seconds(estimate_wait(ticket.queue, position)),
         counter=ticket.counter.name if ticket.status in AT_COUNTER else None,

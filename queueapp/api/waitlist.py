@@ -98,7 +98,7 @@ def waitlist_out(queue: Queue) -> WaitlistOut:
 
 def offer_out(ticket: Ticket) -> OfferOut:
     return OfferOut(number=ticket.display_number, status=ticket.status,
-                    status_label=ticket.get_status_display(), party_size=ticket.party_size,
+                    status_label=str(ticket.get_status_display()), party_size=ticket.party_size,
                     offer_expires_at=ticket.offer_expires_at, confirmed_at=ticket.confirmed_at)
 
 
