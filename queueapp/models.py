@@ -345,8 +345,10 @@ class Ticket(models.Model):
                                           related_name="transferred_from")
     note = models.CharField(max_length=200, blank=True,
                             help_text="Staff-only note; never shown on public screens.")
+    # db_default: a row written by SQL that names no language (a repair script,
+    # the waiting room's one-statement insert of an older release) reads English.
     language = models.CharField(
-        max_length=8, choices=settings.LANGUAGES, default="en",
+        max_length=8, choices=settings.LANGUAGES, default="en", db_default="en",
         help_text="The holder's language: their ticket page and their alerts speak it.",
     )
 

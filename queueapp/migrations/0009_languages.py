@@ -57,7 +57,8 @@ class Migration(migrations.Migration):
             name="language",
             field=models.CharField(
                 choices=[("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("ar", "العربية")],
-                default="en", help_text="The holder's language: their ticket page and their alerts speak it.",
+                default="en", db_default="en",
+                help_text="The holder's language: their ticket page and their alerts speak it.",
                 max_length=8,
             ),
         ),
