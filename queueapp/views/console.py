@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import pages
@@ -68,7 +69,7 @@ def console(request, counter_id: int):
 def _ticket_here(user, counter: Counter, ticket_id: int):
     ticket = access_ticket(user, ticket_id)
     if ticket.queue.location_id != counter.location_id:
-        raise NotFound(f"Ticket {ticket_id} does not exist.")
+        raise NotFound(_("Ticket %(id)s does not exist.") % {"id": ticket_id})
     return ticket
 
 
@@ -76,15 +77,16 @@ def _at_this_counter(ticket, counter: Counter) -> None:
     # A stale page (or a second tab) may act on a ticket that has moved on.
     if ticket.counter_id != counter.pk or ticket.status not in AT_COUNTER:
         raise InvalidTransition(
-            f"{ticket.display_number} is no longer at {counter.name} "
-            f"(it is {ticket.get_status_display().lower()}); the page was out of date."
+            _("%(number)s is no longer at %(counter)s (it is %(status)s); the page was out of date.") % {
+                "number": ticket.display_number, "counter": counter.name,
+                "status": ticket.get_status_display().lower()}
         )
 
 
 def _queue_here(user, counter: Counter, queue_id: int, *, manager: bool = False):
     queue = access_queue(user, queue_id, manager=manager)
     if queue.location_id != counter.location_id:
-        raise NotFound(f"Queue {queue_id} does not exist.")
+        raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id})
     return queue
 
 
@@ -93,38 +95,42 @@ def perform(user, counter: Counter, data: dict) -> str:
     action = data["action"]
     if action == "call_next":
         called = do_call_next(counter=counter, acting_user=user)
-        return f"Calling {called.display_number} to {counter.name}." if called else "Nobody is waiting."
+        if called is None:
+            return _("Nobody is waiting.")
+        return _("Calling %(number)s to %(counter)s.") % {"number": called.display_number, "counter": counter.name}
     if action in ("pause", "resume"):
         queue = _queue_here(user, counter, data["queue"], manager=True)
         if action == "pause":
             do_pause(queue, acting_user=user)
-            return f"{queue.name} is paused: no new tickets, no calls."
+            return _("%(queue)s is paused: no new tickets, no calls.") % {"queue": queue.name}
         do_resume(queue, acting_user=user)
-        return f"{queue.name} is taking tickets again."
+        return _("%(queue)s is taking tickets again.") % {"queue": queue.name}
     ticket = _ticket_here(user, counter, data["ticket"])
     if action == "call":
         do_call_ticket(ticket, counter=counter, acting_user=user)
-        return f"Calling {ticket.display_number} to {counter.name}."
+        return _("Calling %(number)s to %(counter)s.") % {"number": ticket.display_number, "counter": counter.name}
     _at_this_counter(ticket, counter)
     if action == "recall":
         do_recall(ticket, acting_user=user)
-        return f"{ticket.display_number} called again."
+        return _("%(number)s called again.") % {"number": ticket.display_number}
     if action == "start":
         do_start_serving(ticket, acting_user=user)
-        return f"Serving {ticket.display_number}."
+        return _("Serving %(number)s.") % {"number": ticket.display_number}
     if action == "complete":
         do_complete(ticket, acting_user=user)
-        return f"{ticket.display_number} completed."
+        return _("%(number)s completed.") % {"number": ticket.display_number}
     if action == "no_show":
         after = do_no_show(ticket, acting_user=user)
         if after.status == "waiting":
-            return f"{ticket.display_number} did not come; back in line ({after.no_show_count} no-show so far)."
-        return f"{ticket.display_number} did not come; ticket closed as a no-show."
+            return _("%(number)s did not come; back in line (%(count)s no-show so far).") % {
+                "number": ticket.display_number, "count": after.no_show_count}
+        return _("%(number)s did not come; ticket closed as a no-show.") % {"number": ticket.display_number}
     if action == "transfer":
         queue = _queue_here(user, counter, data["queue"])
         new = do_transfer(ticket, to_queue=queue, acting_user=user)
-        return f"{ticket.display_number} moved to {queue.name} as {new.display_number}."
-    raise InvalidInput(f"{action} is not an action of the console.", field="action")
+        return _("%(number)s moved to %(queue)s as %(new)s.") % {
+            "number": ticket.display_number, "queue": queue.name, "new": new.display_number}
+    raise InvalidInput(_("%(value)s is not an action of the console.") % {"value": action}, field="action")
 
 
 def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200):
