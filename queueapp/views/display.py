@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
-from .. import pages
+from .. import pages, voice
 from ..languages import use_language
 from ..models import Location
 
@@ -13,7 +13,8 @@ from ..models import Location
 def display(request, location_slug: str):
     location = get_object_or_404(Location, slug=location_slug)
     use_language(request, location.default_language)  # one TV, many readers: the location's language
-    context = {"location": location, **pages.display_context(location)}
+    languages = voice.announcement_languages(location)
+    context = {"location": location, "voice": voice.voice_context(languages), **pages.display_context(location)}
     return render(request, "queueapp/display.html", context)
 
 
