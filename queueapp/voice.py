@@ -34,15 +34,9 @@ def spoken_languages() -> list[str]:
 
 
 def announcement_languages(location: Location) -> list[str]:
-    """The location's languages the display announces in, its own first: the
-    language part of each tag ("de-DE" is "de"), at most `MAX_LANGUAGES`."""
-    tags = [location.language]
-    languages: list[str] = []
-    for tag in tags:
-        code = tag.split("-")[0].lower()
-        if code and code not in languages:
-            languages.append(code)
-    return languages[:MAX_LANGUAGES]
+    """The languages the display announces in: the location's default, then its
+    next offered language (`Location.offered_languages` order), at most `MAX_LANGUAGES`."""
+    return location.offered_languages[:MAX_LANGUAGES]
 
 
 def voice_context(languages: list[str]) -> dict:

@@ -34,7 +34,8 @@ HTMLMediaElement.prototype.play = function () {
   if (!this.__watched) {
     this.__watched = true;
     // Capturing listeners run before the page's own (onended): the record is in true order.
-    this.addEventListener("playing", () => window.__audio.push(["start", this.src, performance.now()]), true);
+    // "play" (once per play()), not "playing", which comes again after each rebuffering.
+    this.addEventListener("play", () => window.__audio.push(["start", this.src, performance.now()]), true);
     this.addEventListener("ended", () => window.__audio.push(["end", this.src, performance.now()]), true);
   }
   return play.call(this);
@@ -57,13 +58,13 @@ def clip_names(events: list, kind: str) -> list[str]:
     return names
 
 
-def test_calls_are_said_in_german_with_clips_one_after_the_other_when_no_voice_is_installed(
+def test_a_call_is_said_in_german_then_english_with_clips_when_no_voice_is_installed(
         transactional_db, settings, browser, server_url):
     from queueapp.models import Location
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     location = Location.objects.create(name="Praxis Mitte", slug="mitte", timezone="Europe/Berlin",
-                                       language="de-DE")
+                                       default_language="de", languages=["de", "en"])
     queue = make_queue(location, "Allgemein", "A")
     counter = make_counter(location, "Schalter 3", [queue])
     make_user("alice", location)
@@ -90,8 +91,9 @@ def test_calls_are_said_in_german_with_clips_one_after_the_other_when_no_voice_i
     staff.get_by_role("button", name="Call next").click()  # A-018, queued behind A-017's announcement
 
     sentence = ["ticket", "a", "17", "go_counter", "3"]
-    expected = ([f"de/{w}" for w in sentence]
-                + [f"de/{w}" for w in ["ticket", "a", "18", "go_counter", "3"]])
+    expected = ([f"de/{w}" for w in sentence] + [f"en/{w}" for w in sentence]
+                + [f"de/{w}" for w in ["ticket", "a", "18", "go_counter", "3"]]
+                + [f"en/{w}" for w in ["ticket", "a", "18", "go_counter", "3"]])
     display.wait_for_function(f"window.__audio.filter((e) => e[0] === 'end').length >= {len(expected)}",
                               timeout=60_000)
     events = display.evaluate("window.__audio")
