@@ -78,7 +78,8 @@ def test_a_call_is_said_in_german_then_english_with_clips_when_no_voice_is_insta
     display.add_init_script(RECORD_AUDIO)
     display.goto(f"{server_url}/display/mitte/")
     assert display.evaluate("speechSynthesis.getVoices().length") == 0  # the TV this test is about
-    display.get_by_role("button", name="Turn on chime and voice").click()
+    # The lobby screen is in the location's language (German here), its button too.
+    display.get_by_role("button", name="Gong und Ansage einschalten").click()
     wait_socket_open(display, "/ws/display/mitte/")
 
     staff = context.new_page()
