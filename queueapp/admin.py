@@ -40,6 +40,8 @@ from .models import (
     BookingSchedule,
     ClosedDay,
     Counter,
+    CounterState,
+    CounterStateChange,
     Location,
     OpeningHours,
     Purge,
@@ -65,6 +67,7 @@ from .services import (
     do_pause,
     do_recall,
     do_resume,
+    do_set_counter_state,
     do_start_serving,
 )
 from .services.rooms import do_issue_room_key
@@ -167,11 +170,27 @@ class StaffMembershipAdmin(ManagedAtLocation, admin.ModelAdmin):
 
 @admin.register(Counter)
 class CounterAdmin(ManagedAtLocation, admin.ModelAdmin):
-    list_display = ["name", "location", "is_open", "serves"]
-    list_filter = [("location", ScopedLocationFilter), "is_open"]
+    list_display = ["name", "location", "state", "break_reason", "serves"]
+    list_filter = [("location", ScopedLocationFilter), "state"]
     list_select_related = ["location"]
     search_fields = ["name", "location__name"]
     filter_horizontal = ["queues"]
+    # The state changes only through `do_set_counter_state` (history row, events):
+    # the actions below, the console and the API.
+    readonly_fields = ["state", "break_reason"]
+    actions = ["open_counters", "close_counters"]
+
+    def _set(self, request, queryset, state):
+        _run_each(request, queryset, lambda c: do_set_counter_state(c.pk, state=state, acting_user=request.user),
+                  str, lambda c: check_staff_at(request.user, c.location_id))
+
+    @admin.action(description="Open the selected counters")
+    def open_counters(self, request, queryset):
+        self._set(request, queryset, CounterState.OPEN)
+
+    @admin.action(description="Close the selected counters (refused for one holding a ticket: use the console)")
+    def close_counters(self, request, queryset):
+        self._set(request, queryset, CounterState.CLOSED)
 
     def get_queryset(self, request):
         # One extra query for all rows' queues, whatever the page size.
@@ -455,6 +474,19 @@ def _cell(value) -> str:
 
 
 # --- Events: read-only for everyone -------------------------------------------
+
+@admin.register(CounterStateChange)
+class CounterStateChangeAdmin(ReadOnlyRecords, admin.ModelAdmin):
+    """A counter's history: opened, on a break (why), closed, by whom, and what
+    happened to the ticket it held."""
+
+    location_path = "counter__location"
+    list_display = ["at", "counter", "previous_state", "state", "reason", "staff", "held_ticket",
+                    "held_action"]
+    list_filter = [("counter__location", ScopedLocationFilter), "state", "reason", "at"]
+    list_select_related = ["counter", "staff", "held_ticket__queue"]
+    date_hierarchy = "at"
+
 
 @admin.register(QueueEvent)
 class QueueEventAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):

@@ -7,7 +7,8 @@ live screens catch them), so neither has to import the other.
 
 __all__ = ["QueueActionError", "InvalidInput", "NotFound", "PermissionDenied", "QueuePaused",
            "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired", "DatePassed",
-           "SlotFull", "CheckInNotOpen"]
+           "SlotFull", "CheckInNotOpen",
+           "CounterNotOpen", "CounterHoldsTicket"]
 
 
 class QueueActionError(Exception):
@@ -73,3 +74,15 @@ class CheckInNotOpen(QueueActionError):
     """A booking's check-in window has not opened yet."""
 
     code = "check_in_not_open"
+
+
+class CounterNotOpen(QueueActionError):
+    """The counter is on a break or closed: it calls nobody."""
+
+    code = "counter_not_open"
+
+
+class CounterHoldsTicket(QueueActionError):
+    """Closing (or pausing) a counter that holds a ticket needs a decision about it."""
+
+    code = "counter_holds_ticket"

@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .dbfunctions import Seconds
-from .models import Counter, Queue, Ticket, TicketStatus
+from .models import Counter, CounterState, Queue, Ticket, TicketStatus
 
 RECENT_WINDOW = timedelta(hours=3)
 RECENT_LIMIT = 30
@@ -118,7 +118,7 @@ def counters_serving(queue: Queue | int) -> int:
     """Open counters that serve `queue` now; at least one (somebody will open).
     The one count of open counters: pages, the API and the live screens."""
     queue_id = queue if isinstance(queue, int) else queue.pk
-    return max(1, Counter.objects.filter(queues=queue_id, is_open=True).count())
+    return max(1, Counter.objects.filter(queues=queue_id, state=CounterState.OPEN).count())
 
 
 def has_wait_estimate(queue) -> bool:

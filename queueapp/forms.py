@@ -11,7 +11,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from .errors import InvalidInput
-from .models import MAX_ID
+from .models import MAX_ID, BreakReason, CounterStateChange
 from .services.tickets import MAX_PARTY_SIZE
 from .services.waitlist import MAX_CAPACITY
 
@@ -98,7 +98,12 @@ class ConsoleActionForm(NamedErrorsForm):
         ("call_next", _("Call next")), ("recall", _("Recall")), ("start", _("Start")),
         ("complete", _("Complete")), ("no_show", _("No-show")), ("transfer", _("Transfer")),
         ("call", _("Call")), ("pause", _("Pause")), ("resume", _("Resume")),
+        ("open", _("Open the counter")), ("break", _("Break")), ("close", _("Close the counter")),
     ]
+    # The counter's state: the action names the state (`COUNTER_STATES`), a break
+    # its reason; `held` (with `ticket`, and `queue` for a transfer) answers what
+    # to do with a ticket the counter holds.
+    COUNTER_STATES = {"open": "open", "break": "break", "close": "closed"}
     NEEDS_TICKET = {"recall", "start", "complete", "no_show", "transfer", "call"}
     NEEDS_QUEUE = {"transfer", "pause", "resume"}
 
@@ -112,6 +117,11 @@ class ConsoleActionForm(NamedErrorsForm):
     queue = _id_field(required=False, error_messages={
         "invalid": _("Choose a queue from the list."), "min_value": _("Choose a queue from the list."),
         "max_value": _("Choose a queue from the list.")})
+    reason = forms.ChoiceField(required=False, choices=[("", ""), *BreakReason.choices], error_messages={
+        "invalid_choice": _("%(value)s is not a reason for a break.")})
+    held = forms.ChoiceField(required=False, choices=[("", ""), *CounterStateChange.HeldTicket.choices],
+                             error_messages={"invalid_choice": _("%(value)s is not something to do with "
+                                                                 "the counter's ticket.")})
 
     def clean(self):
         data = super().clean()

@@ -241,22 +241,91 @@ class Queue(models.Model):
             return None
 
 
+class CounterState(models.TextChoices):
+    OPEN = "open", "Open"
+    BREAK = "break", "On break"
+    CLOSED = "closed", "Closed"
+
+
+class BreakReason(models.TextChoices):
+    LUNCH = "lunch", "Lunch"
+    SHORT = "short", "Short break"
+    MEETING = "meeting", "Meeting"
+    OTHER = "other", "Other"
+
+
+def counter_state_words(state: str, reason: str = "") -> str:
+    """'On break (lunch)', 'Closed', 'Open': the one wording of a counter's state
+    (the display's tile, the console, the refusals)."""
+    words = CounterState(state).label
+    if state == CounterState.BREAK and reason:
+        words = f"{words} ({BreakReason(reason).label.lower()})"
+    return words
+
+
 class Counter(models.Model):
     """A desk, window or room where staff serve tickets from some queues."""
 
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="counters")
     name = models.CharField(max_length=60, help_text="As announced: 'Counter 3', 'Room 2'.")
     queues = models.ManyToManyField(Queue, related_name="counters", blank=True)
-    is_open = models.BooleanField(default=True)
+    # Set only by `services.counters.do_set_counter_state`, which also writes the
+    # history row (`CounterStateChange`) and the queues' events.
+    state = models.CharField(max_length=8, choices=CounterState.choices, default=CounterState.OPEN,
+                             help_text="Open counters call tickets and count in wait estimates.")
+    break_reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True,
+                                    help_text="Why the counter is on a break (only while on a break).")
 
     class Meta:
         ordering = ["location", "name"]
         constraints = [
             models.UniqueConstraint(fields=["location", "name"], name="counter_unique_name_per_location"),
+            models.CheckConstraint(
+                condition=(Q(state=CounterState.BREAK) & ~Q(break_reason=""))
+                | (~Q(state=CounterState.BREAK) & Q(break_reason="")),
+                name="counter_break_has_reason"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == CounterState.OPEN
+
+    @property
+    def state_words(self) -> str:
+        """What the display's tile and the console say of a counter that is not open."""
+        return counter_state_words(self.state, self.break_reason)
+
+
+class CounterStateChange(models.Model):
+    """Append-only history of a counter's state: one row per change, in the same
+    transaction as the change. The statistics read time open, on a break and
+    closed from it (each row lasts until the counter's next row)."""
+
+    class HeldTicket(models.TextChoices):
+        FINISH = "finish", "Finish it (completed)"
+        REQUEUE = "requeue", "Put it back at the front of its queue"
+        TRANSFER = "transfer", "Transfer it to another queue"
+
+    counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="state_changes")
+    state = models.CharField(max_length=8, choices=CounterState.choices)
+    reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True)
+    previous_state = models.CharField(max_length=8, choices=CounterState.choices)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="counter_state_changes")
+    at = models.DateTimeField(default=timezone.now)
+    held_ticket = models.ForeignKey("Ticket", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="The ticket the counter held, if any.")
+    held_action = models.CharField(max_length=8, choices=HeldTicket.choices, blank=True)
+
+    class Meta:
+        ordering = ["counter", "at", "pk"]
+        indexes = [models.Index(fields=["counter", "at"], name="counterstate_by_counter_time")]
+
+    def __str__(self) -> str:
+        return f"{self.counter}: {self.state} at {self.at:%Y-%m-%d %H:%M}"
 
 
 # Primary keys are 64-bit: a larger number names no row (and would overflow the driver).
@@ -446,6 +515,8 @@ class QueueEvent(models.Model):
         BOOKING_MOVED = "booking_moved"
         BOOKING_CANCELLED = "booking_cancelled"
         BOOKING_MISSED = "booking_missed"
+        # A counter serving this queue opened, went on a break or closed.
+        COUNTER_STATE = "counter_state"
 
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="events")
     version = models.BigIntegerField()

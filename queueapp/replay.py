@@ -56,7 +56,8 @@ TRANSITIONS: dict[str, tuple[frozenset | None, str]] = {
     # (services.rooms); a waitlist's offer expires.
     K.COMPLETED: (frozenset({S.CALLED, S.SERVING, S.CONFIRMED}), S.COMPLETED),
     K.NO_SHOW: (frozenset({S.CALLED}), S.NO_SHOW),
-    K.REQUEUED: (frozenset({S.CALLED}), S.WAITING),
+    # A no-show back in line (called), or a closing counter's ticket to the front (called or serving).
+    K.REQUEUED: (frozenset({S.CALLED, S.SERVING}), S.WAITING),
     K.CANCELLED: (frozenset({S.WAITING, S.CALLED, S.OFFERED, S.CONFIRMED}), S.CANCELLED),
     K.TRANSFERRED_OUT: (frozenset({S.WAITING, S.CALLED, S.SERVING}), S.TRANSFERRED),
     K.CONFIRMED: (frozenset({S.WAITING}), S.CONFIRMED),

@@ -9,7 +9,7 @@ import pytest
 
 from queueapp.api.auth import issue_token
 from queueapp.models import ApiToken, OpeningHours, QueueEvent, Ticket
-from queueapp.services import do_book, do_call_next, do_call_ticket, do_join, do_pause
+from queueapp.services import do_book, do_call_next, do_call_ticket, do_join, do_pause, do_set_counter_state
 from tests.api_support import Api, as_staff, fast_password_hashing  # noqa: F401 (fixtures)
 from tests.bookings_support import make_schedule
 from tests.conftest import make_counter, make_queue, make_user
@@ -34,6 +34,7 @@ class Scene:
     callers: dict
     past: object = None  # a dated waitlist whose date has passed
     texts: dict = None  # "{name}" in paths and bodies for what is not an id (a slot, a booking's token)
+    break_counter: object = None  # serves General, on a lunch break
 
 
 @pytest.fixture
@@ -72,8 +73,10 @@ def scene(location, other_location, staff, manager, other_staff):
     taken = datetime.combine(location.business_day() + timedelta(days=1), time(10), ZoneInfo(location.timezone))
     booking = do_book(queue, starts_at=taken)
     texts = {"taken_slot": taken.isoformat(), "booking_token": booking.token}
+    break_counter = make_counter(location, "Desk 5", [queue])
+    do_set_counter_state(break_counter, state="break", reason="lunch")
     return Scene(queue, paused, full, counter, busy_counter, idle_counter, waiting, called,
-                 elsewhere, callers, past, texts)
+                 elsewhere, callers, past, texts, break_counter)
 
 
 # (id, caller, method, path template, body (a dict) or raw body (str, bytes),
@@ -157,6 +160,22 @@ CASES = [
     ("call next while the counter is busy", "staff", "post", "/counters/{busy_counter}/call-next",
      None, 409, "counter_busy", None,
      "Counter 2 still has A-002 (called); complete it, mark it a no-show or transfer it first."),
+    ("call next at a counter on a break", "staff", "post", "/counters/{break_counter}/call-next",
+     None, 409, "counter_not_open", "counter_id", "Desk 5 is on break (lunch); open it before calling tickets."),
+    ("call a ticket to a counter on a break", "staff", "post", "/tickets/{waiting}/call",
+     {"counter_id": "{break_counter}"}, 409, "counter_not_open", "counter_id", "Desk 5 is on break (lunch)"),
+    ("close a counter holding a ticket without saying what to do with it", "staff", "post",
+     "/counters/{busy_counter}/state", {"state": "closed"}, 409, "counter_holds_ticket", "held",
+     "Counter 2 holds A-002 (called): choose what to do with it first: finish it, put it back"),
+    ("a break without a reason", "staff", "post", "/counters/{counter}/state", {"state": "break"}, 400,
+     "invalid", "reason", "Say why the counter is on a break: one of lunch, short, meeting, other."),
+    ("a counter state nobody knows", "staff", "post", "/counters/{counter}/state", {"state": "gone"}, 400,
+     "invalid", "state", "state: must be one of open, break, closed."),
+    ("transfer a closing counter's ticket without a queue", "staff", "post", "/counters/{busy_counter}/state",
+     {"state": "closed", "held": "transfer"}, 400, "invalid", "to_queue",
+     "Choose the queue to transfer the counter's ticket to."),
+    ("open an open counter", "staff", "post", "/counters/{counter}/state", {"state": "open"}, 409,
+     "invalid_transition", "state", "Counter 1 is already open."),
     ("call next from a paused queue only", "staff", "post", "/counters/{counter}/call-next",
      {"queue_id": "{paused}"}, 409, "queue_paused", None, "Pharmacy: paused, so no ticket can be called."),
     ("complete a ticket never called", "staff", "post", "/tickets/{waiting}/complete", None, 409,
@@ -217,7 +236,7 @@ def _fill(value, scene: Scene):
     """Replace "{name}" placeholders by the scene object's id (as a JSON number in bodies)."""
     ids = {name: getattr(scene, name).pk for name in
            ("queue", "paused", "full", "counter", "busy_counter", "idle_counter", "waiting", "called",
-            "elsewhere", "past")}
+            "elsewhere", "past", "break_counter")}
     texts = scene.texts or {}
     if isinstance(value, dict):
         return {k: ids[v[1:-1]] if isinstance(v, str) and v[1:-1] in ids

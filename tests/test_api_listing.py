@@ -66,7 +66,7 @@ def test_staff_list_their_locations_queues_and_counters_only(as_staff, location,
         (general.pk, 2, "counter"), (train.pk, 0, "capacity")]
     assert as_staff.get("/counters").json() == [
         {"id": desk.pk, "name": "Desk 1", "location": "riverside", "is_open": True,
-         "queue_ids": [general.pk]}]
+         "state": "open", "reason": "", "queue_ids": [general.pk]}]
 
 
 def test_a_location_filter_outside_ones_reach_lists_nothing(as_staff, other_location, places):

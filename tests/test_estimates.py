@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from queueapp.estimates import MIN_SAMPLES, Z_80
 from queueapp.selectors import estimate_wait, estimate_wait_range, position_of
-from queueapp.services import do_call_next, do_complete, do_join, do_start_serving
+from queueapp.services import do_call_next, do_complete, do_join, do_set_counter_state, do_start_serving
 from tests.conftest import make_counter
 
 pytestmark = pytest.mark.django_db
@@ -101,12 +101,13 @@ def test_closing_a_counter_lengthens_the_wait(location, queue, clock):
     desk1 = make_counter(location, "Desk 1", [queue])
     desk2 = make_counter(location, "Desk 2", [queue])
     before = estimate_wait(queue, 5)
-    desk2.is_open = False
-    desk2.save()
+    do_set_counter_state(desk2, state="break", reason="lunch")
     assert estimate_wait(queue, 5) == before * 2
-    desk1.is_open = False
-    desk1.save()
+    do_set_counter_state(desk1, state="closed")
     assert estimate_wait(queue, 5) == before * 2  # nobody open: still counts one
+    do_set_counter_state(desk2, state="open")
+    do_set_counter_state(desk1, state="open")
+    assert estimate_wait(queue, 5) == before
 
 
 def test_a_capacity_waitlist_shows_no_time(location):

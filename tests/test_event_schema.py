@@ -14,7 +14,7 @@ from queueapp.live import reads
 from queueapp.models import Queue, QueueEvent
 from queueapp.services import (
     do_call_next, do_cancel, do_complete, do_join, do_no_show, do_pause, do_recall, do_resume,
-    do_set_capacity, do_start_serving, do_transfer,
+    do_set_capacity, do_set_counter_state, do_start_serving, do_transfer,
 )
 
 from .conftest import make_counter, make_queue
@@ -39,10 +39,15 @@ KIND_KEYS = {
     "confirmed": {"ticket", "left", "seats_taken", "capacity", "allow_skip"},
     "capacity_changed": {"from", "to", "seats_taken", "capacity"},
     "cancelled": {"ticket", "by", "was", "seats_released"},
+    "counter_state": {"counter", "counter_name", "state", "reason", "open_counters"},
 }
 # "left" only when the ticket was waiting; seats only on a waitlist (its pages say "N seats free");
 # "out_of_turn" only when staff called one chosen ticket.
-OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}, "called": {"out_of_turn"}}
+# A closing counter's held ticket (services.counters) marks its completion, requeue
+# (to the front) or transfer with "counter_closing".
+OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}, "called": {"out_of_turn"},
+            "requeued": {"to_front", "counter_closing"}, "completed": {"counter_closing"},
+            "transferred_out": {"counter_closing"}}
 
 
 def _run_a_day(location, queue, counter, staff):
@@ -58,6 +63,9 @@ def _run_a_day(location, queue, counter, staff):
     do_no_show(b, acting_user=staff)
     do_pause(queue, acting_user=staff)
     do_resume(queue, acting_user=staff)
+    do_call_next(queue, counter=counter, acting_user=staff)
+    do_set_counter_state(counter, state="break", reason="lunch", held="requeue", acting_user=staff)
+    do_set_counter_state(counter, state="open", acting_user=staff)
     third = queue.tickets.filter(status="waiting").first()
     do_transfer(third, to_queue=other, acting_user=staff)
     waitlist = make_queue(location, "Tables", prefix="T", kind=Queue.Kind.CAPACITY, capacity=2)
@@ -98,4 +106,4 @@ def test_message_keys_are_pinned(location, queue, counter, staff, published):
                 assert isinstance(message[key], list) and len(message[key]) == 2
     assert {"joined", "called", "recalled", "started", "completed", "paused", "resumed",
             "transferred_out", "transferred_in", "confirmed", "capacity_changed",
-            "cancelled"} <= kinds
+            "cancelled", "counter_state", "requeued"} <= kinds

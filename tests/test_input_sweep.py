@@ -67,12 +67,14 @@ FIELDS = ["queue", "ticket", "action", "capacity", "start", "end", "location", "
           "username", "password", "next", "q", "p", "o", "all", "e", "_changelist_filters",
           "status", "kind", "limit", "location_id", "csrfmiddlewaretoken",
           "starts_at", "day", "code", "booking", "priority", "note", "alert_contact", "alert_consent",
-          "language", "lang"]
+          "language", "lang", "state", "reason", "held", "held_ticket", "to_queue"]
 API_BODIES = [
     '{"priority": NaN}', '{"capacity": 1e309}', '{"party_size": 123456789012345678901234567890}',
     '{"note": "\\ud800"}', '{"note": "a\\u0000b"}', '{"counter_id": "1"}', '{"to_queue": -1}',
     '{"queue_id": 9223372036854775808}', '{"to_front": "yes"}', "[]", "null", '"x"', "{", "",
     '{"starts_at": "9999-12-31T23:59:00+00:00"}', '{"code": "a\\u0000b"}',
+    '{"state": "a\\u0000b"}', '{"state": "break", "reason": "\\u0661"}', '{"state": "closed", "held_ticket": "1"}',
+    '{"state": "closed", "held": "transfer", "to_queue": 9223372036854775808}',
 ]
 
 

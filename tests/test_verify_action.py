@@ -41,7 +41,7 @@ from queueapp.models import Queue, Ticket, TicketStatus
 from queueapp.services import (
     do_accept_offer, do_admit_request, do_call_next, do_call_ticket, do_cancel, do_complete,
     do_confirm_waitlist, do_decline_offer, do_expire_offers, do_join, do_no_show, do_pause, do_recall,
-    do_resume, do_set_capacity, do_start_serving, do_transfer,
+    do_resume, do_set_capacity, do_set_counter_state, do_start_serving, do_transfer,
 )
 from queueapp.services.rooms import (
     do_create_waiting_room, do_enter_line, do_expire_admissions, do_release_visitor, run_room_cycles,
@@ -53,7 +53,8 @@ from tests.screens_support import SCREENS, World, apply_frame, fragments_of, scr
 
 # What the issue lists; every one is verified for both queue kinds (test below).
 ACTIONS = ("join", "call next", "call", "recall", "start", "complete", "no-show", "cancel", "transfer",
-           "pause", "resume", "confirm", "offer", "accept", "decline", "expire", "capacity change")
+           "pause", "resume", "confirm", "offer", "accept", "decline", "expire", "capacity change",
+           "counter break", "counter open", "counter close")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,7 +136,35 @@ def _date_passed(world):
         service_date=world.location.business_day() - timedelta(days=1))
 
 
+def _second_counter(world):
+    """A second open counter at the queue: a break of the first one doubles every wait."""
+    make_counter(world.location, "Counter 2", [world.queue])
+
+
+def _state(state, reason="", **held):
+    def run(world):
+        if held.get("to_queue") == "other":
+            held["to_queue"] = world.other
+        do_set_counter_state(world.counter, state=state, reason=reason, acting_user=world.staff, **held)
+    return run
+
+
 CASES = [
+    # Counters: a break or a close changes the display's tile, the console and every wait shown.
+    ("counter", "counter break", counter_world, _second_counter, _state("break", "lunch")),
+    ("counter", "counter open", counter_world, lambda w: (_second_counter(w), _state("closed")(w)),
+     _state("open")),
+    ("counter", "counter close", counter_world, lambda w: do_call_next(w.queue, counter=w.counter),
+     _state("closed", held="requeue")),
+    ("counter", "counter close finishing", counter_world,
+     lambda w: do_start_serving(do_call_next(w.queue, counter=w.counter)), _state("closed", held="finish")),
+    ("counter", "counter break transferring", counter_world, lambda w: do_call_next(w.queue, counter=w.counter),
+     _state("break", "meeting", held="transfer", to_queue="other")),
+    ("counter", "call next on a break", counter_world, _state("break", "short"),
+     refused(lambda w: do_call_next(w.queue, counter=w.counter, acting_user=w.staff))),
+    ("capacity", "counter break", waitlist_world, _none, _state("break", "other")),
+    ("capacity", "counter open", waitlist_world, _state("closed"), _state("open")),
+    ("capacity", "counter close", waitlist_world, _none, _state("closed")),
     # Counter queues.
     ("counter", "join", counter_world, _none, lambda w: do_join(w.queue)),
     ("counter", "call next", counter_world, _none,

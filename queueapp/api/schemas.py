@@ -15,7 +15,19 @@ from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt, field_validator
 
 from ..languages import SHIPPED
-from ..models import AT_COUNTER, MAX_ID, Counter, Location, Priority, Queue, Ticket, TicketStatus
+from ..models import (
+    AT_COUNTER,
+    MAX_ID,
+    BreakReason,
+    Counter,
+    CounterState,
+    CounterStateChange,
+    Location,
+    Priority,
+    Queue,
+    Ticket,
+    TicketStatus,
+)
 from ..selectors import estimate_wait, position_of
 from ..services.tickets import MAX_PARTY_SIZE
 
@@ -70,6 +82,30 @@ class CallIn(Input):
 
 class CallNextIn(Input):
     queue_id: Id | None = Field(None, description="Only this queue; default: every queue the counter serves.")
+
+
+class CounterStateIn(Input):
+    state: str = Field(json_schema_extra={"enum": CounterState.values},
+                       description="open, break (with a reason) or closed.")
+    reason: str = Field("", json_schema_extra={"enum": ["", *BreakReason.values]},
+                        description="Why the counter is on a break; only with state=break.")
+    held: str = Field("", json_schema_extra={"enum": ["", *CounterStateChange.HeldTicket.values]},
+                      description="What to do with a ticket the counter holds (called or serving) "
+                                  "when it goes on a break or closes: finish, requeue (to the front "
+                                  "of its queue) or transfer (to to_queue). Without it such a "
+                                  "change is refused (409 counter_holds_ticket).")
+    held_ticket: Id | None = Field(None, description="The ticket you saw at the counter: refused if "
+                                                     "it holds another one by now.")
+    to_queue: Id | None = Field(None, description="With held=transfer: the queue to move it to.")
+
+    @field_validator("state", "reason", "held")
+    @classmethod
+    def choice(cls, value: str, info) -> str:
+        allowed = {"state": CounterState.values, "reason": ["", *BreakReason.values],
+                   "held": ["", *CounterStateChange.HeldTicket.values]}[info.field_name]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(v for v in allowed if v)}")
+        return value
 
 
 class TransferIn(Input):
@@ -229,13 +265,16 @@ class CounterOut(Schema):
     id: int
     name: str
     location: str = Field(description="The location's slug.")
-    is_open: bool
+    is_open: bool = Field(description="Open: it calls tickets and counts in wait estimates.")
+    state: str = Field(description="open, break or closed.")
+    reason: str = Field(description="Why it is on a break (lunch, short, meeting, other); empty otherwise.")
     queue_ids: list[int] = Field(description="The queues it calls from.")
 
 
 def counter_out(counter: Counter) -> CounterOut:
     return CounterOut(id=counter.pk, name=counter.name, location=counter.location.slug,
-                      is_open=counter.is_open, queue_ids=sorted(q.pk for q in counter.queues.all()))
+                      is_open=counter.is_open, state=counter.state, reason=counter.break_reason,
+                      queue_ids=sorted(q.pk for q in counter.queues.all()))
 
 
 class WaitingLineOut(Schema):

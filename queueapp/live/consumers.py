@@ -333,6 +333,8 @@ class TicketConsumer(LiveConsumer):
         wait = view.estimated_wait
         if "service_seconds" in message:  # a completion moved the queue's service time
             view.service_seconds = message["service_seconds"]
+        if "open_counters" in message:  # a counter opened, went on a break or closed
+            view.open_counters = message["open_counters"]
         delta = 0
         left, entered = message.get("left"), message.get("entered")
         if left and is_ahead(tuple(left), view.key):

@@ -256,10 +256,10 @@ def display_context(location_id: int) -> dict:
                    .values_list("queue_id").annotate(n=Count("id")).values_list("queue_id", "n"))
     active = {t.counter_id: t for t in Ticket.objects.filter(queue_id__in=ids, status__in=AT_COUNTER)
               .select_related("queue")}
+    # Every counter has a tile: its ticket, or why it calls nobody ("On break", "Closed").
     counters = [
-        {"name": c.name, "ticket": active.get(c.pk)}
+        {"name": c.name, "ticket": active.get(c.pk), "state": c.state, "state_words": c.state_words}
         for c in Counter.objects.filter(location_id=location_id).order_by("name")
-        if c.is_open or c.pk in active
     ]
     calls = list(
         QueueEvent.objects.filter(queue_id__in=ids, kind__in=[QueueEvent.Kind.CALLED, QueueEvent.Kind.RECALLED])

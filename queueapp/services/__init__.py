@@ -14,7 +14,10 @@ from ..errors import (  # noqa: F401
     QueuePaused,
     SlotFull,
     CheckInNotOpen,
+    CounterHoldsTicket,
+    CounterNotOpen,
 )
+from .counters import do_set_counter_state  # noqa: F401
 from .preferences import do_set_staff_language, do_set_ticket_language  # noqa: F401
 from .queues import do_pause, do_resume  # noqa: F401
 from .tickets import (  # noqa: F401

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from ..errors import (
     CounterBusy,
+    CounterNotOpen,
     DatePassed,
     InvalidInput,
     InvalidTransition,
@@ -154,6 +155,14 @@ def _check_counter_free(counter: Counter) -> None:
         )
 
 
+def check_counter_open(counter: Counter) -> None:
+    """A counter on a break or closed calls nobody (the counter row is locked by
+    the caller, so a break set meanwhile is seen here or waits for this call)."""
+    if not counter.is_open:
+        raise CounterNotOpen(f"{counter.name} is {counter.state_words.lower()}; "
+                             "open it before calling tickets.", field="counter")
+
+
 def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user, *,
                      out_of_turn: bool = False) -> Ticket:
     left = (ticket.priority, ticket.seq)
@@ -190,6 +199,7 @@ def do_call_next(queue: Queue | int | None = None, *, counter: Counter | int,
                            field="counter")
     queues = lock_queues(served)
     counter = _lock_counter(counter_id)
+    check_counter_open(counter)
     _check_counter_free(counter)
     active = [q for q in queues if not q.is_paused and q.kind == Queue.Kind.COUNTER]
     if not active:
@@ -227,6 +237,7 @@ def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=
             _("%(number)s is %(status)s, not waiting; it may just have been called by a colleague.") % {
                 "number": ticket.display_number, "status": ticket.get_status_display().lower()}
         )
+    check_counter_open(counter)
     _check_counter_free(counter)
     return _send_to_counter(queue, ticket, counter, acting_user, out_of_turn=True)
 
@@ -277,13 +288,18 @@ def do_complete(ticket: Ticket | int, *, acting_user=None) -> Ticket:
         raise InvalidTransition(_("%(number)s was never called; call it before completing it.") % {
             "number": ticket.display_number})
     _require(ticket, AT_COUNTER, "complete")
+    return complete_locked(queue, ticket, acting_user=acting_user)
+
+
+def complete_locked(queue: Queue, ticket: Ticket, *, acting_user=None, data: dict | None = None) -> Ticket:
+    """Complete a called or serving ticket (its queue locked by the caller)."""
     ticket.status = TicketStatus.COMPLETED
     ticket.finished_at = timezone.now()
     ticket.save(update_fields=["status", "finished_at"])
     # A completion changes the queue's service time and so every wait shown:
     # the event carries the new one, so screens update without a query.
     record_event(queue, Kind.COMPLETED, ticket=ticket, counter=ticket.counter, actor=acting_user,
-                 data={"service_seconds": service_seconds(queue)})
+                 data={"service_seconds": service_seconds(queue), **(data or {})})
     return ticket
 
 
@@ -374,6 +390,14 @@ def do_transfer(ticket: Ticket | int, *, to_queue: Queue | int, acting_user=None
     source, target = locked[source_id], locked[target_id]
     ticket = Ticket.objects.select_related("counter").get(pk=ticket_id)
     ticket.queue = source
+    return transfer_locked(source, target, ticket, acting_user=acting_user, to_front=to_front)
+
+
+def transfer_locked(source: Queue, target: Queue, ticket: Ticket, *, acting_user=None,
+                    to_front: bool = False, data: dict | None = None) -> Ticket:
+    """`do_transfer` once both queue rows are locked (in pk order, by the caller)."""
+    if target.pk == source.pk:
+        raise InvalidInput("The ticket is already in that queue.", field="to_queue")
     if target.location_id != source.location_id:
         raise InvalidInput(_("Tickets can only be transferred within one location."), field="to_queue")
     if Queue.Kind.CAPACITY in (source.kind, target.kind):
@@ -388,8 +412,26 @@ def do_transfer(ticket: Ticket | int, *, to_queue: Queue | int, acting_user=None
     ticket.save(update_fields=["status", "finished_at", "transferred_to"])
     record_event(source, Kind.TRANSFERRED_OUT, ticket=ticket, counter=ticket.counter,
                  actor=acting_user, left_line=left,
-                 data={"to_queue": target.pk, "new_ticket": new.pk, "new_display": new.display_number})
+                 data={"to_queue": target.pk, "new_ticket": new.pk, "new_display": new.display_number,
+                       **(data or {})})
     record_event(target, Kind.TRANSFERRED_IN, ticket=new, actor=acting_user,
                  entered_line=(new.priority, new.seq),
                  data={"from_queue": source.pk, "old_ticket": ticket.pk, "to_front": to_front})
     return new
+
+
+def requeue_front_locked(queue: Queue, ticket: Ticket, *, acting_user=None, data: dict | None = None) -> Ticket:
+    """Put a called or serving ticket back in line, first in its priority (its
+    counter closed before serving it; queue locked by the caller). Not a no-show:
+    its no-show count stays."""
+    counter = ticket.counter
+    ticket.status = TicketStatus.WAITING
+    ticket.counter = None
+    ticket.seq = _front_of_line(queue)
+    _save_counters(queue)
+    ticket.save(update_fields=["status", "counter", "seq"])
+    record_event(queue, Kind.REQUEUED, ticket=ticket, counter=counter, actor=acting_user,
+                 entered_line=(ticket.priority, ticket.seq),
+                 data={"no_show_count": ticket.no_show_count, "recall_limit": queue.recall_limit,
+                       "to_front": True, **(data or {})})
+    return ticket

@@ -17,8 +17,9 @@ from django.views.decorators.http import require_POST
 from .. import pages
 from ..access import access_counter, access_queue, access_ticket, is_manager_at, locations_for
 from ..forms import ConsoleActionForm
-from ..models import AT_COUNTER, Counter, Queue
+from ..models import AT_COUNTER, BreakReason, Counter, Queue
 from ..services import (
+    CounterHoldsTicket,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -30,6 +31,7 @@ from ..services import (
     do_pause,
     do_recall,
     do_resume,
+    do_set_counter_state,
     do_start_serving,
     do_transfer,
 )
@@ -55,6 +57,7 @@ def _context(request, counter: Counter, *, notice: str = "", error: str = "") ->
         "targets": pages.transfer_targets(counter),
         "served": served,
         "is_manager": manager,
+        "break_reasons": BreakReason.choices,
         "notice": notice,
         "error": error,
     }
@@ -98,6 +101,8 @@ def perform(user, counter: Counter, data: dict) -> str:
         if called is None:
             return _("Nobody is waiting.")
         return _("Calling %(number)s to %(counter)s.") % {"number": called.display_number, "counter": counter.name}
+    if action in ConsoleActionForm.COUNTER_STATES:
+        return _set_state(user, counter, data)
     if action in ("pause", "resume"):
         queue = _queue_here(user, counter, data["queue"], manager=True)
         if action == "pause":
@@ -133,9 +138,21 @@ def perform(user, counter: Counter, data: dict) -> str:
     raise InvalidInput(_("%(value)s is not an action of the console.") % {"value": action}, field="action")
 
 
-def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200):
+def _set_state(user, counter: Counter, data: dict) -> str:
+    state = ConsoleActionForm.COUNTER_STATES[data["action"]]
+    to_queue = None
+    if data.get("held") == "transfer" and data.get("queue"):
+        to_queue = _queue_here(user, counter, data["queue"])
+    counter = do_set_counter_state(counter, state=state, reason=data.get("reason") or "", acting_user=user,
+                                   held=data.get("held") or "", held_ticket=data.get("ticket"),
+                                   to_queue=to_queue)
+    return f"{counter.name} is {counter.state_words.lower()}."
+
+
+def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200,
+            asking: dict | None = None):
     if request.htmx:
-        context = _context(request, counter, notice=notice, error=error)
+        context = {**_context(request, counter, notice=notice, error=error), "asking": asking}
         return render(request, "queueapp/console.html#actions-response", context, status=status)
     if error:
         messages.error(request, error)
@@ -153,6 +170,14 @@ def console_act(request, counter_id: int):
         if not form.is_valid():
             raise InvalidInput(form.error_text(), field=form.first_error_field())
         notice = perform(request.user, counter, form.cleaned_data)
+    except CounterHoldsTicket as error:
+        data = form.cleaned_data
+        asking = {"action": data["action"], "reason": data.get("reason") or ""}
+        if request.htmx:
+            return _answer(request, counter, error=error.message, status=error.status_code, asking=asking)
+        # Without JavaScript the question is asked on the page itself: a redirect would lose it.
+        context = {**_context(request, counter, error=error.message), "asking": asking}
+        return render(request, "queueapp/console.html", context, status=error.status_code)
     except QueueActionError as error:
         return _answer(request, counter, error=error.message, status=error.status_code)
     return _answer(request, counter, notice=notice)
