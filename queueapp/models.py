@@ -182,8 +182,28 @@ class Queue(models.Model):
         null=True, blank=True, help_text="At most this many offers outstanding at once."
     )
 
+    # Who is called next (queueapp.calling; docs/calling-rules.md).
+    class CallingRule(models.TextChoices):
+        PRIORITY = "priority", "Strict priority, then line order"
+        RATIO = "ratio", "A ratio of priority and normal tickets"
+
+    calling_rule = models.CharField(max_length=16, choices=CallingRule.choices, default=CallingRule.PRIORITY)
+    ratio_priority = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)],
+        help_text="With the ratio rule: this many priority (high or urgent) tickets in a row ...")
+    ratio_normal = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="... then this many normal ones.")
+    max_wait_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Anyone waiting longer than this is called first, whatever their priority. Empty: no limit.")
+    call_weight = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)],
+        help_text="For counters that pick across their queues by weight: waiting time counts this many times.")
+
     # Counters the queue row owns; only written under its row lock.
     version = models.BigIntegerField(default=0, help_text="Version of the last event.")
+    call_streak = models.IntegerField(
+        default=0, help_text="The ratio rule's run: > 0 priority calls in a row, < 0 normal ones.")
     number_day = models.DateField(null=True, blank=True)
     last_number = models.PositiveIntegerField(default=0)
     last_seq = models.BigIntegerField(default=0)
@@ -210,7 +230,7 @@ class Queue(models.Model):
     # A plain save() of a (possibly stale) instance must never overwrite them.
     SERVICE_OWNED = frozenset({
         "version", "number_day", "last_number", "last_seq", "first_seq",
-        "seats_taken", "is_paused", "capacity",
+        "seats_taken", "is_paused", "capacity", "call_streak",
     })
 
     def save(self, *args, **kwargs):
@@ -275,6 +295,16 @@ class Counter(models.Model):
                              help_text="Open counters call tickets and count in wait estimates.")
     break_reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True,
                                     help_text="Why the counter is on a break (only while on a break).")
+
+    class AcrossQueues(models.TextChoices):
+        PRIORITY = "priority", "Highest priority, then longest waiting"
+        LONGEST_WAIT = "longest_wait", "Longest waiting"
+        WEIGHT = "weight", "Waiting time times the queue's weight"
+
+    across_queues = models.CharField(
+        max_length=16, choices=AcrossQueues.choices, default=AcrossQueues.PRIORITY,
+        help_text="How Call next chooses between the queues this counter serves (each queue first "
+                  "applies its own rule).")
 
     class Meta:
         ordering = ["location", "name"]

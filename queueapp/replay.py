@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, F, JSONField, When
 
+from . import calling
 from .models import QueueEvent, TicketStatus, format_display_number
 
 K = QueueEvent.Kind
@@ -67,6 +68,8 @@ TRANSITIONS: dict[str, tuple[frozenset | None, str]] = {
     K.EXPIRED: (frozenset({S.OFFERED, S.CONFIRMED}), S.EXPIRED),
 }
 ENTERS_LINE = (K.JOINED, K.REQUEUED, K.TRANSFERRED_IN)
+# What a call made under a rule other than the default records (services.tickets.do_call_next).
+RULE_KEYS = ("rule", "ratio", "streak", "overdue_before")
 WHOLE_DATA_KINDS = (K.CONFIRMED, K.OFFERED, K.CAPACITY_CHANGED)
 TAKES_FROM_LINE = (K.CALLED, K.CONFIRMED, K.OFFERED)
 
@@ -79,14 +82,18 @@ def event_rows(events) -> list[tuple]:
     (admissions: `allow_skip`, `seats_taken`; capacity changes: `from`, `to`)."""
     whole = Case(When(kind__in=WHOLE_DATA_KINDS, then=F("data")), default=None, output_field=JSONField())
     rows = events.order_by("version").values_list(
-        "version", "kind", "ticket_id", "status_after", "data__entered", "data__out_of_turn", whole)
+        "version", "kind", "ticket_id", "status_after", "data__entered", "data__out_of_turn",
+        "data__rule", "data__ratio", "data__streak", "data__overdue_before", whole)
     out = []
-    for version, kind, ticket_id, status_after, entered, out_of_turn, data in rows:
+    for version, kind, ticket_id, status_after, entered, out_of_turn, *rule, data in rows:
         data = data or {}
         if entered is not None:
             data["entered"] = entered
         if out_of_turn:
             data["out_of_turn"] = True
+        for key, value in zip(RULE_KEYS, rule):
+            if value is not None:
+                data[key] = value
         out.append((version, kind, ticket_id, status_after, data))
     return out
 
@@ -144,6 +151,25 @@ class Line:
                 best = top
         return best[1] if best else None
 
+    def candidates(self, *, ratio: bool, cutoff: int | None) -> calling.Candidates:
+        """What `calling.pick` chooses from, read from the replayed line (a scan of
+        the waiting keys: only for queues under a rule other than the default)."""
+        head = self.first()
+        if head is None:
+            return calling.Candidates(None, None, None, None)
+        waiting = [((-key[0], key[1]), ticket_id) for ticket_id, key in self.keys.items()]
+        overdue = None
+        if cutoff is not None:
+            late = [(seq, -priority, tid) for (priority, seq), tid in waiting if 0 < seq < cutoff]
+            overdue = min(late)[2] if late else None
+        first_priority = first_normal = None
+        if ratio:
+            prio = [((-p, s), tid) for (p, s), tid in waiting if calling.is_priority(p)]
+            normal = [((-p, s), tid) for (p, s), tid in waiting if not calling.is_priority(p)]
+            first_priority = min(prio)[1] if prio else None
+            first_normal = min(normal)[1] if normal else None
+        return calling.Candidates(head, first_priority, first_normal, overdue)
+
     def party_of_head(self, party_sizes: dict[int, int]) -> tuple[int | None, int]:
         head = self.first()
         return head, party_sizes.get(head, 1) if head is not None else 0
@@ -160,6 +186,7 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
     known = complete       # is the waiting line known (history complete, keys recorded)?
     paused = None          # unknown until the first pause/resume says
     seats = 0
+    streak = 0             # the ratio rule's run (calling.next_streak), from the calls it made
     # The capacity before the first change is that change's "from"; without one, today's.
     capacity = next((e[4].get("from") for e in events if e[1] == K.CAPACITY_CHANGED and e[4]),
                     facts.capacity)
@@ -194,7 +221,11 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
 
         if kind in TAKES_FROM_LINE and known:
             yield from _judge(facts, line, version, kind, ticket_id, data, paused=paused,
-                              free=None if capacity is None else capacity - seats, name=name)
+                              free=None if capacity is None else capacity - seats, name=name, streak=streak)
+        if kind == K.CALLED and data.get("rule") == "ratio" and not data.get("out_of_turn"):
+            key = line.keys.get(ticket_id)
+            if key is not None:
+                streak = calling.next_streak(streak, -key[0])
         if kind in TAKES_FROM_LINE or (kind in (K.CANCELLED, K.TRANSFERRED_OUT) and before == S.WAITING):
             line.leave(ticket_id)
         if kind in ENTERS_LINE:
@@ -216,7 +247,7 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
 
 
 def _judge(facts: QueueFacts, line: Line, version: int, kind: str, ticket_id: int, data: dict,
-           *, paused: bool | None, free: int | None, name) -> Iterator[Finding]:
+           *, paused: bool | None, free: int | None, name, streak: int = 0) -> Iterator[Finding]:
     """Did this call or admission take who the rule named?"""
     if paused:
         yield Finding("taken_while_paused", f"v{version}: {name(ticket_id)} {kind} while the queue "
@@ -228,8 +259,19 @@ def _judge(facts: QueueFacts, line: Line, version: int, kind: str, ticket_id: in
     if kind == K.CALLED:
         if data.get("out_of_turn"):
             return  # staff called this one ticket on purpose
-        expected = line.first()
-        rule = "the head of the line"
+        if "rule" not in data:
+            expected = line.first()
+            rule = "the head of the line"
+        else:
+            ratio = data.get("ratio") or [1, 1]
+            called_by = calling.Rule(data["rule"], ratio[0], ratio[1],
+                                     1 if data.get("overdue_before") is not None else None)
+            found = line.candidates(ratio=called_by.kind == "ratio", cutoff=data.get("overdue_before"))
+            expected = calling.pick(called_by, found, streak)
+            rule = f"the {called_by.kind} rule" + (" with a maximum wait" if "overdue_before" in data else "")
+            if data.get("streak") is not None and data["streak"] != streak and called_by.kind == "ratio":
+                yield Finding("streak_mismatch", f"v{version}: the call of {name(ticket_id)} records a run "
+                              f"of {data['streak']}, the replay has {streak}", ticket_id)
     else:
         skip = data.get("allow_skip", facts.allow_skip)
         if skip:

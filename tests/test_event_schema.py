@@ -45,7 +45,9 @@ KIND_KEYS = {
 # "out_of_turn" only when staff called one chosen ticket.
 # A closing counter's held ticket (services.counters) marks its completion, requeue
 # (to the front) or transfer with "counter_closing".
-OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"}, "called": {"out_of_turn"},
+# A call under a rule other than strict priority records it (queueapp.calling) for the replay.
+OPTIONAL = {"cancelled": {"left", "seats_taken", "capacity"},
+            "called": {"out_of_turn", "rule", "ratio", "streak", "overdue_before"},
             "requeued": {"to_front", "counter_closing"}, "completed": {"counter_closing"},
             "transferred_out": {"counter_closing"}}
 

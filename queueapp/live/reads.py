@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .. import access
 from ..errors import NotFound, PermissionDenied
+from ..calling import Rule
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
 from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, StaffPreference, Ticket, TicketStatus
@@ -311,7 +312,7 @@ def console_context(counter_id: int) -> dict:
         for t in shown:
             t.queue = q
             t.waited = now - t.queued_at
-        lines.append({"queue": q, "tickets": shown, "total": total})
+        lines.append({"queue": q, "tickets": shown, "total": total, "rule": Rule.of(q).describe()})
     active = {t.counter_id: t for t in Ticket.objects.filter(
         queue__location_id=counter.location_id, status__in=AT_COUNTER).select_related("queue")}
     counters = [{"counter": c, "ticket": active.get(c.pk)}

@@ -25,6 +25,7 @@ from ..errors import (
     QueueFull,
     QueuePaused,
 )
+from .. import calling
 from ..estimates import service_seconds
 from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
 from ..selectors import waiting_tickets
@@ -164,7 +165,7 @@ def check_counter_open(counter: Counter) -> None:
 
 
 def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user, *,
-                     out_of_turn: bool = False) -> Ticket:
+                     out_of_turn: bool = False, record: dict | None = None) -> Ticket:
     left = (ticket.priority, ticket.seq)
     ticket.status = TicketStatus.CALLED
     ticket.counter = counter
@@ -174,7 +175,7 @@ def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user
     # The audit says when staff chose the ticket: the integrity replay then does not
     # expect the head of the line (queueapp.replay).
     record_event(queue, Kind.CALLED, ticket=ticket, counter=counter, actor=acting_user, left_line=left,
-                 data={"out_of_turn": True} if out_of_turn else None)
+                 data={"out_of_turn": True} if out_of_turn else record)
     return ticket
 
 
@@ -206,13 +207,33 @@ def do_call_next(queue: Queue | int | None = None, *, counter: Counter | int,
         names = ", ".join(q.name for q in queues)
         raise QueuePaused(_("%(queues)s: paused, so no ticket can be called. Resume the queue first.") % {
             "queues": names})
-    heads = [t for t in (waiting_tickets(q).first() for q in active) if t is not None]
-    if not heads:
+    now = timezone.now()
+    picks = []
+    for q in active:
+        rule = calling.Rule.of(q)
+        found = calling.candidates(q, rule, now)
+        chosen = calling.pick(rule, found, q.call_streak)
+        if chosen is not None:
+            chosen.overdue = chosen is found.overdue
+            chosen.rule = rule
+            picks.append(chosen)
+    if not picks:
         return None
-    ticket = max(heads, key=lambda t: (t.priority, -t.queued_at.timestamp(), -t.pk))
+    ticket = calling.across(counter.across_queues, picks, weights={q.pk: q.call_weight for q in active}, now=now)
     queue = next(q for q in active if q.pk == ticket.queue_id)
     ticket.queue = queue
-    return _send_to_counter(queue, ticket, counter, acting_user)
+    rule = ticket.rule
+    record = None
+    if not rule.is_default:
+        # What the integrity replay needs to judge this call by the same rule.
+        record = {"rule": rule.kind, "streak": queue.call_streak}
+        if rule.kind == "ratio":
+            record["ratio"] = [rule.ratio_priority, rule.ratio_normal]
+            queue.call_streak = calling.next_streak(queue.call_streak, ticket.priority)
+            Queue.objects.filter(pk=queue.pk).update(call_streak=queue.call_streak)
+        if rule.max_wait_minutes is not None:
+            record["overdue_before"] = calling.overdue_before(rule, now)
+    return _send_to_counter(queue, ticket, counter, acting_user, record=record)
 
 
 @transaction.atomic(durable=True)
