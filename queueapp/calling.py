@@ -35,7 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .models import Priority, Ticket, TicketStatus
+from .models import Priority
+from .selectors import waiting_tickets
 
 TICKS_PER_MS = 1000  # the line clock's ticks (services._line: ms × 1000)
 
@@ -129,8 +130,8 @@ def across(counter_rule: str, picks: list, *, weights: dict[int, int], now: date
 def candidates(queue, rule: Rule, now: datetime) -> Candidates:
     """The candidates of a queue's waiting line from the database (queue row locked
     by the caller): one query under the default rule, up to four otherwise."""
-    waiting = Ticket.objects.filter(queue_id=queue.pk, status=TicketStatus.WAITING)
-    head = waiting.order_by("-priority", "seq").first()
+    waiting = waiting_tickets(queue)
+    head = waiting.first()
     if head is None:
         return Candidates(None, None, None, None)
     cutoff = overdue_before(rule, now)
@@ -141,7 +142,7 @@ def candidates(queue, rule: Rule, now: datetime) -> Candidates:
     if rule.kind == "ratio":
         if is_priority(head.priority):
             first_priority = head
-            first_normal = waiting.filter(priority__lte=Priority.NORMAL).order_by("-priority", "seq").first()
+            first_normal = waiting.filter(priority__lte=Priority.NORMAL).first()
         else:
             first_normal = head  # nobody of a higher priority waits
     return Candidates(head, first_priority, first_normal, overdue)

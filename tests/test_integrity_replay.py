@@ -34,7 +34,7 @@ from queueapp.services import (
     do_set_capacity,
     do_transfer,
 )
-from queueapp.services import tickets as ticket_services
+from queueapp import calling
 from queueapp.services import waitlist as waitlist_services
 from queueapp.selectors import waiting_tickets
 from tests.conftest import make_counter, make_queue
@@ -96,8 +96,8 @@ def test_an_admission_is_judged_by_the_rule_it_recorded(location):
 
 def test_a_call_next_that_skips_the_head_is_reported(queue, counter, monkeypatch):
     first, second, third = (do_join(queue) for _ in range(3))
-    real = ticket_services.waiting_tickets
-    monkeypatch.setattr(ticket_services, "waiting_tickets", lambda q: real(q).order_by("-seq"))
+    real = calling.waiting_tickets
+    monkeypatch.setattr(calling, "waiting_tickets", lambda q: real(q).order_by("-seq"))
     called = do_call_next(counter=counter)
     assert called.pk == third.pk
     problems = found(queue)
@@ -108,8 +108,8 @@ def test_a_call_next_that_skips_the_head_is_reported(queue, counter, monkeypatch
 def test_priority_ignored_by_a_call_is_reported(queue, counter, monkeypatch):
     normal = do_join(queue)
     do_join(queue, priority=Priority.URGENT)
-    real = ticket_services.waiting_tickets
-    monkeypatch.setattr(ticket_services, "waiting_tickets", lambda q: real(q).order_by("seq"))
+    real = calling.waiting_tickets
+    monkeypatch.setattr(calling, "waiting_tickets", lambda q: real(q).order_by("seq"))
     assert do_call_next(counter=counter).pk == normal.pk
     assert [p.ticket_id for p in found(queue)] == [normal.pk]
 
