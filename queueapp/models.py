@@ -24,6 +24,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -422,6 +424,28 @@ STATUS_SENTENCES = {
 }
 
 
+def missed_call_sentence(*, status: str, no_show_count: int, recall_limit: int, called_at,
+                         tz: str) -> str:
+    """What a ticket's holder reads after missing a call and going back in line
+    (the first paint and the live screen: `Ticket.missed_call`, `TicketView`);
+    empty otherwise. The next miss is final once the recall limit is used up."""
+    if status != TicketStatus.WAITING or not no_show_count or called_at is None:
+        return ""
+    at = timezone.localtime(called_at, ZoneInfo(tz)).strftime("%H:%M")
+    return _missed_call_text(at, no_show_count >= recall_limit)
+
+
+def _missed_call_words(at: str, last_chance: bool) -> str:
+    if last_chance:
+        return gettext("You missed your call at %(time)s; you are back in line, last chance.") % {"time": at}
+    return gettext("You missed your call at %(time)s; you are back in line.") % {"time": at}
+
+
+# Lazy: the reads run in no particular language; the words are chosen where the
+# fragment is rendered, in the ticket's language.
+_missed_call_text = lazy(_missed_call_words, str)
+
+
 def format_display_number(prefix: str, number: int) -> str:
     """How a ticket number is shown and spoken everywhere: "A-017"."""
     return f"{prefix}-{number:03d}"
@@ -501,6 +525,12 @@ class Ticket(models.Model):
             models.Index(fields=["status", "offer_expires_at"], name="ticket_offer_expiry_idx",
                          condition=Q(status="offered")),
         ]
+
+    @property
+    def missed_call(self) -> str:
+        return missed_call_sentence(status=self.status, no_show_count=self.no_show_count,
+                                    recall_limit=self.queue.recall_limit, called_at=self.called_at,
+                                    tz=self.queue.location.timezone)
 
     def __str__(self) -> str:
         return self.display_number

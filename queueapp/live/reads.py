@@ -21,7 +21,17 @@ from ..errors import NotFound, PermissionDenied
 from ..calling import Rule
 from ..estimates import counters_serving, expected_wait, service_seconds
 from ..events import event_message
-from ..models import AT_COUNTER, Counter, Location, Queue, QueueEvent, StaffPreference, Ticket, TicketStatus
+from ..models import (
+    AT_COUNTER,
+    Counter,
+    Location,
+    Queue,
+    QueueEvent,
+    StaffPreference,
+    Ticket,
+    TicketStatus,
+    missed_call_sentence,
+)
 from ..selectors import position_at, transfer_chains, waiting_tickets
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
@@ -55,6 +65,7 @@ class TicketView:
     version: int = 0
     followed_from: str | None = field(default=None)
     language: str = "en"  # the holder's (Ticket.language): the fragment is rendered in it
+    missed_call: str = ""  # models.missed_call_sentence: a ticket back in line after a missed call
 
     @property
     def key(self) -> tuple[int, int]:
@@ -82,6 +93,9 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
                               seats_free=queue.seats_free if queue.kind == Queue.Kind.CAPACITY
                               and queue.room_slug is None else None),
         offer_expires_at=ticket.offer_expires_at, language=ticket.language,
+        missed_call=missed_call_sentence(status=ticket.status, no_show_count=ticket.no_show_count,
+                                         recall_limit=queue.recall_limit, called_at=ticket.called_at,
+                                         tz=queue.location.timezone),
     )
 
 

@@ -85,7 +85,8 @@ def _slotted(view: TicketView) -> bool:
 
 def _slotted_status(view: TicketView) -> str:
     wait = view.estimated_wait
-    key = ("slots", view.language, view.queue_id, view.queue.name, wait is None, view.call_count, view.party_size)
+    key = ("slots", view.language, view.queue_id, view.queue.name, wait is None, view.call_count, view.party_size,
+           view.missed_call)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")
@@ -116,7 +117,7 @@ def _ticket_status(view: TicketView) -> str:
     key = (view.language, view.queue_id, view.queue.name, view.status, view.position,
            None if wait is None else shown_minutes(wait),
            view.counter.name if view.counter else None, view.call_count,
-           getattr(view.queue, "seats_free", None), view.party_size)
+           getattr(view.queue, "seats_free", None), view.party_size, view.missed_call)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")
