@@ -17,7 +17,9 @@ def dora(location):
 
 def _queue_form(location, **extra):
     return {"location": location.pk, "name": "Vaccinations", "slug": "vaccinations", "prefix": "V",
-            "kind": "counter", "recall_limit": 2, "default_service_seconds": 300, **extra}
+            "kind": "counter", "recall_limit": 2, "default_service_seconds": 300,
+            # The calling rule's fields, as the add page fills them in (their defaults).
+            "calling_rule": "priority", "ratio_priority": 2, "ratio_normal": 1, "call_weight": 1, **extra}
 
 
 def test_a_manager_lists_only_their_locations_queues_counters_and_staff(client, dora, location, other_location,
@@ -47,7 +49,7 @@ def test_a_manager_adds_changes_and_deletes_at_their_location(client, dora, loca
     added = Queue.objects.get(slug="vaccinations")
     assert added.location == location
     response = client.post(reverse("admin:queueapp_counter_add"),
-                           {"location": location.pk, "name": "Room 9", "queues": [added.pk], "is_open": "on"})
+                           {"location": location.pk, "name": "Room 9", "queues": [added.pk], "across_queues": "priority"})
     assert response.status_code == 302
     room = Counter.objects.get(name="Room 9")
     assert list(room.queues.all()) == [added]
