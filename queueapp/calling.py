@@ -35,6 +35,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+
 from .models import Priority
 from .selectors import waiting_tickets
 
@@ -57,15 +60,24 @@ class Rule:
         return self.kind == "priority" and self.max_wait_minutes is None
 
     def describe(self) -> str:
-        """The rule in words (the console shows it)."""
-        if self.kind == "ratio":
-            words = (f"{self.ratio_priority} priority then {self.ratio_normal} normal "
-                     "(each in line order)")
-        else:
-            words = "highest priority first, then line order"
-        if self.max_wait_minutes is not None:
-            words += f"; anyone waiting over {self.max_wait_minutes} min goes first"
-        return words
+        """The rule in words (the console shows it); lazy, because the console's
+        feed is read in no particular language and rendered in each viewer's."""
+        return _rule_text(self.kind, self.ratio_priority, self.ratio_normal, self.max_wait_minutes)
+
+
+def _rule_words(kind: str, ratio_priority: int, ratio_normal: int, max_wait_minutes: int | None) -> str:
+    if kind == "ratio":
+        words = gettext("%(priority)s priority then %(normal)s normal (each in line order)") % {
+            "priority": ratio_priority, "normal": ratio_normal}
+    else:
+        words = gettext("highest priority first, then line order")
+    if max_wait_minutes is not None:
+        words = gettext("%(rule)s; anyone waiting over %(minutes)s min goes first") % {
+            "rule": words, "minutes": max_wait_minutes}
+    return words
+
+
+_rule_text = lazy(_rule_words, str)
 
 
 def overdue_before(rule: Rule, now: datetime) -> int | None:

@@ -186,8 +186,8 @@ class Queue(models.Model):
 
     # Who is called next (queueapp.calling; docs/calling-rules.md).
     class CallingRule(models.TextChoices):
-        PRIORITY = "priority", "Strict priority, then line order"
-        RATIO = "ratio", "A ratio of priority and normal tickets"
+        PRIORITY = "priority", _("Strict priority, then line order")
+        RATIO = "ratio", _("A ratio of priority and normal tickets")
 
     calling_rule = models.CharField(max_length=16, choices=CallingRule.choices, default=CallingRule.PRIORITY)
     ratio_priority = models.PositiveSmallIntegerField(
@@ -264,25 +264,32 @@ class Queue(models.Model):
 
 
 class CounterState(models.TextChoices):
-    OPEN = "open", "Open"
-    BREAK = "break", "On break"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", _("Open")
+    BREAK = "break", _("On break")
+    CLOSED = "closed", _("Closed")
 
 
 class BreakReason(models.TextChoices):
-    LUNCH = "lunch", "Lunch"
-    SHORT = "short", "Short break"
-    MEETING = "meeting", "Meeting"
-    OTHER = "other", "Other"
+    LUNCH = "lunch", _("Lunch")
+    SHORT = "short", _("Short break")
+    MEETING = "meeting", _("Meeting")
+    OTHER = "other", _("Other")
 
 
 def counter_state_words(state: str, reason: str = "") -> str:
     """'On break (lunch)', 'Closed', 'Open': the one wording of a counter's state
     (the display's tile, the console, the refusals)."""
-    words = CounterState(state).label
+    return _counter_state_text(state, reason)
+
+
+def _counter_state_words(state: str, reason: str) -> str:
     if state == CounterState.BREAK and reason:
-        words = f"{words} ({BreakReason(reason).label.lower()})"
-    return words
+        return gettext("On break (%(reason)s)") % {"reason": str(BreakReason(reason).label).lower()}
+    return str(CounterState(state).label)
+
+
+# Lazy: the live reads run in no particular language; each screen's render picks its own.
+_counter_state_text = lazy(_counter_state_words, str)
 
 
 class Counter(models.Model):
@@ -299,9 +306,9 @@ class Counter(models.Model):
                                     help_text="Why the counter is on a break (only while on a break).")
 
     class AcrossQueues(models.TextChoices):
-        PRIORITY = "priority", "Highest priority, then longest waiting"
-        LONGEST_WAIT = "longest_wait", "Longest waiting"
-        WEIGHT = "weight", "Waiting time times the queue's weight"
+        PRIORITY = "priority", _("Highest priority, then longest waiting")
+        LONGEST_WAIT = "longest_wait", _("Longest waiting")
+        WEIGHT = "weight", _("Waiting time times the queue's weight")
 
     across_queues = models.CharField(
         max_length=16, choices=AcrossQueues.choices, default=AcrossQueues.PRIORITY,
@@ -337,9 +344,9 @@ class CounterStateChange(models.Model):
     closed from it (each row lasts until the counter's next row)."""
 
     class HeldTicket(models.TextChoices):
-        FINISH = "finish", "Finish it (completed)"
-        REQUEUE = "requeue", "Put it back at the front of its queue"
-        TRANSFER = "transfer", "Transfer it to another queue"
+        FINISH = "finish", _("Finish it (completed)")
+        REQUEUE = "requeue", _("Put it back at the front of its queue")
+        TRANSFER = "transfer", _("Transfer it to another queue")
 
     counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="state_changes")
     state = models.CharField(max_length=8, choices=CounterState.choices)

@@ -144,5 +144,5 @@ def test_the_console_shows_the_queues_rule(client, queue, counter, staff):
     _rule(queue, calling_rule="ratio", ratio_priority=3, ratio_normal=1, max_wait_minutes=30)
     client.force_login(staff)
     page = client.get(f"/console/{counter.pk}/").content.decode()
-    assert Rule("ratio", 3, 1, 30).describe() in page
+    assert str(Rule("ratio", 3, 1, 30).describe()) in page
     assert "3 priority then 1 normal" in page and "waiting over 30 min goes first" in page

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..errors import CounterHoldsTicket, InvalidInput, InvalidTransition, NotFound
 from ..estimates import counters_serving
@@ -41,14 +42,16 @@ def _pk(obj) -> int | None:
 def _check_choice(value: str, choices, field: str, what: str) -> None:
     if value not in choices.values:
         allowed = ", ".join(choices.values)
-        raise InvalidInput(f"{what} must be one of {allowed}, not {value!r}.", field=field)
+        raise InvalidInput(_("%(what)s must be one of %(allowed)s, not %(value)s.") % {
+            "what": what, "allowed": allowed, "value": repr(value)}, field=field)
 
 
 def held_ticket_question(counter: Counter, ticket: Ticket) -> str:
     """What staff are asked when a counter that holds a ticket goes on a break or closes."""
-    return (f"{counter.name} holds {ticket.display_number} ({ticket.get_status_display().lower()}): "
-            "choose what to do with it first: finish it, put it back at the front of its queue, "
-            "or transfer it.")
+    return _("%(counter)s holds %(number)s (%(status)s): choose what to do with it first: finish it, "
+             "put it back at the front of its queue, or transfer it.") % {
+        "counter": counter.name, "number": ticket.display_number,
+        "status": ticket.get_status_display().lower()}
 
 
 @transaction.atomic(durable=True)
@@ -67,23 +70,23 @@ def do_set_counter_state(counter: Counter | int, *, state: str, reason: str = ""
     Locks the counter's queues and those of the held ticket and `to_queue` in
     pk order, then the counter row.
     """
-    _check_choice(state, CounterState, "state", "A counter's state")
+    _check_choice(state, CounterState, "state", _("A counter's state"))
     if state == CounterState.BREAK:
         if not reason:
-            raise InvalidInput("Say why the counter is on a break: one of "
-                               f"{', '.join(BreakReason.values)}.", field="reason")
-        _check_choice(reason, BreakReason, "reason", "A break's reason")
+            raise InvalidInput(_("Say why the counter is on a break: one of %(reasons)s.") % {
+                "reasons": ", ".join(BreakReason.values)}, field="reason")
+        _check_choice(reason, BreakReason, "reason", _("A break's reason"))
     elif reason:
-        raise InvalidInput("Only a break has a reason; leave it empty to open or close a counter.",
+        raise InvalidInput(_("Only a break has a reason; leave it empty to open or close a counter."),
                            field="reason")
     if held:
-        _check_choice(held, Held, "held", "What to do with the counter's ticket")
+        _check_choice(held, Held, "held", _("What to do with the counter's ticket"))
     if held == Held.TRANSFER and to_queue is None:
-        raise InvalidInput("Choose the queue to transfer the counter's ticket to.", field="to_queue")
+        raise InvalidInput(_("Choose the queue to transfer the counter's ticket to."), field="to_queue")
 
     counter_id = _pk(counter)
     if not Counter.objects.filter(pk=counter_id).exists():
-        raise NotFound(f"Counter {counter_id} does not exist.")
+        raise NotFound(_("Counter %(id)s does not exist.") % {"id": counter_id})
     served = set(Counter.queues.through.objects.filter(counter_id=counter_id).values_list("queue_id", flat=True))
     holding = Ticket.objects.filter(counter_id=counter_id, status__in=AT_COUNTER).values_list(
         "queue_id", flat=True).first()
@@ -92,14 +95,19 @@ def do_set_counter_state(counter: Counter | int, *, state: str, reason: str = ""
     counter = Counter.objects.select_for_update(of=("self",)).get(pk=counter_id)
 
     if counter.state == state and counter.break_reason == reason:
-        raise InvalidTransition(f"{counter.name} is already {counter.state_words.lower()}.", field="state")
+        raise InvalidTransition(_("%(counter)s is already %(state)s.") % {
+            "counter": counter.name, "state": str(counter.state_words).lower()}, field="state")
     ticket = (Ticket.objects.select_related("counter").filter(counter=counter, status__in=AT_COUNTER).first())
     if ticket is not None and ticket.queue_id not in locked:
         # Called from a queue the counter no longer serves, between our read and the locks.
-        raise InvalidTransition(f"{counter.name}'s ticket just changed; try again.")
+        raise InvalidTransition(_("The ticket at %(counter)s just changed; try again.") % {"counter": counter.name})
     if held_ticket is not None and (ticket is None or ticket.pk != _pk(held_ticket)):
-        now_holds = f"holds {ticket.display_number}" if ticket else "holds no ticket"
-        raise InvalidTransition(f"{counter.name} {now_holds} now; the page was out of date.", field="held")
+        if ticket:
+            stale = _("%(counter)s holds %(number)s now; the page was out of date.") % {
+                "counter": counter.name, "number": ticket.display_number}
+        else:
+            stale = _("%(counter)s holds no ticket now; the page was out of date.") % {"counter": counter.name}
+        raise InvalidTransition(stale, field="held")
     action = ""
     if ticket is not None and state != CounterState.OPEN:
         if not held:
@@ -134,5 +142,5 @@ def _resolve_held(locked: dict[int, Queue], counter: Counter, ticket: Ticket, he
     else:
         target = locked.get(to_queue)
         if target is None:
-            raise NotFound(f"Queue {to_queue} does not exist.", field="to_queue")
+            raise NotFound(_("Queue %(id)s does not exist.") % {"id": to_queue}, field="to_queue")
         transfer_locked(queue, target, ticket, acting_user=acting_user, data=why)

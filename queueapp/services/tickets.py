@@ -160,8 +160,8 @@ def check_counter_open(counter: Counter) -> None:
     """A counter on a break or closed calls nobody (the counter row is locked by
     the caller, so a break set meanwhile is seen here or waits for this call)."""
     if not counter.is_open:
-        raise CounterNotOpen(f"{counter.name} is {counter.state_words.lower()}; "
-                             "open it before calling tickets.", field="counter")
+        raise CounterNotOpen(_("%(counter)s is %(state)s; open it before calling tickets.") % {
+            "counter": counter.name, "state": str(counter.state_words).lower()}, field="counter")
 
 
 def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user, *,
@@ -418,7 +418,7 @@ def transfer_locked(source: Queue, target: Queue, ticket: Ticket, *, acting_user
                     to_front: bool = False, data: dict | None = None) -> Ticket:
     """`do_transfer` once both queue rows are locked (in pk order, by the caller)."""
     if target.pk == source.pk:
-        raise InvalidInput("The ticket is already in that queue.", field="to_queue")
+        raise InvalidInput(_("The ticket is already in that queue."), field="to_queue")
     if target.location_id != source.location_id:
         raise InvalidInput(_("Tickets can only be transferred within one location."), field="to_queue")
     if Queue.Kind.CAPACITY in (source.kind, target.kind):

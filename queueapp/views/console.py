@@ -146,7 +146,7 @@ def _set_state(user, counter: Counter, data: dict) -> str:
     counter = do_set_counter_state(counter, state=state, reason=data.get("reason") or "", acting_user=user,
                                    held=data.get("held") or "", held_ticket=data.get("ticket"),
                                    to_queue=to_queue)
-    return f"{counter.name} is {counter.state_words.lower()}."
+    return _("%(counter)s is %(state)s.") % {"counter": counter.name, "state": str(counter.state_words).lower()}
 
 
 def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200,
