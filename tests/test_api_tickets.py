@@ -45,6 +45,34 @@ def test_kiosk_joins_at_its_location_without_a_user(queue, as_kiosk):
     assert QueueEvent.objects.get(ticket=ticket).actor is None
 
 
+def test_a_kiosk_join_reads_the_queue_once_and_writes_it_once(queue, as_kiosk, django_assert_num_queries):
+    """The kiosk join is the API's hot path (issue 9): the token, then one
+    transaction that locks the queue (its location checked on that row),
+    moves its counters and version in one statement and writes the ticket,
+    the event and the webhooks it makes due; then the answer's place and wait."""
+    as_kiosk.post(f"/queues/{queue.pk}/tickets", {})  # the token's last use is written once a minute
+    # token; BEGIN, lock, counters+version, ticket, event, webhooks, COMMIT; place, service times, counters
+    with django_assert_num_queries(11):
+        response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
+    assert response.status_code == 201 and response.json()["position"] == 2
+    queue.refresh_from_db()
+    events = list(QueueEvent.objects.filter(queue=queue).order_by("version").values_list("version", "kind"))
+    assert queue.version == 2 and events == [(1, "joined"), (2, "joined")]
+    assert validate_queue_integrity(queue) == []
+
+
+def test_a_kiosk_join_elsewhere_is_refused_and_writes_nothing(location, as_kiosk):
+    from queueapp.models import Location
+
+    elsewhere = make_queue(Location.objects.create(name="Hillside", slug="hillside"), name="Other", slug="other")
+    response = as_kiosk.post(f"/queues/{elsewhere.pk}/tickets", {})
+    assert response.status_code == 403 and "cannot act at another location" in response.json()["detail"]
+    elsewhere.refresh_from_db()
+    assert (elsewhere.version, elsewhere.last_number) == (0, 0)
+    assert not Ticket.objects.filter(queue=elsewhere).exists()
+    assert not QueueEvent.objects.filter(queue=elsewhere).exists()
+
+
 @pytest.mark.parametrize("priority", [Priority.HIGH, Priority.URGENT])
 def test_a_kiosk_token_cannot_create_tickets_above_normal_priority(queue, as_kiosk, priority):
     response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {"priority": priority})

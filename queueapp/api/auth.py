@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -106,13 +107,14 @@ class Principal:
                                    "token issued with --allow-priority) may set a higher one.",
                                    field="priority")
 
-    def queue_to_join(self, queue_id: int) -> Queue:
-        """Staff may join anyone at their location; a kiosk only at its own."""
+    def queue_to_join(self, queue_id: int) -> tuple[Queue | int, Callable[[Queue], None] | None]:
+        """What to hand `do_join` (the queue, and a check for it): staff may join
+        anyone at their location, checked here; a kiosk only at its own, checked
+        by the join on the row it locks anyway (the kiosk join is the hot path:
+        no read of the queue before the transaction)."""
         if not self.is_kiosk:
-            return self.queue(queue_id)
-        queue = access.find_queue(queue_id)
-        self._check_token_location(queue.location_id)
-        return queue
+            return self.queue(queue_id), None
+        return queue_id, lambda queue: self._check_token_location(queue.location_id)
 
 
 def principal(request: HttpRequest) -> Principal:

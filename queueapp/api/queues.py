@@ -31,12 +31,13 @@ QueueId = Path(..., ge=1, le=MAX_ID)
              summary="Join a queue: take a ticket (staff, or a kiosk token of this location)")
 def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
     who = principal(request)
-    queue = who.queue_to_join(queue_id)
+    queue, check = who.queue_to_join(queue_id)
     if payload.note and who.is_kiosk:
         raise PermissionDenied("A kiosk token cannot write staff notes.", field="note")
     who.check_priority(payload.priority)
     ticket = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
-                              acting_user=who.user, note=payload.note, language=payload.language)
+                              acting_user=who.user, note=payload.note, language=payload.language,
+                              check=check)
     return Status(201, join_out(request, ticket))
 
 

@@ -32,11 +32,16 @@ def line_clock(at: datetime) -> int:
     return int(at.timestamp() * 1000) * TICKS_PER_MS
 
 
-def _save_counters(queue: Queue) -> None:
-    Queue.objects.filter(pk=queue.pk).update(
-        number_day=queue.number_day, last_number=queue.last_number,
-        last_seq=queue.last_seq, first_seq=queue.first_seq,
-    )
+def _save_counters(queue: Queue, *, take_version: bool = False) -> None:
+    """Write the queue's counters. `take_version`: also move `queue.version` on to
+    the caller's next event in the same statement (a join: one round trip under
+    the lock instead of two; the caller passes `version_taken` to `record_event`)."""
+    fields = {"number_day": queue.number_day, "last_number": queue.last_number,
+              "last_seq": queue.last_seq, "first_seq": queue.first_seq}
+    if take_version:
+        queue.version += 1
+        fields["version"] = queue.version
+    Queue.objects.filter(pk=queue.pk).update(**fields)
 
 
 def _back_of_line(queue: Queue, at: datetime | None = None) -> int:

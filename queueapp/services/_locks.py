@@ -14,10 +14,13 @@ def lock_queue(queue_id: int) -> Queue:
     """Lock one queue row for the rest of the transaction.
 
     `of=("self",)` keeps PostgreSQL from also locking the joined location row.
-    On SQLite the IMMEDIATE transaction already serialises writers.
+    On SQLite the IMMEDIATE transaction already serialises writers. The waiting
+    room (if any) comes along: the wait estimate asks `room_slug`, which would
+    otherwise cost a query of its own after every join.
     """
     try:
-        return Queue.objects.select_for_update(of=("self",)).select_related("location").get(pk=queue_id)
+        return (Queue.objects.select_for_update(of=("self",)).select_related("location", "waiting_room")
+                .get(pk=queue_id))
     except Queue.DoesNotExist:
         raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id}) from None
 

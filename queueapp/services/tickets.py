@@ -8,6 +8,8 @@ commands all call these; nothing else writes tickets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -79,16 +81,17 @@ def check_date_open(queue: Queue) -> None:
 
 def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
                          to_front: bool = False, note: str = "", seq: int | None = None,
-                         queued_at=None, language: str = "") -> Ticket:
+                         queued_at=None, language: str = "", take_version: bool = False) -> Ticket:
     """Insert a waiting ticket with the next number and place (queue locked by caller).
     `seq`/`queued_at`: a place decided by the caller (a booking checked in on time).
-    `language`: the holder's (queueapp.languages); empty: the location's default."""
+    `language`: the holder's (queueapp.languages); empty: the location's default.
+    `take_version`: see `_save_counters`."""
     if not language:
         language = queue.location.default_language
     day, number = _next_number(queue)
     if seq is None:
         seq = _front_of_line(queue) if to_front else _back_of_line(queue)
-    _save_counters(queue)
+    _save_counters(queue, take_version=take_version)
     now = timezone.now()
     ticket = Ticket(queue=queue, business_day=day, number=number, priority=priority, seq=seq,
                     party_size=party_size, created_at=now, queued_at=queued_at or now, note=note,
@@ -99,7 +102,8 @@ def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
 
 @transaction.atomic(durable=True)
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
-            acting_user=None, note: str = "", language: str = "") -> Ticket:
+            acting_user=None, note: str = "", language: str = "",
+            check: Callable[[Queue], None] | None = None) -> Ticket:
     """Take a ticket. Locks the queue row; refuses a paused or full queue.
     `language`: the holder's (one the location offers); empty: the location's default.
 
@@ -111,8 +115,15 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     selectors (`position_of`, `estimate_wait`) after commit: those reads grow
     with the line and would hold every other join of the queue if done under
     the lock, and most callers (a kiosk printing a number) need none of them.
+
+    `check(queue)`: the caller's access rule (a kiosk token's location), run on
+    the locked row before anything is decided; raising refuses the join. The
+    caller then passes the queue's id and reads nothing before this
+    transaction (one query fewer per join).
     """
     queue = lock_queue(_pk(queue))
+    if check is not None:
+        check(queue)
     _validate_join(queue, priority, party_size)
     if language and language not in queue.location.offered_languages:
         raise InvalidInput(_("%(location)s does not offer the language %(language)r; choose one of %(offered)s.") % {
@@ -127,8 +138,8 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
             raise QueueFull(_("%(queue)s is full (%(waiting)s waiting); please try again later.") % {
                 "queue": queue.name, "waiting": waiting})
     ticket = create_ticket_locked(queue, priority=priority, party_size=party_size, note=note,
-                                  language=language)
-    record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user,
+                                  language=language, take_version=True)
+    record_event(queue, Kind.JOINED, ticket=ticket, actor=acting_user, version_taken=True,
                  entered_line=(ticket.priority, ticket.seq))
     if queue.kind == Queue.Kind.CAPACITY:
         from .waitlist import admit_locked, check_waitlist_room
