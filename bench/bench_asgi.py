@@ -7,8 +7,8 @@ baseline that `/healthz` (the whole middleware chain) is compared with.
 The JSON API belongs to another area; until it is merged the benchmark needs
 an HTTP way to make staff act inside the server process. These endpoints run
 the same services the same way a Django view does (sync_to_async with
-thread_sensitive=True inside the request's own ThreadSensitiveContext, as
-Django's ASGIHandler does: a thread per request), and
+thread_sensitive=True inside the request's own ThreadSensitiveContext, on a
+request thread of its own, reused as config/asgi_handler.py does), and
 answer only with the BENCH_KEY header. Never deployed: daphne loads this
 module only when bench/live_fanout.py starts it.
 """
@@ -16,11 +16,11 @@ module only when bench/live_fanout.py starts it.
 import os
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
 
 from config.asgi import application as real_application
+from config.asgi_handler import RequestThread, ReusedThreadASGIHandler
 
 BENCH_KEY = os.environ["BENCH_KEY"].encode()
 
@@ -54,7 +54,7 @@ def _run(action: str, counter_id: int) -> str:
         close_old_connections()
 
 
-class BareHandler(ASGIHandler):
+class BareHandler(ReusedThreadASGIHandler):
     """Django's ASGI handler without middleware: URL resolution and the view only."""
 
     def load_middleware(self, is_async=False):
@@ -63,6 +63,7 @@ class BareHandler(ASGIHandler):
 
 
 bare_handler = BareHandler()
+_idle_threads: list = []  # the staff endpoint's request threads, reused as the app's handler does
 
 
 async def application(scope, receive, send):
@@ -78,11 +79,16 @@ async def application(scope, receive, send):
     if dict(scope["headers"]).get(b"x-bench-key") != BENCH_KEY or action not in ACTIONS or not counter.isdigit():
         status, body = 403, b"forbidden"
     else:
-        # As Django's ASGIHandler runs a view: in the request's own
-        # ThreadSensitiveContext, i.e. on a thread of its own, not on the
-        # process-wide one the live screens' reads use.
-        async with ThreadSensitiveContext():
-            result = await sync_to_async(_run, thread_sensitive=True)(action, int(counter))
+        # As the app's handler runs a view (config/asgi_handler.py): on a
+        # request thread of its own, not on the process-wide one the live
+        # screens' reads use.
+        thread = _idle_threads.pop() if _idle_threads else RequestThread()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                result = await sync_to_async(_run, thread_sensitive=True)(action, int(counter))
+        finally:
+            if thread.idle:  # (a call left running by a cancelled request: that thread is dropped)
+                _idle_threads.append(thread)
         status, body = 200, result.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})

@@ -8,8 +8,10 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from config.asgi_handler import get_asgi_application  # noqa: E402
 
+# Django's handler, reusing request threads instead of starting two per request
+# (config/asgi_handler.py says why).
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

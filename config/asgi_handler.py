@@ -1,0 +1,95 @@
+"""Django's ASGI handler, with each request's sync work on a reused thread.
+
+Stock Django enters `ThreadSensitiveContext()` per request: the request's
+first sync call (a sync view such as every API endpoint, a session write)
+starts a new single-thread executor, and leaving the context starts a second
+thread to join the first. Two thread starts per request, and `Thread.start`
+blocks the event loop until the new thread has run: py-spy of daphne under
+`bench/join_throughput.py` showed the loop waiting there for ~12 % of its
+samples (issue 9), time in which no screen, staff click or other request
+moves.
+
+Here a request borrows an idle single-thread executor and gives it back when
+it ends, as a threaded WSGI server reuses its threads. The guarantee Django
+relies on is kept: a request's sync calls run one at a time on one thread,
+and no two requests share a thread at the same time (an executor goes back
+only once nothing it was given is still running, e.g. a view that a client
+disconnect left running in its thread). Database connections stay per thread
+and per request: Django returns them to the pool when the request finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIHandler
+
+MOST_IDLE = 64  # idle request threads kept per process; more than this are let go
+
+
+class RequestThread(ThreadPoolExecutor):
+    """One thread, lent to one request at a time; knows whether it is idle."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="django-request")
+        self._lock = threading.Lock()
+        self._running = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            self._running += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future) -> None:
+        with self._lock:
+            self._running -= 1
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return self._running == 0
+
+
+class ReusedThreadASGIHandler(ASGIHandler):
+    def __init__(self):
+        super().__init__()
+        self._idle: list[RequestThread] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = self._idle.pop() if self._idle else RequestThread()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            self._give_back(thread)
+
+    def _give_back(self, thread: RequestThread) -> None:
+        if thread.idle:
+            self._keep(thread)
+            return
+        # Still running something this request left behind: lend it again
+        # only after that (and this no-op queued behind it) has finished.
+        loop = asyncio.get_running_loop()
+        thread.submit(lambda: None).add_done_callback(
+            lambda _f: loop.call_soon_threadsafe(self._keep, thread))
+
+    def _keep(self, thread: RequestThread) -> None:
+        if len(self._idle) < MOST_IDLE:
+            self._idle.append(thread)
+        else:
+            thread.shutdown(wait=False)
+
+
+def get_asgi_application() -> ReusedThreadASGIHandler:
+    """`django.core.asgi.get_asgi_application`, with this handler."""
+    import django
+
+    django.setup(set_prefix=False)
+    return ReusedThreadASGIHandler()
