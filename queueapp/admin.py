@@ -36,6 +36,7 @@ from .forms import WholeNumberField
 from .integrity import validate_queue_integrity
 from .models import (
     ApiToken,
+    Feedback,
     Booking,
     BookingSchedule,
     ClosedDay,
@@ -332,7 +333,8 @@ class ReadOnlyTicketRecords(ReadOnlyRecords):
 def _export_form(request, admin_self, title: str):
     if not admin_self.has_view_permission(request):
         raise PermissionDenied
-    form = DateRangeForm(request.GET or None)
+    # An empty range is the business day of the user's (first) location.
+    form = DateRangeForm(request.GET or None, locations=locations_for(request.user))
     if request.GET and form.is_valid():
         return form, None
     context = {**admin_self.admin_site.each_context(request), "title": title, "form": form,
@@ -762,3 +764,33 @@ class BookingAdmin(ReadOnlyRecords, admin.ModelAdmin):
     @admin.action(description="Cancel the booking")
     def cancel(self, request, queryset):
         self._act(request, queryset, lambda b: do_cancel_booking(b.pk, acting_user=request.user))
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnly, ManagedAtLocation, admin.ModelAdmin):
+    """Ratings and comments after visits, read by the managers of the location
+    (comments are personal data: here only, never on screens, events or logs)."""
+
+    location_path = "ticket__queue__location"
+    list_display = ["created_at", "rating", "comment", "ticket_number", "queue", "counter"]
+    list_filter = [("ticket__queue__location", ScopedLocationFilter), ("ticket__queue", ScopedQueueFilter),
+                   "rating", "created_at"]
+    list_select_related = ["ticket__queue__location", "ticket__counter"]
+    fields = ["created_at", "rating", "comment", "ticket_number", "queue", "counter"]
+    readonly_fields = fields
+    date_hierarchy = "created_at"
+
+    def _location_of(self, obj) -> int | None:
+        return obj.ticket.queue.location_id
+
+    @admin.display(description="ticket", ordering="ticket__number")
+    def ticket_number(self, obj):
+        return obj.ticket.display_number
+
+    @admin.display(description="queue", ordering="ticket__queue__name")
+    def queue(self, obj):
+        return obj.ticket.queue
+
+    @admin.display(description="counter", ordering="ticket__counter__name")
+    def counter(self, obj):
+        return obj.ticket.counter

@@ -11,7 +11,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from .errors import InvalidInput
-from .models import MAX_ID, BreakReason, CounterStateChange
+from .models import FEEDBACK_COMMENT_MAX, MAX_ID, BreakReason, CounterStateChange
 from .services.tickets import MAX_PARTY_SIZE
 from .services.waitlist import MAX_CAPACITY
 
@@ -219,3 +219,15 @@ def parse_day(value, *, field: str = "day"):
         raise InvalidInput(gettext("Give a day between the years %(first)s and %(last)s.") % {
             "first": YEARS[0], "last": YEARS[1]}, field=field)
     return day
+
+
+class FeedbackForm(forms.Form):
+    """The ticket page's rating of a completed visit (`services.do_give_feedback`)."""
+
+    rating = WholeNumberField(min_value=1, max_value=5, label="How was your visit? (1 = poor, 5 = excellent)",
+                              error_messages={"required": "Choose a rating from 1 to 5.",
+                                              "invalid": "Choose a rating from 1 to 5.",
+                                              "min_value": "Choose a rating from 1 to 5.",
+                                              "max_value": "Choose a rating from 1 to 5."})
+    comment = forms.CharField(required=False, max_length=FEEDBACK_COMMENT_MAX, widget=forms.Textarea(
+        attrs={"rows": 3}), label="Anything to tell us? (optional; only the staff of this place read it)")

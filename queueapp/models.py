@@ -161,6 +161,13 @@ class Queue(models.Model):
     default_service_seconds = models.PositiveIntegerField(
         default=300, help_text="Used for wait estimates until there is recent history."
     )
+    target_wait_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Service target: the longest wait you aim for, in minutes. Tickets waiting longer are "
+                  "flagged on the console and the display, the statistics show the share served within "
+                  "it, and managers are alerted (if the staff wait alert is on) when the longest wait "
+                  "passes it. Empty: no target.",
+    )
 
     # Capacity waitlists (one queue per resource and date).
     service_date = models.DateField(null=True, blank=True)
@@ -226,6 +233,8 @@ class Queue(models.Model):
                 name="queue_capacity_iff_capacity_kind",
             ),
             models.CheckConstraint(condition=Q(version__gte=0), name="queue_version_not_negative"),
+            models.CheckConstraint(condition=Q(target_wait_minutes__isnull=True) | Q(target_wait_minutes__gte=1),
+                                   name="queue_target_wait_positive"),
         ]
 
     # Written only by service functions under the row lock, each with its event.
@@ -968,3 +977,30 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.pk} ({self.status})"
+
+
+# --- Feedback after a visit (see `services/feedback.py`) ---------------------
+
+FEEDBACK_WINDOW = timedelta(days=1)  # a rating is taken up to a day after completion
+FEEDBACK_COMMENT_MAX = 1000
+
+
+class Feedback(models.Model):
+    """A ticket holder's rating (1-5) and optional comment, once per completed
+    ticket. The comment is personal data: shown only in the admin to the
+    location's staff, never on public screens, in events or logs; it goes with
+    its ticket when retention deletes it (CASCADE). Per counter and staff
+    member through the ticket's COMPLETED event (`stats.desk_stats`)."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.PositiveSmallIntegerField()
+    comment = models.TextField(max_length=FEEDBACK_COMMENT_MAX, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5"

@@ -18,10 +18,20 @@ MAX_RANGE_DAYS = 366
 
 
 class DateRangeForm(forms.Form):
-    """From and to (inclusive) business days; today when left empty."""
+    """From and to (inclusive) business days; today when left empty.
+
+    "Today" is a location's business day (`Location.business_day`), not the
+    server's: from 23:00 UTC a Paris location is already in tomorrow. The form
+    is given the locations it is about; the day is that of the first of them
+    (by name), the one the statistics page shows when none is chosen.
+    """
 
     start = DigitsDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = DigitsDateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, locations: QuerySet | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locations = locations
 
     def clean(self):
         data = super().clean()
@@ -38,9 +48,14 @@ class DateRangeForm(forms.Form):
         data["start"], data["end"] = start, end
         return data
 
+    def day_location(self):
+        """The location whose day an empty range means (None: the server's day)."""
+        return self.locations.order_by("name").first() if self.locations is not None else None
+
     def today(self) -> date:
-        """The day an empty range means; forms that know a location say its day."""
-        return timezone.localdate()
+        """The day an empty range means: the location's business day."""
+        location = self.day_location()
+        return location.business_day() if location is not None else timezone.localdate()
 
     def error_text(self) -> str:
         """One line naming each bad field and why (for a 400 answer)."""

@@ -10,6 +10,10 @@ Definitions (also in docs/architecture.md):
   (final, after the recall limit) / cancelled;
 - wait: from taking the ticket to its (last) call, for every ticket that was
   called; a requeued no-show counts its whole time in line;
+- ratings: feedback given after a visit (1-5), counted with the ticket's
+  outcome (its business day, or the hour it ended), averaged;
+- within target: of the tickets served in queues with a service target
+  (`Queue.target_wait_minutes`), the share whose wait was within it;
 - service: from the start of service (or the call, when nobody pressed
   *Start*) to completion, for completed tickets;
 - throughput: per day, tickets served per hour between the first call and the
@@ -43,11 +47,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce, ExtractHour, Round, TruncDate
 
 from .dbfunctions import PercentileCont, Seconds
-from .models import DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
+from .models import Counter, DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
+from .targets import served_within_target
 
 By = Literal["day", "hour"]
 
@@ -71,6 +77,10 @@ class Figures:
     confirm_median: float | None = None
     offers: int = 0
     offers_expired: int = 0
+    served_targeted: int = 0  # served in queues with a service target
+    served_within_target: int = 0  # of those, called within their queue's target
+    ratings: int = 0  # feedback given on the served tickets
+    rating_sum: int = 0
 
     @property
     def no_show_rate(self) -> float | None:
@@ -85,6 +95,14 @@ class Figures:
     def offer_expiry_rate(self) -> float | None:
         return self.offers_expired / self.offers if self.offers else None
 
+    @property
+    def rating_avg(self) -> float | None:
+        return self.rating_sum / self.ratings if self.ratings else None
+
+    @property
+    def within_target_rate(self) -> float | None:
+        return self.served_within_target / self.served_targeted if self.served_targeted else None
+
 
 @dataclass
 class StatsRow:
@@ -95,7 +113,8 @@ class StatsRow:
 
 
 _FIGURE_NAMES = frozenset(f.name for f in fields(Figures))
-CSV_COLUMNS = [f.name for f in fields(Figures)] + ["no_show_rate", "confirmation_rate", "offer_expiry_rate"]
+CSV_COLUMNS = [f.name for f in fields(Figures)] + ["no_show_rate", "confirmation_rate", "offer_expiry_rate",
+                                                  "within_target_rate", "rating_avg"]
 
 
 def queue_stats(*, start: date, end: date, by: By = "day",
@@ -192,6 +211,10 @@ _OUTCOMES = {
     "served": Count("pk", filter=Q(status=TicketStatus.COMPLETED)),
     "no_shows": Count("pk", filter=Q(status=TicketStatus.NO_SHOW)),
     "cancellations": Count("pk", filter=Q(status=TicketStatus.CANCELLED)),
+    "served_targeted": Count("pk", filter=Q(status=TicketStatus.COMPLETED, queue__target_wait_minutes__isnull=False)),
+    "served_within_target": Count("pk", filter=Q(status=TicketStatus.COMPLETED) & served_within_target(_WAIT)),
+    "ratings": Count("feedback"),
+    "rating_sum": Coalesce(Sum("feedback__rating"), 0),
     "service_avg": Avg(_SERVICE),
     "service_median": PercentileCont(_SERVICE, 0.5),
     "service_p90": PercentileCont(_SERVICE, 0.9),
@@ -232,7 +255,8 @@ def day_summaries(location: Location, start: date, end: date) -> list[DailySumma
 # days: counts, and per duration its sum and a histogram of whole seconds
 # ({"<seconds>": count}). Stored in `DailySummary.hours`, read from the tickets
 # for kept days; `_figures_of` turns merged parts into Figures.
-_COUNTS = ("issued", "requests", "confirmed", "served", "no_shows", "cancellations", "offers", "offers_expired")
+_COUNTS = ("issued", "requests", "confirmed", "served", "no_shows", "cancellations", "offers", "offers_expired",
+           "served_targeted", "served_within_target", "ratings", "rating_sum")
 # duration -> (its expression, the time its hour is taken from, its Figures fields)
 _DURATIONS = {
     "wait": (_WAIT, "created_at", ("wait_avg", "wait_median", "wait_p90")),
@@ -346,6 +370,80 @@ def _hours_with_summaries(location: Location, queues: dict, start: date, end: da
               for (queue_id, hour), part in table.items()]
     result.sort(key=lambda r: (r.bucket, r.queue is not None, r.queue.name if r.queue else ""))
     return result
+
+
+# --- per counter and per staff member ------------------------------------------
+
+@dataclass
+class DeskRow:
+    """One counter's or one staff member's figures over a range of business days."""
+
+    kind: Literal["counter", "staff"]
+    name: str
+    served: int = 0
+    service_seconds: float = 0.0  # the sum of their tickets' service times
+    ratings: int = 0
+    rating_sum: int = 0
+
+    @property
+    def service_avg(self) -> float | None:
+        return self.service_seconds / self.served if self.served else None
+
+    @property
+    def rating_avg(self) -> float | None:
+        return self.rating_sum / self.ratings if self.ratings else None
+
+
+DESK_CSV_COLUMNS = ["served", "service_avg", "ratings", "rating_avg"]
+
+
+def desk_stats(location: Location, start: date, end: date) -> list[DeskRow]:
+    """Figures per counter, then per staff member, of the tickets completed on
+    business days [start, end] at `location`, from their COMPLETED events (the
+    counter and the person who completed: `QueueEvent.counter`, `.actor`).
+    Service time and ratings as in `queue_stats`. Two aggregate queries.
+
+    Counters without a completion are listed with zeros; a completion without
+    a signed-in person (none so far: every completion is a staff action) is
+    counted under "nobody signed in"."""
+    queue_ids = list(Queue.objects.filter(location=location).values_list("pk", flat=True))
+    completions = QueueEvent.objects.filter(queue_id__in=queue_ids, kind=QueueEvent.Kind.COMPLETED,
+                                            ticket__business_day__range=(start, end))
+    figures = {"served": Count("pk"),
+               "service": Coalesce(Sum(Seconds("ticket__finished_at",
+                                               Coalesce("ticket__serving_at", "ticket__called_at"))), 0.0),
+               "ratings": Count("ticket__feedback"),
+               "rating_sum": Coalesce(Sum("ticket__feedback__rating"), 0)}
+
+    def fill(row: DeskRow, got: dict) -> DeskRow:
+        row.served, row.service_seconds = got["served"], got["service"]
+        row.ratings, row.rating_sum = got["ratings"], got["rating_sum"]
+        return row
+
+    by_counter = {r["counter_id"]: r for r in completions.values("counter_id").annotate(**figures).order_by()}
+    rows = [fill(DeskRow("counter", c.name), by_counter.get(c.pk, {"served": 0, "service": 0.0, "ratings": 0,
+                                                                   "rating_sum": 0}))
+            for c in Counter.objects.filter(location=location).order_by("name")]
+    people = {u.pk: u for u in get_user_model().objects.filter(
+        pk__in=completions.filter(actor__isnull=False).values("actor_id"))}
+    staff = [fill(DeskRow("staff", _person(people.get(r["actor_id"]))), r)
+             for r in completions.values("actor_id").annotate(**figures).order_by()]
+    return rows + sorted(staff, key=lambda r: r.name)
+
+
+def _person(user) -> str:
+    if user is None:
+        return "nobody signed in"
+    return user.get_full_name() or user.get_username()
+
+
+def desk_csv_rows(rows: list[DeskRow]):
+    for row in rows:
+        yield [row.kind, row.name, *(_round(getattr(row, name)) for name in DESK_CSV_COLUMNS)]
+
+
+def desk_csv_header() -> list[str]:
+    return ["kind", "name", *DESK_CSV_COLUMNS]
 
 
 def csv_rows(rows: list[StatsRow]):

@@ -36,10 +36,13 @@ class Record:
     events: list[tuple[str, datetime]] = field(default_factory=list)
 
 
-def generate_day(location: Location, day: date, *, tickets: int = 5000, seed: int = 7) -> list[Record]:
+def generate_day(location: Location, day: date, *, tickets: int = 5000, seed: int = 7,
+                 staff=()) -> list[Record]:
     """Create queues General (A), Lab (L) and a capacity waitlist Seats (W) at
     `location` with `tickets` tickets on `day` (4/5 counter tickets, 1/5 waitlist
-    requests), opening hours 08:00-18:00 local time."""
+    requests), opening hours 08:00-18:00 local time. With `staff` (users), each
+    event at a counter names one of them as its actor (drawn from a second
+    random stream, so the day itself is the same with or without)."""
     rng = random.Random(seed)
     tz = ZoneInfo(location.timezone)
     opens = datetime.combine(day, time(8), tz)
@@ -78,11 +81,13 @@ def generate_day(location: Location, day: date, *, tickets: int = 5000, seed: in
                     key=lambda e: e[1])
     versions = {name: 0 for name in queues}
     event_rows = []
+    who = random.Random(seed + 1)
     for kind, at, ticket, r in events:
         versions[r.queue] += 1
         status_after = r.status if (kind, at) == r.events[-1] else _status_after(kind)
         event_rows.append(QueueEvent(queue=queues[r.queue], version=versions[r.queue], kind=kind,
                                      ticket=ticket, counter=ticket.counter, status_after=status_after,
+                                     actor=who.choice(staff) if staff and kind != K.JOINED else None,
                                      created_at=at, data={}))
     QueueEvent.objects.bulk_create(event_rows, batch_size=2000)
     for name, queue in queues.items():  # the counters the services would have bumped

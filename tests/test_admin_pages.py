@@ -201,6 +201,27 @@ def test_ticket_csv_export_streams_the_chosen_days(root_client, queue, counter, 
     assert sum(r["status"] == "completed" for r in rows) == 3
 
 
+def far_zone(now) -> str:
+    """A time zone whose date differs from UTC's at `now` (+14 h late in the
+    UTC day, -11 h early in it): a server-day default cannot pass for it."""
+    return "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+
+
+def test_ticket_export_of_an_empty_range_is_the_locations_business_day(root_client, location, queue):
+    from django.utils import timezone
+
+    location.timezone = far_zone(timezone.now())
+    location.save()
+    today = location.business_day()
+    assert today != timezone.now().date()
+    do_join(queue)  # today's ticket there
+    response = root_client.get(reverse("admin:queueapp_ticket_export"), {"start": "", "end": ""})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(read_stream(response))))
+    assert [r["business_day"] for r in rows] == [today.isoformat()]
+    assert f"tickets-{today}-{today}.csv" in response["Content-Disposition"]
+
+
 def test_event_csv_export_pages_through_many_rows(root_client, queue, counter, staff, monkeypatch):
     busy_day(queue.location, queue, counter, staff, 10)
     from queueapp import reports

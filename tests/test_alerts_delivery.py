@@ -28,7 +28,7 @@ from queueapp.alerts.models import (
     WebhookEndpoint,
 )
 from queueapp.alerts.push import generate_keys
-from queueapp.models import Ticket
+from queueapp.models import Queue, Ticket
 from queueapp.services import do_call_next, do_complete, do_join
 from tests.alerts_support import Receiver, SmtpServer, deliver_until, take_ticket
 from tests.conftest import make_user
@@ -276,11 +276,12 @@ def test_an_endpoint_failing_for_days_is_switched_off_and_its_managers_told(loca
 
 
 @pytest.mark.django_db(transaction=True)
-def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, manager, counter):
+def test_staff_hear_once_per_crossing_of_the_queues_service_target(location, queue, manager, counter):
     manager.email = "boss@example.org"
     manager.save()
     make_user("dora", location, "manager", email="dora@example.org")
-    AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
+    queue.target_wait_minutes = 10  # the one fact: no rule needed, the alert is on with a target
+    queue.save()
     ticket = take_ticket(queue)
     now = timezone.now()
     assert jobs.staff_wait_alerts(now=now) == 0
@@ -295,6 +296,52 @@ def test_staff_hear_once_per_crossing_of_the_wait_threshold(location, queue, man
     do_join(queue)
     assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=12)) == 1
     assert OutboxMessage.objects.filter(kind="staff_wait").count() == 4
+    assert "(service target 10 min)" in OutboxMessage.objects.filter(kind="staff_wait").first().body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_staff_alert_fires_when_the_console_flags_the_ticket_and_not_before(location, queue, manager, counter):
+    """One rule (`targets.past_target`) for the alert and the console's flag."""
+    from queueapp.live.reads import console_context
+
+    manager.email = "boss@example.org"
+    manager.save()
+    queue.target_wait_minutes = 20
+    queue.save()
+    ticket = take_ticket(queue)
+    just_before = ticket.queued_at + timedelta(minutes=20) - timedelta(seconds=1)
+    assert jobs.staff_wait_alerts(now=just_before) == 0
+    Ticket.objects.filter(pk=ticket.pk).update(queued_at=ticket.queued_at - timedelta(minutes=20))
+    [row] = console_context(counter.pk)["lines"][0]["tickets"]
+    assert row.past_target
+    assert jobs.staff_wait_alerts() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_switched_off_staff_wait_rule_silences_the_target_alert(location, queue, manager, counter):
+    manager.email = "boss@example.org"
+    manager.save()
+    queue.target_wait_minutes = 5
+    queue.save()
+    AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, enabled=False)
+    take_ticket(queue)
+    assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=6)) == 0
+    assert not OutboxMessage.objects.exists()
+    other = Queue.objects.create(location=location, name="No target", slug="none", prefix="N")
+    take_ticket(other)
+    assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(hours=6)) == 0  # no target, no alert
+
+
+@pytest.mark.django_db
+def test_a_staff_wait_rule_has_no_threshold_of_its_own(queue):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    rule = AlertRule(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
+    with pytest.raises(ValidationError, match="service target"):
+        rule.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rule.save()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -303,7 +350,8 @@ def test_managers_who_asked_get_staff_alerts_by_web_push_once_per_crossing(
     from queueapp.alerts.models import StaffPushSubscription
 
     settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = generate_keys()
-    AlertRule.objects.create(queue=queue, kind=MessageKind.STAFF_WAIT, threshold=10)
+    queue.target_wait_minutes = 10
+    queue.save()
     with Receiver(statuses=[201, 410]) as push_service:
         private, auth, sub = browser_subscription(push_service.url)
         browser = StaffPushSubscription.objects.create(user=manager, address=sub["endpoint"], keys=sub["keys"])

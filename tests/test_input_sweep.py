@@ -67,7 +67,7 @@ FIELDS = ["queue", "ticket", "action", "capacity", "start", "end", "location", "
           "username", "password", "next", "q", "p", "o", "all", "e", "_changelist_filters",
           "status", "kind", "limit", "location_id", "csrfmiddlewaretoken",
           "starts_at", "day", "code", "booking", "priority", "note", "alert_contact", "alert_consent",
-          "language", "lang", "state", "reason", "held", "held_ticket", "to_queue"]
+          "language", "lang", "state", "reason", "held", "held_ticket", "to_queue", "rating", "comment"]
 API_BODIES = [
     '{"priority": NaN}', '{"capacity": 1e309}', '{"party_size": 123456789012345678901234567890}',
     '{"note": "\\ud800"}', '{"note": "a\\u0000b"}', '{"counter_id": "1"}', '{"to_queue": -1}',

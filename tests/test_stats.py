@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 DAY = date(2026, 3, 10)
 FIELDS = ["issued", "served", "no_shows", "cancellations", "wait_avg", "wait_median", "wait_p90",
           "service_avg", "service_median", "service_p90", "throughput_per_hour", "requests",
-          "confirmed", "confirm_avg", "confirm_median", "offers", "offers_expired"]
+          "confirmed", "confirm_avg", "confirm_median", "offers", "offers_expired",
+          "served_targeted", "served_within_target"]
+TARGETS = {"general": 15}  # minutes; Lab has no service target
 
 
 def seconds(a, b):
@@ -64,6 +66,7 @@ def reference(records, tz, by):
         ended = g["ended"]
         served = [r for r in ended if r.status == "completed"]
         service = [seconds(r.finished, r.serving or r.called) for r in served]
+        targeted = [r for r in served if r.queue in TARGETS]
         if not served:
             throughput = None
         elif by == "hour":
@@ -81,6 +84,8 @@ def reference(records, tz, by):
             "confirmed": len(g["confirms"]), "confirm_avg": avg(g["confirms"]),
             "confirm_median": p(g["confirms"], 0.5),
             "offers": len(g["offered"]), "offers_expired": len(g["expired"]),
+            "served_targeted": len(targeted),
+            "served_within_target": sum(seconds(r.called, r.created) <= TARGETS[r.queue] * 60 for r in targeted),
         }
     return out
 
@@ -88,7 +93,7 @@ def reference(records, tz, by):
 @pytest.fixture(scope="module")
 def records_and_location(django_db_setup, django_db_blocker):
     """One generated day shared by the module (5,000 tickets, ~17,000 events)."""
-    from queueapp.models import Location
+    from queueapp.models import Location, Queue
 
     with django_db_blocker.unblock():
         from django.db import transaction
@@ -96,6 +101,8 @@ def records_and_location(django_db_setup, django_db_blocker):
         with transaction.atomic():
             location = Location.objects.create(name="Generated", slug="generated", timezone="Europe/Paris")
             records = generate_day(location, DAY, tickets=5000)
+            for slug, minutes in TARGETS.items():
+                Queue.objects.filter(location=location, slug=slug).update(target_wait_minutes=minutes)
             yield records, location
             transaction.set_rollback(True)
 
@@ -128,6 +135,7 @@ def test_day_totals_read_as_a_manager_expects(records_and_location):
     assert 0.5 < total.confirmation_rate < 1
     assert 0.1 < total.offer_expiry_rate < 0.5
     assert total.wait_median < total.wait_p90
+    assert 0.5 < total.within_target_rate < 1  # of General's served, the only queue with a target
 
 
 def test_an_empty_range_has_no_rows(records_and_location):

@@ -2,8 +2,8 @@
 
 - `deliver_alerts`: keeps the delivery loop (`delivery.run_loop`) running in
   its own thread, so a hanging receiver never delays offer expiry or ticks;
-- `staff_wait_alerts`: managers hear once per crossing of a queue's
-  longest-wait threshold (by e-mail, and by web push in each browser where
+- `staff_wait_alerts`: managers hear once per crossing of a queue's service
+  target by its longest wait (by e-mail, and by web push in each browser where
   they asked for it on the console);
 - `switch_off_failing_endpoints`: an endpoint failing for
   ALERTS_ENDPOINT_DISABLE_AFTER_HOURS is switched off, its managers told;
@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from ..models import FINAL_STATUSES, Location, StaffMembership, Ticket, TicketStatus
+from ..models import FINAL_STATUSES, Location, Queue, StaffMembership, Ticket, TicketStatus
+from ..targets import past_target
 from ..worker import periodic
 from . import delivery, push
 from .models import (
@@ -67,32 +68,39 @@ def _tell_managers(location_id: int, *, kind: str, reason: str, subject: str, bo
 
 @periodic(15)
 def staff_wait_alerts(now=None) -> int:
-    """Raise each enabled STAFF_WAIT rule whose queue's longest wait passed its
-    threshold (once: `raised` is claimed with a conditional update in the same
-    transaction as the messages), and re-arm it once the wait is back under."""
+    """Raise the staff wait alert of each queue whose longest wait passed its
+    service target (`targets.past_target`, the rule the console and display
+    flag by), once: `raised` is claimed with a conditional update in the same
+    transaction as the messages; re-armed once the wait is back under.
+
+    Every queue with a target has the alert unless a manager switched its rule
+    off; the rule row (which holds `raised`) is made the first time it is needed."""
     now = now or timezone.now()
-    rules = list(AlertRule.objects.filter(kind=MessageKind.STAFF_WAIT, enabled=True, threshold__isnull=False)
-                 .select_related("queue__location"))
-    if not rules:
+    targeted = list(Queue.objects.filter(target_wait_minutes__isnull=False).values_list("pk", flat=True))
+    if not targeted:
         return 0
+    AlertRule.objects.bulk_create([AlertRule(queue_id=pk, kind=MessageKind.STAFF_WAIT) for pk in targeted],
+                                  ignore_conflicts=True)  # the (queue, kind) constraint keeps existing ones
+    rules = list(AlertRule.objects.filter(kind=MessageKind.STAFF_WAIT, enabled=True, queue_id__in=targeted)
+                 .select_related("queue__location"))
     oldest = dict(Ticket.objects.filter(queue_id__in={r.queue_id for r in rules}, status=TicketStatus.WAITING)
                   .values("queue_id").annotate(since=Min("queued_at")).values_list("queue_id", "since"))
     raised = 0
     for rule in rules:
-        since = oldest.get(rule.queue_id)
-        waited = (now - since) if since else timedelta()
-        over = waited >= timedelta(minutes=rule.threshold)
+        queue, since = rule.queue, oldest.get(rule.queue_id)
+        over = since is not None and past_target(queue, since, now)
         if over and not rule.raised:
             with transaction.atomic():
                 if AlertRule.objects.filter(pk=rule.pk, raised=False).update(raised=True):
                     crossing = f"{since.timestamp():.6f}"  # one message per crossing, even with two workers
-                    queue = rule.queue
+                    target = queue.target_wait_minutes
                     _tell_managers(
                         queue.location_id, kind=MessageKind.STAFF_WAIT, queue=queue,
                         reason=f"wait:{rule.pk}:{crossing}",
-                        subject=f"{queue.name}: longest wait over {rule.threshold} min",
+                        subject=f"{queue.name}: longest wait over {target} min",
                         body=(f"At {queue.location.name}, the longest wait in {queue.name} is "
-                              f"{int(waited.total_seconds() // 60)} min (threshold {rule.threshold} min)."))
+                              f"{int((now - since).total_seconds() // 60)} min "
+                              f"(service target {target} min)."))
                     raised += 1
         elif not over and rule.raised:
             AlertRule.objects.filter(pk=rule.pk, raised=True).update(raised=False)

@@ -109,7 +109,7 @@ class MessageKind(models.TextChoices):
     OFFER_REMINDER = "offer_reminder", "Reminder before an offer lapses"
     CONFIRMED = "confirmed", "Confirmed"
     EXPIRED = "expired", "Offer expired"
-    STAFF_WAIT = "staff_wait", "Staff: longest wait over a threshold"
+    STAFF_WAIT = "staff_wait", "Staff: longest wait over the queue's target"
     ENDPOINT_OFF = "endpoint_off", "Staff: a webhook endpoint was switched off"
     EVENT = "event", "Webhook: a queue event"
 
@@ -134,9 +134,12 @@ class AlertRule(models.Model):
 
     A queue without a rule for a patient message sends it with the default text
     (on by default); "N ahead" defaults to 3. Several AHEAD rules give several
-    thresholds. STAFF_WAIT has no default: its threshold (minutes of the longest
-    wait) is set here, and `raised` remembers a crossing so managers hear of it
-    once until the wait drops below the threshold again.
+    thresholds. STAFF_WAIT has no threshold of its own: it fires when the
+    longest wait passes the queue's service target (`Queue.target_wait_minutes`,
+    the one fact; `queueapp.targets`); every queue with a target has the alert
+    on unless its rule is switched off (the worker makes the rule when it first
+    needs it), and `raised` remembers a crossing so managers hear of it once
+    until the wait drops below the target again.
     """
 
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="alert_rules")
@@ -145,7 +148,8 @@ class AlertRule(models.Model):
     enabled = models.BooleanField(default=True)
     threshold = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="N ahead: how many ahead (default 3). Staff wait: minutes of the longest wait.")
+        help_text="N ahead: how many ahead (default 3). Staff wait: leave empty; it is the queue's "
+                  "service target.")
     template = models.CharField(max_length=400, blank=True, validators=[validate_template],
                                 help_text="Empty: the default English text. Fields: {number}, {queue}, "
                                           "{counter}, {ahead}, {time}, {new_number}, {location}.")
@@ -158,8 +162,10 @@ class AlertRule(models.Model):
                                     name="alertrule_unique_per_queue"),
             models.UniqueConstraint(fields=["queue", "kind", "threshold"], condition=Q(threshold__isnull=False),
                                     name="alertrule_unique_threshold_per_queue"),
-            models.CheckConstraint(condition=~Q(kind__in=["ahead", "staff_wait"]) | Q(threshold__gte=1),
+            models.CheckConstraint(condition=~Q(kind="ahead") | Q(threshold__gte=1),
                                    name="alertrule_threshold_needed"),
+            models.CheckConstraint(condition=~Q(kind="staff_wait") | Q(threshold__isnull=True),
+                                   name="alertrule_staff_wait_uses_queue_target"),
         ]
 
     def __str__(self) -> str:
@@ -167,8 +173,11 @@ class AlertRule(models.Model):
         return f"{self.queue}: {self.get_kind_display()}{suffix}"
 
     def clean(self):
-        if self.kind in (MessageKind.AHEAD, MessageKind.STAFF_WAIT) and not self.threshold:
+        if self.kind == MessageKind.AHEAD and not self.threshold:
             raise ValidationError({"threshold": "This rule needs a threshold of at least 1."})
+        if self.kind == MessageKind.STAFF_WAIT and self.threshold is not None:
+            raise ValidationError({"threshold": "Leave this empty: the staff wait alert fires at the queue's "
+                                                "service target (set it on the queue)."})
 
 
 def new_webhook_secret() -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from .. import access
@@ -33,6 +33,7 @@ from ..models import (
     missed_call_sentence,
 )
 from ..selectors import position_at, transfer_chains, waiting_tickets
+from ..targets import passes_at, past_target
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
@@ -267,8 +268,12 @@ def display_context(location_id: int) -> dict:
     queues = list(Queue.objects.filter(location_id=location_id).order_by("name"))
     versions = {q.pk: q.version for q in queues}
     ids = list(versions)
-    waiting = dict(Ticket.objects.filter(queue_id__in=ids, status=TicketStatus.WAITING)
-                   .values_list("queue_id").annotate(n=Count("id")).values_list("queue_id", "n"))
+    waiting, longest = {}, {}
+    for queue_id, n, since in (Ticket.objects.filter(queue_id__in=ids, status=TicketStatus.WAITING)
+                               .values_list("queue_id").annotate(n=Count("id"), since=Min("queued_at"))
+                               .values_list("queue_id", "n", "since")):
+        waiting[queue_id], longest[queue_id] = n, since
+    now = timezone.now()
     active = {t.counter_id: t for t in Ticket.objects.filter(queue_id__in=ids, status__in=AT_COUNTER)
               .select_related("queue")}
     # Every counter has a tile: its ticket, or why it calls nobody ("On break", "Closed").
@@ -282,7 +287,12 @@ def display_context(location_id: int) -> dict:
     )
     return {
         "versions": versions,
-        "queues": [{"queue": q, "waiting": waiting.get(q.pk, 0)} for q in queues],
+        # Flagged when the longest wait is past the queue's target (`targets`);
+        # `passes_at` lets the board flag it when that moment comes between pushes.
+        "queues": [{"queue": q, "waiting": waiting.get(q.pk, 0),
+                    "past_target": q.pk in longest and past_target(q, longest[q.pk], now),
+                    "passes_at": passes_at(q, longest[q.pk]) if q.pk in longest else None}
+                   for q in queues],
         "counters": counters,
         "last_calls": last_calls(calls),
         "announce": _banner(calls[0]) if calls else None,
@@ -326,6 +336,7 @@ def console_context(counter_id: int) -> dict:
         for t in shown:
             t.queue = q
             t.waited = now - t.queued_at
+            t.past_target, t.passes_at = past_target(q, t.queued_at, now), passes_at(q, t.queued_at)
         lines.append({"queue": q, "tickets": shown, "total": total, "rule": Rule.of(q).describe()})
     active = {t.counter_id: t for t in Ticket.objects.filter(
         queue__location_id=counter.location_id, status__in=AT_COUNTER).select_related("queue")}

@@ -16,6 +16,7 @@ from ..errors import (  # noqa: F401
     CheckInNotOpen,
     CounterHoldsTicket,
     CounterNotOpen,
+    FeedbackClosed,
 )
 from .counters import do_set_counter_state  # noqa: F401
 from .preferences import do_set_staff_language, do_set_ticket_language  # noqa: F401
@@ -50,3 +51,4 @@ from .bookings import (  # noqa: F401
     do_mark_missed_bookings,
     do_move_booking,
 )
+from .feedback import do_give_feedback  # noqa: F401

@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone
 
 from ..access import managed_locations
 from ..charts import bar_chart
 from ..errors import PermissionDenied
 from ..models import Location
 from ..reports import DateRangeForm, csv_response
-from ..stats import Figures, StatsRow, csv_header, csv_rows, queue_stats
+from ..stats import (
+    DeskRow,
+    Figures,
+    StatsRow,
+    csv_header,
+    csv_rows,
+    desk_csv_header,
+    desk_csv_rows,
+    desk_stats,
+    queue_stats,
+)
 from ._common import authorize
 
 
 class StatsForm(DateRangeForm):
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False,
                                       empty_label=None)
-    by = forms.ChoiceField(choices=[("day", "per day"), ("hour", "per hour of the day")],
+    by = forms.ChoiceField(choices=[("day", "per day"), ("hour", "per hour of the day"),
+                                    ("desk", "per counter and staff member")],
                            required=False, label="CSV rows")
 
-    def today(self):
-        # The figures are days in the location's time zone, so "today" is the
-        # location's day, not the server's (from 23:00 UTC Paris is a day ahead).
-        location = self.cleaned_data.get("location") or self.fields["location"].queryset.first()
-        if location is None:
-            return super().today()
-        return timezone.localdate(timezone=ZoneInfo(location.timezone))
+    def day_location(self):
+        # The chosen location's day; none chosen: the page's default location.
+        return self.cleaned_data.get("location") or super().day_location()
 
     def __init__(self, *args, locations, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, locations=locations, **kwargs)
         self.fields["location"].queryset = locations
 
 
@@ -52,6 +56,9 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     only = Location.objects.filter(pk=location.pk)
     if request.GET.get("format") == "csv":
         by = form.cleaned_data["by"] or "day"
+        if by == "desk":
+            return csv_response(f"stats-{location.slug}-{start}-{end}-desk.csv", desk_csv_header(),
+                                desk_csv_rows(desk_stats(location, start, end)))
         rows = queue_stats(start=start, end=end, by=by, locations=only)
         return csv_response(f"stats-{location.slug}-{start}-{end}-{by}.csv", csv_header(by), csv_rows(rows))
     by_day = queue_stats(start=start, end=end, by="day", locations=only)
@@ -60,6 +67,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     return render(request, "queueapp/stats.html", {
         "form": form, "location": location, "start": start, "end": end,
         "table": [_cells(r) for r in by_day], "charts": _charts(by_hour),
+        "desks": [_desk_cells(r) for r in desk_stats(location, start, end)],
         "csv_query": f"location={location.pk}&start={start}&end={end}",
     })
 
@@ -79,11 +87,22 @@ def _cells(row: StatsRow) -> dict:
         "day": row.bucket, "issued": f.issued, "served": f.served, "no_shows": f.no_shows,
         "no_show_rate": _percent(f.no_show_rate), "cancellations": f.cancellations,
         "wait": [_minutes(f.wait_avg), _minutes(f.wait_median), _minutes(f.wait_p90)],
+        "within_target": _percent(f.within_target_rate),
         "service": [_minutes(f.service_avg), _minutes(f.service_median), _minutes(f.service_p90)],
         "throughput": "—" if f.throughput_per_hour is None else f"{f.throughput_per_hour:.1f}",
         "requests": f.requests, "confirmation_rate": _percent(f.confirmation_rate),
         "confirm": _minutes(f.confirm_median), "offer_expiry_rate": _percent(f.offer_expiry_rate),
+        "rating": _rating(f.rating_avg, f.ratings),
     }
+
+
+def _rating(avg: float | None, n: int) -> str:
+    return "—" if avg is None else f"{avg:.1f} ({n})"
+
+
+def _desk_cells(row: DeskRow) -> dict:
+    return {"kind": row.kind, "name": row.name, "served": row.served,
+            "service": _minutes(row.service_avg), "rating": _rating(row.rating_avg, row.ratings)}
 
 
 def _charts(hours: list[StatsRow]) -> list:

@@ -75,3 +75,18 @@ window.queueSound = (() => {
   }
   return { unlock, ready, chime };
 })();
+
+// Service targets: a row the server rendered with the instant it passes its
+// queue's target (data-passes-at, Unix seconds; the rule is `queueapp.targets`)
+// is flagged when that moment comes, between two pushes. The next push renders
+// the flag itself.
+(() => {
+  function flagPassed() {
+    const now = Date.now() / 1000;
+    for (const row of document.querySelectorAll("[data-passes-at]:not(.past-target)")) {
+      if (now >= Number(row.dataset.passesAt)) row.classList.add("past-target");
+    }
+  }
+  setInterval(flagPassed, 5000);
+  document.addEventListener("htmx:after:swap", flagPassed);
+})();
