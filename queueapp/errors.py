@@ -8,7 +8,7 @@ live screens catch them), so neither has to import the other.
 __all__ = ["QueueActionError", "InvalidInput", "NotFound", "PermissionDenied", "QueuePaused",
            "QueueFull", "CounterBusy", "InvalidTransition", "NothingWaiting", "OfferExpired", "DatePassed",
            "SlotFull", "CheckInNotOpen",
-           "CounterNotOpen", "CounterHoldsTicket", "FeedbackClosed"]
+           "CounterNotOpen", "CounterHoldsTicket"]
 
 
 class QueueActionError(Exception):
@@ -86,9 +86,3 @@ class CounterHoldsTicket(QueueActionError):
     """Closing (or pausing) a counter that holds a ticket needs a decision about it."""
 
     code = "counter_holds_ticket"
-
-
-class FeedbackClosed(QueueActionError):
-    """A rating is taken once per completed ticket, within a day of completion."""
-
-    code = "feedback_closed"

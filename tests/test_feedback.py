@@ -13,7 +13,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from queueapp.errors import FeedbackClosed, InvalidInput
+from queueapp.errors import InvalidInput, InvalidTransition
 from queueapp.models import Feedback, QueueEvent, Ticket
 from queueapp.services import do_call_next, do_complete, do_give_feedback, do_join, do_start_serving
 from queueapp.services.retention import do_purge_location
@@ -72,7 +72,7 @@ def test_a_day_after_completion_the_rating_is_refused_in_words(client, queue, co
     assert 'name="rating"' not in page
     response = post(client, ticket, rating="5")
     assert response.status_code == 409 and "within a day" in response.content.decode()
-    with pytest.raises(FeedbackClosed):
+    with pytest.raises(InvalidTransition):
         do_give_feedback(ticket, rating=5)
     assert not Feedback.objects.exists()
 
@@ -182,7 +182,7 @@ def test_two_ratings_sent_at_once_give_one_rating_and_one_refusal(queue, counter
             barrier.wait()
             do_give_feedback(ticket.pk, rating=value)
             outcomes.append("ok")
-        except FeedbackClosed as error:
+        except InvalidTransition as error:
             outcomes.append(error.message)
         finally:
             connection.close()

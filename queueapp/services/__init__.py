@@ -16,7 +16,6 @@ from ..errors import (  # noqa: F401
     CheckInNotOpen,
     CounterHoldsTicket,
     CounterNotOpen,
-    FeedbackClosed,
 )
 from .counters import do_set_counter_state  # noqa: F401
 from .preferences import do_set_staff_language, do_set_ticket_language  # noqa: F401

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..errors import FeedbackClosed, InvalidInput
+from ..errors import InvalidInput, InvalidTransition
 from ..models import FEEDBACK_COMMENT_MAX, FEEDBACK_WINDOW, Feedback, Ticket, TicketStatus
 
 
@@ -42,10 +42,10 @@ def do_give_feedback(ticket: Ticket | int, *, rating: int, comment: str = "", no
     locked = Ticket.objects.select_for_update(of=("self",)).get(pk=pk)
     refusal = feedback_refusal(locked, now)
     if refusal:
-        raise FeedbackClosed(refusal)
+        raise InvalidTransition(refusal)
     try:
         with transaction.atomic():
             return Feedback.objects.create(ticket=locked, rating=rating, comment=comment,
                                            created_at=now or timezone.now())
     except IntegrityError:  # the row lock makes this unreachable in practice; the constraint is the guarantee
-        raise FeedbackClosed("You already rated this visit. Thank you!") from None
+        raise InvalidTransition("You already rated this visit. Thank you!") from None
