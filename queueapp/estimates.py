@@ -3,23 +3,30 @@
 How it is computed (also in docs/architecture.md):
 
 1. Service time of the queue: the last `RECENT_LIMIT` (30) tickets of that queue
-   completed in the last `RECENT_WINDOW` (3 h), each from the start of service
-   (or the call, when nobody pressed *Start*) to completion. Their mean is the
-   service time; their standard deviation is its spread.
+   completed in the last `RECENT_WINDOW` (3 h), each from its call to its
+   completion: the walk to the counter holds the counter too. Their mean is
+   the service time; their standard deviation is its spread.
 2. With fewer than `MIN_SAMPLES` (5) such tickets the data is thin: the mean is
    pulled towards the queue's `default_service_seconds` as if the missing
    samples had that value, and the wait is shown as a wide range (half to one
    and a half times the point estimate).
-3. Counters: the open counters that serve the queue now (at least one).
-4. Wait for the person at `position`: `ahead = position - 1` people are served
-   before them by `counters` counters in parallel, so
-   `expected = ahead * mean / counters`. With enough data the range is
-   `expected ± 1.28 * sd * sqrt(ahead) / counters`: an 80 % interval for the
-   sum of `ahead` independent service times shared between the counters.
+3. Counters: the open counters that serve the queue now, each counted as its
+   share of them: a counter serving k queues counts 1/k (it calls across its
+   queues in turn); none open counts one (somebody will open).
+4. Wait for the person at `position`: `position - 1` people are served before
+   them, and the counters are busy with someone already, on average half-way
+   through, so `expected = (position - 0.5) * mean / counters`. With enough
+   data the range is `expected ± 1.28 * sd * sqrt(position - 0.5) / counters`:
+   an 80 % interval for the sum of those service times shared between the
+   counters.
 
-Deliberately simple: no arrival model and no priorities of people joining later
-(an urgent arrival can still pass you); the patient page refreshes the estimate
-on every event, so it corrects itself as the line moves.
+Measured by `bench/wait_estimates.py` (a scripted day with breaks, no-shows,
+priorities and shared counters; docs/benchmarks.md): the median absolute error
+at join went from 25-61 % of the median wait to 13-27 % with the walk counted,
+the half-served counter and the counters' shares. Deliberately simple beyond
+that: no arrival model and no priorities of people joining later (an urgent
+arrival can still pass you), no foreseen breaks; the patient page refreshes
+the estimate on every event, so it corrects itself as the line moves.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.utils import timezone
 
 from .dbfunctions import Seconds
@@ -59,7 +66,7 @@ class WaitRange:
     low: timedelta
     high: timedelta
     thin: bool  # True: little recent history, the range is a rough guide
-    counters: int
+    counters: float  # open counters serving the queue, each as its share
     service_seconds: float
 
 
@@ -75,7 +82,7 @@ def recent_service_seconds(queue: Queue) -> list[float]:
     rows = (Ticket.objects
             .filter(queue_id=queue.pk, business_day__gte=since.date() - timedelta(days=1),
                     status=TicketStatus.COMPLETED, finished_at__gte=since)
-            .annotate(took=Seconds("finished_at", Coalesce("serving_at", "called_at")))
+            .annotate(took=Seconds("finished_at", "called_at"))
             .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
     return [max(0.0, took) for took in rows if took is not None]
 
@@ -114,11 +121,15 @@ def service_seconds(queue: Queue) -> float:
     return service_estimate(queue).mean
 
 
-def counters_serving(queue: Queue | int) -> int:
-    """Open counters that serve `queue` now; at least one (somebody will open).
+def counters_serving(queue: Queue | int) -> float:
+    """Open counters that serve `queue` now, each as its share (1/k for a
+    counter serving k queues); one when none is open (somebody will open).
     The one count of open counters: pages, the API and the live screens."""
     queue_id = queue if isinstance(queue, int) else queue.pk
-    return max(1, Counter.objects.filter(queues=queue_id, state=CounterState.OPEN).count())
+    # annotate before filter: the count is of all the counter's queues, not the filtered one.
+    shares = (Counter.objects.annotate(k=Count("queues")).filter(queues=queue_id, state=CounterState.OPEN)
+              .values_list("k", flat=True))
+    return sum(1 / k for k in shares) or 1
 
 
 def has_wait_estimate(queue) -> bool:
@@ -134,7 +145,7 @@ def has_wait_estimate(queue) -> bool:
 
 
 def expected_wait(*, queue, position: int | None, service_seconds: float,
-                  counters: int) -> timedelta | None:
+                  counters: float) -> timedelta | None:
     """The wait shown for the ticket at `position` (1 = next): the one formula
     behind the pages' first paint and the live screens' updates."""
     if position is None or not has_wait_estimate(queue):
@@ -148,15 +159,21 @@ def shown_minutes(wait: timedelta) -> int:
     return round(wait.total_seconds() / 60)
 
 
-def _expected_seconds(position: int, service_seconds: float, counters: int) -> float:
-    return max(0, position - 1) * service_seconds / max(1, counters)
+def _expected_seconds(position: int, service_seconds: float, counters: float) -> float:
+    return _ahead(position) * service_seconds / counters
+
+
+def _ahead(position: int) -> float:
+    """Tickets' worth of service before `position` is called: those ahead, and
+    half of the one each counter is busy with."""
+    return max(0.0, position - 0.5)
 
 
 def wait_range(queue: Queue, position: int) -> WaitRange:
     """Expected wait before being called for the ticket at `position` (1 = next)."""
     service = service_estimate(queue)
     counters = counters_serving(queue)
-    ahead = max(0, position - 1)
+    ahead = _ahead(position)
     expected = _expected_seconds(position, service.mean, counters)
     if service.thin:
         low, high = expected * THIN_LOW, expected * THIN_HIGH

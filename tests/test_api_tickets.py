@@ -29,7 +29,7 @@ def test_staff_join_answers_number_token_position_wait_and_patient_url(queue, as
     ticket = Ticket.objects.get(pk=body["id"])
     assert body == {
         "id": ticket.pk, "number": "A-002", "status": "waiting", "token": ticket.token,
-        "position": 2, "estimated_wait_seconds": queue.default_service_seconds,
+        "position": 2, "estimated_wait_seconds": 1.5 * queue.default_service_seconds,
         "patient_path": f"/t/{ticket.token}/", "patient_url": f"http://testserver/t/{ticket.token}/",
     }
     assert ticket.note == "wheelchair"
@@ -101,7 +101,7 @@ def test_status_by_token_is_public_and_shows_numbers_never_notes(queue, counter,
     assert body == {
         "number": "A-002", "status": "waiting", "status_label": "Waiting", "queue": "General",
         "location": "Riverside Clinic", "position": 2,
-        "estimated_wait_seconds": queue.default_service_seconds, "counter": None, "call_count": 0,
+        "estimated_wait_seconds": 1.5 * queue.default_service_seconds, "counter": None, "call_count": 0,
         "transferred_to_path": None,
     }
     assert "diabetic" not in response.content.decode() and "note" not in body

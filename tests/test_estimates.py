@@ -37,7 +37,7 @@ def clock(monkeypatch):
 
 def serve(counter, clock, seconds: float, staff=None) -> None:
     ticket = do_call_next(counter=counter, acting_user=staff)
-    clock.advance(30)  # walking to the counter: not service time
+    clock.advance(30)  # walking to the counter: the counter waits, so it counts
     do_start_serving(ticket)
     clock.advance(seconds)
     do_complete(ticket)
@@ -54,19 +54,21 @@ def test_scripted_morning_gives_the_expected_wait_and_range(location, queue, clo
     # 12 still waiting; the 5th of them has 4 people ahead, 2 desks open.
     fifth = sorted((t for t in queue.tickets.filter(status="waiting")), key=lambda t: t.seq)[4]
     assert position_of(fifth) == 5
-    mean, sd = statistics.fmean(took), statistics.pstdev(took)
+    from_call = [seconds + 30 for seconds in took]
+    mean, sd = statistics.fmean(from_call), statistics.pstdev(from_call)
     got = estimate_wait_range(queue, 5)
     assert not got.thin and got.counters == 2
-    assert got.expected == timedelta(seconds=round(4 * mean / 2))  # 540 s
-    margin = Z_80 * sd * math.sqrt(4) / 2
-    assert got.low == timedelta(seconds=round(4 * mean / 2 - margin))
-    assert got.high == timedelta(seconds=round(4 * mean / 2 + margin))
+    # 4 ahead and half of the one at each desk: 4.5 services shared by 2 desks.
+    assert got.expected == timedelta(seconds=round(4.5 * mean / 2))  # 664 s
+    margin = Z_80 * sd * math.sqrt(4.5) / 2
+    assert got.low == timedelta(seconds=round(4.5 * mean / 2 - margin))
+    assert got.high == timedelta(seconds=round(4.5 * mean / 2 + margin))
     assert estimate_wait(queue, 5) == got.expected
 
 
-def test_first_in_line_waits_nothing(queue, clock):
-    do_join(queue)
-    assert estimate_wait_range(queue, 1).expected == timedelta(0)
+def test_first_in_line_waits_for_half_a_service(queue, clock):
+    do_join(queue)  # whoever is at the counter is, on average, half-way through
+    assert estimate_wait_range(queue, 1).expected == timedelta(seconds=queue.default_service_seconds / 2)
 
 
 def test_thin_history_is_blended_with_the_default_and_shown_as_a_wide_range(location, queue, clock):
@@ -77,13 +79,13 @@ def test_thin_history_is_blended_with_the_default_and_shown_as_a_wide_range(loca
     serve(counter, clock, 60)
     got = estimate_wait_range(queue, 3)
     assert got.thin
-    mean = (120 + 60 + queue.default_service_seconds * (MIN_SAMPLES - 2)) / MIN_SAMPLES
-    assert got.expected == timedelta(seconds=round(2 * mean))
-    assert (got.low, got.high) == (timedelta(seconds=round(mean)), timedelta(seconds=round(3 * mean)))
+    mean = (150 + 90 + queue.default_service_seconds * (MIN_SAMPLES - 2)) / MIN_SAMPLES
+    assert got.expected == timedelta(seconds=round(2.5 * mean))
+    assert (got.low, got.high) == (timedelta(seconds=round(1.25 * mean)), timedelta(seconds=round(3.75 * mean)))
 
 
 def test_no_history_uses_the_queues_default(queue, clock):
-    assert estimate_wait(queue, 3) == timedelta(seconds=2 * queue.default_service_seconds)
+    assert estimate_wait(queue, 3) == timedelta(seconds=2.5 * queue.default_service_seconds)
 
 
 def test_service_times_older_than_the_window_are_forgotten(location, queue, clock):
@@ -92,9 +94,9 @@ def test_service_times_older_than_the_window_are_forgotten(location, queue, cloc
         do_join(queue)
     for _ in range(6):
         serve(counter, clock, 900)  # a slow morning
-    assert estimate_wait(queue, 2) == timedelta(seconds=900)
+    assert estimate_wait(queue, 2) == timedelta(seconds=1.5 * 930)
     clock.advance(4 * 3600)
-    assert estimate_wait(queue, 2) == timedelta(seconds=queue.default_service_seconds)
+    assert estimate_wait(queue, 2) == timedelta(seconds=1.5 * queue.default_service_seconds)
 
 
 def test_closing_a_counter_lengthens_the_wait(location, queue, clock):
@@ -108,6 +110,18 @@ def test_closing_a_counter_lengthens_the_wait(location, queue, clock):
     do_set_counter_state(desk2, state="open")
     do_set_counter_state(desk1, state="open")
     assert estimate_wait(queue, 5) == before
+
+
+def test_a_counter_shared_with_another_queue_counts_as_its_share(location, queue, clock):
+    from tests.conftest import make_queue
+
+    lab = make_queue(location, "Lab", "L")
+    make_counter(location, "Desk 1", [queue])
+    make_counter(location, "Desk 2", [queue, lab])  # calls across both in turn
+    got = estimate_wait_range(queue, 4)
+    assert got.counters == 1.5
+    assert got.expected == timedelta(seconds=round(3.5 * queue.default_service_seconds / 1.5))
+    assert estimate_wait_range(lab, 4).counters == 0.5
 
 
 def test_a_capacity_waitlist_shows_no_time(location):

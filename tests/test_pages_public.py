@@ -26,7 +26,7 @@ def test_kiosk_lists_services_and_issues_a_printable_ticket_with_a_qr_code(clien
     page = client.get(response["Location"]).text
     assert "A-002" in page and "<svg" in page and "print.css" in page
     assert f"http://testserver/t/{ticket.token}/" in page
-    assert "about 5 min" in page  # one ahead, 300 s each, one counter
+    assert "about 8 min" in page  # one ahead and half of the one at the counter, 300 s each, one counter
 
 
 def test_kiosk_ticket_of_another_location_is_not_found(client, location, other_location, queue):
@@ -124,7 +124,7 @@ def test_patient_page_shows_number_position_and_wait_and_connects_live(client, q
     ticket = do_join(queue)
     page = client.get(reverse("ticket", args=[ticket.token])).text
     assert 'id="ticket-status"' in page and 'data-status="waiting"' in page
-    assert "A-002" in page and 'class="position-number">2<' in page and "about 5 min" in page
+    assert "A-002" in page and 'class="position-number">2<' in page and "about 8 min" in page
     assert f'hx-ws:connect="/ws/ticket/{ticket.token}/"' in page
     assert "Cancel my ticket" in page
 

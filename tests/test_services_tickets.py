@@ -36,7 +36,7 @@ def test_join_gives_consecutive_numbers_positions_and_an_estimate(queue):
     assert (first.number, second.number) == (1, 2)
     assert (position_of(first), position_of(second)) == (1, 2)
     assert first.display_number == "A-001"
-    assert estimate_wait(queue, position_of(second)).total_seconds() == queue.default_service_seconds
+    assert estimate_wait(queue, position_of(second)).total_seconds() == 1.5 * queue.default_service_seconds
     assert len(first.token) >= 22  # 128 bits, URL-safe base64
 
 

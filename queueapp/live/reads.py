@@ -62,7 +62,7 @@ class TicketView:
     # the formula of the pages too), and the version shown.
     position: int | None = None
     service_seconds: float = 0.0
-    open_counters: int = 1
+    open_counters: float = 1
     version: int = 0
     followed_from: str | None = field(default=None)
     language: str = "en"  # the holder's (Ticket.language): the fragment is rendered in it
@@ -157,7 +157,7 @@ class WaitingLine:
     """A queue's waiting keys in serving order, as (-priority, seq): a position is a bisect."""
 
     keys: list[tuple[int, int]]
-    open_counters: int
+    open_counters: float
     service_seconds: float
 
     def position(self, priority: int, seq: int) -> int | None:
