@@ -8,13 +8,15 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("alerts", "0003_staff_push")]
 MIGRATION = ("alerts", "0004_staff_wait_uses_queue_target")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_staff_wait_thresholds_become_queue_targets():
     executor = MigrationExecutor(connection)
+    # queueapp as it is now (the queue's target exists), the alerts just before.
+    queueapp_now = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "queueapp"]
+    BEFORE = [("alerts", "0003_staff_push"), *queueapp_now]
     executor.migrate(BEFORE)
     old = executor.loader.project_state(BEFORE).apps
     Location, Queue = old.get_model("queueapp", "Location"), old.get_model("queueapp", "Queue")
@@ -29,8 +31,8 @@ def test_staff_wait_thresholds_become_queue_targets():
     AlertRule.objects.create(queue=untouched, kind="ahead", threshold=3)
 
     executor.loader.build_graph()
-    executor.migrate([MIGRATION])
-    new = executor.loader.project_state([MIGRATION]).apps
+    executor.migrate([MIGRATION, *queueapp_now])
+    new = executor.loader.project_state([MIGRATION, *queueapp_now]).apps
     Queue, AlertRule = new.get_model("queueapp", "Queue"), new.get_model("alerts", "AlertRule")
     targets = dict(Queue.objects.values_list("slug", "target_wait_minutes"))
     # The enabled rule's threshold (what managers heard), else the only one; no target where no rule.

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queueapp', '0009_counter_state'),
+        ('queueapp', '0010_calling_rules'),
     ]
 
     operations = [
