@@ -48,11 +48,12 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, Q, QuerySet, Sum, When
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce, ExtractHour, Round, TruncDate
+from django.utils import timezone
 
 from .dbfunctions import PercentileCont, Seconds
-from .models import Counter, DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
+from .models import Counter, CounterState, CounterStateChange, DailySummary, Location, Queue, QueueEvent, Ticket, TicketStatus
 from .targets import served_within_target
 
 By = Literal["day", "hour"]
@@ -384,24 +385,35 @@ class DeskRow:
     service_seconds: float = 0.0  # the sum of their tickets' service times
     ratings: int = 0
     rating_sum: int = 0
+    # From the counters' state history (`CounterStateChange`); None: no history in the range.
+    open_seconds: float | None = None
+    break_seconds: float | None = None
 
     @property
     def service_avg(self) -> float | None:
         return self.service_seconds / self.served if self.served else None
 
     @property
+    def idle_seconds(self) -> float | None:
+        """Open but serving nobody: time open minus the service times."""
+        return None if self.open_seconds is None else max(0.0, self.open_seconds - self.service_seconds)
+
+    @property
     def rating_avg(self) -> float | None:
         return self.rating_sum / self.ratings if self.ratings else None
 
 
-DESK_CSV_COLUMNS = ["served", "service_avg", "ratings", "rating_avg"]
+DESK_CSV_COLUMNS = ["served", "service_avg", "ratings", "rating_avg", "open_seconds", "break_seconds",
+                    "idle_seconds"]
 
 
-def desk_stats(location: Location, start: date, end: date) -> list[DeskRow]:
+def desk_stats(location: Location, start: date, end: date, *, now: datetime | None = None) -> list[DeskRow]:
     """Figures per counter, then per staff member, of the tickets completed on
     business days [start, end] at `location`, from their COMPLETED events (the
     counter and the person who completed: `QueueEvent.counter`, `.actor`).
-    Service time and ratings as in `queue_stats`. Two aggregate queries.
+    Service time and ratings as in `queue_stats`. Time open, on a break and
+    idle (open minus serving) from the counters' state history
+    (`_state_times`). A handful of queries, whatever the number of tickets.
 
     Counters without a completion are listed with zeros; a completion without
     a signed-in person (none so far: every completion is a staff action) is
@@ -420,15 +432,61 @@ def desk_stats(location: Location, start: date, end: date) -> list[DeskRow]:
         row.ratings, row.rating_sum = got["ratings"], got["rating_sum"]
         return row
 
+    empty = {"served": 0, "service": 0.0, "ratings": 0, "rating_sum": 0}
+    counters = list(Counter.objects.filter(location=location).order_by("name"))
+    times, staff_times = _state_times(location, [c.pk for c in counters], start, end, now or timezone.now())
+
+    def timed(row: DeskRow, spent: dict | None) -> DeskRow:
+        if spent:
+            row.open_seconds = spent.get(CounterState.OPEN, 0.0)
+            row.break_seconds = spent.get(CounterState.BREAK, 0.0)
+        return row
+
     by_counter = {r["counter_id"]: r for r in completions.values("counter_id").annotate(**figures).order_by()}
-    rows = [fill(DeskRow("counter", c.name), by_counter.get(c.pk, {"served": 0, "service": 0.0, "ratings": 0,
-                                                                   "rating_sum": 0}))
-            for c in Counter.objects.filter(location=location).order_by("name")]
-    people = {u.pk: u for u in get_user_model().objects.filter(
-        pk__in=completions.filter(actor__isnull=False).values("actor_id"))}
-    staff = [fill(DeskRow("staff", _person(people.get(r["actor_id"]))), r)
-             for r in completions.values("actor_id").annotate(**figures).order_by()]
+    rows = [timed(fill(DeskRow("counter", c.name), by_counter.get(c.pk, empty)), times.get(c.pk))
+            for c in counters]
+    by_person = {r["actor_id"]: r for r in completions.values("actor_id").annotate(**figures).order_by()}
+    ids = set(by_person) | set(staff_times)
+    people = {u.pk: u for u in get_user_model().objects.filter(pk__in=[i for i in ids if i is not None])}
+    staff = [timed(fill(DeskRow("staff", _person(people.get(pk))), by_person.get(pk, empty)), staff_times.get(pk))
+             for pk in ids]
     return rows + sorted(staff, key=lambda r: r.name)
+
+
+def _state_times(location: Location, counters: list[int], start: date, end: date, now: datetime):
+    """Seconds per (counter, state) and per (staff member, state) within business
+    days [start, end] (the location's midnights, up to `now`), from the append-only
+    history `CounterStateChange`: each row lasts until the counter's next row; the
+    state at the range's start is the last row before it (none: the first row's
+    `previous_state`). A staff member's time is that of the states they set."""
+    tz = ZoneInfo(location.timezone)
+    since = datetime.combine(start, time(), tz)
+    until = min(datetime.combine(end + timedelta(days=1), time(), tz), now)
+    by_counter: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    by_staff: dict[int | None, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    if until <= since:
+        return by_counter, by_staff
+    earlier = CounterStateChange.objects.filter(counter=OuterRef("pk"), at__lt=since).order_by("-at", "-pk")
+    before = {pk: (state, staff) for pk, state, staff in Counter.objects.filter(pk__in=counters).annotate(
+        state_before=Subquery(earlier.values("state")[:1]), staff_before=Subquery(earlier.values("staff_id")[:1]))
+        .values_list("pk", "state_before", "staff_before")}
+    rows = defaultdict(list)
+    for row in CounterStateChange.objects.filter(counter_id__in=counters, at__gte=since, at__lt=until).order_by(
+            "counter_id", "at", "pk"):
+        rows[row.counter_id].append(row)
+    for pk in counters:
+        state, staff = before.get(pk, (None, None))
+        if state is None and rows[pk]:
+            state = rows[pk][0].previous_state
+        at = since
+        for row in rows[pk] + [None]:
+            upto = row.at if row is not None else until
+            if state is not None:
+                by_counter[pk][state] += (upto - at).total_seconds()
+                by_staff[staff][state] += (upto - at).total_seconds()
+            if row is not None:
+                state, staff, at = row.state, row.staff_id, row.at
+    return by_counter, by_staff
 
 
 def _person(user) -> str:

@@ -53,7 +53,7 @@ def reference(location):
 
 
 def test_per_counter_and_staff_figures_match_a_plain_python_computation(day, django_assert_max_num_queries):
-    with django_assert_max_num_queries(5):  # aggregates: the count does not depend on the tickets
+    with django_assert_max_num_queries(7):  # aggregates and the state history: not per ticket
         rows = desk_stats(day, DAY, DAY)
     want = reference(day)
     got = {(r.kind, r.name): r for r in rows}
@@ -100,3 +100,58 @@ def test_the_page_and_csv_show_counters_and_staff(client, day):
         row = want[(r["kind"], r["name"])]
         assert int(r["served"]) == row.served and int(r["ratings"]) == row.ratings
         assert float(r["rating_avg"]) == pytest.approx(row.rating_avg, abs=1e-3)
+
+
+def test_time_open_on_break_and_idle_from_the_counters_history(location, queue, counter, monkeypatch):
+    """A scripted day: closed at midnight, opened at 08:00 by alice, a lunch break
+    10:00-10:30 (alice), reopened by bob, closed at 17:00 by bob; one ticket
+    served 08:11-08:21 (from *Start*)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from queueapp.services import do_call_next, do_complete, do_join, do_set_counter_state, do_start_serving
+
+    alice, bob = make_user("alice", location), make_user("bob", location)
+    midnight = datetime(2026, 3, 10, tzinfo=ZoneInfo(location.timezone))
+
+    def at(hours: float):
+        moment = midnight + timedelta(hours=hours)
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+
+    at(0)
+    do_set_counter_state(counter, state="closed", acting_user=bob)
+    at(8)
+    do_set_counter_state(counter, state="open", acting_user=alice)
+    at(8 + 5 / 60)
+    ticket = do_join(queue)
+    at(8 + 10 / 60)
+    do_call_next(counter=counter, acting_user=alice)
+    at(8 + 11 / 60)
+    do_start_serving(ticket, acting_user=alice)
+    at(8 + 21 / 60)
+    do_complete(ticket, acting_user=alice)
+    at(10)
+    do_set_counter_state(counter, state="break", reason="lunch", acting_user=alice)
+    at(10.5)
+    do_set_counter_state(counter, state="open", acting_user=bob)
+    at(17)
+    do_set_counter_state(counter, state="closed", acting_user=bob)
+    monkeypatch.undo()
+
+    rows = {(r.kind, r.name): r for r in desk_stats(location, DAY, DAY)}
+    desk = rows[("counter", "Counter 1")]
+    hour = 3600
+    assert (desk.open_seconds, desk.break_seconds) == (8.5 * hour, 0.5 * hour)
+    assert desk.idle_seconds == pytest.approx(8.5 * hour - 10 * 60)
+    assert desk.served == 1 and desk.service_avg == pytest.approx(600)
+    # Each person's time is that of the states they set.
+    assert (rows[("staff", "alice")].open_seconds, rows[("staff", "alice")].break_seconds) == (2 * hour, 0.5 * hour)
+    assert (rows[("staff", "bob")].open_seconds, rows[("staff", "bob")].break_seconds) == (6.5 * hour, 0)
+    assert rows[("staff", "alice")].served == 1 and rows[("staff", "bob")].served == 0
+    # Only the part of the history inside the range counts; the next day starts closed.
+    next_day = {(r.kind, r.name): r for r in desk_stats(location, date(2026, 3, 11), date(2026, 3, 11),
+                                                         now=midnight + timedelta(days=1, hours=12))}
+    assert next_day[("counter", "Counter 1")].open_seconds == 0
+    assert next_day[("counter", "Counter 1")].break_seconds == 0

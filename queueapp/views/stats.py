@@ -102,7 +102,13 @@ def _rating(avg: float | None, n: int) -> str:
 
 def _desk_cells(row: DeskRow) -> dict:
     return {"kind": row.kind, "name": row.name, "served": row.served,
-            "service": _minutes(row.service_avg), "rating": _rating(row.rating_avg, row.ratings)}
+            "service": _minutes(row.service_avg), "rating": _rating(row.rating_avg, row.ratings),
+            "open": _hours(row.open_seconds), "on_break": _hours(row.break_seconds),
+            "idle": _hours(row.idle_seconds)}
+
+
+def _hours(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 3600:.1f}"
 
 
 def _charts(hours: list[StatsRow]) -> list:
