@@ -9,8 +9,9 @@ the join time for everyone else).
 The server is daphne in a subprocess on the test database, on the real clock;
 the test writes the earlier part of the morning (a walk-in 20 minutes ago, a
 booking made an hour ago) through the services on a clock set back.
-(Engineer "counters" adds a break shown on the display and a rating: whoever
-lands second extends this morning with them.)
+Half-way through, the counter takes a lunch break: the lobby display shows it
+live and Call next is refused until it opens again; afterwards a patient
+rates the visit from their ticket page.
 """
 
 from __future__ import annotations
@@ -126,14 +127,38 @@ def test_a_morning_of_bookings_kiosk_check_ins_walk_ins_and_calls_in_order(brows
     log_in(staff, server_url)
     assert staff.locator(f"a[href='/console/bookings/riverside/']").count() == 1
     staff.goto(f"{server_url}/console/{counter.pk}/")
+    lobby = errors.watch(context.new_page())
+    lobby.goto(f"{server_url}/display/riverside/")
     called = []
-    for _ in range(6):
+    for n in range(6):
+        if n == 2:  # lunch: the display says so live, and nobody is called meanwhile
+            staff.get_by_role("button", name="Break: lunch").click()
+            lobby.wait_for_selector("#display-board tr[data-counter-state='break']")
+            assert "On break (lunch)" in lobby.locator("#display-board .now-serving").inner_text()
+            assert staff.get_by_role("button", name="Call next").is_disabled()
+            staff.get_by_role("button", name="Open").click()
+            lobby.wait_for_selector("#display-board tr[data-counter-state='open']")
+            staff.wait_for_selector("button.call-next:not([disabled])")
         staff.get_by_role("button", name="Call next").click()
         staff.wait_for_selector("#console-actions .big-number")
         called.append(staff.locator("#console-actions .big-number").inner_text())
         staff.get_by_role("button", name="Complete").click()
         staff.wait_for_selector("#console-actions .big-number", state="detached")
     assert called == ["A-006", "A-001", "A-003", "A-004", "A-002", "A-005"]
+    from queueapp.models import CounterStateChange, Feedback, Ticket
+    assert [c.state for c in CounterStateChange.objects.filter(counter=counter)] == ["break", "open"]
+
+    # The walk-in from the kiosk, served, rates the visit on their ticket page.
+    served = Ticket.objects.get(queue=general, number=2)
+    patient = errors.watch(context.new_page())
+    patient.goto(f"{server_url}/t/{served.token}/")
+    patient.get_by_text("Rate your visit").wait_for()
+    patient.locator("input[name=rating][value='5']").check()
+    patient.fill("textarea[name=comment]", "Quick and kind.")
+    patient.get_by_role("button", name="Send").click()
+    patient.get_by_text("Thank you for your feedback").wait_for()
+    assert patient.locator("input[name=rating]").count() == 0
+    assert (Feedback.objects.get().ticket_id, Feedback.objects.get().rating) == (served.pk, 5)
 
     # The day's bookings, as staff see them.
     staff.goto(f"{server_url}/console/bookings/riverside/")
