@@ -14,7 +14,7 @@ demo's week: `virtual_clock`, every action a `do_*` service):
   of 20-90 s from the call to *Start*, 6 % no-shows (the counter waits 2 min,
   then marks it; the ticket goes back in line up to the recall limit);
 - breaks: each counter has a 15 min break in the morning and a 30 min lunch at
-  its own times (the counter closes: it neither calls nor counts as open);
+  its own times (`do_set_counter_state`: it neither calls nor counts as open);
 - counters serving one queue or two.
 
 For every ticket, the wait its page showed when it joined
@@ -67,6 +67,7 @@ from queueapp.services import (  # noqa: E402
     do_complete,
     do_join,
     do_no_show,
+    do_set_counter_state,
     do_start_serving,
 )
 
@@ -131,7 +132,7 @@ def variants(queue: Queue, position: int) -> dict[str, float]:
     mean_call = (statistics.fmean(from_call) if len(from_call) >= 5
                  else (sum(from_call) + (5 - len(from_call)) * (queue.default_service_seconds + 55)) / 5)
     c = counters_serving(queue)
-    counters = list(Counter.objects.filter(queues=queue.pk, is_open=True).values_list("pk", flat=True))
+    counters = list(Counter.objects.filter(queues=queue.pk, state="open").values_list("pk", flat=True))
     calls = defaultdict(dict)
     for counter_id, queue_id, n in (Ticket.objects.filter(counter_id__in=counters,
                                                           called_at__gte=now - timedelta(hours=1))
@@ -174,8 +175,8 @@ def setup() -> tuple[Location, dict[str, Queue], dict[str, Desk]]:
 
 
 def set_open(desk: Desk, is_open: bool) -> None:
-    # A break: the counter closes (no calls; not counted as open by the estimate).
-    Counter.objects.filter(pk=desk.pk).update(is_open=is_open)
+    # A break (the counters' own action): no calls, not counted as open by the estimate.
+    do_set_counter_state(desk.pk, state="open" if is_open else "break", reason="" if is_open else "short")
     desk.on_break = not is_open
 
 
