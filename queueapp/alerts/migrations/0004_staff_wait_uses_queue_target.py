@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('alerts', '0003_staff_push'),
-        ('queueapp', '0011_service_targets_feedback'),
+        ('queueapp', '0012_service_targets_feedback'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queueapp', '0010_calling_rules'),
+        ('queueapp', '0011_calling_rules'),
     ]
 
     operations = [
