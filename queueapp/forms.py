@@ -224,10 +224,10 @@ def parse_day(value, *, field: str = "day"):
 class FeedbackForm(forms.Form):
     """The ticket page's rating of a completed visit (`services.do_give_feedback`)."""
 
-    rating = WholeNumberField(min_value=1, max_value=5, label="How was your visit? (1 = poor, 5 = excellent)",
-                              error_messages={"required": "Choose a rating from 1 to 5.",
-                                              "invalid": "Choose a rating from 1 to 5.",
-                                              "min_value": "Choose a rating from 1 to 5.",
-                                              "max_value": "Choose a rating from 1 to 5."})
+    rating = WholeNumberField(min_value=1, max_value=5, label=_("How was your visit? (1 = poor, 5 = excellent)"),
+                              error_messages={"required": _("Choose a rating from 1 to 5."),
+                                              "invalid": _("Choose a rating from 1 to 5."),
+                                              "min_value": _("Choose a rating from 1 to 5."),
+                                              "max_value": _("Choose a rating from 1 to 5.")})
     comment = forms.CharField(required=False, max_length=FEEDBACK_COMMENT_MAX, widget=forms.Textarea(
-        attrs={"rows": 3}), label="Anything to tell us? (optional; only the staff of this place read it)")
+        attrs={"rows": 3}), label=_("Anything to tell us? (optional; only the staff of this place read it)"))
