@@ -281,8 +281,9 @@ def test_a_waiting_tickets_page_shows_its_place_and_wait_range(root_client, queu
     do_join(queue)
     third = [do_join(queue) for _ in range(2)][-1]
     page = root_client.get(reverse("admin:queueapp_ticket_change", args=[third.pk])).content.decode()
-    # No history yet: the default 5 min per person, two ahead, shown as a wide range.
-    assert "#3 in line; called in about 5–15 min (little recent history" in page
+    # No history yet: the default 5 min per person, two ahead and half of the
+    # one at the counter (estimates._ahead): 12.5 min, shown as a wide range (x0.5-1.5).
+    assert "#3 in line; called in about 6–19 min (little recent history" in page
 
 
 def test_forms_offer_only_the_users_own_locations(client, location, other_location, queue):
