@@ -9,6 +9,7 @@ from django import forms
 from django.utils.functional import lazy
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .errors import InvalidInput
 from .models import FEEDBACK_COMMENT_MAX, MAX_ID, BreakReason, CounterStateChange
@@ -96,7 +97,7 @@ class ConsoleActionForm(NamedErrorsForm):
 
     ACTIONS = [
         ("call_next", _("Call next")), ("recall", _("Recall")), ("start", _("Start")),
-        ("complete", _("Complete")), ("no_show", _("No-show")), ("transfer", _("Transfer")),
+        ("complete", _("Complete")), ("no_show", pgettext_lazy("console action", "No-show")), ("transfer", _("Transfer")),
         ("call", _("Call")), ("pause", _("Pause")), ("resume", _("Resume")),
         ("open", _("Open the counter")), ("break", _("Break")), ("close", _("Close the counter")),
     ]

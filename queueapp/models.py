@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def validate_timezone(value: str) -> None:
@@ -273,32 +274,83 @@ class Queue(models.Model):
 
 
 class CounterState(models.TextChoices):
-    OPEN = "open", _("Open")
-    BREAK = "break", _("On break")
-    CLOSED = "closed", _("Closed")
+    # Contexts: "Open" the state reads "Geöffnet", "Open" the console's button "Öffnen".
+    OPEN = "open", pgettext_lazy("counter state", "Open")
+    BREAK = "break", pgettext_lazy("counter state", "On break")
+    CLOSED = "closed", pgettext_lazy("counter state", "Closed")
 
 
 class BreakReason(models.TextChoices):
-    LUNCH = "lunch", _("Lunch")
-    SHORT = "short", _("Short break")
-    MEETING = "meeting", _("Meeting")
-    OTHER = "other", _("Other")
+    LUNCH = "lunch", pgettext_lazy("break reason", "Lunch")
+    SHORT = "short", pgettext_lazy("break reason", "Short break")
+    MEETING = "meeting", pgettext_lazy("break reason", "Meeting")
+    OTHER = "other", pgettext_lazy("break reason", "Other")
+
+
+# A counter's state in each place it is said, as whole phrases and sentences: a
+# label spliced into another sentence cannot be right in every language (German
+# nouns keep their capital, Arabic agrees with the subject), so each language
+# writes each one. Keyed by (state, break reason); "other" reads as a plain break.
+_STATE_LABELS = {
+    ("open", ""): CounterState.OPEN.label,
+    ("closed", ""): CounterState.CLOSED.label,
+    ("break", ""): CounterState.BREAK.label,
+    ("break", "lunch"): _("On a lunch break"),
+    ("break", "short"): _("On a short break"),
+    ("break", "meeting"): _("In a meeting"),
+}
+_STATE_SENTENCES = {
+    "is": {
+        ("open", ""): _("%(counter)s is open."),
+        ("closed", ""): _("%(counter)s is closed."),
+        ("break", ""): _("%(counter)s is on a break."),
+        ("break", "lunch"): _("%(counter)s is on a lunch break."),
+        ("break", "short"): _("%(counter)s is on a short break."),
+        ("break", "meeting"): _("%(counter)s is in a meeting."),
+    },
+    "already": {
+        ("open", ""): _("%(counter)s is already open."),
+        ("closed", ""): _("%(counter)s is already closed."),
+        ("break", ""): _("%(counter)s is already on a break."),
+        ("break", "lunch"): _("%(counter)s is already on a lunch break."),
+        ("break", "short"): _("%(counter)s is already on a short break."),
+        ("break", "meeting"): _("%(counter)s is already in a meeting."),
+    },
+    "cannot_call": {
+        ("open", ""): _("%(counter)s is open."),
+        ("closed", ""): _("%(counter)s is closed; open it before calling tickets."),
+        ("break", ""): _("%(counter)s is on a break; open it before calling tickets."),
+        ("break", "lunch"): _("%(counter)s is on a lunch break; open it before calling tickets."),
+        ("break", "short"): _("%(counter)s is on a short break; open it before calling tickets."),
+        ("break", "meeting"): _("%(counter)s is in a meeting; open it before calling tickets."),
+    },
+}
+
+
+def _state_key(state: str, reason: str) -> tuple[str, str]:
+    return (state, reason if state == CounterState.BREAK and reason in ("lunch", "short", "meeting") else "")
 
 
 def counter_state_words(state: str, reason: str = "") -> str:
-    """'On break (lunch)', 'Closed', 'Open': the one wording of a counter's state
-    (the display's tile, the console, the refusals)."""
+    """'On a lunch break', 'Closed', 'Open': the one wording of a counter's state
+    as a label (the display's tile, the console's badge and feed)."""
     return _counter_state_text(state, reason)
 
 
 def _counter_state_words(state: str, reason: str) -> str:
-    if state == CounterState.BREAK and reason:
-        return gettext("On break (%(reason)s)") % {"reason": str(BreakReason(reason).label).lower()}
-    return str(CounterState(state).label)
+    return str(_STATE_LABELS[_state_key(state, reason)])
 
 
 # Lazy: the live reads run in no particular language; each screen's render picks its own.
 _counter_state_text = lazy(_counter_state_words, str)
+
+
+def counter_state_sentence(counter: Counter, *, said: str = "is") -> str:
+    """The sentence saying a counter's state, in the active language: `said` is
+    "is" (after a change: "Counter 3 is on a lunch break."), "already" (a change
+    to the state it has) or "cannot_call" (a call refused while not open). The
+    one place for these sentences: the counter service, call-next and the console."""
+    return str(_STATE_SENTENCES[said][_state_key(counter.state, counter.break_reason)]) % {"counter": counter.name}
 
 
 class Counter(models.Model):
@@ -408,6 +460,28 @@ class TicketStatus(models.TextChoices):
     CONFIRMED = "confirmed", _("Confirmed")
     DECLINED = "declined", _("Declined")
     EXPIRED = "expired", _("Offer expired")
+
+
+# A ticket's status as it reads inside a sentence ("A-017 is being served"): its
+# own message per language, not the label lowercased (German keeps "in Bedienung").
+_STATUS_IN_SENTENCE = {
+    TicketStatus.WAITING: pgettext_lazy("ticket status inside a sentence", "waiting"),
+    TicketStatus.CALLED: pgettext_lazy("ticket status inside a sentence", "called"),
+    TicketStatus.SERVING: pgettext_lazy("ticket status inside a sentence", "being served"),
+    TicketStatus.COMPLETED: pgettext_lazy("ticket status inside a sentence", "completed"),
+    TicketStatus.NO_SHOW: pgettext_lazy("ticket status inside a sentence", "a no-show"),
+    TicketStatus.CANCELLED: pgettext_lazy("ticket status inside a sentence", "cancelled"),
+    TicketStatus.TRANSFERRED: pgettext_lazy("ticket status inside a sentence", "transferred"),
+    TicketStatus.OFFERED: pgettext_lazy("ticket status inside a sentence", "offered a place"),
+    TicketStatus.CONFIRMED: pgettext_lazy("ticket status inside a sentence", "confirmed"),
+    TicketStatus.DECLINED: pgettext_lazy("ticket status inside a sentence", "declined"),
+    TicketStatus.EXPIRED: pgettext_lazy("ticket status inside a sentence", "an expired offer"),
+}
+
+
+def status_in_sentence(status: str) -> str:
+    """A ticket status as the middle of a sentence, in the active language."""
+    return str(_STATUS_IN_SENTENCE[status])
 
 
 AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
@@ -924,10 +998,10 @@ def new_booking_code() -> str:
 
 
 class BookingStatus(models.TextChoices):
-    BOOKED = "booked", "Booked"
-    CHECKED_IN = "checked_in", "Checked in"
-    CANCELLED = "cancelled", "Cancelled"
-    MISSED = "missed", "No-show"
+    BOOKED = "booked", _("Booked")
+    CHECKED_IN = "checked_in", _("Checked in")
+    CANCELLED = "cancelled", _("Cancelled")
+    MISSED = "missed", _("No-show")
 
 
 # Statuses that hold a place in their slot (a missed booking keeps its count: the place was used up).

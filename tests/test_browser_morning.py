@@ -132,9 +132,9 @@ def test_a_morning_of_bookings_kiosk_check_ins_walk_ins_and_calls_in_order(brows
     called = []
     for n in range(6):
         if n == 2:  # lunch: the display says so live, and nobody is called meanwhile
-            staff.get_by_role("button", name="Break: lunch").click()
+            staff.get_by_role("button", name="Break: Lunch").click()
             lobby.wait_for_selector("#display-board tr[data-counter-state='break']")
-            assert "On break (lunch)" in lobby.locator("#display-board .now-serving").inner_text()
+            assert "On a lunch break" in lobby.locator("#display-board .now-serving").inner_text()
             assert staff.get_by_role("button", name="Call next").is_disabled()
             staff.get_by_role("button", name="Open").click()
             lobby.wait_for_selector("#display-board tr[data-counter-state='open']")

@@ -46,7 +46,7 @@ def test_a_counter_on_a_break_calls_nobody_and_says_why(queue, counter, staff):
     waiting = do_join(queue)
     do_set_counter_state(counter, state="break", reason="lunch", acting_user=staff)
 
-    with pytest.raises(CounterNotOpen, match=r"^Counter 1 is on break \(lunch\); open it before calling"):
+    with pytest.raises(CounterNotOpen, match=r"^Counter 1 is on a lunch break; open it before calling"):
         do_call_next(counter=counter, acting_user=staff)
     with pytest.raises(CounterNotOpen):
         do_call_ticket(waiting, counter=counter, acting_user=staff)
@@ -194,7 +194,7 @@ def test_the_api_sets_the_state_and_the_console_shows_it(client, queue, counter,
     assert answer.status_code == 200, answer.content
     assert answer.json()["state"] == "break" and answer.json()["is_open"] is False
     page = client.get(f"/console/{counter.pk}/").content.decode()
-    assert 'data-counter-state="break"' in page and "On break (lunch)" in page
+    assert 'data-counter-state="break"' in page and "On a lunch break" in page
     refused = client.post(f"/api/counters/{counter.pk}/call-next", content_type="application/json")
     assert refused.status_code == 409 and refused.json()["code"] == "counter_not_open"
 
@@ -237,7 +237,7 @@ def test_the_lobby_display_shows_a_break_live_over_a_real_socket(location, queue
             deadline = clock.monotonic() + 15
             while clock.monotonic() < deadline:
                 frame = await ws.recv()
-                if "On break (lunch)" in frame:
+                if "On a lunch break" in frame:
                     assert 'data-counter-state="break"' in frame
                     return
             raise AssertionError("the display never showed the break")

@@ -161,3 +161,27 @@ def test_the_live_fragment_is_rendered_per_language_and_shared_within_one(multil
     assert len(render._ticket_cache) == 2  # German is rendered on its own
     assert translation.get_language() not in (None, "ar")  # the override did not leak
     assert german_html != arabic_html.replace(first.display_number, german.display_number)
+
+
+def test_a_counter_state_is_a_whole_sentence_in_each_language_not_a_lowercased_label(
+        client, staff, counter, queue):
+    """German nouns keep their capital: the state is not a label spliced into a
+    sentence; and the console's Open button (an action) is not the state Open."""
+    from queueapp.services import CounterNotOpen, InvalidTransition, do_call_next, do_set_counter_state
+
+    StaffPreference.objects.create(user=staff, language="de")
+    client.force_login(staff)
+    answer = client.post(reverse("console-act", args=[counter.pk]), {"action": "break", "reason": "lunch"},
+                         HTTP_HX_REQUEST="true").text
+    assert "Counter 1 ist in der Mittagspause." in answer
+    page = client.get(reverse("console", args=[counter.pk])).text
+    assert ">Öffnen</button>" in page  # the action
+    assert "Geöffnet" not in page and "In der Mittagspause</span>" in page  # the state, capitalised
+    with translation.override("de"):
+        with pytest.raises(CounterNotOpen, match=r"^Counter 1 ist in der Mittagspause; öffnen Sie"):
+            do_call_next(queue, counter=counter, acting_user=staff)
+        with pytest.raises(InvalidTransition, match=r"^Counter 1 ist bereits in der Mittagspause\.$"):
+            do_set_counter_state(counter, state="break", reason="lunch", acting_user=staff)
+    with translation.override("es"):
+        with pytest.raises(CounterNotOpen, match=r"^Counter 1 está en la pausa del almuerzo; ábralo"):
+            do_call_next(queue, counter=counter, acting_user=staff)

@@ -27,6 +27,8 @@ from ..models import (
     Queue,
     QueueEvent,
     Ticket,
+    counter_state_sentence,
+    status_in_sentence,
 )
 from ._events import record_event
 from ._locks import lock_queues
@@ -51,7 +53,7 @@ def held_ticket_question(counter: Counter, ticket: Ticket) -> str:
     return _("%(counter)s holds %(number)s (%(status)s): choose what to do with it first: finish it, "
              "put it back at the front of its queue, or transfer it.") % {
         "counter": counter.name, "number": ticket.display_number,
-        "status": ticket.get_status_display().lower()}
+        "status": status_in_sentence(ticket.status)}
 
 
 @transaction.atomic(durable=True)
@@ -95,8 +97,7 @@ def do_set_counter_state(counter: Counter | int, *, state: str, reason: str = ""
     counter = Counter.objects.select_for_update(of=("self",)).get(pk=counter_id)
 
     if counter.state == state and counter.break_reason == reason:
-        raise InvalidTransition(_("%(counter)s is already %(state)s.") % {
-            "counter": counter.name, "state": str(counter.state_words).lower()}, field="state")
+        raise InvalidTransition(counter_state_sentence(counter, said="already"), field="state")
     ticket = (Ticket.objects.select_related("counter").filter(counter=counter, status__in=AT_COUNTER).first())
     if ticket is not None and ticket.queue_id not in locked:
         # Called from a queue the counter no longer serves, between our read and the locks.

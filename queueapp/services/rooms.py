@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..estimates import service_seconds
-from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom
+from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ._events import announce_event, record_event
 from ._locks import lock_queue
@@ -292,7 +292,7 @@ def do_release_visitor(room: WaitingRoom, visitor_id: int, *, outcome: str,
 def _state_words(ticket: Ticket) -> str:
     return {TicketStatus.WAITING: "still waiting in line", TicketStatus.COMPLETED: "already reported done",
             TicketStatus.CANCELLED: "already left", TicketStatus.EXPIRED: "the admission expired"
-            }.get(ticket.status, ticket.get_status_display().lower())
+            }.get(ticket.status, status_in_sentence(ticket.status))
 
 
 def _release(queue: Queue, ticket: Ticket, *, status: str, kind: str, now: datetime, reason: str) -> None:

@@ -29,7 +29,8 @@ from ..errors import (
 )
 from .. import calling
 from ..estimates import service_seconds
-from ..models import AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus
+from ..models import (AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus,
+                      counter_state_sentence, status_in_sentence)
 from ..selectors import waiting_tickets
 from ._events import record_event
 from ._line import _back_of_line, _front_of_line, _save_counters
@@ -163,7 +164,7 @@ def _check_counter_free(counter: Counter) -> None:
         raise CounterBusy(
             _("%(counter)s still has %(number)s (%(status)s); complete it, mark it a no-show or transfer "
               "it first.") % {"counter": counter.name, "number": active.display_number,
-                              "status": active.get_status_display().lower()}
+                              "status": status_in_sentence(active.status)}
         )
 
 
@@ -171,8 +172,7 @@ def check_counter_open(counter: Counter) -> None:
     """A counter on a break or closed calls nobody (the counter row is locked by
     the caller, so a break set meanwhile is seen here or waits for this call)."""
     if not counter.is_open:
-        raise CounterNotOpen(_("%(counter)s is %(state)s; open it before calling tickets.") % {
-            "counter": counter.name, "state": str(counter.state_words).lower()}, field="counter")
+        raise CounterNotOpen(counter_state_sentence(counter, said="cannot_call"), field="counter")
 
 
 def _send_to_counter(queue: Queue, ticket: Ticket, counter: Counter, acting_user, *,
@@ -267,7 +267,7 @@ def do_call_ticket(ticket: Ticket | int, *, counter: Counter | int, acting_user=
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(
             _("%(number)s is %(status)s, not waiting; it may just have been called by a colleague.") % {
-                "number": ticket.display_number, "status": ticket.get_status_display().lower()}
+                "number": ticket.display_number, "status": status_in_sentence(ticket.status)}
         )
     check_counter_open(counter)
     _check_counter_free(counter)
@@ -285,7 +285,7 @@ def _require(ticket: Ticket, allowed: tuple, action: str) -> None:
         raise InvalidTransition(
             _("Cannot %(action)s %(number)s: it is %(status)s.") % {
                 "action": ACTIONS[action], "number": ticket.display_number,
-                "status": ticket.get_status_display().lower()}
+                "status": status_in_sentence(ticket.status)}
         )
 
 

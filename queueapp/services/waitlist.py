@@ -39,7 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Queue, QueueEvent, Ticket, TicketStatus
+from ..models import Queue, QueueEvent, Ticket, TicketStatus, status_in_sentence
 from ..selectors import is_waiting_room, plan_admissions, waiting_tickets
 from ._events import record_event
 from ._line import _front_of_line, _save_counters
@@ -173,7 +173,7 @@ def do_admit_request(ticket: Ticket | int, *, offer: bool = False, acting_user=N
         raise InvalidInput(_("%(queue)s is not a waitlist.") % {"queue": queue.name}, field="queue")
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(_("%(number)s is not waiting: it is %(status)s.") % {
-            "number": ticket.display_number, "status": ticket.get_status_display().lower()}, field="ticket")
+            "number": ticket.display_number, "status": status_in_sentence(ticket.status)}, field="ticket")
     if ticket.party_size > queue.seats_free:
         raise InvalidTransition(_("%(number)s needs %(seats)s seats and only %(free)s are free.") % {
             "number": ticket.display_number, "seats": ticket.party_size, "free": queue.seats_free}, field="ticket")
@@ -197,7 +197,7 @@ def do_move_to_front(ticket: Ticket | int, *, acting_user=None, now: datetime | 
     queue, ticket = lock_ticket_queue(_pk(ticket))
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(_("%(number)s is not waiting: it is %(status)s.") % {
-            "number": ticket.display_number, "status": ticket.get_status_display().lower()}, field="ticket")
+            "number": ticket.display_number, "status": status_in_sentence(ticket.status)}, field="ticket")
     left = (ticket.priority, ticket.seq)
     ticket.seq = _front_of_line(queue)
     _save_counters(queue)
@@ -264,7 +264,7 @@ def do_accept_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | N
             admit_locked(queue, now=now)
         elif ticket.status != TicketStatus.EXPIRED:
             raise InvalidTransition(_("%(number)s has no open offer to accept: it is %(status)s.") % {
-                "number": ticket.display_number, "status": ticket.get_status_display().lower()})
+                "number": ticket.display_number, "status": status_in_sentence(ticket.status)})
     raise OfferExpired(_expired_message(ticket, queue))
 
 
@@ -281,7 +281,7 @@ def do_decline_offer(ticket: Ticket | int, *, acting_user=None, now: datetime | 
         return ticket
     if ticket.status != TicketStatus.OFFERED:
         raise InvalidTransition(_("%(number)s has no open offer to decline: it is %(status)s.") % {
-            "number": ticket.display_number, "status": ticket.get_status_display().lower()})
+            "number": ticket.display_number, "status": status_in_sentence(ticket.status)})
     if _is_lapsed(ticket, now):
         _release_offer(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now)
     else:

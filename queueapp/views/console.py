@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from .. import pages
 from ..access import access_counter, access_queue, access_ticket, is_manager_at, locations_for
 from ..forms import ConsoleActionForm
-from ..models import AT_COUNTER, BreakReason, Counter, Queue
+from ..models import AT_COUNTER, BreakReason, Counter, Queue, counter_state_sentence, status_in_sentence
 from ..services import (
     CounterHoldsTicket,
     InvalidInput,
@@ -82,7 +82,7 @@ def _at_this_counter(ticket, counter: Counter) -> None:
         raise InvalidTransition(
             _("%(number)s is no longer at %(counter)s (it is %(status)s); the page was out of date.") % {
                 "number": ticket.display_number, "counter": counter.name,
-                "status": ticket.get_status_display().lower()}
+                "status": status_in_sentence(ticket.status)}
         )
 
 
@@ -146,7 +146,7 @@ def _set_state(user, counter: Counter, data: dict) -> str:
     counter = do_set_counter_state(counter, state=state, reason=data.get("reason") or "", acting_user=user,
                                    held=data.get("held") or "", held_ticket=data.get("ticket"),
                                    to_queue=to_queue)
-    return _("%(counter)s is %(state)s.") % {"counter": counter.name, "state": str(counter.state_words).lower()}
+    return counter_state_sentence(counter)
 
 
 def _answer(request, counter: Counter, *, notice: str = "", error: str = "", status: int = 200,
