@@ -16,16 +16,31 @@ and no two requests share a thread at the same time (an executor goes back
 only once nothing it was given is still running, e.g. a view that a client
 disconnect left running in its thread). Database connections stay per thread
 and per request: Django returns them to the pool when the request finishes.
+
+What a fresh thread would not carry over, a reused one must not either:
+Django keeps each connection's transaction bookkeeping on a wrapper per
+thread, and a request that left an atomic block open (entered by hand and
+never left) leaves that wrapper marked "in a transaction, closed in it" after
+`close_old_connections`. On the next request of the thread, a durable atomic
+block then refuses to start and, on SQLite, every query fails on the closed
+database. So at each request's end, on its own thread, a wrapper left inside
+an atomic block is closed and dropped; the next request makes a new one
+(tests/test_request_threads.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+
+log = logging.getLogger(__name__)
 
 MOST_IDLE = 64  # idle request threads kept per process; more than this are let go
 
@@ -85,6 +100,27 @@ class ReusedThreadASGIHandler(ASGIHandler):
             self._idle.append(thread)
         else:
             thread.shutdown(wait=False)
+
+
+def drop_unfinished_transactions(**_kwargs) -> None:
+    """`request_finished` receiver, run on the request's own thread: a
+    connection wrapper still inside an atomic block is closed (the database
+    rolls the transaction back) and dropped from the thread."""
+    for conn in connections.all(initialized_only=True):
+        if not (conn.in_atomic_block or conn.closed_in_transaction):
+            continue
+        log.warning("a request left an atomic block open on database %r: rolled back and dropped", conn.alias)
+        try:
+            conn.close()
+            if conn.connection is not None:  # closed inside the block: Django keeps the dead handle
+                conn.connection.close()
+        except Exception:
+            pass  # it is dropped either way
+        finally:
+            del connections[conn.alias]
+
+
+signals.request_finished.connect(drop_unfinished_transactions)
 
 
 def get_asgi_application() -> ReusedThreadASGIHandler:

@@ -138,6 +138,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Threads in the concurrency tests need a real file, not shared-cache memory.
     _db["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    from config.postgresql.session import reset_session
+
     # Persistent connections leak under ASGI; psycopg's pool does not.
     _db["CONN_MAX_AGE"] = 0
     # The stock backend, plus a shorter pool wait for public arrivals (queueapp.overload).
@@ -147,6 +149,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "min_size": 2,
             "max_size": env_number("DB_POOL_MAX", 40, kind=int, minimum=2),
             "timeout": env_number("DB_POOL_TIMEOUT", 20.0),
+            # A request's SET must not reach the next borrower of the connection.
+            "reset": reset_session,
         }
     }
 DATABASES = {"default": _db}

@@ -9,37 +9,20 @@ import asyncio
 import json
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 
 from config.asgi import application
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Ticket
 from tests.api_support import fast_password_hashing, kiosk_key  # noqa: F401 (fixtures)
-
-RESPONSE_TIMEOUT = 30  # seconds for one answer: a deadlock fails the test instead of hanging it
+from tests.asgi_client import asgi_request
 
 
 async def asgi_post(path: str, body: dict, *, key: str) -> tuple[int, dict]:
     payload = json.dumps(body).encode()
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"authorization", f"Bearer {key}".encode())],
-    }
-    app = ApplicationCommunicator(application, scope)
-    await app.send_input({"type": "http.request", "body": payload, "more_body": False})
-    start = await app.receive_output(RESPONSE_TIMEOUT)
-    chunks = []
-    while True:
-        message = await app.receive_output(RESPONSE_TIMEOUT)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    await app.wait(RESPONSE_TIMEOUT)
-    return start["status"], json.loads(b"".join(chunks))
+    status, answer = await asgi_request(application, "POST", path, body=payload, headers=[
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        (b"authorization", f"Bearer {key}".encode())])
+    return status, json.loads(answer)
 
 
 @pytest.mark.django_db(transaction=True)
