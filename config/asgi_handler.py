@@ -45,11 +45,18 @@ log = logging.getLogger(__name__)
 MOST_IDLE = 64  # idle request threads kept per process; more than this are let go
 
 
+_thread = threading.local()
+
+
+def _mark_lent() -> None:
+    _thread.lent = True  # this thread serves request after request
+
+
 class RequestThread(ThreadPoolExecutor):
     """One thread, lent to one request at a time; knows whether it is idle."""
 
     def __init__(self):
-        super().__init__(max_workers=1, thread_name_prefix="django-request")
+        super().__init__(max_workers=1, thread_name_prefix="django-request", initializer=_mark_lent)
         self._lock = threading.Lock()
         self._running = 0
 
@@ -105,7 +112,11 @@ class ReusedThreadASGIHandler(ASGIHandler):
 def drop_unfinished_transactions(**_kwargs) -> None:
     """`request_finished` receiver, run on the request's own thread: a
     connection wrapper still inside an atomic block is closed (the database
-    rolls the transaction back) and dropped from the thread."""
+    rolls the transaction back) and dropped from the thread. Only on a lent
+    request thread: elsewhere (Django's test client inside a test's
+    transaction) an open block at a request's end belongs to the caller."""
+    if not getattr(_thread, "lent", False):
+        return
     for conn in connections.all(initialized_only=True):
         if not (conn.in_atomic_block or conn.closed_in_transaction):
             continue
