@@ -27,6 +27,7 @@ from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .access import check_manager_at, check_staff_at, locations_for, managed_locations
@@ -100,7 +101,7 @@ def _run_each(request: HttpRequest, objects, act: Callable, label: Callable, che
         except QueueActionError as error:
             refused.append(f"{label(obj)}: {error.message}")
     if done:
-        messages.success(request, f"Done for {done}.")
+        messages.success(request, ngettext("Done for %(count)s.", "Done for %(count)s.", done) % {"count": done})
     for text in refused:
         messages.error(request, text)
 
@@ -141,11 +142,11 @@ class LocationAdmin(LocationScoped, admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             n_queues=Count("queues", distinct=True), n_counters=Count("counters", distinct=True))
 
-    @admin.display(description="queues", ordering="n_queues")
+    @admin.display(description=_("queues"), ordering="n_queues")
     def queue_count(self, obj):
         return obj.n_queues
 
-    @admin.display(description="counters", ordering="n_counters")
+    @admin.display(description=_("counters"), ordering="n_counters")
     def counter_count(self, obj):
         return obj.n_counters
 
@@ -185,11 +186,11 @@ class CounterAdmin(ManagedAtLocation, admin.ModelAdmin):
         _run_each(request, queryset, lambda c: do_set_counter_state(c.pk, state=state, acting_user=request.user),
                   str, lambda c: check_staff_at(request.user, c.location_id))
 
-    @admin.action(description="Open the selected counters")
+    @admin.action(description=_("Open the selected counters"))
     def open_counters(self, request, queryset):
         self._set(request, queryset, CounterState.OPEN)
 
-    @admin.action(description="Close the selected counters (refused for one holding a ticket: use the console)")
+    @admin.action(description=_("Close the selected counters (refused for one holding a ticket: use the console)"))
     def close_counters(self, request, queryset):
         self._set(request, queryset, CounterState.CLOSED)
 
@@ -197,7 +198,7 @@ class CounterAdmin(ManagedAtLocation, admin.ModelAdmin):
         # One extra query for all rows' queues, whatever the page size.
         return super().get_queryset(request).prefetch_related("queues")
 
-    @admin.display(description="serves")
+    @admin.display(description=_("serves"))
     def serves(self, obj):
         return ", ".join(q.name for q in obj.queues.all())
 
@@ -227,7 +228,7 @@ class QueueAdmin(ManagedAtLocation, admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             n_waiting=Count("tickets", filter=Q(tickets__status=TicketStatus.WAITING)))
 
-    @admin.display(description="waiting", ordering="n_waiting")
+    @admin.display(description=_("waiting"), ordering="n_waiting")
     def waiting(self, obj):
         return obj.n_waiting
 
@@ -235,19 +236,19 @@ class QueueAdmin(ManagedAtLocation, admin.ModelAdmin):
         _run_each(request, queryset, lambda q: service(q.pk, acting_user=request.user), str,
                   lambda q: check_manager_at(request.user, q.location_id))
 
-    @admin.action(description="Pause the selected queues")
+    @admin.action(description=_("Pause the selected queues"))
     def pause(self, request, queryset):
         self._act(request, queryset, do_pause)
 
-    @admin.action(description="Resume the selected queues")
+    @admin.action(description=_("Resume the selected queues"))
     def resume(self, request, queryset):
         self._act(request, queryset, do_resume)
 
-    @admin.action(description="Confirm the waitlist of the selected capacity queues")
+    @admin.action(description=_("Confirm the waitlist of the selected capacity queues"))
     def confirm_waitlist(self, request, queryset):
         self._act(request, queryset.filter(kind=Queue.Kind.CAPACITY), do_confirm_waitlist)
 
-    @admin.action(description="Check the integrity of the selected queues")
+    @admin.action(description=_("Check the integrity of the selected queues"))
     def check_integrity(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         return TemplateResponse(request, "admin/queueapp/integrity.html",
@@ -275,10 +276,10 @@ class QueueAdmin(ManagedAtLocation, admin.ModelAdmin):
         names = {q.pk: str(q) for q in queues}
         return {
             **self.admin_site.each_context(request),
-            "title": "Integrity report",
+            "title": gettext("Integrity report"),
             "opts": self.model._meta,
             "checked": list(names.values()),
-            "problems": [{"where": names.get(p.queue_id, f"counter {p.counter_id}"), "problem": p}
+            "problems": [{"where": names.get(p.queue_id, gettext("counter %(id)s") % {"id": p.counter_id}), "problem": p}
                          for p in problems],
         }
 
@@ -356,11 +357,11 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["display", "queue", "status", "waiting_now", "priority", "party_size", "counter",
                            "note"]}),
-        ("Times", {"fields": ["business_day", "created_at", "queued_at", "called_at", "serving_at",
+        (_("Times"), {"fields": ["business_day", "created_at", "queued_at", "called_at", "serving_at",
                               "finished_at", "offer_expires_at", "confirmed_at"]}),
-        ("Counts and links", {"fields": ["call_count", "no_show_count", "seq", "transferred_to",
+        (_("Counts and links"), {"fields": ["call_count", "no_show_count", "seq", "transferred_to",
                                           "came_from", "token"]}),
-        ("History", {"fields": ["history"]}),
+        (_("History"), {"fields": ["history"]}),
     ]
     change_list_template = "admin/queueapp/export_link_change_list.html"
 
@@ -368,15 +369,15 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
 
 
-    @admin.display(description="number", ordering="number")
+    @admin.display(description=_("number"), ordering="number")
     def display(self, obj):
         return obj.display_number
 
-    @admin.display(description="location", ordering="queue__location__name")
+    @admin.display(description=_("location"), ordering="queue__location__name")
     def location(self, obj):
         return obj.queue.location
 
-    @admin.display(description="position and estimated wait")
+    @admin.display(description=_("position and estimated wait"))
     def waiting_now(self, obj):
         position = position_of(obj)
         if position is None:
@@ -386,12 +387,12 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
         rough = " (little recent history: a rough guide)" if estimate.thin else ""
         return f"#{position} in line; called in about {low}–{high} min{rough}"
 
-    @admin.display(description="came from (transfer)")
+    @admin.display(description=_("came from (transfer)"))
     def came_from(self, obj):
         previous = transferred_from(obj)[:1]
         return previous[0].display_number if previous else "—"
 
-    @admin.display(description="what happened, in order")
+    @admin.display(description=_("what happened, in order"))
     def history(self, obj):
         """Every event of this ticket and of the tickets it was transferred from."""
         chain = [obj.pk, *(t.pk for t in transferred_from(obj, related=()))]
@@ -414,23 +415,23 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
                   lambda t: t.display_number,
                   lambda t: check_staff_at(request.user, t.queue.location_id))
 
-    @admin.action(description="Recall (announce again)")
+    @admin.action(description=_("Recall (announce again)"))
     def recall(self, request, queryset):
         self._act(request, queryset, do_recall)
 
-    @admin.action(description="Start serving")
+    @admin.action(description=_("Start serving"))
     def start_serving(self, request, queryset):
         self._act(request, queryset, do_start_serving)
 
-    @admin.action(description="Complete")
+    @admin.action(description=_("Complete"))
     def complete(self, request, queryset):
         self._act(request, queryset, do_complete)
 
-    @admin.action(description="Mark as no-show")
+    @admin.action(description=_("Mark as no-show"))
     def no_show(self, request, queryset):
         self._act(request, queryset, do_no_show)
 
-    @admin.action(description="Cancel")
+    @admin.action(description=_("Cancel"))
     def cancel(self, request, queryset):
         self._act(request, queryset, do_cancel)
 
@@ -440,7 +441,7 @@ class TicketAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
 
     def export_view(self, request):
         """Tickets of the chosen business days as CSV, streamed."""
-        form, page = _export_form(request, self, "Export tickets as CSV")
+        form, page = _export_form(request, self, gettext("Export tickets as CSV"))
         if page is not None:
             return page
         start, end = form.days
@@ -503,7 +504,7 @@ class QueueEventAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
     change_list_template = "admin/queueapp/export_link_change_list.html"
 
 
-    @admin.display(description="ticket", ordering="ticket__number")
+    @admin.display(description=_("ticket"), ordering="ticket__number")
     def ticket_number(self, obj):
         if obj.ticket_id is None:
             return "—"
@@ -516,7 +517,7 @@ class QueueEventAdmin(ReadOnlyTicketRecords, admin.ModelAdmin):
 
     def export_view(self, request):
         """Events of the chosen days (server time zone) as CSV, streamed."""
-        form, page = _export_form(request, self, "Export events as CSV")
+        form, page = _export_form(request, self, gettext("Export events as CSV"))
         if page is not None:
             return page
         start, end = form.days
@@ -601,31 +602,31 @@ class WaitingRoomAdmin(ManagedAtLocation, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="name", ordering="queue__name")
+    @admin.display(description=_("name"), ordering="queue__name")
     def name(self, obj):
         return obj.queue.name
 
-    @admin.display(description="location", ordering="queue__location__name")
+    @admin.display(description=_("location"), ordering="queue__location__name")
     def location(self, obj):
         return obj.queue.location
 
-    @admin.display(description="inside now")
+    @admin.display(description=_("inside now"))
     def inside(self, obj):
         return obj.queue.seats_taken
 
-    @admin.display(description="most inside")
+    @admin.display(description=_("most inside"))
     def max_inside(self, obj):
         return obj.max_inside
 
-    @admin.display(description="waiting", ordering="n_waiting")
+    @admin.display(description=_("waiting"), ordering="n_waiting")
     def waiting(self, obj):
         return getattr(obj, "n_waiting", None)
 
-    @admin.display(description="API key issued", boolean=True)
+    @admin.display(description=_("API key issued"), boolean=True)
     def has_key(self, obj):
         return bool(obj.token_digest)
 
-    @admin.action(description="Issue a new API key (the old one stops working)")
+    @admin.action(description=_("Issue a new API key (the old one stops working)"))
     def issue_key(self, request, queryset):
         for room in queryset.select_related("queue"):
             try:
@@ -634,13 +635,15 @@ class WaitingRoomAdmin(ManagedAtLocation, admin.ModelAdmin):
                 messages.error(request, f"{room.slug}: {error.message}")
                 continue
             key = do_issue_room_key(room)
-            messages.warning(request, f"{room.slug}: new API key {key} (shown once; give it to the protected site).")
+            messages.warning(request, gettext("%(room)s: new API key %(key)s (shown once; give it to the protected site).")
+                             % {"room": room.slug, "key": key})
 
-    @admin.action(description="Check the integrity of the selected rooms")
+    @admin.action(description=_("Check the integrity of the selected rooms"))
     def check_integrity(self, request, queryset):
         problems = [(room.slug, p) for room in queryset for p in validate_queue_integrity(room.queue_id)]
         if not problems:
-            messages.success(request, f"No problem found in {queryset.count()} room(s).")
+            messages.success(request, ngettext("No problem found in %(count)s room.", "No problem found in %(count)s rooms.",
+                                              queryset.count()) % {"count": queryset.count()})
         for slug, problem in problems:
             messages.error(request, f"{slug}: {problem}")
 
@@ -656,7 +659,7 @@ class SigningKeyAdmin(ReadOnly, admin.ModelAdmin):
     fields = ["kid", "state", "created_at", "retire_after"]
     readonly_fields = fields
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, obj):
         from django.utils import timezone
 
@@ -713,11 +716,11 @@ class BookingScheduleAdmin(ManagedAtLocation, admin.ModelAdmin):
     inlines = [OpeningHoursInline, ClosedDayInline]
     fieldsets = [
         (None, {"fields": ["queue", "is_open", "slot_minutes", "per_slot", "days_ahead"]}),
-        ("Arrival", {"fields": ["early_minutes", "late_minutes", "grace_minutes", "self_check_in"],
-                     "description": "Checked in from <i>early</i> minutes before the booked time to <i>late</i> "
-                                    "minutes after it, a booking stands before the walk-ins of its priority who "
-                                    "joined after the booked time minus <i>grace</i>; later it joins as a "
-                                    "walk-in; never checked in by then, it is a no-show."}),
+        (_("Arrival"), {"fields": ["early_minutes", "late_minutes", "grace_minutes", "self_check_in"],
+                     "description": _("Checked in from <i>early</i> minutes before the booked time to <i>late</i> "
+                                      "minutes after it, a booking stands before the walk-ins of its priority who "
+                                      "joined after the booked time minus <i>grace</i>; later it joins as a "
+                                      "walk-in; never checked in by then, it is a no-show.")}),
     ]
 
     def _location_of(self, obj) -> int | None:
@@ -745,11 +748,11 @@ class BookingAdmin(ReadOnlyRecords, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["check_in", "cancel"]
 
-    @admin.display(description="slot", ordering="slot__starts_at")
+    @admin.display(description=_("slot"), ordering="slot__starts_at")
     def slot_time(self, obj):
         return obj.slot.starts_at
 
-    @admin.display(description="queue")
+    @admin.display(description=_("queue"))
     def queue(self, obj):
         return obj.slot.queue
 
@@ -757,11 +760,11 @@ class BookingAdmin(ReadOnlyRecords, admin.ModelAdmin):
         _run_each(request, queryset.select_related("slot__queue"), act, label=lambda b: f"booking {b.code}",
                   check=lambda b: check_staff_at(request.user, b.slot.queue.location_id))
 
-    @admin.action(description="Check in (the person is here)")
+    @admin.action(description=_("Check in (the person is here)"))
     def check_in(self, request, queryset):
         self._act(request, queryset, lambda b: do_check_in(b.pk, via="staff", acting_user=request.user))
 
-    @admin.action(description="Cancel the booking")
+    @admin.action(description=_("Cancel the booking"))
     def cancel(self, request, queryset):
         self._act(request, queryset, lambda b: do_cancel_booking(b.pk, acting_user=request.user))
 
@@ -783,14 +786,14 @@ class FeedbackAdmin(ReadOnly, ManagedAtLocation, admin.ModelAdmin):
     def _location_of(self, obj) -> int | None:
         return obj.ticket.queue.location_id
 
-    @admin.display(description="ticket", ordering="ticket__number")
+    @admin.display(description=_("ticket"), ordering="ticket__number")
     def ticket_number(self, obj):
         return obj.ticket.display_number
 
-    @admin.display(description="queue", ordering="ticket__queue__name")
+    @admin.display(description=_("queue"), ordering="ticket__queue__name")
     def queue(self, obj):
         return obj.ticket.queue
 
-    @admin.display(description="counter", ordering="ticket__counter__name")
+    @admin.display(description=_("counter"), ordering="ticket__counter__name")
     def counter(self, obj):
         return obj.ticket.counter

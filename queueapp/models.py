@@ -42,10 +42,11 @@ def default_languages() -> list[str]:
 def validate_languages(value) -> None:
     shipped = {code for code, _ in settings.LANGUAGES}
     if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
-        raise ValidationError("Give the languages as a list of codes, e.g. [\"en\", \"de\"].")
+        raise ValidationError(_("Give the languages as a list of codes, e.g. [\"en\", \"de\"]."))
     unknown = [code for code in value if code not in shipped]
     if unknown:
-        raise ValidationError(f"{unknown[0]!r} is not a language we ship ({', '.join(sorted(shipped))}).")
+        raise ValidationError(gettext("%(code)s is not a language we ship (%(shipped)s).") % {
+            "code": repr(unknown[0]), "shipped": ", ".join(sorted(shipped))})
 
 
 class Location(models.Model):
@@ -1002,6 +1003,19 @@ class BookingStatus(models.TextChoices):
     CHECKED_IN = "checked_in", _("Checked in")
     CANCELLED = "cancelled", _("Cancelled")
     MISSED = "missed", _("No-show")
+
+
+_BOOKING_STATUS_IN_SENTENCE = {
+    "booked": pgettext_lazy("booking status inside a sentence", "booked"),
+    "checked_in": pgettext_lazy("booking status inside a sentence", "checked in"),
+    "cancelled": pgettext_lazy("booking status inside a sentence", "cancelled"),
+    "missed": pgettext_lazy("booking status inside a sentence", "missed"),
+}
+
+
+def booking_status_in_sentence(status: str) -> str:
+    """A booking status as the middle of a sentence, in the active language."""
+    return str(_BOOKING_STATUS_IN_SENTENCE[status])
 
 
 # Statuses that hold a place in their slot (a missed booking keeps its count: the place was used up).

@@ -11,6 +11,8 @@ from django import forms
 from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .forms import DigitsDateField
 
@@ -26,8 +28,8 @@ class DateRangeForm(forms.Form):
     (by name), the one the statistics page shows when none is chosen.
     """
 
-    start = DigitsDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = DigitsDateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = DigitsDateField(required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = DigitsDateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, locations: QuerySet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,9 +44,10 @@ class DateRangeForm(forms.Form):
         end = end or today
         start = start or end
         if start > end:
-            raise forms.ValidationError("'From' must be on or before 'To'.", code="reversed")
+            raise forms.ValidationError(_("'From' must be on or before 'To'."), code="reversed")
         if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"Choose at most {MAX_RANGE_DAYS} days at once.", code="too_long")
+            raise forms.ValidationError(_("Choose at most %(days)s days at once.") % {"days": MAX_RANGE_DAYS},
+                                        code="too_long")
         data["start"], data["end"] = start, end
         return data
 
@@ -58,10 +61,10 @@ class DateRangeForm(forms.Form):
         return location.business_day() if location is not None else timezone.localdate()
 
     def error_text(self) -> str:
-        """One line naming each bad field and why (for a 400 answer)."""
+        """One line naming each bad field (by its label, in the page's language) and why (for a 400 answer)."""
         parts = []
         for field, errors in self.errors.items():
-            name = "range" if field == "__all__" else field
+            name = _("Range") if field == "__all__" else (self.fields[field].label or field)
             parts.append(f"{name}: {' '.join(errors)}")
         return "; ".join(parts)
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .errors import InvalidInput, NotFound
 from .models import (
@@ -92,22 +93,22 @@ def check_slot(schedule: BookingSchedule, starts_at: datetime, now: datetime | N
     `field`, if the schedule publishes no such slot or it is not bookable now."""
     now = now or timezone.now()
     if timezone.is_naive(starts_at):
-        raise InvalidInput("Give the slot's start with its time zone (e.g. 2027-03-01T09:30:00+01:00).",
+        raise InvalidInput(_("Give the slot's start with its time zone (e.g. 2027-03-01T09:30:00+01:00)."),
                            field=field)
     if starts_at <= now:
-        raise InvalidInput("That slot has already started; pick a later one.", field=field)
+        raise InvalidInput(_("That slot has already started; pick a later one."), field=field)
     tz = ZoneInfo(schedule.queue.location.timezone)
     day = starts_at.astimezone(tz).date()
     first, last = bookable_days(schedule, now)
     if day > last:
-        raise InvalidInput(f"Slots can be booked up to {schedule.days_ahead} days ahead, until {last}.",
-                           field=field)
+        raise InvalidInput(_("Slots can be booked up to %(days)s days ahead, until %(last)s.") % {
+            "days": schedule.days_ahead, "last": last}, field=field)
     for start, end in slot_times(schedule, day):
         if start == starts_at:
             return start, end
-    raise InvalidInput(f"{schedule.queue.name} has no slot starting at "
-                       f"{starts_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}); pick one of the listed slots.",
-                       field=field)
+    raise InvalidInput(_("%(queue)s has no slot starting at %(time)s (%(zone)s); pick one of the listed slots.") % {
+        "queue": schedule.queue.name, "time": f"{starts_at.astimezone(tz):%Y-%m-%d %H:%M}", "zone": tz.key},
+        field=field)
 
 
 def booking_by_code(value: str) -> Booking:
@@ -115,18 +116,18 @@ def booking_by_code(value: str) -> Booking:
     spaces or dashes) or its booking page's address (what the QR code holds)."""
     value = (value or "").strip()
     if len(value) > 300:
-        raise InvalidInput("That is not a booking code or booking page address.", field="code")
+        raise InvalidInput(_("That is not a booking code or booking page address."), field="code")
     match = re.search(rf"/b/({TOKEN_PATTERN})/?$", value)
     if match:
         booking = Booking.objects.filter(token=match.group(1)).first()
     else:
         value = value.upper().replace("-", "").replace(" ", "")
         if len(value) != BOOKING_CODE_LENGTH or any(c not in BOOKING_CODE_ALPHABET for c in value):
-            raise InvalidInput(f"A booking code is {BOOKING_CODE_LENGTH} letters and digits, as shown on "
-                               "the booking page.", field="code")
+            raise InvalidInput(_("A booking code is %(length)s letters and digits, as shown on the booking page.")
+                               % {"length": BOOKING_CODE_LENGTH}, field="code")
         booking = Booking.objects.filter(code=value).first()
     if booking is None:
-        raise NotFound("No booking has that code; check it, or ask at the desk.", field="code")
+        raise NotFound(_("No booking has that code; check it, or ask at the desk."), field="code")
     return booking
 
 

@@ -299,7 +299,7 @@ def test_console_feed_lists_the_waiting_line_live(queue, counter, staff):
             assert feed.index("A-002") < feed.index("A-001")  # urgent first
             await call_next(counter=counter)
             feed = await next_frame(comm, contains="1 waiting")
-            assert "Counter 1: A-002 (called)" in feed
+            assert "Counter 1: A-002 (Called)" in feed
 
     run(scenario)
 

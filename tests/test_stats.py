@@ -184,7 +184,7 @@ def test_anonymous_is_sent_to_log_in(client, settings):
 
 @pytest.mark.parametrize("params, message", [
     ({"start": "2026-03-10", "end": "2026-03-01"}, "must be on or before"),
-    ({"start": "not-a-date"}, "start: Enter a valid date"),
+    ({"start": "not-a-date"}, "From: Enter a valid date"),
     ({"start": "2020-01-01", "end": "2026-01-01"}, "at most 366 days"),
 ])
 def test_bad_ranges_answer_400_with_a_message(client, manager, params, message):
@@ -197,7 +197,7 @@ def test_bad_ranges_answer_400_with_a_message(client, manager, params, message):
 def test_a_manager_cannot_read_another_locations_statistics(client, manager, other_location):
     client.force_login(manager)
     response = client.get(stats_url(), {"location": other_location.pk})
-    assert response.status_code == 400 and "location:" in response.content.decode()
+    assert response.status_code == 400 and "Location:" in response.content.decode()
 
 
 def test_csv_has_the_same_figures_as_the_page(client, manager, location, queue, counter):

@@ -58,7 +58,7 @@ def test_confirm_says_what_it_will_do_and_then_does_exactly_that(location, allow
     assert [t.display_number for t in admitted] == expected
     queue.refresh_from_db()
     if not allow_skip:
-        assert confirm_preview(queue) == "Nobody now: R-002 needs 4 seats, 3 are free."
+        assert confirm_preview(queue) == "Nobody now: R-002 needs 4 seats, 3 free."
 
 
 @pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_a_capacity_change_says_its_effect(client, manager, staff, train):
     assert client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "9"}).status_code == 403
     client.force_login(manager)
     answer = client.post(f"/waitlist/{train.pk}/capacity", {"capacity": "9"}, **HTMX)
-    assert "Capacity 6 → 9 seats; confirmed T-002 (2 seats); 1 free now." in answer.content.decode()
+    assert "Capacity 6 → 9 seats; 1 free now. Confirmed T-002 (2 seats)." in answer.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

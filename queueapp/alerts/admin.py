@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from ..access import locations_for, managed_locations
 from ..admin_scoping import ManagedAtLocation
@@ -52,8 +54,8 @@ class WebhookEndpointAdmin(ManagedAtLocation, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             # The secret is shown this once; it is never displayed again.
-            messages.warning(request, f"Signing secret of {obj.url} (copy it now, it is not shown again): "
-                                      f"{obj.secret}")
+            messages.warning(request, gettext("Signing secret of %(url)s (copy it now, it is not shown again): "
+                                              "%(secret)s") % {"url": obj.url, "secret": obj.secret})
 
 
 class AttemptInline(admin.TabularInline):
@@ -111,13 +113,14 @@ class OutboxMessageAdmin(ManagedAtLocation, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry now (due or retrying messages)")
+    @admin.action(description=_("Retry now (due or retrying messages)"))
     def retry_now(self, request, queryset):
         n = queryset.filter(state__in=[OutboxState.PENDING, OutboxState.RETRYING]).update(
             next_attempt_at=timezone.now())
-        messages.success(request, f"{n} message(s) due now.")
+        messages.success(request, ngettext("%(count)s message due now.", "%(count)s messages due now.", n) % {"count": n})
 
-    @admin.action(description="Reset dead messages (try them again, attempts from zero; history kept)")
+    @admin.action(description=_("Reset dead messages (try them again, attempts from zero; history kept)"))
     def reset_dead(self, request, queryset):
         n = do_reset_dead(queryset.values_list("pk", flat=True), acting_user=request.user)
-        messages.success(request, f"{n} dead message(s) will be tried again.")
+        messages.success(request, ngettext("%(count)s dead message will be tried again.",
+                                          "%(count)s dead messages will be tried again.", n) % {"count": n})

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..access import managed_locations
 from ..errors import InvalidInput, InvalidTransition, NotFound, PermissionDenied
@@ -35,10 +36,10 @@ def parse_phone(value: str, *, field: str = "phone") -> str:
     try:
         number = phonenumbers.parse(value, settings.ALERTS_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(f"{value!r} is not a phone number; write it with its country code, "
-                           "e.g. +33 6 12 34 56 78.", field=field) from None
+        raise InvalidInput(_("%(value)s is not a phone number; write it with its country code, e.g. +33 6 12 34 56 78.")
+                           % {"value": repr(value)}, field=field) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput("That phone number does not exist; check the digits and the country code.",
+        raise InvalidInput(_("That phone number does not exist; check the digits and the country code."),
                            field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -48,7 +49,7 @@ def parse_email(value: str, *, field: str = "email") -> str:
     try:
         validate_email(value)
     except ValidationError:
-        raise InvalidInput("That is not an e-mail address (it should look like name@example.org).",
+        raise InvalidInput(_("That is not an e-mail address (it should look like name@example.org)."),
                            field=field) from None
     return value
 
@@ -67,11 +68,12 @@ def alert_contact_from(post) -> tuple[str, str] | None:
     if not value:
         return None
     if post.get("alert_consent") != "yes":
-        raise InvalidInput("Tick the box to agree to receive messages, or leave the contact field empty.",
+        raise InvalidInput(_("Tick the box to agree to receive messages, or leave the contact field empty."),
                            field="alert_consent")
     channel, address = parse_contact(value, field="alert_contact")
     if channel not in offered_channels():
-        raise InvalidInput(f"Alerts by {channel} are not available here.", field="alert_contact")
+        raise InvalidInput(_("Alerts by %(channel)s are not available here.") % {"channel": Channel(channel).label},
+                           field="alert_contact")
     return channel, address
 
 
@@ -79,24 +81,25 @@ def _b64url_len(value, field: str) -> int:
     try:
         return len(base64.urlsafe_b64decode(str(value) + "=" * (-len(str(value)) % 4)))
     except (ValueError, TypeError):
-        raise InvalidInput(f"The push subscription's {field} key is not base64url.", field=f"keys.{field}") from None
+        raise InvalidInput(_("The push subscription's %(field)s key is not base64url.") % {"field": field},
+                           field=f"keys.{field}") from None
 
 
 def parse_push_subscription(data) -> tuple[str, dict]:
     """A PushSubscription's JSON (`endpoint`, `keys.p256dh`, `keys.auth`)."""
     if not isinstance(data, dict):
-        raise InvalidInput("Send the browser's push subscription as a JSON object.", field="subscription")
+        raise InvalidInput(_("Send the browser's push subscription as a JSON object."), field="subscription")
     endpoint = data.get("endpoint")
     if not isinstance(endpoint, str) or len(endpoint) > 1000 or not endpoint.isprintable() \
             or " " in endpoint or urlparse(endpoint).scheme != "https" or not urlparse(endpoint).hostname:
-        raise InvalidInput("The push endpoint must be an https URL.", field="endpoint")
+        raise InvalidInput(_("The push endpoint must be an https URL."), field="endpoint")
     keys = data.get("keys")
     if not isinstance(keys, dict):
-        raise InvalidInput("The push subscription has no keys.", field="keys")
+        raise InvalidInput(_("The push subscription has no keys."), field="keys")
     if _b64url_len(keys.get("p256dh", ""), "p256dh") != 65:
-        raise InvalidInput("keys.p256dh must be a 65-byte P-256 public key.", field="keys.p256dh")
+        raise InvalidInput(_("keys.p256dh must be a 65-byte P-256 public key."), field="keys.p256dh")
     if _b64url_len(keys.get("auth", ""), "auth") != 16:
-        raise InvalidInput("keys.auth must be 16 bytes.", field="keys.auth")
+        raise InvalidInput(_("keys.auth must be 16 bytes."), field="keys.auth")
     return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
 
 
@@ -111,12 +114,13 @@ def do_subscribe(ticket: Ticket | int, *, channel: str, address: str, keys: dict
     ticket_id = ticket if isinstance(ticket, int) else ticket.pk
     status = Ticket.objects.filter(pk=ticket_id).values_list("status", flat=True).first()
     if status is None:
-        raise NotFound("No such ticket.")
+        raise NotFound(_("No such ticket."))
     if status in FINAL_STATUSES:
-        raise InvalidTransition("This ticket has ended; there is nothing left to tell you.", field="ticket")
+        raise InvalidTransition(_("This ticket has ended; there is nothing left to tell you."), field="ticket")
     if channel not in offered_channels():
-        raise InvalidInput(f"Alerts by {channel} are not available here.", field="channel")
-    contact, _ = Contact.objects.update_or_create(
+        raise InvalidInput(_("Alerts by %(channel)s are not available here.") % {"channel": Channel(channel).label},
+                           field="channel")
+    contact, _created = Contact.objects.update_or_create(
         ticket_id=ticket_id, channel=channel,
         defaults={"address": address, "keys": keys or {}, "consent_at": timezone.now(),
                   "stopped_at": None, "blanked_at": None})
@@ -129,10 +133,10 @@ def do_subscribe_staff_push(user, *, endpoint: str, keys: dict) -> StaffPushSubs
     a webhook endpoint switched off) by web push; `endpoint` and `keys` parsed
     by `parse_push_subscription`. Only managers get staff alerts."""
     if not managed_locations(user).exists():
-        raise PermissionDenied("Staff alerts go to a location's managers; you manage no location.")
+        raise PermissionDenied(_("Staff alerts go to a location's managers; you manage no location."))
     if not push.enabled():
-        raise InvalidInput("Web push is not set up here (no VAPID keys).", field="channel")
-    subscription, _ = StaffPushSubscription.objects.update_or_create(
+        raise InvalidInput(_("Web push is not set up here (no VAPID keys)."), field="channel")
+    subscription, _created = StaffPushSubscription.objects.update_or_create(
         user=user, address=endpoint, defaults={"keys": keys, "created_at": timezone.now()})
     return subscription
 
@@ -147,7 +151,7 @@ def do_stop(stop_token: str) -> Contact | StaffPushSubscription:
         if staff is not None:
             staff.delete()
             return staff
-        raise NotFound("This stop link is not valid (alerts may already be off).")
+        raise NotFound(_("This stop link is not valid (alerts may already be off)."))
     if contact.stopped_at is None:
         contact.stopped_at = timezone.now()
         contact.address, contact.keys = "", {}

@@ -20,8 +20,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Min, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
+from ..languages import preferred_language
 from ..models import FINAL_STATUSES, Location, Queue, StaffMembership, Ticket, TicketStatus
 from ..targets import past_target
 from ..worker import periodic
@@ -51,16 +53,23 @@ def managers_of(location_id: int):
                                            memberships__role=StaffMembership.Role.MANAGER, is_active=True)
 
 
-def _tell_managers(location_id: int, *, kind: str, reason: str, subject: str, body: str, queue=None) -> int:
+def _tell_managers(location_id: int, *, kind: str, reason: str, words, queue=None) -> int:
     """One message per manager's e-mail address and per browser that asked for
     web push; the (recipient, reason) constraints make a second call for the
-    same reason write nothing."""
-    managers = list(managers_of(location_id))
+    same reason write nothing. `words()` gives (subject, body) in the active
+    language: each manager reads them in their own (their staff preference, else
+    the location's default language)."""
+    managers = list(managers_of(location_id).select_related("preference"))
+    default = Location.objects.values_list("default_language", flat=True).get(pk=location_id)
+    said = {}
+    for user in managers:
+        with translation.override(preferred_language(user) or default):
+            said[user.pk] = words()
     rows = [OutboxMessage(channel=Channel.EMAIL, kind=kind, reason=reason, user=user, queue=queue,
-                          subject=subject, body=body) for user in managers if user.email]
+                          subject=said[user.pk][0], body=said[user.pk][1]) for user in managers if user.email]
     if push.enabled():
         rows += [OutboxMessage(channel=Channel.PUSH, kind=kind, reason=reason, user_id=sub.user_id,
-                               staff_push=sub, queue=queue, subject=subject, body=body)
+                               staff_push=sub, queue=queue, subject=said[sub.user_id][0], body=said[sub.user_id][1])
                  for sub in StaffPushSubscription.objects.filter(user__in=managers)]
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
@@ -93,14 +102,16 @@ def staff_wait_alerts(now=None) -> int:
             with transaction.atomic():
                 if AlertRule.objects.filter(pk=rule.pk, raised=False).update(raised=True):
                     crossing = f"{since.timestamp():.6f}"  # one message per crossing, even with two workers
-                    target = queue.target_wait_minutes
+                    values = {"queue": queue.name, "target": queue.target_wait_minutes,
+                              "location": queue.location.name,
+                              "minutes": int((now - since).total_seconds() // 60)}
                     _tell_managers(
                         queue.location_id, kind=MessageKind.STAFF_WAIT, queue=queue,
                         reason=f"wait:{rule.pk}:{crossing}",
-                        subject=f"{queue.name}: longest wait over {target} min",
-                        body=(f"At {queue.location.name}, the longest wait in {queue.name} is "
-                              f"{int((now - since).total_seconds() // 60)} min "
-                              f"(service target {target} min)."))
+                        words=lambda values=values: (
+                            _("%(queue)s: longest wait over %(target)s min") % values,
+                            _("At %(location)s, the longest wait in %(queue)s is %(minutes)s min "
+                              "(service target %(target)s min).") % values))
                     raised += 1
         elif not over and rule.raised:
             AlertRule.objects.filter(pk=rule.pk, raised=True).update(raised=False)
@@ -114,7 +125,8 @@ def switch_off_failing_endpoints(now=None) -> int:
     switched = 0
     for endpoint in WebhookEndpoint.objects.filter(is_active=True, failing_since__lte=cutoff):
         with transaction.atomic():
-            reason = f"failing since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+            since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+            reason = f"failing since {since}"  # stored on the endpoint (admin, logs): English
             if not WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
                     is_active=False, disabled_at=now, disabled_reason=reason):
                 continue
@@ -122,9 +134,11 @@ def switch_off_failing_endpoints(now=None) -> int:
             _tell_managers(
                 endpoint.location_id, kind=MessageKind.ENDPOINT_OFF,
                 reason=f"endpoint_off:{endpoint.pk}:{int(now.timestamp())}",
-                subject=f"Webhook endpoint switched off at {location.name}",
-                body=(f"The webhook endpoint {endpoint.url} has been {reason} and was switched off. "
-                      "Messages for it are dropped until a manager switches it on again in the admin."))
+                words=lambda: (
+                    _("Webhook endpoint switched off at %(location)s") % {"location": location.name},
+                    _("The webhook endpoint %(url)s has been failing since %(since)s and was switched off. "
+                      "Messages for it are dropped until a manager switches it on again in the admin.")
+                    % {"url": endpoint.url, "since": since}))
             switched += 1
     return switched
 

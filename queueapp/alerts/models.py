@@ -18,15 +18,16 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..models import Location, Queue, Ticket, new_token
 
 
 class Channel(models.TextChoices):
     SMS = "sms", "SMS"
-    EMAIL = "email", "E-mail"
-    PUSH = "push", "Web push"
-    WEBHOOK = "webhook", "Webhook"
+    EMAIL = "email", _("E-mail")
+    PUSH = "push", _("Web push")
+    WEBHOOK = "webhook", _("Webhook")
 
 
 PERSON_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.PUSH)
@@ -100,18 +101,18 @@ def masked(address: str) -> str:
 
 
 class MessageKind(models.TextChoices):
-    AHEAD = "ahead", "N ahead of you"
-    CALLED = "called", "It's your turn (and again on recall)"
-    MISSED = "missed", "Missed call: back in line"
-    CLOSED = "closed", "Ticket closed after a no-show"
-    TRANSFERRED = "transferred", "Transferred to another queue"
-    OFFERED = "offered", "Seats offered"
-    OFFER_REMINDER = "offer_reminder", "Reminder before an offer lapses"
-    CONFIRMED = "confirmed", "Confirmed"
-    EXPIRED = "expired", "Offer expired"
-    STAFF_WAIT = "staff_wait", "Staff: longest wait over the queue's target"
-    ENDPOINT_OFF = "endpoint_off", "Staff: a webhook endpoint was switched off"
-    EVENT = "event", "Webhook: a queue event"
+    AHEAD = "ahead", _("N ahead of you")
+    CALLED = "called", _("It's your turn (and again on recall)")
+    MISSED = "missed", _("Missed call: back in line")
+    CLOSED = "closed", _("Ticket closed after a no-show")
+    TRANSFERRED = "transferred", _("Transferred to another queue")
+    OFFERED = "offered", _("Seats offered")
+    OFFER_REMINDER = "offer_reminder", _("Reminder before an offer lapses")
+    CONFIRMED = "confirmed", _("Confirmed")
+    EXPIRED = "expired", _("Offer expired")
+    STAFF_WAIT = "staff_wait", _("Staff: longest wait over the queue's target")
+    ENDPOINT_OFF = "endpoint_off", _("Staff: a webhook endpoint was switched off")
+    EVENT = "event", _("Webhook: a queue event")
 
 
 PATIENT_KINDS = (
@@ -174,10 +175,10 @@ class AlertRule(models.Model):
 
     def clean(self):
         if self.kind == MessageKind.AHEAD and not self.threshold:
-            raise ValidationError({"threshold": "This rule needs a threshold of at least 1."})
+            raise ValidationError({"threshold": _("This rule needs a threshold of at least 1.")})
         if self.kind == MessageKind.STAFF_WAIT and self.threshold is not None:
-            raise ValidationError({"threshold": "Leave this empty: the staff wait alert fires at the queue's "
-                                                "service target (set it on the queue)."})
+            raise ValidationError({"threshold": _("Leave this empty: the staff wait alert fires at the queue's "
+                                                  "service target (set it on the queue).")})
 
 
 def new_webhook_secret() -> str:
@@ -211,11 +212,11 @@ class WebhookEndpoint(models.Model):
 
 
 class OutboxState(models.TextChoices):
-    PENDING = "pending", "Due"
-    RETRYING = "retrying", "Retrying"
-    DELIVERED = "delivered", "Delivered"
-    DEAD = "dead", "Dead (gave up)"
-    DROPPED = "dropped", "Dropped (no longer true)"
+    PENDING = "pending", _("Due")
+    RETRYING = "retrying", _("Retrying")
+    DELIVERED = "delivered", _("Delivered")
+    DEAD = "dead", _("Dead (gave up)")
+    DROPPED = "dropped", _("Dropped (no longer true)")
 
 
 DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)

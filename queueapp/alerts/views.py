@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import pages
 from ..selectors import ticket_by_token
 from ..errors import InvalidInput, QueueActionError
+from ..languages import use_language
 from .contacts import (
     do_stop,
     do_subscribe,
@@ -29,10 +31,12 @@ from .models import Channel, StaffPushSubscription
 SERVICE_WORKER = Path(__file__).resolve().parent / "static_sw.js"
 
 
-def _ticket(token: str):
+def _ticket(request, token: str):
+    """The ticket, and the holder's language for the answer (as on their ticket page)."""
     ticket = ticket_by_token(token)
     if ticket is None:
-        raise Http404("No such ticket.")
+        raise Http404(_("No such ticket."))
+    use_language(request, ticket.language)
     return ticket
 
 
@@ -40,19 +44,19 @@ def _json_body(request):
     try:
         return json.loads(request.body or b"null")
     except ValueError:
-        raise InvalidInput("The body must be JSON.", field="subscription") from None
+        raise InvalidInput(_("The body must be JSON."), field="subscription") from None
 
 
 @require_POST
 def subscribe(request, token: str):
     """The ticket page's form: SMS or e-mail, with explicit consent."""
-    ticket = _ticket(token)
+    ticket = _ticket(request, token)
     channel = request.POST.get("channel", "")
     try:
         if channel not in (Channel.SMS, Channel.EMAIL):
-            raise InvalidInput("Choose SMS or e-mail.", field="channel")
+            raise InvalidInput(_("Choose SMS or e-mail."), field="channel")
         if request.POST.get("consent") != "yes":
-            raise InvalidInput("Tick the box to agree to receive these messages.", field="consent")
+            raise InvalidInput(_("Tick the box to agree to receive these messages."), field="consent")
         parse = parse_phone if channel == Channel.SMS else parse_email
         address = parse(request.POST.get("address", ""), field="address")
         do_subscribe(ticket, channel=channel, address=address)
@@ -61,34 +65,34 @@ def subscribe(request, token: str):
                    "alert_error": error.message, "alert_field": error.field,
                    "alert_channel": channel, "alert_address": request.POST.get("address", "")}
         return render(request, "queueapp/ticket.html", context, status=error.status_code)
-    messages.success(request, "Alerts are on: we will tell you when your turn is near "
-                              "(each message has a link to stop them).")
+    messages.success(request, _("Alerts are on: we will tell you when your turn is near "
+                                "(each message has a link to stop them)."))
     return redirect("ticket", token=ticket.token)
 
 
 @require_POST
 def subscribe_push(request, token: str):
     """The browser's PushSubscription as JSON (sent by alerts.js after the person clicked)."""
-    ticket = _ticket(token)
+    ticket = _ticket(request, token)
     try:
         endpoint, keys = parse_push_subscription(_json_body(request))
         do_subscribe(ticket, channel=Channel.PUSH, address=endpoint, keys=keys)
     except QueueActionError as error:
         return JsonResponse({"detail": error.message, "field": error.field}, status=error.status_code)
-    return JsonResponse({"detail": "Notifications are on for this browser."}, status=201)
+    return JsonResponse({"detail": _("Notifications are on for this browser.")}, status=201)
 
 
 @require_POST
 def subscribe_staff_push(request):
     """A manager's browser asks for staff alerts by web push (console home)."""
     if not request.user.is_authenticated:
-        return JsonResponse({"detail": "Log in first.", "field": None}, status=401)
+        return JsonResponse({"detail": _("Log in first."), "field": None}, status=401)
     try:
         endpoint, keys = parse_push_subscription(_json_body(request))
         do_subscribe_staff_push(request.user, endpoint=endpoint, keys=keys)
     except QueueActionError as error:
         return JsonResponse({"detail": error.message, "field": error.field}, status=error.status_code)
-    return JsonResponse({"detail": "Staff alerts will also come to this browser."}, status=201)
+    return JsonResponse({"detail": _("Staff alerts will also come to this browser.")}, status=201)
 
 
 @csrf_exempt  # the unguessable token is the credential; mail clients' one-click POST has no CSRF token

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
@@ -68,7 +69,7 @@ class Principal:
 
     def _staff_user(self):
         if self.is_kiosk:
-            raise PermissionDenied("A kiosk token may only create tickets.")
+            raise PermissionDenied(_("A kiosk token may only create tickets."))
         return self.user
 
     def queue(self, queue_id: int, *, manager: bool = False) -> Queue:
@@ -103,8 +104,8 @@ class Principal:
     def check_priority(self, priority: int) -> None:
         """Above normal priority is a staff decision: staff, or a kiosk token that allows it."""
         if priority > Priority.NORMAL and self.is_kiosk and not self.token.may_set_priority:
-            raise PermissionDenied("A kiosk token creates normal-priority tickets only; staff (or a "
-                                   "token issued with --allow-priority) may set a higher one.",
+            raise PermissionDenied(_("A kiosk token creates normal-priority tickets only; staff (or a "
+                                     "token issued with --allow-priority) may set a higher one."),
                                    field="priority")
 
     def queue_to_join(self, queue_id: int) -> tuple[Queue | int, Callable[[Queue], None] | None]:
@@ -129,7 +130,7 @@ class BearerTokenAuth(HttpBearer):
         found = (ApiToken.objects.select_related("user", "location")
                  .filter(digest=digest_of(token)).first())
         if found is None or (found.user is not None and not found.user.is_active):
-            raise AuthenticationError(message="This API token is not valid: it is mistyped or was revoked.")
+            raise AuthenticationError(message=_("This API token is not valid: it is mistyped or was revoked."))
         now = timezone.now()
         if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
@@ -147,8 +148,8 @@ class SessionAuth(APIKeyCookie):
         if not request.user.is_authenticated:
             return None
         if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
-            raise PermissionDenied("CSRF check failed: send the csrftoken cookie's value in the "
-                                   "X-CSRFToken header.")
+            raise PermissionDenied(_("CSRF check failed: send the csrftoken cookie's value in the "
+                                     "X-CSRFToken header."))
         return request.COOKIES.get(self.param_name)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:

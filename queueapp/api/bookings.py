@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import StrictBool, WithJsonSchema
 
@@ -108,7 +109,7 @@ def _bookable(queue_id: int) -> Queue:
     queue = Queue.objects.select_related("location").filter(pk=queue_id).first()
     schedule = schedule_of(queue) if queue is not None else None
     if schedule is None or not schedule.is_open:
-        raise NotFound(f"Queue {queue_id} takes no appointments.", field="queue_id")
+        raise NotFound(_("Queue %(id)s takes no appointments.") % {"id": queue_id}, field="queue_id")
     return queue
 
 
@@ -116,7 +117,7 @@ def _by_token(token: str) -> Booking:
     booking = (Booking.objects.select_related("slot__queue__location", "ticket__queue")
                .filter(token=token).first()) if TOKEN_RE.fullmatch(token) else None
     if booking is None:
-        raise NotFound("No booking has this token; check the link or QR code.", field="token")
+        raise NotFound(_("No booking has this token; check the link or QR code."), field="token")
     return booking
 
 
@@ -167,7 +168,7 @@ def move(request: HttpRequest, payload: MoveIn, token: Token = Path(...)):
 def check_in_by_token(request: HttpRequest, token: Token = Path(...)):
     booking = _by_token(token)
     if not booking.slot.queue.booking_schedule.self_check_in:
-        raise InvalidInput("Please check in at the kiosk or at the desk.", field="token")
+        raise InvalidInput(_("Please check in at the kiosk or at the desk."), field="token")
     services.do_check_in(booking, via="page")
     return booking_out(_by_token(token))
 
@@ -179,7 +180,7 @@ def check_in_by_code(request: HttpRequest, payload: CodeIn):
     booking = booking_by_code(payload.code)
     location_id = booking.slot.queue.location_id
     if who.token is not None and who.token.location_id != location_id:
-        raise NotFound("No booking has that code here.", field="code")
+        raise NotFound(_("No booking has that code here."), field="code")
     if not who.is_kiosk:
         check_staff_at(who.user, location_id)
     services.do_check_in(booking, via="kiosk" if who.is_kiosk else "staff",
@@ -194,7 +195,7 @@ def day_bookings(request: HttpRequest, location_id: int = Path(..., ge=1, le=MAX
     day = parse_day(day)
     location = principal(request).staff_locations().filter(pk=location_id).first()
     if location is None:
-        raise NotFound(f"Location {location_id} does not exist.", field="location_id")
+        raise NotFound(_("Location %(id)s does not exist.") % {"id": location_id}, field="location_id")
     return [StaffBookingOut(id=b.pk, code=b.code, status=b.status, queue_id=b.slot.queue_id,
                             starts_at=b.slot.starts_at, priority=b.priority, arrived_late=b.arrived_late,
                             ticket_number=b.ticket.display_number if b.ticket else None)

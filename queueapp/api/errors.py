@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -22,7 +24,7 @@ from ..errors import QueueActionError
 
 CODES_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                    405: "method_not_allowed", 409: "conflict", 429: "throttled"}
-NOT_LOGGED_IN = "Log in, or send an API token as 'Authorization: Bearer <key>'."
+NOT_LOGGED_IN = gettext_lazy("Log in, or send an API token as 'Authorization: Bearer <key>'.")
 # Services name the object an error is about ("queue"); the API's inputs carry
 # its id ("queue_id"). An error names what the caller sent.
 INPUT_NAME_OF_FIELD = {"queue": "queue_id", "counter": "counter_id", "ticket": "ticket_id"}
@@ -77,7 +79,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        detail = exc.message if exc.message != "Unauthorized" else NOT_LOGGED_IN
+        detail = str(exc.message if exc.message != "Unauthorized" else NOT_LOGGED_IN)
         response = api.create_response(request, error_body(detail, code="unauthenticated"), status=401)
         response["WWW-Authenticate"] = "Bearer"
         return response
@@ -87,7 +89,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         detail = exc.message
         if isinstance(exc.__cause__, (json.JSONDecodeError, UnicodeDecodeError)):
             # django-ninja's own message hides where the JSON broke.
-            detail = f"The request body is not valid JSON ({exc.__cause__})."
+            detail = _("The request body is not valid JSON (%(error)s).") % {"error": exc.__cause__}
         code = CODES_BY_STATUS.get(exc.status_code, "error")
         field = "body" if exc.status_code == 400 else None
         return api.create_response(request, error_body(detail, code=code, field=field),
@@ -97,17 +99,17 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return api.create_response(
-            request, error_body(f"The request body is larger than {limit} bytes.", code="too_large",
+            request, error_body(_("The request body is larger than %(limit)s bytes.") % {"limit": limit}, code="too_large",
                                 field="body"), status=413)
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-        return api.create_response(request, error_body("Not found.", code="not_found"), status=404)
+        return api.create_response(request, error_body(_("Not found."), code="not_found"), status=404)
 
 
 def unknown_path(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Anything under /api/ that names no endpoint: the same JSON as every other error."""
-    return JsonResponse(error_body(f"No API endpoint at {request.path}; see /api/docs.", code="not_found"),
+    return JsonResponse(error_body(_("No API endpoint at %(path)s; see /api/docs.") % {"path": request.path}, code="not_found"),
                         status=404)
 
 
@@ -119,7 +121,7 @@ def json_method_not_allowed(view):
         if not isinstance(response, HttpResponseNotAllowed):
             return response
         allowed = response["Allow"]
-        answer = JsonResponse(error_body(f"{request.method} is not allowed here; use {allowed}.",
+        answer = JsonResponse(error_body(_("%(method)s is not allowed here; use %(allowed)s.") % {"method": request.method, "allowed": allowed},
                                          code=CODES_BY_STATUS[405]), status=405)
         answer["Allow"] = allowed
         return answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
 
 from .. import services
@@ -33,7 +34,7 @@ def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
     who = principal(request)
     queue, check = who.queue_to_join(queue_id)
     if payload.note and who.is_kiosk:
-        raise PermissionDenied("A kiosk token cannot write staff notes.", field="note")
+        raise PermissionDenied(_("A kiosk token cannot write staff notes."), field="note")
     who.check_priority(payload.priority)
     ticket = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
                               acting_user=who.user, note=payload.note, language=payload.language,

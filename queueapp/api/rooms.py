@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Path, Router, Schema
 from ninja.errors import AuthenticationError
 
@@ -39,11 +40,11 @@ def _room(request: HttpRequest, slug: str) -> WaitingRoom:
     room = WaitingRoom.objects.select_related("queue").filter(slug=slug).first()
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
-        raise AuthenticationError(message="Send the room's key: Authorization: Bearer qr_…")
+        raise AuthenticationError(message=_("Send the room's key: Authorization: Bearer qr_…"))
     if room is None:
-        raise NotFound(f"There is no waiting room {slug!r}.", field="room")
+        raise NotFound(_("There is no waiting room %(slug)s.") % {"slug": repr(slug)}, field="room")
     if not room_key_matches(room, header.removeprefix("Bearer ").strip()):
-        raise PermissionDenied(f"This key is not the key of waiting room {slug!r}.")
+        raise PermissionDenied(_("This key is not the key of waiting room %(slug)s.") % {"slug": repr(slug)})
     return room
 
 

@@ -10,6 +10,7 @@ import re
 from typing import Annotated
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Path, Router
 from pydantic import WithJsonSchema
 
@@ -34,7 +35,7 @@ TokenPath = Path(..., description="The ticket's token, from its page or QR code.
 def _by_token(token: str) -> Ticket:
     ticket = ticket_by_token(token) if TOKEN_RE.fullmatch(token) else None
     if ticket is None:
-        raise NotFound("No ticket has this token; check the link or QR code.", field="token")
+        raise NotFound(_("No ticket has this token; check the link or QR code."), field="token")
     return ticket
 
 

@@ -28,10 +28,13 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ..alerts.models import Contact
 from ..errors import CheckInNotOpen, InvalidInput, InvalidTransition, NotFound, QueuePaused, SlotFull
-from ..models import Booking, BookingStatus, Priority, Queue, QueueEvent, Slot, new_booking_code
+from ..models import (Booking, BookingStatus, Priority, Queue, QueueEvent, Slot, booking_status_in_sentence,
+                      new_booking_code)
 from ..slots import check_in_window, check_slot, schedule_of
 from ._events import record_event
 from ._line import booking_place
@@ -45,17 +48,18 @@ CHECK_IN_WAYS = ("kiosk", "page", "staff")
 def _schedule(queue: Queue):
     schedule = schedule_of(queue)
     if schedule is None or queue.kind != Queue.Kind.COUNTER:
-        raise InvalidInput(f"{queue.name} takes no appointments.", field="queue")
+        raise InvalidInput(_("%(queue)s takes no appointments.") % {"queue": queue.name}, field="queue")
     return schedule
 
 
 def _take_place(queue: Queue, start: datetime, end: datetime, capacity: int) -> Slot:
     """One more booking in the slot (queue locked): created on its first booking."""
-    slot, _ = Slot.objects.get_or_create(queue=queue, starts_at=start,
+    slot, _created = Slot.objects.get_or_create(queue=queue, starts_at=start,
                                          defaults={"ends_at": end, "capacity": capacity})
     if slot.booked >= slot.capacity:
-        raise SlotFull(f"The {_local(queue, start):%H:%M} slot is fully booked "
-                       f"({slot.capacity} place{'s' if slot.capacity != 1 else ''}); pick another.",
+        raise SlotFull(ngettext("The %(time)s slot is fully booked (%(places)s place); pick another.",
+                                "The %(time)s slot is fully booked (%(places)s places); pick another.",
+                                slot.capacity) % {"time": f"{_local(queue, start):%H:%M}", "places": slot.capacity},
                        field="starts_at")
     Slot.objects.filter(pk=slot.pk).update(booked=F("booked") + 1)
     return slot
@@ -81,7 +85,7 @@ def _utc(at: datetime) -> str:
 def _lock_booking(booking_id: int) -> tuple[Queue, Booking]:
     queue_id = Booking.objects.filter(pk=booking_id).values_list("slot__queue_id", flat=True).first()
     if queue_id is None:
-        raise NotFound("No such booking.")
+        raise NotFound(_("No such booking."))
     queue = lock_queue(queue_id)
     booking = Booking.objects.select_related("slot").get(pk=booking_id)
     return queue, booking
@@ -105,10 +109,10 @@ def do_book(queue: Queue | int, *, starts_at: datetime, priority: int = Priority
     queue = lock_queue(_pk(queue))
     schedule = _schedule(queue)
     if not schedule.is_open and acting_user is None:
-        raise InvalidInput(f"{queue.name} is not taking bookings right now.", field="queue")
+        raise InvalidInput(_("%(queue)s is not taking bookings right now.") % {"queue": queue.name}, field="queue")
     if priority not in Priority.values:
-        raise InvalidInput("Priority must be one of " + ", ".join(str(v) for v in Priority.values) + ".",
-                           field="priority")
+        raise InvalidInput(_("Priority must be one of %(values)s.") % {
+            "values": ", ".join(str(v) for v in Priority.values)}, field="priority")
     start, end = check_slot(schedule, starts_at, now)
     slot = _take_place(queue, start, end, schedule.per_slot)
     channel, address = contact or ("", "")
@@ -128,13 +132,13 @@ def do_move_booking(booking: Booking | int, *, starts_at: datetime, acting_user=
     """Move a booking not yet checked in to another slot of its queue. Locks the queue row."""
     queue, booking = _lock_booking(_pk(booking))
     if booking.status != BookingStatus.BOOKED:
-        raise InvalidTransition(f"This booking is {booking.get_status_display().lower()}; it can no longer "
-                                "be moved.", field="booking")
+        raise InvalidTransition(_("This booking is %(status)s; it can no longer be moved.") % {
+            "status": booking_status_in_sentence(booking.status)}, field="booking")
     schedule = _schedule(queue)
     start, end = check_slot(schedule, starts_at, now)
     old = booking.slot
     if start == old.starts_at:
-        raise InvalidInput("The booking is already in that slot.", field="starts_at")
+        raise InvalidInput(_("The booking is already in that slot."), field="starts_at")
     slot = _take_place(queue, start, end, schedule.per_slot)
     _release_place(old)
     booking.slot = slot
@@ -157,8 +161,8 @@ def do_cancel_booking(booking: Booking | int, *, acting_user=None, by_holder: bo
     """Cancel a booking not yet checked in: its place in the slot is free again. Locks the queue row."""
     queue, booking = _lock_booking(_pk(booking))
     if booking.status != BookingStatus.BOOKED:
-        raise InvalidTransition(f"This booking is {booking.get_status_display().lower()}; there is nothing "
-                                "to cancel.", field="booking")
+        raise InvalidTransition(_("This booking is %(status)s; there is nothing to cancel.") % {
+            "status": booking_status_in_sentence(booking.status)}, field="booking")
     _release_place(booking.slot)
     _end(booking, BookingStatus.CANCELLED, timezone.now())
     record_event(queue, Kind.BOOKING_CANCELLED, actor=acting_user,
@@ -176,24 +180,25 @@ def do_check_in(booking: Booking | int, *, via: str, acting_user=None, now: date
     opens: refused with the time it opens. A paused queue refuses, as for a join.
     """
     if via not in CHECK_IN_WAYS:
-        raise InvalidInput(f"Check in by one of {', '.join(CHECK_IN_WAYS)}.", field="via")
+        raise InvalidInput(_("Check in by one of %(ways)s.") % {"ways": ", ".join(CHECK_IN_WAYS)}, field="via")
     queue, booking = _lock_booking(_pk(booking))
     schedule = _schedule(queue)
     now = now or timezone.now()
     slot = booking.slot
     opens, closes = check_in_window(booking)
     if booking.status not in (BookingStatus.BOOKED, BookingStatus.MISSED):
-        raise InvalidTransition(f"This booking is {booking.get_status_display().lower()}; it cannot be "
-                                "checked in.", field="booking")
+        raise InvalidTransition(_("This booking is %(status)s; it cannot be checked in.") % {
+            "status": booking_status_in_sentence(booking.status)}, field="booking")
     if booking.status == BookingStatus.MISSED and \
             queue.location.business_day(now) != queue.location.business_day(slot.starts_at):
-        raise InvalidTransition("This booking was for another day and has ended; take a ticket or book again.",
+        raise InvalidTransition(_("This booking was for another day and has ended; take a ticket or book again."),
                                 field="booking")
     if now < opens:
-        raise CheckInNotOpen(f"Check-in for your {_local(queue, slot.starts_at):%H:%M} appointment opens at "
-                             f"{_local(queue, opens):%H:%M}.", field="booking")
+        raise CheckInNotOpen(_("Check-in for your %(time)s appointment opens at %(opens)s.") % {
+            "time": f"{_local(queue, slot.starts_at):%H:%M}", "opens": f"{_local(queue, opens):%H:%M}"}, field="booking")
     if queue.is_paused:
-        raise QueuePaused(f"{queue.name} is not taking anyone right now (paused); please ask at the desk.")
+        raise QueuePaused(_("%(queue)s is not taking anyone right now (paused); please ask at the desk.") % {
+            "queue": queue.name})
     on_time = booking.status == BookingStatus.BOOKED and now <= closes
     if on_time:
         place_at = slot.starts_at - timedelta(minutes=schedule.grace_minutes)

@@ -8,6 +8,7 @@ socket then renders in the new language); alerts read the column when sent.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ..errors import InvalidInput, NotFound
 from ..languages import SHIPPED, language_choices
@@ -24,10 +25,11 @@ def do_set_ticket_language(ticket: Ticket | int, *, language: str) -> Ticket:
     pk = ticket.pk if isinstance(ticket, Ticket) else ticket
     ticket = Ticket.objects.select_related("queue__location").filter(pk=pk).first()
     if ticket is None:
-        raise NotFound(f"Ticket {pk} does not exist.")
+        raise NotFound(_("Ticket %(id)s does not exist.") % {"id": pk})
     offered = ticket.queue.location.offered_languages
     if language not in offered:
-        raise InvalidInput(f"Choose one of the languages offered here: {_names(offered)}.", field="language")
+        raise InvalidInput(_("Choose one of the languages offered here: %(languages)s.") % {"languages": _names(offered)},
+                           field="language")
     Ticket.objects.filter(pk=ticket.pk).update(language=language)
     ticket.language = language
     return ticket
@@ -37,7 +39,7 @@ def do_set_ticket_language(ticket: Ticket | int, *, language: str) -> Ticket:
 def do_set_staff_language(user, *, language: str) -> StaffPreference:
     """A staff member's language; empty: follow the browser's."""
     if language and language not in SHIPPED:
-        raise InvalidInput(f"Choose one of {_names(SHIPPED)}, or none to follow the browser.",
-                           field="language")
-    preference, _ = StaffPreference.objects.update_or_create(user=user, defaults={"language": language})
+        raise InvalidInput(_("Choose one of %(languages)s, or none to follow the browser.") % {
+            "languages": _names(SHIPPED)}, field="language")
+    preference, _created = StaffPreference.objects.update_or_create(user=user, defaults={"language": language})
     return preference

@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
@@ -87,23 +88,25 @@ def do_create_waiting_room(*, location, name: str, slug: str, prefix: str, targe
     for field, value, least in (("admit_per_minute", admit_per_minute, 1), ("max_inside", max_inside, 1),
                                 ("admission_seconds", admission_seconds, 10)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidInput(f"{field} must be a whole number of at least {least}.", field=field)
+            raise InvalidInput(_("%(field)s must be a whole number of at least %(least)s.") % {
+                "field": field, "least": least}, field=field)
     from django.core.exceptions import ValidationError
     from django.core.validators import URLValidator, validate_slug
 
     try:
         validate_slug(slug)
     except ValidationError:
-        raise InvalidInput("slug may only hold letters, digits, - and _.", field="slug") from None
+        raise InvalidInput(_("slug may only hold letters, digits, - and _."), field="slug") from None
     try:
         URLValidator(schemes=["http", "https"])(target_url)
     except ValidationError:
-        raise InvalidInput("target_url must be an http(s) address such as https://shop.example.com/.",
+        raise InvalidInput(_("target_url must be an http(s) address such as https://shop.example.com/."),
                            field="target_url") from None
     if WaitingRoom.objects.filter(slug=slug).exists() or Queue.objects.filter(location=location, slug=slug).exists():
-        raise InvalidInput(f"A waiting room or queue called {slug!r} exists already.", field="slug")
+        raise InvalidInput(_("A waiting room or queue called %(slug)s exists already.") % {"slug": repr(slug)},
+                           field="slug")
     if not re.fullmatch(r"[A-Z0-9]{1,4}", prefix):
-        raise InvalidInput("prefix must be 1-4 capital letters or digits.", field="prefix")
+        raise InvalidInput(_("prefix must be 1-4 capital letters or digits."), field="prefix")
     queue = Queue.objects.create(location=location, name=name, slug=slug, prefix=prefix,
                                  kind=Queue.Kind.CAPACITY, capacity=max_inside, batch_size=max_inside)
     return WaitingRoom.objects.create(queue=queue, slug=slug, target_url=target_url,
@@ -129,7 +132,7 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
     room_id = room if isinstance(room, int) else room.pk
     room = WaitingRoom.objects.select_related("queue__location").filter(pk=room_id).first()
     if room is None:
-        raise NotFound(f"Waiting room {room_id} does not exist.")
+        raise NotFound(_("Waiting room %(id)s does not exist.") % {"id": room_id})
     ticket = _take_place(room.queue)
     queue = ticket.queue
     # `seats_taken` is the row as this arrival's statement left it (exact);
@@ -249,8 +252,8 @@ def _execute(sql: str, params: dict, queue: Queue) -> tuple:
     if row is None:
         queue.refresh_from_db(fields=["is_paused", "max_waiting"])
         if queue.is_paused:
-            raise QueuePaused(f"{queue.name} is closed for now; please come back later.")
-        raise QueueFull(f"{queue.name} is full; please come back later.")
+            raise QueuePaused(_("%(queue)s is closed for now; please come back later.") % {"queue": queue.name})
+        raise QueueFull(_("%(queue)s is full; please come back later.") % {"queue": queue.name})
     return row
 
 
@@ -272,15 +275,16 @@ def do_release_visitor(room: WaitingRoom, visitor_id: int, *, outcome: str,
     """The protected site says a visitor is done or abandoned: their place inside
     goes to the next in line (at the room's rate). Locks the room's queue row."""
     if outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}.", field="outcome")
+        raise InvalidInput(_("outcome must be one of %(allowed)s, not %(value)s.") % {
+            "allowed": ", ".join(OUTCOMES), "value": repr(outcome)}, field="outcome")
     queue = lock_queue(room.queue_id)
     room = _room_of(queue)
     ticket = Ticket.objects.filter(queue=queue, pk=visitor_id).first()
     if ticket is None:
-        raise NotFound(f"Visitor {visitor_id} never entered {room.slug}.", field="visitor_id")
+        raise NotFound(_("Visitor %(visitor)s never entered %(room)s.") % {"visitor": visitor_id, "room": room.slug},
+                       field="visitor_id")
     if ticket.status != TicketStatus.CONFIRMED:
-        raise InvalidTransition(f"Visitor {visitor_id} is not inside: {_state_words(ticket)}.",
-                                field="visitor_id")
+        raise InvalidTransition(_not_inside(ticket, visitor_id), field="visitor_id")
     ticket.queue = queue
     now = now or timezone.now()
     status, kind = OUTCOMES[outcome]
@@ -289,10 +293,15 @@ def do_release_visitor(room: WaitingRoom, visitor_id: int, *, outcome: str,
     return ticket
 
 
-def _state_words(ticket: Ticket) -> str:
-    return {TicketStatus.WAITING: "still waiting in line", TicketStatus.COMPLETED: "already reported done",
-            TicketStatus.CANCELLED: "already left", TicketStatus.EXPIRED: "the admission expired"
-            }.get(ticket.status, status_in_sentence(ticket.status))
+def _not_inside(ticket: Ticket, visitor_id: int) -> str:
+    """Why a visitor cannot be released, a whole sentence per status."""
+    values = {"visitor": visitor_id, "status": status_in_sentence(ticket.status)}
+    sentence = {TicketStatus.WAITING: _("Visitor %(visitor)s is not inside: still waiting in line."),
+                TicketStatus.COMPLETED: _("Visitor %(visitor)s is not inside: already reported done."),
+                TicketStatus.CANCELLED: _("Visitor %(visitor)s is not inside: already left."),
+                TicketStatus.EXPIRED: _("Visitor %(visitor)s is not inside: the admission expired."),
+                }.get(ticket.status)
+    return (sentence or _("Visitor %(visitor)s is not inside: %(status)s.")) % values
 
 
 def _release(queue: Queue, ticket: Ticket, *, status: str, kind: str, now: datetime, reason: str) -> None:

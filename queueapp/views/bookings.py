@@ -13,11 +13,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ..access import check_staff_at
 from ..alerts.contacts import alert_contact_from
 from ..forms import WholeNumberField, parse_day, parse_slot_start
+from ..languages import language_choices, use_language, visitor_language
 from ..models import MAX_ID, Booking, BookingStatus, Location, Priority, Queue
 from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
 from ..services import (
@@ -46,10 +48,10 @@ def _whole(raw, field: str, message: str, *, low: int = 0) -> int:
 def _pick(queues, raw) -> Queue | None:
     if raw in (None, ""):
         return None
-    queue_id = _whole(raw, "queue", "Choose one of the services listed.", low=1)
+    queue_id = _whole(raw, "queue", _("Choose one of the services listed."), low=1)
     queue = next((q for q in queues if q.pk == queue_id), None)
     if queue is None:
-        raise InvalidInput("Choose one of the services listed.", field="queue")
+        raise InvalidInput(_("Choose one of the services listed."), field="queue")
     return queue
 
 
@@ -73,16 +75,17 @@ def _refused(request, template: str, context: dict, error: QueueActionError):
 def book(request, location_slug: str):
     """Pick a service, a day and a slot; optional contact; POST books and goes to the booking page."""
     location = get_object_or_404(Location, slug=location_slug)
+    use_language(request, visitor_language(request, location))
     queues = bookable_queues(location)
     data = request.POST if request.method == "POST" else request.GET
-    context = {"location": location, "queues": queues}
+    context = {"location": location, "queues": queues, "languages": language_choices(location.offered_languages)}
     try:
         queue = _pick(queues, data.get("queue"))
         context.update(queue=queue, **_slots_context(queue, parse_day(request.GET.get("day"))))
         if request.method != "POST":
             return render(request, "queueapp/book.html", context)
         if queue is None:
-            raise InvalidInput("Choose a service.", field="queue")
+            raise InvalidInput(_("Choose a service."), field="queue")
         starts_at = parse_slot_start(request.POST.get("starts_at"))
         contact = alert_contact_from(request.POST)  # checked before anything is written
         check_join_rate(request)
@@ -92,18 +95,22 @@ def book(request, location_slug: str):
     return remember_browser(request, redirect("booking", booking.token))
 
 
-def _booking(token: str) -> Booking:
+def _booking(request, token: str) -> Booking:
+    """The booking, and its page's language: the visitor's (a pick, the browser's,
+    the location's default), as on the booking page it was made from."""
     booking = Booking.objects.select_related("slot__queue__location", "ticket__queue").filter(token=token).first()
     if booking is None:
-        raise Http404("No such booking.")
+        raise Http404(_("No such booking."))
+    use_language(request, visitor_language(request, booking.slot.queue.location))
     return booking
 
 
 def booking_page(request, token: str, *, error: QueueActionError | None = None):
     """The holder's page: when, the code and its QR (what the kiosk scans), and what to do next."""
-    booking = _booking(token)
+    booking = _booking(request, token)
     url = request.build_absolute_uri(reverse("booking", args=[booking.token]))
-    context = {**booking_view(booking), "qr": qr_svg(url, title="QR code of your booking"), "booking_url": url}
+    context = {**booking_view(booking), "qr": qr_svg(url, title=_("QR code of your booking")), "booking_url": url,
+               "languages": language_choices(booking.slot.queue.location.offered_languages)}
     if booking.status == BookingStatus.BOOKED:
         try:
             context.update(moving=True, **_slots_context(booking.slot.queue, parse_day(request.GET.get("day"))))
@@ -117,7 +124,7 @@ def booking_page(request, token: str, *, error: QueueActionError | None = None):
 
 @require_POST
 def booking_cancel(request, token: str):
-    booking = _booking(token)
+    booking = _booking(request, token)
     try:
         do_cancel_booking(booking, by_holder=True)
     except QueueActionError as error:
@@ -127,7 +134,7 @@ def booking_cancel(request, token: str):
 
 @require_POST
 def booking_move(request, token: str):
-    booking = _booking(token)
+    booking = _booking(request, token)
     try:
         do_move_booking(booking, starts_at=parse_slot_start(request.POST.get("starts_at")))
     except QueueActionError as error:
@@ -138,10 +145,10 @@ def booking_move(request, token: str):
 @require_POST
 def booking_check_in(request, token: str):
     """Check in from one's own booking page, when the queue allows it (the holder is near)."""
-    booking = _booking(token)
+    booking = _booking(request, token)
     try:
         if not booking.slot.queue.booking_schedule.self_check_in:
-            raise InvalidInput("Please check in at the kiosk or at the desk.", field="booking")
+            raise InvalidInput(_("Please check in at the kiosk or at the desk."), field="booking")
         do_check_in(booking, via="page")
     except QueueActionError as error:
         return booking_page(request, token, error=error)
@@ -151,6 +158,7 @@ def booking_check_in(request, token: str):
 def kiosk_check_in(request, location_slug: str):
     """The kiosk's appointment check-in: scan the booking's QR code or type its code."""
     location = get_object_or_404(Location, slug=location_slug)
+    use_language(request, visitor_language(request, location))
     context = {"location": location}
     if request.method != "POST":
         return render(request, "queueapp/kiosk_check_in.html", context)
@@ -158,7 +166,7 @@ def kiosk_check_in(request, location_slug: str):
         check_rate(request, "kiosk")
         booking = booking_by_code(request.POST.get("code"))
         if booking.slot.queue.location_id != location.pk:
-            raise NotFound("That booking is for another location.", field="code")
+            raise NotFound(_("That booking is for another location."), field="code")
         booking = do_check_in(booking, via="kiosk")
     except QueueActionError as error:
         context.update(error=error.message, code=str(request.POST.get("code", ""))[:40])
@@ -199,20 +207,20 @@ def _staff_act(request, queues, queue) -> None:
     action = request.POST.get("action")
     if action == "book":
         if queue is None:
-            raise InvalidInput("Choose a service.", field="queue")
-        priority = _whole(request.POST.get("priority") or "0", "priority", "Choose one of the priorities listed.")
+            raise InvalidInput(_("Choose a service."), field="queue")
+        priority = _whole(request.POST.get("priority") or "0", "priority", _("Choose one of the priorities listed."))
         note = str(request.POST.get("note", "")).strip()
         if len(note) > 200 or "\x00" in note:
-            raise InvalidInput("A note is at most 200 characters, without control characters.", field="note")
+            raise InvalidInput(_("A note is at most 200 characters, without control characters."), field="note")
         do_book(queue, starts_at=parse_slot_start(request.POST.get("starts_at")), priority=priority, note=note,
                 contact=alert_contact_from(request.POST), acting_user=request.user)
         return
     if action not in ("check_in", "cancel"):
-        raise InvalidInput("Choose check in, cancel or book.", field="action")
-    booking_id = _whole(request.POST.get("booking"), "booking", "Choose one of the bookings listed.", low=1)
+        raise InvalidInput(_("Choose check in, cancel or book."), field="action")
+    booking_id = _whole(request.POST.get("booking"), "booking", _("Choose one of the bookings listed."), low=1)
     booking = Booking.objects.filter(pk=booking_id, slot__queue__in=queues).first()
     if booking is None:
-        raise NotFound("No such booking here.", field="booking")
+        raise NotFound(_("No such booking here."), field="booking")
     if action == "check_in":
         do_check_in(booking, via="staff", acting_user=request.user)
     else:

@@ -6,6 +6,8 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..access import managed_locations
 from ..charts import bar_chart
@@ -28,10 +30,10 @@ from ._common import authorize
 
 class StatsForm(DateRangeForm):
     location = forms.ModelChoiceField(queryset=Location.objects.none(), required=False,
-                                      empty_label=None)
-    by = forms.ChoiceField(choices=[("day", "per day"), ("hour", "per hour of the day"),
-                                    ("desk", "per counter and staff member")],
-                           required=False, label="CSV rows")
+                                      empty_label=None, label=gettext_lazy("Location"))
+    by = forms.ChoiceField(choices=[("day", gettext_lazy("per day")), ("hour", gettext_lazy("per hour of the day")),
+                                    ("desk", gettext_lazy("per counter and staff member"))],
+                           required=False, label=gettext_lazy("CSV rows"))
 
     def day_location(self):
         # The chosen location's day; none chosen: the page's default location.
@@ -46,7 +48,7 @@ class StatsForm(DateRangeForm):
 def stats_page(request: HttpRequest) -> HttpResponse:
     locations = managed_locations(request.user)
     if not locations.exists():
-        raise PermissionDenied("Only a manager can see statistics.")
+        raise PermissionDenied(_("Only a manager can see statistics."))
     form = StatsForm(request.GET, locations=locations)  # every field may be empty: today
     if not form.is_valid():
         return render(request, "queueapp/stats.html",
@@ -120,12 +122,12 @@ def _charts(hours: list[StatsRow]) -> list:
     pick = [by_hour.get(h, Figures()) for h in span]
     minutes = lambda v: None if v is None else v / 60  # noqa: E731
     return [
-        bar_chart("Wait before being called (minutes; bars: average, line: 90th percentile)",
+        bar_chart(_("Wait before being called (minutes; bars: average, line: 90th percentile)"),
                   labels, [minutes(f.wait_avg) for f in pick],
-                  line=[minutes(f.wait_p90) for f in pick], line_label="90th percentile"),
-        bar_chart("Throughput (tickets served per hour)", labels,
+                  line=[minutes(f.wait_p90) for f in pick], line_label=_("90th percentile")),
+        bar_chart(_("Throughput (tickets served per hour)"), labels,
                   [f.throughput_per_hour for f in pick]),
-        bar_chart("No-show rate (% of called tickets that ended)", labels,
+        bar_chart(_("No-show rate (%% of called tickets that ended)") % {}, labels,
                   [None if f.no_show_rate is None else f.no_show_rate * 100 for f in pick],
                   fmt=lambda v: f"{v:.0f}%"),
     ]

@@ -12,10 +12,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import access_queue, is_manager_at
 from ..forms import CapacityForm, WaitlistRowForm
+from ..languages import use_language
 from ..models import HOLDING_SEATS, Queue, Ticket, TicketStatus
 from ..selectors import admitted_since, ticket_by_token
 from ..services import (
@@ -60,20 +63,20 @@ def _waitlist(request: HttpRequest, queue_id: int, *, manager: bool = False) -> 
     NotFound for a queue that is no waitlist) rise to `@authorize`."""
     queue = access_queue(request.user, queue_id, manager=manager)
     if queue.kind != Queue.Kind.CAPACITY or queue.room_slug is not None:
-        raise NotFound(f"{queue.name} is not a waitlist.")
+        raise NotFound(_("%(queue)s is not a waitlist.") % {"queue": queue.name})
     return queue
 
 
-def _seats(n: int) -> str:
-    return f"{n} seat{'s' if n != 1 else ''}"
-
-
-def _admitted_words(queue: Queue, admitted: list[Ticket]) -> str:
+def _admitted_sentence(admitted: list[Ticket]) -> str:
+    """Who was just admitted, as a whole sentence in the staff member's language."""
     if not admitted:
-        return "nobody could be admitted"
-    verb = "offered seats to" if admitted[0].status == TicketStatus.OFFERED else "confirmed"
-    names = ", ".join(t.display_number for t in admitted)
-    return f"{verb} {names} ({_seats(sum(t.party_size for t in admitted))})"
+        return _("Nobody could be admitted.")
+    values = {"names": ", ".join(t.display_number for t in admitted), "seats": sum(t.party_size for t in admitted)}
+    if admitted[0].status == TicketStatus.OFFERED:
+        return ngettext("Offered seats to %(names)s (%(seats)s seat).", "Offered seats to %(names)s (%(seats)s seats).",
+                        values["seats"]) % values
+    return ngettext("Confirmed %(names)s (%(seats)s seat).", "Confirmed %(names)s (%(seats)s seats).",
+                    values["seats"]) % values
 
 
 @require_GET
@@ -92,9 +95,9 @@ def confirm_waitlist(request: HttpRequest, queue_id: int) -> HttpResponse:
     except QueueActionError as err:
         return _answer(request, queue, error=err)
     if admitted:
-        notice = f"{_admitted_words(queue, admitted)[0].upper()}{_admitted_words(queue, admitted)[1:]}."
+        notice = _admitted_sentence(admitted)
     else:
-        notice = "Nobody could be confirmed: no free seats fit the next request in line."
+        notice = _("Nobody could be confirmed: no free seats fit the next request in line.")
     return _answer(request, queue, notice=notice)
 
 
@@ -112,9 +115,10 @@ def set_capacity(request: HttpRequest, queue_id: int) -> HttpResponse:
     except QueueActionError as err:
         return _answer(request, queue, error=err)
     admitted = admitted_since(queue, version)
-    effect = f"; {_admitted_words(queue, admitted)}" if admitted else ""
-    notice = (f"Capacity {before} → {queue.capacity} seats{effect}; "
-              f"{queue.seats_free} free now.")
+    notice = _("Capacity %(before)s → %(after)s seats; %(free)s free now.") % {
+        "before": before, "after": queue.capacity, "free": queue.seats_free}
+    if admitted:
+        notice += " " + _admitted_sentence(admitted)
     return _answer(request, queue, notice=notice)
 
 
@@ -130,18 +134,23 @@ def row_action(request: HttpRequest, queue_id: int) -> HttpResponse:
         action, ticket_id = form.cleaned_data["action"], form.cleaned_data["ticket"]
         ticket = Ticket.objects.filter(pk=ticket_id, queue=queue).first()
         if ticket is None:
-            raise InvalidInput(f"There is no request {ticket_id} on {queue.name}.", field="ticket")
+            raise InvalidInput(_("There is no request %(id)s on %(queue)s.") % {"id": ticket_id, "queue": queue.name},
+                               field="ticket")
         if action == "cancel":
             was = ticket.status
             ticket = do_cancel(ticket.pk, acting_user=request.user)
-            freed = f": {_seats(ticket.party_size)} free again" if was in HOLDING_SEATS else ""
-            notice = f"Cancelled {ticket.display_number}{freed}."
+            if was in HOLDING_SEATS:
+                notice = ngettext("Cancelled %(number)s: %(seats)s seat free again.",
+                                  "Cancelled %(number)s: %(seats)s seats free again.", ticket.party_size) % {
+                    "number": ticket.display_number, "seats": ticket.party_size}
+            else:
+                notice = _("Cancelled %(number)s.") % {"number": ticket.display_number}
         elif action == "front":
             ticket = do_move_to_front(ticket.pk, acting_user=request.user)
-            notice = f"{ticket.display_number} is now first in line."
+            notice = _("%(number)s is now first in line.") % {"number": ticket.display_number}
         else:
             ticket = do_admit_request(ticket.pk, offer=action == "offer", acting_user=request.user)
-            notice = f"{_admitted_words(queue, [ticket])[0].upper()}{_admitted_words(queue, [ticket])[1:]}."
+            notice = _admitted_sentence([ticket])
     except QueueActionError as err:
         return _answer(request, queue, error=err)
     return _answer(request, queue, notice=notice)
@@ -169,7 +178,8 @@ def _offer_view(service, notice):
     def view(request: HttpRequest, token: str) -> HttpResponse:
         ticket = ticket_by_token(token)
         if ticket is None:
-            raise Http404("No ticket has this link.")
+            raise Http404(_("No ticket has this link."))
+        use_language(request, ticket.language)  # the holder's, as on their ticket page
         try:
             ticket = service(ticket.pk)
         except QueueActionError as err:
@@ -181,13 +191,15 @@ def _offer_view(service, notice):
 
 
 def _accepted(ticket: Ticket) -> str:
-    return f"Accepted: your {ticket.party_size} seat(s) are confirmed ({ticket.display_number})."
+    return ngettext("Accepted: your %(seats)s seat is confirmed (%(number)s).",
+                    "Accepted: your %(seats)s seats are confirmed (%(number)s).", ticket.party_size) % {
+        "seats": ticket.party_size, "number": ticket.display_number}
 
 
 def _declined(ticket: Ticket) -> str:
     if ticket.status == TicketStatus.EXPIRED:
-        return "This offer had already expired; its seats went to the next person in line."
-    return "You declined the offer; the seats go to the next person in line."
+        return _("This offer had already expired; its seats went to the next person in line.")
+    return _("You declined the offer; the seats go to the next person in line.")
 
 
 accept_offer = _offer_view(do_accept_offer, _accepted)

@@ -49,7 +49,7 @@
           userVisibleOnly: true, applicationServerKey: keyBytes(button.dataset.key),
         }),
         new Promise((_, reject) => setTimeout(
-          () => reject(new Error("the browser's push service did not answer")), SUBSCRIBE_TIMEOUT_MS)),
+          () => reject(new Error(gettext("the browser's push service did not answer"))), SUBSCRIBE_TIMEOUT_MS)),
       ]);
       const response = await fetch(button.dataset.url, {
         method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },

@@ -44,7 +44,9 @@
       if (now.status === "transferred" && last.status !== "transferred") follow();
     }
     document.body.classList.toggle("is-called", now.status === "called");
-    document.title = now.status === "called" ? `Go to ${now.counter} · ${number}` : `${number} · your place`;
+    document.title = now.status === "called"
+      ? interpolate(gettext("Go to %(counter)s · %(number)s"), { counter: now.counter, number }, true)
+      : interpolate(gettext("%(number)s · your place"), { number }, true);
     last = now;
   }
 
