@@ -52,32 +52,34 @@ def validate_languages(value) -> None:
 class Location(models.Model):
     """A site or branch: a clinic, a pharmacy, an office, a station."""
 
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    slug = models.SlugField(max_length=60, unique=True, verbose_name=_("slug"))
     timezone = models.CharField(
         max_length=64, default="UTC", validators=[validate_timezone],
-        help_text="Ticket numbers restart each business day in this time zone.",
+        help_text="Ticket numbers restart each business day in this time zone.", verbose_name=_("timezone")
     )
     # One fact per language: the display's speech, its page and a new ticket's
     # first guess all read `default_language`; a visitor may pick any of `languages`.
     default_language = models.CharField(
         max_length=8, choices=settings.LANGUAGES, default="en",
         help_text="The lobby display's language (page and announcements) and a visitor's "
-                  "language when their browser asks for none the location offers.",
+                  "language when their browser asks for none the location offers.", verbose_name=_("default language")
     )
     languages = models.JSONField(
         default=default_languages, blank=True, validators=[validate_languages],
         help_text="The languages visitors may pick on the kiosk, the join page and their "
-                  "ticket page (the default language is always offered).",
+                  "ticket page (the default language is always offered).", verbose_name=_("languages")
     )
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Delete ended tickets (and what they hold about a person) this many days after "
                   "their business day; their statistics stay as daily summaries and their events "
-                  "go to a CSV archive. Empty: keep everything.",
+                  "go to a CSV archive. Empty: keep everything.", verbose_name=_("retention days")
     )
 
     class Meta:
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -109,12 +111,16 @@ class StaffPreference(models.Model):
     """A staff member's own settings: the language their pages speak."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                related_name="preference")
+                                related_name="preference", verbose_name=_("user"))
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True,
-                                help_text="Empty: follow the browser's language.")
+                                help_text="Empty: follow the browser's language.", verbose_name=_("language"))
 
     def __str__(self) -> str:
         return f"{self.user}: {self.language or 'browser'}"
+
+    class Meta:
+        verbose_name = _("staff preference")
+        verbose_name_plural = _("staff preferences")
 
 
 class StaffMembership(models.Model):
@@ -125,11 +131,13 @@ class StaffMembership(models.Model):
         MANAGER = "manager", "Manager"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="memberships")
-    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+                             related_name="memberships", verbose_name=_("user"))
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("location"))
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF, verbose_name=_("role"))
 
     class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "location"], name="membership_unique_user_location"),
         ]
@@ -145,52 +153,52 @@ class Queue(models.Model):
         COUNTER = "counter", "Counter queue (served one at a time)"
         CAPACITY = "capacity", "Capacity waitlist (seats confirmed in order)"
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="queues")
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=60)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="queues", verbose_name=_("location"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    slug = models.SlugField(max_length=60, verbose_name=_("slug"))
     prefix = models.CharField(
         max_length=4, validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", "Use 1-4 capital letters or digits.")],
-        help_text="Shown before the number: A-017.",
+        help_text="Shown before the number: A-017.", verbose_name=_("prefix")
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COUNTER)
-    is_paused = models.BooleanField(default=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COUNTER, verbose_name=_("kind"))
+    is_paused = models.BooleanField(default=False, verbose_name=_("is paused"))
     max_waiting = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Refuse joins beyond this many waiting. Empty: no limit."
+        null=True, blank=True, help_text="Refuse joins beyond this many waiting. Empty: no limit.", verbose_name=_("max waiting")
     )
     recall_limit = models.PositiveSmallIntegerField(
-        default=2, help_text="How many times a no-show goes back in line before it is final."
+        default=2, help_text="How many times a no-show goes back in line before it is final.", verbose_name=_("recall limit")
     )
     default_service_seconds = models.PositiveIntegerField(
-        default=300, help_text="Used for wait estimates until there is recent history."
+        default=300, help_text="Used for wait estimates until there is recent history.", verbose_name=_("default service seconds")
     )
     target_wait_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Service target: the longest wait you aim for, in minutes. Tickets waiting longer are "
                   "flagged on the console and the display, the statistics show the share served within "
                   "it, and managers are alerted (if the staff wait alert is on) when the longest wait "
-                  "passes it. Empty: no target.",
+                  "passes it. Empty: no target.", verbose_name=_("target wait minutes")
     )
 
     # Capacity waitlists (one queue per resource and date).
-    service_date = models.DateField(null=True, blank=True)
-    capacity = models.PositiveIntegerField(null=True, blank=True)
+    service_date = models.DateField(null=True, blank=True, verbose_name=_("service date"))
+    capacity = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("capacity"))
     seats_taken = models.PositiveIntegerField(
-        default=0, help_text="Seats held by confirmed requests and open offers."
+        default=0, help_text="Seats held by confirmed requests and open offers.", verbose_name=_("seats taken")
     )
     allow_skip = models.BooleanField(
         default=False,
         help_text="When the head needs more seats than are free, let smaller requests behind it "
-                  "through. Off: strict order, everyone waits for the head.",
+                  "through. Off: strict order, everyone waits for the head.", verbose_name=_("allow skip")
     )
     offer_seconds = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="If set, confirmations are first offers that hold the seats this long.",
+        help_text="If set, confirmations are first offers that hold the seats this long.", verbose_name=_("offer seconds")
     )
     batch_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Admit at most this many per confirmation cycle."
+        null=True, blank=True, help_text="Admit at most this many per confirmation cycle.", verbose_name=_("batch size")
     )
     max_open_offers = models.PositiveIntegerField(
-        null=True, blank=True, help_text="At most this many offers outstanding at once."
+        null=True, blank=True, help_text="At most this many offers outstanding at once.", verbose_name=_("max open offers")
     )
 
     # Who is called next (queueapp.calling; docs/calling-rules.md).
@@ -198,29 +206,31 @@ class Queue(models.Model):
         PRIORITY = "priority", _("Strict priority, then line order")
         RATIO = "ratio", _("A ratio of priority and normal tickets")
 
-    calling_rule = models.CharField(max_length=16, choices=CallingRule.choices, default=CallingRule.PRIORITY)
+    calling_rule = models.CharField(max_length=16, choices=CallingRule.choices, default=CallingRule.PRIORITY, verbose_name=_("calling rule"))
     ratio_priority = models.PositiveSmallIntegerField(
         default=2, validators=[MinValueValidator(1)],
-        help_text="With the ratio rule: this many priority (high or urgent) tickets in a row ...")
+        help_text="With the ratio rule: this many priority (high or urgent) tickets in a row ...", verbose_name=_("ratio priority"))
     ratio_normal = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="... then this many normal ones.")
+        default=1, validators=[MinValueValidator(1)], help_text="... then this many normal ones.", verbose_name=_("ratio normal"))
     max_wait_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
-        help_text="Anyone waiting longer than this is called first, whatever their priority. Empty: no limit.")
+        help_text="Anyone waiting longer than this is called first, whatever their priority. Empty: no limit.", verbose_name=_("max wait minutes"))
     call_weight = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1)],
-        help_text="For counters that pick across their queues by weight: waiting time counts this many times.")
+        help_text="For counters that pick across their queues by weight: waiting time counts this many times.", verbose_name=_("call weight"))
 
     # Counters the queue row owns; only written under its row lock.
-    version = models.BigIntegerField(default=0, help_text="Version of the last event.")
+    version = models.BigIntegerField(default=0, help_text="Version of the last event.", verbose_name=_("version"))
     call_streak = models.IntegerField(
-        default=0, help_text="The ratio rule's run: > 0 priority calls in a row, < 0 normal ones.")
-    number_day = models.DateField(null=True, blank=True)
-    last_number = models.PositiveIntegerField(default=0)
-    last_seq = models.BigIntegerField(default=0)
-    first_seq = models.BigIntegerField(default=0, help_text="Decreases when a ticket is put first.")
+        default=0, help_text="The ratio rule's run: > 0 priority calls in a row, < 0 normal ones.", verbose_name=_("call streak"))
+    number_day = models.DateField(null=True, blank=True, verbose_name=_("number day"))
+    last_number = models.PositiveIntegerField(default=0, verbose_name=_("last number"))
+    last_seq = models.BigIntegerField(default=0, verbose_name=_("last seq"))
+    first_seq = models.BigIntegerField(default=0, help_text="Decreases when a ticket is put first.", verbose_name=_("first seq"))
 
     class Meta:
+        verbose_name = _("queue")
+        verbose_name_plural = _("queues")
         ordering = ["location", "name"]
         constraints = [
             models.UniqueConstraint(fields=["location", "slug"], name="queue_unique_slug_per_location"),
@@ -357,15 +367,15 @@ def counter_state_sentence(counter: Counter, *, said: str = "is") -> str:
 class Counter(models.Model):
     """A desk, window or room where staff serve tickets from some queues."""
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="counters")
-    name = models.CharField(max_length=60, help_text="As announced: 'Counter 3', 'Room 2'.")
-    queues = models.ManyToManyField(Queue, related_name="counters", blank=True)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="counters", verbose_name=_("location"))
+    name = models.CharField(max_length=60, help_text="As announced: 'Counter 3', 'Room 2'.", verbose_name=_("name"))
+    queues = models.ManyToManyField(Queue, related_name="counters", blank=True, verbose_name=_("queues"))
     # Set only by `services.counters.do_set_counter_state`, which also writes the
     # history row (`CounterStateChange`) and the queues' events.
     state = models.CharField(max_length=8, choices=CounterState.choices, default=CounterState.OPEN,
-                             help_text="Open counters call tickets and count in wait estimates.")
+                             help_text="Open counters call tickets and count in wait estimates.", verbose_name=_("state"))
     break_reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True,
-                                    help_text="Why the counter is on a break (only while on a break).")
+                                    help_text="Why the counter is on a break (only while on a break).", verbose_name=_("break reason"))
 
     class AcrossQueues(models.TextChoices):
         PRIORITY = "priority", _("Highest priority, then longest waiting")
@@ -375,9 +385,11 @@ class Counter(models.Model):
     across_queues = models.CharField(
         max_length=16, choices=AcrossQueues.choices, default=AcrossQueues.PRIORITY,
         help_text="How Call next chooses between the queues this counter serves (each queue first "
-                  "applies its own rule).")
+                  "applies its own rule).", verbose_name=_("across queues"))
 
     class Meta:
+        verbose_name = _("counter")
+        verbose_name_plural = _("counters")
         ordering = ["location", "name"]
         constraints = [
             models.UniqueConstraint(fields=["location", "name"], name="counter_unique_name_per_location"),
@@ -410,18 +422,20 @@ class CounterStateChange(models.Model):
         REQUEUE = "requeue", _("Put it back at the front of its queue")
         TRANSFER = "transfer", _("Transfer it to another queue")
 
-    counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="state_changes")
-    state = models.CharField(max_length=8, choices=CounterState.choices)
-    reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True)
-    previous_state = models.CharField(max_length=8, choices=CounterState.choices)
+    counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="state_changes", verbose_name=_("counter"))
+    state = models.CharField(max_length=8, choices=CounterState.choices, verbose_name=_("state"))
+    reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True, verbose_name=_("reason"))
+    previous_state = models.CharField(max_length=8, choices=CounterState.choices, verbose_name=_("previous state"))
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="counter_state_changes")
-    at = models.DateTimeField(default=timezone.now)
+                              related_name="counter_state_changes", verbose_name=_("staff"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
     held_ticket = models.ForeignKey("Ticket", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", help_text="The ticket the counter held, if any.")
-    held_action = models.CharField(max_length=8, choices=HeldTicket.choices, blank=True)
+                                    related_name="+", help_text="The ticket the counter held, if any.", verbose_name=_("held ticket"))
+    held_action = models.CharField(max_length=8, choices=HeldTicket.choices, blank=True, verbose_name=_("held action"))
 
     class Meta:
+        verbose_name = _("counter state change")
+        verbose_name_plural = _("counter state changes")
         ordering = ["counter", "at", "pk"]
         indexes = [models.Index(fields=["counter", "at"], name="counterstate_by_counter_time")]
 
@@ -543,39 +557,41 @@ def format_display_number(prefix: str, number: int) -> str:
 
 
 class Ticket(models.Model):
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets")
-    business_day = models.DateField()
-    number = models.PositiveIntegerField()
-    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
-    seq = models.BigIntegerField(help_text="Ordering key within its priority; set on entering the line.")
-    status = models.CharField(max_length=16, choices=TicketStatus.choices, default=TicketStatus.WAITING)
-    party_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("queue"))
+    business_day = models.DateField(verbose_name=_("business day"))
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("token"))
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL, verbose_name=_("priority"))
+    seq = models.BigIntegerField(help_text="Ordering key within its priority; set on entering the line.", verbose_name=_("seq"))
+    status = models.CharField(max_length=16, choices=TicketStatus.choices, default=TicketStatus.WAITING, verbose_name=_("status"))
+    party_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)], verbose_name=_("party size"))
     counter = models.ForeignKey(Counter, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="tickets")
-    call_count = models.PositiveSmallIntegerField(default=0)
-    no_show_count = models.PositiveSmallIntegerField(default=0)
+                                related_name="tickets", verbose_name=_("counter"))
+    call_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("call count"))
+    no_show_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("no show count"))
     transferred_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
-                                          related_name="transferred_from")
+                                          related_name="transferred_from", verbose_name=_("transferred to"))
     note = models.CharField(max_length=200, blank=True,
-                            help_text="Staff-only note; never shown on public screens.")
+                            help_text="Staff-only note; never shown on public screens.", verbose_name=_("note"))
     # db_default: a row written by SQL that names no language (a repair script,
     # the waiting room's one-statement insert of an older release) reads English.
     language = models.CharField(
         max_length=8, choices=settings.LANGUAGES, default="en", db_default="en",
-        help_text="The holder's language: their ticket page and their alerts speak it.",
+        help_text="The holder's language: their ticket page and their alerts speak it.", verbose_name=_("language")
     )
 
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     queued_at = models.DateTimeField(default=timezone.now,
-                                     help_text="When it last entered the line (join, requeue).")
-    called_at = models.DateTimeField(null=True, blank=True)
-    serving_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    offer_expires_at = models.DateTimeField(null=True, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+                                     help_text="When it last entered the line (join, requeue).", verbose_name=_("queued at"))
+    called_at = models.DateTimeField(null=True, blank=True, verbose_name=_("called at"))
+    serving_at = models.DateTimeField(null=True, blank=True, verbose_name=_("serving at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    offer_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("offer expires at"))
+    confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
 
     class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
         ordering = ["-priority", "seq"]
         constraints = [
             models.UniqueConstraint(
@@ -669,21 +685,23 @@ class QueueEvent(models.Model):
         # A counter serving this queue opened, went on a break or closed.
         COUNTER_STATE = "counter_state"
 
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="events")
-    version = models.BigIntegerField()
-    kind = models.CharField(max_length=32, choices=Kind.choices)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="events", verbose_name=_("queue"))
+    version = models.BigIntegerField(verbose_name=_("version"))
+    kind = models.CharField(max_length=32, choices=Kind.choices, verbose_name=_("kind"))
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="events")
+                               related_name="events", verbose_name=_("ticket"))
     counter = models.ForeignKey(Counter, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="events")
+                                related_name="events", verbose_name=_("counter"))
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="queue_events")
+                              on_delete=models.PROTECT, related_name="queue_events", verbose_name=_("actor"))
     status_after = models.CharField(max_length=16, choices=TicketStatus.choices, blank=True,
-                                    help_text="The ticket's status once this event applied.")
-    created_at = models.DateTimeField(default=timezone.now)
-    data = models.JSONField(default=dict, blank=True)
+                                    help_text="The ticket's status once this event applied.", verbose_name=_("status after"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
 
     class Meta:
+        verbose_name = _("queue event")
+        verbose_name_plural = _("queue events")
         ordering = ["queue", "version"]
         constraints = [
             models.UniqueConstraint(fields=["queue", "version"], name="event_unique_version_per_queue"),
@@ -705,20 +723,22 @@ class ApiToken(models.Model):
         STAFF = "staff", "Staff (acts as its user)"
         KIOSK = "kiosk", "Kiosk (may only create tickets at its location)"
 
-    name = models.CharField(max_length=80)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("location"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.CASCADE, related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
+                             on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user"))
+    digest = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("digest"))
     may_set_priority = models.BooleanField(
         default=False,
         help_text="Kiosk tokens: may create tickets above normal priority (e.g. a triage desk). "
-                  "Staff tokens always may.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+                  "Staff tokens always may.", verbose_name=_("may set priority"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
 
     class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="kiosk") | Q(user__isnull=False),
@@ -739,17 +759,19 @@ class DailySummary(models.Model):
     whole location (percentiles do not add up from the queues' rows).
     """
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="daily_summaries")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="daily_summaries", verbose_name=_("location"))
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="daily_summaries")
-    day = models.DateField()
-    figures = models.JSONField(help_text="`queueapp.stats.Figures` of that day, as stored.")
+                              related_name="daily_summaries", verbose_name=_("queue"))
+    day = models.DateField(verbose_name=_("day"))
+    figures = models.JSONField(help_text="`queueapp.stats.Figures` of that day, as stored.", verbose_name=_("figures"))
     hours = models.JSONField(default=dict, blank=True,
                              help_text="The day's hour-of-day parts by local hour (`queueapp.stats`): "
-                                       "counts, sums and duration histograms that add up across days.")
-    created_at = models.DateTimeField(default=timezone.now)
+                                       "counts, sums and duration histograms that add up across days.", verbose_name=_("hours"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("daily summary")
+        verbose_name_plural = _("daily summaries")
         constraints = [
             models.UniqueConstraint(fields=["location", "queue", "day"], condition=Q(queue__isnull=False),
                                     name="summary_unique_queue_day"),
@@ -774,19 +796,21 @@ class Purge(models.Model):
     a gap.
     """
 
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="purges")
-    created_at = models.DateTimeField(default=timezone.now)
-    cutoff = models.DateTimeField(help_text="Tickets that ended before this were deleted.")
-    retention_days = models.PositiveIntegerField()
-    by = models.CharField(max_length=150, help_text="worker, or the user who ran the command.")
-    tickets_deleted = models.PositiveIntegerField(default=0)
-    events_deleted = models.PositiveIntegerField(default=0)
-    numbers = models.JSONField(default=dict, blank=True)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="purges", verbose_name=_("location"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    cutoff = models.DateTimeField(help_text="Tickets that ended before this were deleted.", verbose_name=_("cutoff"))
+    retention_days = models.PositiveIntegerField(verbose_name=_("retention days"))
+    by = models.CharField(max_length=150, help_text="worker, or the user who ran the command.", verbose_name=_("by"))
+    tickets_deleted = models.PositiveIntegerField(default=0, verbose_name=_("tickets deleted"))
+    events_deleted = models.PositiveIntegerField(default=0, verbose_name=_("events deleted"))
+    numbers = models.JSONField(default=dict, blank=True, verbose_name=_("numbers"))
     archive = models.CharField(max_length=255, blank=True,
-                               help_text="CSV file of the deleted events, under RETENTION_ARCHIVE_DIR.")
-    archive_sha256 = models.CharField(max_length=64, blank=True)
+                               help_text="CSV file of the deleted events, under RETENTION_ARCHIVE_DIR.", verbose_name=_("archive"))
+    archive_sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("archive sha256"))
 
     class Meta:
+        verbose_name = _("purge")
+        verbose_name_plural = _("purges")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -796,12 +820,14 @@ class Purge(models.Model):
 class PurgedRange(models.Model):
     """Versions `first_version`..`last_version` of a queue's events, deleted by `purge`."""
 
-    purge = models.ForeignKey(Purge, on_delete=models.PROTECT, related_name="ranges")
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="purged_ranges")
-    first_version = models.BigIntegerField()
-    last_version = models.BigIntegerField()
+    purge = models.ForeignKey(Purge, on_delete=models.PROTECT, related_name="ranges", verbose_name=_("purge"))
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="purged_ranges", verbose_name=_("queue"))
+    first_version = models.BigIntegerField(verbose_name=_("first version"))
+    last_version = models.BigIntegerField(verbose_name=_("last version"))
 
     class Meta:
+        verbose_name = _("purged range")
+        verbose_name_plural = _("purged ranges")
         constraints = [
             models.CheckConstraint(condition=Q(first_version__gt=0, last_version__gte=F("first_version")),
                                    name="purgedrange_versions_ordered"),
@@ -820,22 +846,24 @@ class WaitingRoom(models.Model):
     `admission_seconds`. See `queueapp.services.rooms`.
     """
 
-    queue = models.OneToOneField(Queue, on_delete=models.PROTECT, related_name="waiting_room")
-    slug = models.SlugField(max_length=60, unique=True, help_text="The room's address: /wait/<slug>/.")
+    queue = models.OneToOneField(Queue, on_delete=models.PROTECT, related_name="waiting_room", verbose_name=_("queue"))
+    slug = models.SlugField(max_length=60, unique=True, help_text="The room's address: /wait/<slug>/.", verbose_name=_("slug"))
     target_url = models.URLField(
-        help_text="The protected site's base URL; the visitor's return path is appended to it.")
+        help_text="The protected site's base URL; the visitor's return path is appended to it.", verbose_name=_("target url"))
     admit_per_minute = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)], help_text="Admissions per minute, evenly spaced.")
+        validators=[MinValueValidator(1)], help_text="Admissions per minute, evenly spaced.", verbose_name=_("admit per minute"))
     admission_seconds = models.PositiveIntegerField(
         default=600, validators=[MinValueValidator(10)],
-        help_text="How long an admission (and its token) lasts unless the site reports earlier.")
+        help_text="How long an admission (and its token) lasts unless the site reports earlier.", verbose_name=_("admission seconds"))
     token_digest = models.CharField(
         max_length=64, blank=True, editable=False,
-        help_text="SHA-256 of the room's API key (manage.py create_room_token).")
+        help_text="SHA-256 of the room's API key (manage.py create_room_token).", verbose_name=_("token digest"))
     # Owned by the admission cycle, written under the queue row lock.
-    next_admission_at = models.DateTimeField(null=True, blank=True)
+    next_admission_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next admission at"))
 
     class Meta:
+        verbose_name = _("waiting room")
+        verbose_name_plural = _("waiting rooms")
         ordering = ["slug"]
         constraints = [
             models.CheckConstraint(condition=Q(admit_per_minute__gte=1), name="room_rate_positive"),
@@ -863,13 +891,15 @@ class SigningKey(models.Model):
     still verify until they expire.
     """
 
-    kid = models.CharField(max_length=40, unique=True)
-    private_pem = models.TextField(editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    kid = models.CharField(max_length=40, unique=True, verbose_name=_("kid"))
+    private_pem = models.TextField(editable=False, verbose_name=_("private pem"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     retire_after = models.DateTimeField(null=True, blank=True,
-                                        help_text="Empty: the current key. Set when a newer key takes over.")
+                                        help_text="Empty: the current key. Set when a newer key takes over.", verbose_name=_("retire after"))
 
     class Meta:
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
@@ -889,26 +919,28 @@ class SigningKey(models.Model):
 class BookingSchedule(models.Model):
     """The bookable slots a queue publishes, and how its appointments enter the line."""
 
-    queue = models.OneToOneField(Queue, on_delete=models.CASCADE, related_name="booking_schedule")
-    is_open = models.BooleanField(default=True, help_text="Off: no new bookings (existing ones stay).")
+    queue = models.OneToOneField(Queue, on_delete=models.CASCADE, related_name="booking_schedule", verbose_name=_("queue"))
+    is_open = models.BooleanField(default=True, help_text="Off: no new bookings (existing ones stay).", verbose_name=_("is open"))
     slot_minutes = models.PositiveSmallIntegerField(
-        default=15, validators=[MinValueValidator(5)], help_text="Length of one slot.")
+        default=15, validators=[MinValueValidator(5)], help_text="Length of one slot.", verbose_name=_("slot minutes"))
     per_slot = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="How many people one slot takes.")
+        default=1, validators=[MinValueValidator(1)], help_text="How many people one slot takes.", verbose_name=_("per slot"))
     days_ahead = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1)], help_text="How far ahead slots may be booked.")
+        default=30, validators=[MinValueValidator(1)], help_text="How far ahead slots may be booked.", verbose_name=_("days ahead"))
     early_minutes = models.PositiveSmallIntegerField(
-        default=15, help_text="Check-in opens this long before the booked time.")
+        default=15, help_text="Check-in opens this long before the booked time.", verbose_name=_("early minutes"))
     late_minutes = models.PositiveSmallIntegerField(
         default=10, help_text="Check-in on time closes this long after the booked time; later arrivals "
-                              "join as walk-ins, and a booking nobody checked in by then is a no-show.")
+                              "join as walk-ins, and a booking nobody checked in by then is a no-show.", verbose_name=_("late minutes"))
     grace_minutes = models.PositiveSmallIntegerField(
         default=5, help_text="A booking checked in on time stands before the walk-ins who joined after "
-                             "its booked time minus this.")
+                             "its booked time minus this.", verbose_name=_("grace minutes"))
     self_check_in = models.BooleanField(
-        default=True, help_text="Holders may check in from their booking page during their window.")
+        default=True, help_text="Holders may check in from their booking page during their window.", verbose_name=_("self check in"))
 
     class Meta:
+        verbose_name = _("booking schedule")
+        verbose_name_plural = _("booking schedules")
         constraints = [
             models.CheckConstraint(condition=Q(slot_minutes__gte=5, slot_minutes__lte=480),
                                    name="schedule_slot_length_range"),
@@ -933,14 +965,15 @@ class OpeningHours(models.Model):
         SATURDAY = 5, "Saturday"
         SUNDAY = 6, "Sunday"
 
-    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="hours")
-    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
-    opens = models.TimeField()
-    closes = models.TimeField(help_text="The last slot ends by this time.")
+    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="hours", verbose_name=_("schedule"))
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, verbose_name=_("weekday"))
+    opens = models.TimeField(verbose_name=_("opens"))
+    closes = models.TimeField(help_text="The last slot ends by this time.", verbose_name=_("closes"))
 
     class Meta:
         ordering = ["weekday", "opens"]
-        verbose_name_plural = "opening hours"
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
         constraints = [
             models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="hours_close_after_open"),
             models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_range"),
@@ -951,11 +984,13 @@ class OpeningHours(models.Model):
 
 
 class ClosedDay(models.Model):
-    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="closed_days")
-    day = models.DateField()
-    reason = models.CharField(max_length=120, blank=True)
+    schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="closed_days", verbose_name=_("schedule"))
+    day = models.DateField(verbose_name=_("day"))
+    reason = models.CharField(max_length=120, blank=True, verbose_name=_("reason"))
 
     class Meta:
+        verbose_name = _("closed day")
+        verbose_name_plural = _("closed days")
         ordering = ["day"]
         constraints = [
             models.UniqueConstraint(fields=["schedule", "day"], name="closed_day_unique_per_schedule"),
@@ -968,13 +1003,15 @@ class ClosedDay(models.Model):
 class Slot(models.Model):
     """A booked slot: created by its first booking, its count written under the queue lock."""
 
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="slots")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    capacity = models.PositiveSmallIntegerField(help_text="People this slot takes (the schedule's, when created).")
-    booked = models.PositiveSmallIntegerField(default=0, help_text="Bookings holding a place in it.")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="slots", verbose_name=_("queue"))
+    starts_at = models.DateTimeField(verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(verbose_name=_("ends at"))
+    capacity = models.PositiveSmallIntegerField(help_text="People this slot takes (the schedule's, when created).", verbose_name=_("capacity"))
+    booked = models.PositiveSmallIntegerField(default=0, help_text="Bookings holding a place in it.", verbose_name=_("booked"))
 
     class Meta:
+        verbose_name = _("slot")
+        verbose_name_plural = _("slots")
         ordering = ["queue", "starts_at"]
         constraints = [
             models.UniqueConstraint(fields=["queue", "starts_at"], name="slot_unique_start_per_queue"),
@@ -1025,29 +1062,31 @@ HOLDING_SLOT = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN, BookingStatus.MI
 class Booking(models.Model):
     """An appointment in one slot. Personal data: only the optional contact, erased when it ends."""
 
-    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
-    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings", verbose_name=_("slot"))
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("token"))
     code = models.CharField(max_length=BOOKING_CODE_LENGTH, unique=True, default=new_booking_code,
-                            editable=False)
-    status = models.CharField(max_length=16, choices=BookingStatus.choices, default=BookingStatus.BOOKED)
-    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+                            editable=False, verbose_name=_("code"))
+    status = models.CharField(max_length=16, choices=BookingStatus.choices, default=BookingStatus.BOOKED, verbose_name=_("status"))
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL, verbose_name=_("priority"))
     ticket = models.OneToOneField(Ticket, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="booking")
-    arrived_late = models.BooleanField(default=False, help_text="Checked in after its window: a walk-in.")
+                                  related_name="booking", verbose_name=_("ticket"))
+    arrived_late = models.BooleanField(default=False, help_text="Checked in after its window: a walk-in.", verbose_name=_("arrived late"))
     checked_in_by = models.CharField(max_length=16, blank=True,
-                                     help_text="kiosk, page (its holder) or staff.")
-    contact_channel = models.CharField(max_length=8, blank=True)
+                                     help_text="kiosk, page (its holder) or staff.", verbose_name=_("checked in by"))
+    contact_channel = models.CharField(max_length=8, blank=True, verbose_name=_("contact channel"))
     contact_address = models.CharField(max_length=1000, blank=True,
                                        help_text="Personal data: handed to the ticket's alerts at check-in, "
-                                                 "erased when the booking ends.")
-    note = models.CharField(max_length=200, blank=True, help_text="Staff-only note.")
+                                                 "erased when the booking ends.", verbose_name=_("contact address"))
+    note = models.CharField(max_length=200, blank=True, help_text="Staff-only note.", verbose_name=_("note"))
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="bookings_made")
-    created_at = models.DateTimeField(default=timezone.now)
-    checked_in_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True, help_text="Cancelled or marked a no-show.")
+                                  related_name="bookings_made", verbose_name=_("booked by"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    checked_in_at = models.DateTimeField(null=True, blank=True, verbose_name=_("checked in at"))
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Cancelled or marked a no-show.", verbose_name=_("ended at"))
 
     class Meta:
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
         ordering = ["slot__starts_at", "pk"]
         constraints = [
             models.CheckConstraint(
@@ -1080,12 +1119,14 @@ class Feedback(models.Model):
     its ticket when retention deletes it (CASCADE). Per counter and staff
     member through the ticket's COMPLETED event (`stats.desk_stats`)."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="feedback")
-    rating = models.PositiveSmallIntegerField()
-    comment = models.TextField(max_length=FEEDBACK_COMMENT_MAX, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="feedback", verbose_name=_("ticket"))
+    rating = models.PositiveSmallIntegerField(verbose_name=_("rating"))
+    comment = models.TextField(max_length=FEEDBACK_COMMENT_MAX, blank=True, verbose_name=_("comment"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
         constraints = [
             models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_to_5"),
         ]

@@ -41,16 +41,18 @@ class Contact(models.Model):
     broadcast; blanked by the retention job once the ticket has ended.
     """
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="alert_contacts")
-    channel = models.CharField(max_length=8, choices=[(c.value, c.label) for c in PERSON_CHANNELS])
-    address = models.CharField(max_length=1000, blank=True)
-    keys = models.JSONField(default=dict, blank=True, help_text="Web push: p256dh and auth.")
-    consent_at = models.DateTimeField(default=timezone.now)
-    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    stopped_at = models.DateTimeField(null=True, blank=True)
-    blanked_at = models.DateTimeField(null=True, blank=True)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="alert_contacts", verbose_name=_("ticket"))
+    channel = models.CharField(max_length=8, choices=[(c.value, c.label) for c in PERSON_CHANNELS], verbose_name=_("channel"))
+    address = models.CharField(max_length=1000, blank=True, verbose_name=_("address"))
+    keys = models.JSONField(default=dict, blank=True, help_text="Web push: p256dh and auth.", verbose_name=_("keys"))
+    consent_at = models.DateTimeField(default=timezone.now, verbose_name=_("consent at"))
+    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("stop token"))
+    stopped_at = models.DateTimeField(null=True, blank=True, verbose_name=_("stopped at"))
+    blanked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("blanked at"))
 
     class Meta:
+        verbose_name = _("alert contact")
+        verbose_name_plural = _("alert contacts")
         constraints = [
             models.UniqueConstraint(fields=["ticket", "channel"], name="contact_one_per_ticket_channel"),
         ]
@@ -73,13 +75,15 @@ class StaffPushSubscription(models.Model):
     e-mail; a push service answering 404/410 removes it."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="alert_push_subscriptions")
-    address = models.CharField(max_length=1000, help_text="The push service endpoint.")
-    keys = models.JSONField(default=dict, help_text="p256dh and auth.")
-    created_at = models.DateTimeField(default=timezone.now)
-    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+                             related_name="alert_push_subscriptions", verbose_name=_("user"))
+    address = models.CharField(max_length=1000, help_text="The push service endpoint.", verbose_name=_("address"))
+    keys = models.JSONField(default=dict, help_text="p256dh and auth.", verbose_name=_("keys"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("stop token"))
 
     class Meta:
+        verbose_name = _("staff push subscription")
+        verbose_name_plural = _("staff push subscriptions")
         constraints = [
             models.UniqueConstraint(fields=["user", "address"], name="staffpush_one_per_user_endpoint"),
         ]
@@ -143,20 +147,22 @@ class AlertRule(models.Model):
     until the wait drops below the target again.
     """
 
-    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="alert_rules")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="alert_rules", verbose_name=_("queue"))
     kind = models.CharField(max_length=16, choices=[
-        c for c in MessageKind.choices if c[0] not in ("event", "endpoint_off")])
-    enabled = models.BooleanField(default=True)
+        c for c in MessageKind.choices if c[0] not in ("event", "endpoint_off")], verbose_name=_("kind"))
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
     threshold = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="N ahead: how many ahead (default 3). Staff wait: leave empty; it is the queue's "
-                  "service target.")
+                  "service target.", verbose_name=_("threshold"))
     template = models.CharField(max_length=400, blank=True, validators=[validate_template],
                                 help_text="Empty: the default English text. Fields: {number}, {queue}, "
-                                          "{counter}, {ahead}, {time}, {new_number}, {location}.")
-    raised = models.BooleanField(default=False, editable=False)
+                                          "{counter}, {ahead}, {time}, {new_number}, {location}.", verbose_name=_("template"))
+    raised = models.BooleanField(default=False, editable=False, verbose_name=_("raised"))
 
     class Meta:
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
         ordering = ["queue", "kind", "threshold"]
         constraints = [
             models.UniqueConstraint(fields=["queue", "kind"], condition=Q(threshold__isnull=True),
@@ -188,20 +194,22 @@ def new_webhook_secret() -> str:
 class WebhookEndpoint(models.Model):
     """A receiver of a location's events, signed to the Standard Webhooks spec."""
 
-    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=500)
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="webhook_endpoints", verbose_name=_("location"))
+    url = models.URLField(max_length=500, verbose_name=_("url"))
     event_types = models.JSONField(default=list, blank=True,
                                    help_text="Event kinds to send (e.g. [\"called\", \"completed\"]); "
-                                             "empty: all.")
-    secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
+                                             "empty: all.", verbose_name=_("event types"))
+    secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False, verbose_name=_("secret"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     failing_since = models.DateTimeField(null=True, blank=True, editable=False,
-                                         help_text="First failure since the last success.")
-    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    disabled_reason = models.CharField(max_length=200, blank=True, editable=False)
+                                         help_text="First failure since the last success.", verbose_name=_("failing since"))
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("disabled at"))
+    disabled_reason = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("disabled reason"))
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["location", "url"]
 
     def __str__(self) -> str:
@@ -231,41 +239,43 @@ class OutboxMessage(models.Model):
     attempt (the `webhook-id`, the e-mail's Message-ID), so a receiver can drop
     the duplicate an at-least-once delivery may cause."""
 
-    message_id = models.CharField(max_length=40, unique=True, default=new_message_id, editable=False)
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    kind = models.CharField(max_length=16, choices=MessageKind.choices)
+    message_id = models.CharField(max_length=40, unique=True, default=new_message_id, editable=False, verbose_name=_("message id"))
+    channel = models.CharField(max_length=8, choices=Channel.choices, verbose_name=_("channel"))
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, verbose_name=_("kind"))
     reason = models.CharField(max_length=60, blank=True,
-                              help_text="Why it was due (e.g. ahead:3, called:2): one message per reason.")
-    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+                              help_text="Why it was due (e.g. ahead:3, called:2): one message per reason.", verbose_name=_("reason"))
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("queue"))
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("ticket"))
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="messages")
+                                related_name="messages", verbose_name=_("contact"))
     endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="messages")
+                                 related_name="messages", verbose_name=_("endpoint"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="+", help_text="Staff recipient (by e-mail, or web push below).")
+                             related_name="+", help_text="Staff recipient (by e-mail, or web push below).", verbose_name=_("user"))
     staff_push = models.ForeignKey(StaffPushSubscription, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="messages", help_text="Staff recipient's browser (web push).")
-    subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField(blank=True, help_text="The text, or the webhook's JSON body.")
+                                   related_name="messages", help_text="Staff recipient's browser (web push).", verbose_name=_("staff push"))
+    subject = models.CharField(max_length=200, blank=True, verbose_name=_("subject"))
+    body = models.TextField(blank=True, help_text="The text, or the webhook's JSON body.", verbose_name=_("body"))
     requires_status = models.CharField(
         max_length=100, blank=True,
-        help_text="Comma-separated ticket statuses under which the message is still true.")
+        help_text="Comma-separated ticket statuses under which the message is still true.", verbose_name=_("requires status"))
 
-    state = models.CharField(max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING)
-    created_at = models.DateTimeField(default=timezone.now, help_text="When it became due: never changed.")
+    state = models.CharField(max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING, verbose_name=_("state"))
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it became due: never changed.", verbose_name=_("created at"))
     reset_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When a manager last reset it from dead: its age limit counts from here.")
-    next_attempt_at = models.DateTimeField(default=timezone.now)
+        help_text="When a manager last reset it from dead: its age limit counts from here.", verbose_name=_("reset at"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
     lease = models.CharField(max_length=32, blank=True, editable=False,
-                             help_text="The claim of the worker sending it now.")
-    attempts = models.PositiveIntegerField(default=0)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
-    drop_reason = models.CharField(max_length=200, blank=True)
+                             help_text="The claim of the worker sending it now.", verbose_name=_("lease"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    last_error = models.CharField(max_length=300, blank=True, verbose_name=_("last error"))
+    drop_reason = models.CharField(max_length=200, blank=True, verbose_name=_("drop reason"))
 
     class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
         ordering = ["-created_at"]
         constraints = [
             # "None sent twice for the same reason": one row per contact and reason.
@@ -295,15 +305,17 @@ class DeliveryAttempt(models.Model):
     a `note` is not a send but a manager's action in the message's history
     (a reset from dead)."""
 
-    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log")
-    at = models.DateTimeField(default=timezone.now)
-    ok = models.BooleanField(null=True)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=300, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    note = models.CharField(max_length=200, blank=True)
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("message"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
+    ok = models.BooleanField(null=True, verbose_name=_("ok"))
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("status code"))
+    error = models.CharField(max_length=300, blank=True, verbose_name=_("error"))
+    duration_ms = models.PositiveIntegerField(default=0, verbose_name=_("duration ms"))
+    note = models.CharField(max_length=200, blank=True, verbose_name=_("note"))
 
     class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
         ordering = ["message", "at", "pk"]
 
     def __str__(self) -> str:
