@@ -184,6 +184,9 @@ else:
 # Seconds over which a stopping server closes its live screens (code 4012), so
 # the phones' reconnects come back spread out rather than all at once.
 LIVE_SHUTDOWN_SPREAD = env_number("LIVE_SHUTDOWN_SPREAD", 2.0)
+# Seconds between the batches in which a waiting room's events reach its open
+# pages (queueapp.live.hub): one frame per page per batch.
+LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -125,6 +125,10 @@ def counters_serving(queue: Queue | int) -> float:
     """Open counters that serve `queue` now, each as its share (1/k for a
     counter serving k queues); one when none is open (somebody will open).
     The one count of open counters: pages, the API and the live screens."""
+    if not isinstance(queue, int) and queue.room_slug is not None:
+        # A waiting room has no counters: its pace (`room_interval`) is already
+        # one admission per interval. One query fewer per arrival's page.
+        return 1
     queue_id = queue if isinstance(queue, int) else queue.pk
     # annotate before filter: the count is of all the counter's queues, not the filtered one.
     shares = (Counter.objects.annotate(k=Count("queues")).filter(queues=queue_id, state=CounterState.OPEN)

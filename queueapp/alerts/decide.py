@@ -71,9 +71,12 @@ class _Rules:
 
 
 def on_event(event: QueueEvent, *, queue: Queue, ticket: Ticket | None,
-             left_line: tuple[int, int] | None, entered_line: tuple[int, int] | None) -> None:
+             left_line: tuple[int, int] | None, entered_line: tuple[int, int] | None,
+             webhooks: list[WebhookEndpoint] | None = None) -> None:
+    """`webhooks`: `webhook_endpoints(queue.location_id, event.kind)` if the
+    caller has just read it (a waiting room's arrival), else read here."""
     rows: list[OutboxMessage] = []
-    rows += _webhooks(event, queue, ticket)
+    rows += _webhooks(event, queue, ticket, webhooks)
     rules: _Rules | None = None
     kind = PATIENT_MESSAGE.get(event.kind)
     if ticket is not None and kind is not None:
@@ -179,8 +182,10 @@ def webhook_endpoints(location_id: int, kind: str) -> list[WebhookEndpoint]:
     return [e for e in WebhookEndpoint.objects.filter(location_id=location_id, is_active=True) if e.wants(kind)]
 
 
-def _webhooks(event: QueueEvent, queue: Queue, ticket: Ticket | None) -> list[OutboxMessage]:
-    endpoints = webhook_endpoints(queue.location_id, event.kind)
+def _webhooks(event: QueueEvent, queue: Queue, ticket: Ticket | None,
+              endpoints: list[WebhookEndpoint] | None = None) -> list[OutboxMessage]:
+    if endpoints is None:
+        endpoints = webhook_endpoints(queue.location_id, event.kind)
     if not endpoints:
         return []
     body = json.dumps(webhook_body(event, queue, ticket), separators=(",", ":"))

@@ -154,6 +154,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     # --- from the hub (synchronous: runs once per screen per broadcast) ----------
+    def on_queue_messages(self, messages: list[dict]) -> list[str]:
+        """The frames to send for `messages` (a waiting room's batch, or one
+        message): here every frame, in order."""
+        return [frame for message in messages if (frame := self.on_queue_message(message))]
+
     def on_queue_message(self, message: dict) -> str | None:
         if not self.ready:
             if len(self.early) < EARLY_LIMIT:
@@ -252,6 +257,8 @@ class TicketConsumer(LiveConsumer):
             return CLOSE_NOT_FOUND
         self.latest_seen = self.view.version
         self.queue_groups = [group_for_queue(self.view.queue_id)]
+        if self.view.queue.room_slug is not None:
+            self.hub.rooms.add(self.view.queue_id)  # its events reach screens in batches
         return None
 
     async def start(self, refresh: bool = False) -> None:
@@ -290,25 +297,39 @@ class TicketConsumer(LiveConsumer):
         if self.latest_seen > self.view.version:
             self.request_work()
 
+    def on_queue_messages(self, messages: list[dict]) -> list[str]:
+        """A batch (a waiting room's events of the last moments): applied in
+        order, one frame of the final state, rendered once."""
+        if not self.ready:
+            return super().on_queue_messages(messages)  # kept for after the snapshot
+        changed = False
+        for message in messages:
+            changed = self._step(message) or changed
+        return [render.ticket_frame(self.view)] if changed else []
+
     def apply(self, message: dict) -> str | None:
+        return render.ticket_frame(self.view) if self._step(message) else None
+
+    def _step(self, message: dict) -> bool:
+        """Apply one message to the view; True if what the page shows changed."""
         view = self.view
         if message.get("queue") != view.queue_id:
-            return None
+            return False
         version = message.get("version", 0)
         self.latest_seen = max(self.latest_seen, version)
         if version <= view.version:
-            return None
+            return False
         if message["type"] == "queue.tick" or version > view.version + 1 or (
                 self._work is not None and not self._work.done()):
             self.request_work()
-            return None
+            return False
         try:
             changed = self._apply_event(message)
         except NeedsSnapshot:
             self.request_work()
-            return None
+            return False
         view.version = version
-        return render.ticket_frame(view) if changed else None
+        return changed
 
     def _apply_event(self, message: dict) -> bool:
         """Update the view from one event, without a query. True if it changed."""

@@ -61,10 +61,13 @@ def record_event(
 
 def announce_event(event: QueueEvent, *, queue: Queue, ticket: Ticket | None,
                    left_line: tuple[int, int] | None = None,
-                   entered_line: tuple[int, int] | None = None) -> None:
+                   entered_line: tuple[int, int] | None = None, webhooks: list | None = None) -> None:
     """What follows every event row written in the transaction: the alerts and
-    webhooks it makes due (same commit) and its live push (after commit)."""
-    decide_alerts(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
+    webhooks it makes due (same commit) and its live push (after commit).
+    `webhooks`: the endpoints that want this event, when the caller has just
+    read them (`alerts.decide.webhook_endpoints`)."""
+    decide_alerts(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line,
+                  webhooks=webhooks)
     send_event_on_commit(event_message(queue_id=queue.pk, location_id=queue.location_id,
                                        version=event.version, kind=event.kind, at=event.created_at,
                                        data=event.data))
