@@ -23,7 +23,11 @@ WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix `waitbench
    ones their new place. Prints admissions per worker cycle (from the events:
    mean and max per second against the rate's `rate/60`) and how many live pages
    showed their admission.
-3. Time to admit the next visitor with 10,000 waiting beside 10 waiting, in the
+3. Baseline of the same run: the arrivals a second the servers place alone
+   (`--capacity-arrivals` browsers, `--capacity-concurrency` at a time, into a
+   room of their own, after the crowd has closed its sockets), beside the
+   `visitors / arrival-seconds` offered.
+4. Time to admit the next visitor with 10,000 waiting beside 10 waiting, in the
    same run: two rooms (max 1 inside, a rate that never holds anyone back), the
    big one with the arrivals' line length. `--samples` times each, interleaved:
    POST release over HTTP for the visitor inside, which admits the next in the
@@ -82,7 +86,7 @@ def setup_rooms(args) -> dict:
     location = Location.objects.create(name="Bench Arena", slug="arena")
     rooms = {}
     for slug, rate, inside in (("tickets", args.rate, args.max_inside),
-                               ("next-big", 600_000, 1), ("next-small", 600_000, 1)):
+                               ("next-big", 600_000, 1), ("next-small", 600_000, 1), ("capacity", 1, 1)):
         room = do_create_waiting_room(location=location, name=slug, slug=slug, prefix="W",
                                       target_url="http://127.0.0.1:9/", admit_per_minute=rate,
                                       max_inside=inside, admission_seconds=3600)
@@ -294,6 +298,37 @@ async def time_to_admit_next(args, base: str, rooms: dict) -> dict:
     return results
 
 
+async def arrival_capacity(args, bases: list[str]) -> tuple[float, float]:
+    """The baseline of the same run: how many arrivals a second the servers place
+    when nothing else happens (after the crowd has left), `--capacity-arrivals`
+    browsers at `--capacity-concurrency` at a time, round-robin over the
+    servers, into a room of its own. Returns (arrivals a second, p50 ms)."""
+    latencies: list[float] = []
+    count = iter(range(args.capacity_arrivals))
+    failed = Tally()
+
+    async def browser() -> None:
+        for n in count:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                             timeout=REQUEST_TIMEOUT) as session:
+                started = time.perf_counter()
+                async with session.get(f"{bases[n % len(bases)]}/wait/capacity/?return=/buy",
+                                       allow_redirects=False,
+                                       headers={"X-Forwarded-For": f"11.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
+                                       ) as answer:
+                    await answer.read()
+                    if answer.status not in (200, 302):  # (the first is let in at once)
+                        failed[answer.status] += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.monotonic()
+    await asyncio.gather(*(browser() for _ in range(args.capacity_concurrency)))
+    took = time.monotonic() - started
+    if failed:
+        print(f"  (capacity baseline answers other than 200/302: {dict(failed)})")
+    return args.capacity_arrivals / took, percentile(latencies, 0.5)
+
+
 async def run(args, servers: jt.Servers, rooms: dict) -> int:
     from asgiref.sync import sync_to_async
 
@@ -338,6 +373,11 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
     for v in visitors:
         await v.close()
 
+    if args.capacity_arrivals:
+        rate, p50 = await arrival_capacity(args, bases)
+        print(f"baseline, same run, after the crowd: the servers place {rate:.0f} arrivals a second "
+              f"({args.capacity_arrivals} browsers, {args.capacity_concurrency} at a time; p50 {p50:.0f} ms) "
+              f"against the {args.visitors / args.arrival_seconds:.0f} a second offered")
     samples = await time_to_admit_next(args, bases[0], rooms)
     big, small = samples["next-big"], samples["next-small"]
     print(f"time to admit the next (POST release over HTTP, admits in the same transaction), "
@@ -368,6 +408,9 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=float, default=20.0)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--capacity-arrivals", type=int, default=500,
+                        help="arrivals of the same-run baseline (0: none)")
+    parser.add_argument("--capacity-concurrency", type=int, default=32)
     parser.add_argument("--port", type=int, default=8740)
     parser.add_argument("--pool-max", type=int, default=20)
     args = parser.parse_args()
