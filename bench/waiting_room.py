@@ -30,9 +30,9 @@ WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix `waitbench
 4. Time to admit the next visitor with 10,000 waiting beside 10 waiting, in the
    same run: two rooms (max 1 inside, a rate that never holds anyone back), the
    big one with the arrivals' line length. `--samples` times each, interleaved:
-   POST release over HTTP for the visitor inside, which admits the next in the
-   same transaction; a new visitor joins to keep the line length. p50/p99 side by
-   side, and the ratio.
+   POST release over HTTP for the visitor inside, which admits the next before
+   it answers (its own transaction after the release's); a new visitor joins
+   to keep the line length. p50/p99 side by side, and the ratio.
 
 Exits non-zero if a request failed, a socket did not connect, a live page missed
 its admission, more than `--max-inside` were ever inside, or integrity problems
@@ -380,7 +380,7 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
               f"against the {args.visitors / args.arrival_seconds:.0f} a second offered")
     samples = await time_to_admit_next(args, bases[0], rooms)
     big, small = samples["next-big"], samples["next-small"]
-    print(f"time to admit the next (POST release over HTTP, admits in the same transaction), "
+    print(f"time to admit the next (POST release over HTTP, which admits the next before it answers), "
           f"{args.samples} samples each:")
     print(f"  {args.visitors:>6} waiting: p50 {percentile(big, 0.5):6.1f} ms  p99 {percentile(big, 0.99):6.1f} ms")
     print(f"  {10:>6} waiting: p50 {percentile(small, 0.5):6.1f} ms  p99 {percentile(small, 0.99):6.1f} ms")
