@@ -286,8 +286,10 @@ class Server:
     """daphne on the bench app; `start()` again on the same port after a stop or kill."""
 
     def __init__(self, layer: str, *, extra_args: tuple[str, ...] = ("--websocket_connect_timeout", "60"),
-                 extra_env: dict | None = None, name: str = "", kind: str = "daphne"):
+                 extra_env: dict | None = None, name: str = "", kind: str = "daphne",
+                 backlog: int | None = None):
         self.port = free_port()
+        self.backlog = backlog  # daphne's listen backlog (Twisted's default: 50); None: `-b -p` as `make run`
         self.key = secrets.token_hex(8)
         self.layer, self.extra_args, self.name, self.kind = layer, extra_args, name or layer, kind
         self.env = {**bench_env(layer), "BENCH_KEY": self.key, **(extra_env or {})}
@@ -299,7 +301,9 @@ class Server:
             command = [PY, *profile, "-m", "uvicorn", "--host", HOST, "--port", str(self.port),
                        "--lifespan", "off", "--ws", "websockets", *self.extra_args, "bench.bench_asgi:application"]
         else:
-            command = [PY, *profile, str(Path(PY).parent / "daphne"), "-b", HOST, "-p", str(self.port),
+            where = (["-b", HOST, "-p", str(self.port)] if self.backlog is None else
+                     ["-e", f"tcp:port={self.port}:interface={HOST}:backlog={self.backlog}"])
+            command = [PY, *profile, str(Path(PY).parent / "daphne"), *where,
                        *self.extra_args, "bench.bench_asgi:application"]
         self.proc = subprocess.Popen(
             command,

@@ -3,6 +3,7 @@
     .venv/bin/python bench/restart.py                           # 5,000 screens, 1 then 2 processes
     .venv/bin/python bench/restart.py --screens 500 --servers 1 --signals term --scopes all   # quick check
     .venv/bin/python bench/restart.py --reuse ...                # keep the tickets seeded by an earlier run
+    .venv/bin/python bench/restart.py --screens 2000 --servers 1 --variants off,on,off,on ...  # A/B in one run
 
 Uses PostgreSQL `queueapp_bench` and Redis db 6 (BENCH_DATABASE_URL, BENCH_REDIS_URL),
 the same seeded queue as bench/live_fanout.py, the pub/sub Redis layer, and
@@ -156,14 +157,18 @@ async def until_right(phones: list[Phone], expected: dict[str, int], seconds: fl
         await asyncio.sleep(0.05)
 
 
-async def staff_calls(server: Server, ids: dict, stop: asyncio.Event, out: list[float]) -> None:
+async def staff_calls(server: Server, ids: dict, stop: asyncio.Event, out: list[float],
+                      app_ms: list[float] | None = None) -> None:
     """Call next on the short queue (its own counter) over HTTP until `stop`: staff at
     work while the long queue's screens reconnect. The long line does not move."""
     while not stop.is_set():
         try:
             await asyncio.to_thread(join_short, ids["short"])
             await http_post(server.port, f"/bench/complete/{ids['small']}", server.key)
-            out.append((await http_post(server.port, f"/bench/call-next/{ids['small']}", server.key))[1])
+            _wall, took, body = await http_post(server.port, f"/bench/call-next/{ids['small']}", server.key)
+            out.append(took)
+            if app_ms is not None:
+                app_ms.append(float(body.rsplit("app_ms=", 1)[1]) if "app_ms=" in body else float("nan"))
         except Exception as exc:  # counted as a very slow call: staff saw it fail
             print(f"  !! staff call failed: {type(exc).__name__}: {exc}", flush=True)
             out.append(30.0)
@@ -215,9 +220,12 @@ async def bare_connect_rate(n: int) -> float:
         proc.wait(10)
 
 
-async def run_servers(count: int, ids: dict, args, report: list[str]) -> None:
-    print(f"\n=== {count} daphne process(es), {args.screens} screens", flush=True)
-    servers = [Server("pubsub", extra_args=(), name=f"restart{i}") for i in range(count)]
+async def run_servers(count: int, ids: dict, args, report: list[str], staff_first: str = "on",
+                      backlog: int | None = None) -> None:
+    print(f"\n=== {count} daphne process(es), {args.screens} screens, staff first {staff_first}, "
+          f"listen backlog {backlog or 'default (50)'}", flush=True)
+    servers = [Server("pubsub", extra_args=(), name=f"restart{i}", backlog=backlog,
+                      extra_env={"LIVE_STAFF_FIRST": "1" if staff_first == "on" else "0"}) for i in range(count)]
     # The background worker, as in production: its tick (every 3 s) is what
     # repairs a screen that missed a message (the pub/sub layer drops what is
     # published while a process (re)subscribes).
@@ -299,8 +307,9 @@ async def one_restart(servers, staff, phones, ids, stats, sig_name, scope, args,
         await asyncio.to_thread(wait_port, s.port, 60)
     listening = time.monotonic()
     storm: list[float] = []
+    storm_app_ms: list[float] = []
     stop = asyncio.Event()
-    calls = asyncio.get_running_loop().create_task(staff_calls(staff, ids, stop, storm))
+    calls = asyncio.get_running_loop().create_task(staff_calls(staff, ids, stop, storm, storm_app_ms))
     took, marks = await until_right(phones, expected, args.max_seconds, listening, marks=(10.0, TARGET))
     if took is None:
         states = collections.Counter((p.open, p.position == expected.get(p.token), p.task.done()) for p in phones)
@@ -313,7 +322,9 @@ async def one_restart(servers, staff, phones, ids, stats, sig_name, scope, args,
             f"load {load[0]:.2f}")
     print(line, flush=True)
     print(f"  failed attempts {dict(stats.failures)}; closes received {dict(stats.closes)}", flush=True)
-    print(f"  staff call next during the storm: {ms(storm)}", flush=True)
+    print(f"  staff call next during the storm: {ms(storm)}; each, in order (ms): "
+          f"{[round(v * 1000) for v in storm]}; of which inside the app: {[round(v) for v in storm_app_ms]}",
+          flush=True)
     report.append(f"{count} proc: {line}; failed {dict(stats.failures)}; closes {dict(stats.closes)}; "
                   f"staff during storm {ms(storm)}")
 
@@ -333,7 +344,11 @@ async def main(args) -> None:
         print(f"\nbaseline: bare websockets server, same client: {rate:.0f} screens/s", flush=True)
         report.append(f"baseline bare websockets connect: {rate:.0f} screens/s")
     for count in args.servers:
-        await run_servers(count, ids, args, report)
+        for variant in args.variants:
+            staff_first, _, backlog = variant.partition("/")
+            report.append(f"--- staff first {staff_first}, backlog {backlog or 'default'} "
+                          f"(load {os.getloadavg()[0]:.2f})")
+            await run_servers(count, ids, args, report, staff_first, int(backlog) if backlog else None)
     print("\n=== summary (load average now %.2f %.2f %.2f)" % os.getloadavg())
     for line in report:
         print(line)
@@ -351,6 +366,9 @@ def parse_args():
     p.add_argument("--quiet-seconds", default=5.0, type=float, help="staff calls measured on a quiet server")
     p.add_argument("--reuse", action="store_true", help="keep the tickets seeded by an earlier run")
     p.add_argument("--skip-bare", action="store_true")
+    p.add_argument("--variants", default="on", type=lambda s: s.split(","),
+                   help="servers to compare in one run, in turn: LIVE_STAFF_FIRST on/off, optionally "
+                        "/<listen backlog>, e.g. 'off/50,on/4096' (no backlog: daphne -b -p as make run)")
     return p.parse_args()
 
 

@@ -40,6 +40,8 @@ from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
+from queueapp.live import precedence
+
 log = logging.getLogger(__name__)
 
 MOST_IDLE = 64  # idle request threads kept per process; more than this are let go
@@ -86,10 +88,12 @@ class ReusedThreadASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         thread = self._idle.pop() if self._idle else RequestThread()
+        precedence.request_started()  # connecting screens wait meanwhile (staff first)
         try:
             async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
         finally:
+            precedence.request_finished()
             self._give_back(thread)
 
     def _give_back(self, thread: RequestThread) -> None:

@@ -187,6 +187,9 @@ LIVE_SHUTDOWN_SPREAD = env_number("LIVE_SHUTDOWN_SPREAD", 2.0)
 # Seconds between the batches in which a waiting room's events reach its open
 # pages (queueapp.live.hub): one frame per page per batch.
 LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)
+# Staff first: while an HTTP request runs, connecting public screens wait (queueapp/live/precedence.py).
+# Off only to measure what it gives (bench/restart.py --variants off,on).
+LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -42,7 +42,7 @@ from ..models import QueueEvent, TicketStatus
 from ..selectors import is_ahead
 from ..errors import NotFound, PermissionDenied
 from ..languages import browser_language, preferred_language
-from . import reads, render
+from . import precedence, reads, render
 from .codes import (
     CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REASONS, CLOSE_RETRY,
     CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED, CLOSE_UNSUPPORTED,
@@ -76,6 +76,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "live-screens-use-the-hub"
 
     queue_groups: list[str]
+    staff_screen = False  # staff's screens go before public ones (precedence.py)
 
     async def dispatch(self, message) -> None:
         """Channels' `dispatch` without its `aclose_old_connections()` before
@@ -102,12 +103,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._work_again = False
         if self.hub.stopping:
             return  # left unanswered: the process exit drops it, the phone retries elsewhere
+        if not self.staff_screen:
+            await precedence.after_http()  # staff's requests first (precedence.py)
         await self.accept()
         self.hub.screens.add(self)
         try:
             refusal = await self.prepare()
             if refusal is None:
-                await self.hub.admission.enter()
+                if not self.staff_screen:  # staff's consoles skip the queue of public screens
+                    await self.hub.admission.enter()
                 await self.hub.join(self.queue_groups, self)
                 self.subscribed_at = time.monotonic()  # reads started after this miss no event
                 await self.start()
@@ -524,6 +528,7 @@ class ConsoleConsumer(SharedScreenConsumer):
 
     target_id = "console-feed"
     kind = "console screen"
+    staff_screen = True
 
     @property
     def shared(self) -> SharedRender:
@@ -549,6 +554,7 @@ class WaitlistBoardConsumer(SharedScreenConsumer):
     """`ws/waitlist/<queue_id>/`: the staff waitlist board, staff at the queue's location only."""
 
     target_id = "waitlist-board"
+    staff_screen = True
 
     @property
     def shared(self) -> SharedRender:

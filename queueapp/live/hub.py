@@ -24,7 +24,8 @@ What a hub also owns, because it is per process and shared by its screens:
 - `rooms`: a waiting room's events reach its screens in one batch per
   `LIVE_ROOM_UPDATE_EVERY`, one frame per screen per batch (its final place);
 - `admission`: connecting screens start a few per loop turn, so a storm
-  queues in memory instead of holding the loop (and staff's requests);
+  queues in memory instead of holding the loop (and staff's requests), and
+  none while an HTTP request runs (precedence.py: staff first);
 - the graceful shutdown (under daphne): every screen is closed with
   `CLOSE_RESTART`, spread over `LIVE_SHUTDOWN_SPREAD` seconds;
 - with the in-memory layer, a local tick (the worker cannot reach this
@@ -47,7 +48,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import translation
 
-from . import publisher, reads, render
+from . import precedence, publisher, reads, render
 from .codes import CLOSE_RESTART
 from .outage import Outage, QuietTracebacks
 
@@ -167,6 +168,7 @@ class Admission:
     async def _run(self) -> None:
         await asyncio.sleep(0)
         while self.waiting:
+            await precedence.after_http()  # staff's requests first (precedence.py)
             for _ in range(min(self.per_turn, len(self.waiting))):
                 future = self.waiting.popleft()
                 if not future.done():  # a screen that left meanwhile was cancelled
@@ -198,6 +200,7 @@ class Batch:
     async def _run(self) -> None:
         while self.pending:
             await asyncio.sleep(0)  # the rest of this burst's connects join the batch
+            await precedence.after_http()  # staff's requests first (precedence.py)
             keys = list(self.pending)[:self.limit]
             waiters = {key: self.pending.pop(key) for key in keys}
             self.calls += 1
