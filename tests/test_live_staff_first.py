@@ -1,9 +1,8 @@
 """Staff first, over a real daphne socket (queueapp/live/precedence.py).
 
 While an HTTP request (a staff click) runs, a phone's screen that connects
-waits: its handshake is not answered and the listening socket accepts
-nothing new, for at most `MOST_HOLD`; then it connects and shows its right
-place. With `LIVE_STAFF_FIRST` off nothing waits. The server's own counter of
+waits (its handshake answer, its batched lookup and its admission, each for
+at most `MOST_HOLD`); then it connects and shows its right place. With `LIVE_STAFF_FIRST` off nothing waits. The server's own counter of
 held time tells which happened (timings alone would be at the mercy of the
 machine's load).
 """

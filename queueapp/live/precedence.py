@@ -11,15 +11,12 @@ screens' connect work that this process controls waits:
 
 - the admission of connecting screens (`hub.Admission`) lets none in;
 - a batched lookup (`hub.Batch`: tickets, displays, consoles) does not start;
-- a public screen's handshake is not answered yet (`LiveConsumer.connect`);
-- under daphne, the listening sockets accept no new connection: a profile of
-  daphne in a reconnect storm (2,000 phones, after SIGKILL) put ~75 % of the
-  event loop's time in Twisted's and autobahn's handshake parsing, before
-  any of our code runs, and the kernel hands connections over in arrival
-  order, so a staff request arriving behind a wave of phones waited for all
-  of them (2-4 s for the first call after a restart). Paused, the loop only
-  finishes the handshakes it has, and the request's own turns come quickly;
-  the phones wait in the kernel's backlog.
+- a public screen's handshake is not answered yet (`LiveConsumer.connect`).
+
+What this cannot reach (docs/benchmarks.md, issue 9 fourth pass): in a storm
+most of daphne's loop is Twisted's and autobahn's handshake parsing, before
+any of our code runs, and the first staff click after a restart queues in
+the kernel behind the phones' connections (daphne's listen backlog is 50).
 
 And while an HTTP request runs, the interpreter switches threads every
 `SWITCH_WHILE_HTTP` seconds instead of Python's 5 ms: a request's thread
@@ -69,69 +66,14 @@ def request_started() -> None:
     if _running == 1 and _switch_before is None:
         _switch_before = sys.getswitchinterval()
         sys.setswitchinterval(min(_switch_before, SWITCH_WHILE_HTTP))
-    if _running == 1 and time.monotonic() >= _unheld_until:
-        _pause_accepting()
 
 
 def request_finished() -> None:
     global _running, _switch_before
     _running = max(0, _running - 1)
-    if _running == 0:
-        if _switch_before is not None:
-            sys.setswitchinterval(_switch_before)
-            _switch_before = None
-        _resume_accepting()
-
-
-# --- the listening sockets (daphne: Twisted's reactor) -------------------------------
-_ports: list = []  # Twisted's listening ports of this process, found once
-_paused: list = []
-_resume_timer = None
-
-
-def _listening_ports() -> list:
-    if not _ports:
-        reactor = sys.modules.get("twisted.internet.reactor")
-        if reactor is None or not getattr(reactor, "running", False):
-            return []
-        from twisted.internet import tcp
-
-        _ports.extend(r for r in reactor.getReaders() if isinstance(r, tcp.Port))
-    return _ports
-
-
-def _pause_accepting() -> None:
-    global _resume_timer
-    ports = _listening_ports()
-    if not ports or _paused:
-        return
-    for port in ports:
-        if port.connected:  # still listening (not being shut down)
-            port.stopReading()
-            _paused.append(port)
-    if _paused:
-        _resume_timer = asyncio.get_running_loop().call_later(MOST_HOLD, _ran_out)
-
-
-def _ran_out() -> None:
-    global _unheld_until
-    _unheld_until = time.monotonic() + MOST_HOLD  # the screens' turn
-    _resume_accepting()
-
-
-def _resume_accepting() -> None:
-    global _resume_timer
-    if _resume_timer is not None:
-        _resume_timer.cancel()
-        _resume_timer = None
-    while _paused:
-        port = _paused.pop()
-        if port.connected:
-            port.startReading()
-
-
-def http_running() -> int:
-    return _running
+    if _running == 0 and _switch_before is not None:
+        sys.setswitchinterval(_switch_before)
+        _switch_before = None
 
 
 async def after_http() -> None:
