@@ -76,6 +76,10 @@ def request_finished() -> None:
         _switch_before = None
 
 
+def http_running() -> int:
+    return _running
+
+
 async def after_http() -> None:
     """Return once no HTTP request runs, or after MOST_HOLD seconds."""
     global held_seconds, _unheld_until
