@@ -32,7 +32,7 @@ from django.utils.translation import pgettext_lazy
 
 def validate_timezone(value: str) -> None:
     if value not in available_timezones():
-        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris)")
+        raise ValidationError(gettext("%(value)s is not a known time zone (e.g. Europe/Paris)") % {"value": repr(value)})
 
 
 def default_languages() -> list[str]:
@@ -56,25 +56,25 @@ class Location(models.Model):
     slug = models.SlugField(max_length=60, unique=True, verbose_name=_("slug"))
     timezone = models.CharField(
         max_length=64, default="UTC", validators=[validate_timezone],
-        help_text="Ticket numbers restart each business day in this time zone.", verbose_name=_("timezone")
+        help_text=_("Ticket numbers restart each business day in this time zone."), verbose_name=_("timezone")
     )
     # One fact per language: the display's speech, its page and a new ticket's
     # first guess all read `default_language`; a visitor may pick any of `languages`.
     default_language = models.CharField(
         max_length=8, choices=settings.LANGUAGES, default="en",
-        help_text="The lobby display's language (page and announcements) and a visitor's "
-                  "language when their browser asks for none the location offers.", verbose_name=_("default language")
+        help_text=_("The lobby display's language (page and announcements) and a visitor's "
+                  "language when their browser asks for none the location offers."), verbose_name=_("default language")
     )
     languages = models.JSONField(
         default=default_languages, blank=True, validators=[validate_languages],
-        help_text="The languages visitors may pick on the kiosk, the join page and their "
-                  "ticket page (the default language is always offered).", verbose_name=_("languages")
+        help_text=_("The languages visitors may pick on the kiosk, the join page and their "
+                  "ticket page (the default language is always offered)."), verbose_name=_("languages")
     )
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
-        help_text="Delete ended tickets (and what they hold about a person) this many days after "
+        help_text=_("Delete ended tickets (and what they hold about a person) this many days after "
                   "their business day; their statistics stay as daily summaries and their events "
-                  "go to a CSV archive. Empty: keep everything.", verbose_name=_("retention days")
+                  "go to a CSV archive. Empty: keep everything."), verbose_name=_("retention days")
     )
 
     class Meta:
@@ -113,7 +113,7 @@ class StaffPreference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                 related_name="preference", verbose_name=_("user"))
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True,
-                                help_text="Empty: follow the browser's language.", verbose_name=_("language"))
+                                help_text=_("Empty: follow the browser's language."), verbose_name=_("language"))
 
     def __str__(self) -> str:
         return f"{self.user}: {self.language or 'browser'}"
@@ -158,47 +158,47 @@ class Queue(models.Model):
     slug = models.SlugField(max_length=60, verbose_name=_("slug"))
     prefix = models.CharField(
         max_length=4, validators=[RegexValidator(r"^[A-Z0-9]{1,4}$", "Use 1-4 capital letters or digits.")],
-        help_text="Shown before the number: A-017.", verbose_name=_("prefix")
+        help_text=_("Shown before the number: A-017."), verbose_name=_("prefix")
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COUNTER, verbose_name=_("kind"))
     is_paused = models.BooleanField(default=False, verbose_name=_("is paused"))
     max_waiting = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Refuse joins beyond this many waiting. Empty: no limit.", verbose_name=_("max waiting")
+        null=True, blank=True, help_text=_("Refuse joins beyond this many waiting. Empty: no limit."), verbose_name=_("max waiting")
     )
     recall_limit = models.PositiveSmallIntegerField(
-        default=2, help_text="How many times a no-show goes back in line before it is final.", verbose_name=_("recall limit")
+        default=2, help_text=_("How many times a no-show goes back in line before it is final."), verbose_name=_("recall limit")
     )
     default_service_seconds = models.PositiveIntegerField(
-        default=300, help_text="Used for wait estimates until there is recent history.", verbose_name=_("default service seconds")
+        default=300, help_text=_("Used for wait estimates until there is recent history."), verbose_name=_("default service seconds")
     )
     target_wait_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
-        help_text="Service target: the longest wait you aim for, in minutes. Tickets waiting longer are "
+        help_text=_("Service target: the longest wait you aim for, in minutes. Tickets waiting longer are "
                   "flagged on the console and the display, the statistics show the share served within "
                   "it, and managers are alerted (if the staff wait alert is on) when the longest wait "
-                  "passes it. Empty: no target.", verbose_name=_("target wait minutes")
+                  "passes it. Empty: no target."), verbose_name=_("target wait minutes")
     )
 
     # Capacity waitlists (one queue per resource and date).
     service_date = models.DateField(null=True, blank=True, verbose_name=_("service date"))
     capacity = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("capacity"))
     seats_taken = models.PositiveIntegerField(
-        default=0, help_text="Seats held by confirmed requests and open offers.", verbose_name=_("seats taken")
+        default=0, help_text=_("Seats held by confirmed requests and open offers."), verbose_name=_("seats taken")
     )
     allow_skip = models.BooleanField(
         default=False,
-        help_text="When the head needs more seats than are free, let smaller requests behind it "
-                  "through. Off: strict order, everyone waits for the head.", verbose_name=_("allow skip")
+        help_text=_("When the head needs more seats than are free, let smaller requests behind it "
+                  "through. Off: strict order, everyone waits for the head."), verbose_name=_("allow skip")
     )
     offer_seconds = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="If set, confirmations are first offers that hold the seats this long.", verbose_name=_("offer seconds")
+        help_text=_("If set, confirmations are first offers that hold the seats this long."), verbose_name=_("offer seconds")
     )
     batch_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Admit at most this many per confirmation cycle.", verbose_name=_("batch size")
+        null=True, blank=True, help_text=_("Admit at most this many per confirmation cycle."), verbose_name=_("batch size")
     )
     max_open_offers = models.PositiveIntegerField(
-        null=True, blank=True, help_text="At most this many offers outstanding at once.", verbose_name=_("max open offers")
+        null=True, blank=True, help_text=_("At most this many offers outstanding at once."), verbose_name=_("max open offers")
     )
 
     # Who is called next (queueapp.calling; docs/calling-rules.md).
@@ -209,24 +209,24 @@ class Queue(models.Model):
     calling_rule = models.CharField(max_length=16, choices=CallingRule.choices, default=CallingRule.PRIORITY, verbose_name=_("calling rule"))
     ratio_priority = models.PositiveSmallIntegerField(
         default=2, validators=[MinValueValidator(1)],
-        help_text="With the ratio rule: this many priority (high or urgent) tickets in a row ...", verbose_name=_("ratio priority"))
+        help_text=_("With the ratio rule: this many priority (high or urgent) tickets in a row ..."), verbose_name=_("ratio priority"))
     ratio_normal = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="... then this many normal ones.", verbose_name=_("ratio normal"))
+        default=1, validators=[MinValueValidator(1)], help_text=_("... then this many normal ones."), verbose_name=_("ratio normal"))
     max_wait_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
-        help_text="Anyone waiting longer than this is called first, whatever their priority. Empty: no limit.", verbose_name=_("max wait minutes"))
+        help_text=_("Anyone waiting longer than this is called first, whatever their priority. Empty: no limit."), verbose_name=_("max wait minutes"))
     call_weight = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1)],
-        help_text="For counters that pick across their queues by weight: waiting time counts this many times.", verbose_name=_("call weight"))
+        help_text=_("For counters that pick across their queues by weight: waiting time counts this many times."), verbose_name=_("call weight"))
 
     # Counters the queue row owns; only written under its row lock.
-    version = models.BigIntegerField(default=0, help_text="Version of the last event.", verbose_name=_("version"))
+    version = models.BigIntegerField(default=0, help_text=_("Version of the last event."), verbose_name=_("version"))
     call_streak = models.IntegerField(
-        default=0, help_text="The ratio rule's run: > 0 priority calls in a row, < 0 normal ones.", verbose_name=_("call streak"))
+        default=0, help_text=_("The ratio rule's run: > 0 priority calls in a row, < 0 normal ones."), verbose_name=_("call streak"))
     number_day = models.DateField(null=True, blank=True, verbose_name=_("number day"))
     last_number = models.PositiveIntegerField(default=0, verbose_name=_("last number"))
     last_seq = models.BigIntegerField(default=0, verbose_name=_("last seq"))
-    first_seq = models.BigIntegerField(default=0, help_text="Decreases when a ticket is put first.", verbose_name=_("first seq"))
+    first_seq = models.BigIntegerField(default=0, help_text=_("Decreases when a ticket is put first."), verbose_name=_("first seq"))
 
     class Meta:
         verbose_name = _("queue")
@@ -368,14 +368,14 @@ class Counter(models.Model):
     """A desk, window or room where staff serve tickets from some queues."""
 
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="counters", verbose_name=_("location"))
-    name = models.CharField(max_length=60, help_text="As announced: 'Counter 3', 'Room 2'.", verbose_name=_("name"))
+    name = models.CharField(max_length=60, help_text=_("As announced: 'Counter 3', 'Room 2'."), verbose_name=_("name"))
     queues = models.ManyToManyField(Queue, related_name="counters", blank=True, verbose_name=_("queues"))
     # Set only by `services.counters.do_set_counter_state`, which also writes the
     # history row (`CounterStateChange`) and the queues' events.
     state = models.CharField(max_length=8, choices=CounterState.choices, default=CounterState.OPEN,
-                             help_text="Open counters call tickets and count in wait estimates.", verbose_name=_("state"))
+                             help_text=_("Open counters call tickets and count in wait estimates."), verbose_name=_("state"))
     break_reason = models.CharField(max_length=16, choices=BreakReason.choices, blank=True,
-                                    help_text="Why the counter is on a break (only while on a break).", verbose_name=_("break reason"))
+                                    help_text=_("Why the counter is on a break (only while on a break)."), verbose_name=_("break reason"))
 
     class AcrossQueues(models.TextChoices):
         PRIORITY = "priority", _("Highest priority, then longest waiting")
@@ -384,8 +384,8 @@ class Counter(models.Model):
 
     across_queues = models.CharField(
         max_length=16, choices=AcrossQueues.choices, default=AcrossQueues.PRIORITY,
-        help_text="How Call next chooses between the queues this counter serves (each queue first "
-                  "applies its own rule).", verbose_name=_("across queues"))
+        help_text=_("How Call next chooses between the queues this counter serves (each queue first "
+                  "applies its own rule)."), verbose_name=_("across queues"))
 
     class Meta:
         verbose_name = _("counter")
@@ -430,7 +430,7 @@ class CounterStateChange(models.Model):
                               related_name="counter_state_changes", verbose_name=_("staff"))
     at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
     held_ticket = models.ForeignKey("Ticket", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", help_text="The ticket the counter held, if any.", verbose_name=_("held ticket"))
+                                    related_name="+", help_text=_("The ticket the counter held, if any."), verbose_name=_("held ticket"))
     held_action = models.CharField(max_length=8, choices=HeldTicket.choices, blank=True, verbose_name=_("held action"))
 
     class Meta:
@@ -562,7 +562,7 @@ class Ticket(models.Model):
     number = models.PositiveIntegerField(verbose_name=_("number"))
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("token"))
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL, verbose_name=_("priority"))
-    seq = models.BigIntegerField(help_text="Ordering key within its priority; set on entering the line.", verbose_name=_("seq"))
+    seq = models.BigIntegerField(help_text=_("Ordering key within its priority; set on entering the line."), verbose_name=_("seq"))
     status = models.CharField(max_length=16, choices=TicketStatus.choices, default=TicketStatus.WAITING, verbose_name=_("status"))
     party_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)], verbose_name=_("party size"))
     counter = models.ForeignKey(Counter, null=True, blank=True, on_delete=models.PROTECT,
@@ -572,17 +572,17 @@ class Ticket(models.Model):
     transferred_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
                                           related_name="transferred_from", verbose_name=_("transferred to"))
     note = models.CharField(max_length=200, blank=True,
-                            help_text="Staff-only note; never shown on public screens.", verbose_name=_("note"))
+                            help_text=_("Staff-only note; never shown on public screens."), verbose_name=_("note"))
     # db_default: a row written by SQL that names no language (a repair script,
     # the waiting room's one-statement insert of an older release) reads English.
     language = models.CharField(
         max_length=8, choices=settings.LANGUAGES, default="en", db_default="en",
-        help_text="The holder's language: their ticket page and their alerts speak it.", verbose_name=_("language")
+        help_text=_("The holder's language: their ticket page and their alerts speak it."), verbose_name=_("language")
     )
 
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     queued_at = models.DateTimeField(default=timezone.now,
-                                     help_text="When it last entered the line (join, requeue).", verbose_name=_("queued at"))
+                                     help_text=_("When it last entered the line (join, requeue)."), verbose_name=_("queued at"))
     called_at = models.DateTimeField(null=True, blank=True, verbose_name=_("called at"))
     serving_at = models.DateTimeField(null=True, blank=True, verbose_name=_("serving at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
@@ -695,7 +695,7 @@ class QueueEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                               on_delete=models.PROTECT, related_name="queue_events", verbose_name=_("actor"))
     status_after = models.CharField(max_length=16, choices=TicketStatus.choices, blank=True,
-                                    help_text="The ticket's status once this event applied.", verbose_name=_("status after"))
+                                    help_text=_("The ticket's status once this event applied."), verbose_name=_("status after"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
 
@@ -731,8 +731,8 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("digest"))
     may_set_priority = models.BooleanField(
         default=False,
-        help_text="Kiosk tokens: may create tickets above normal priority (e.g. a triage desk). "
-                  "Staff tokens always may.", verbose_name=_("may set priority"))
+        help_text=_("Kiosk tokens: may create tickets above normal priority (e.g. a triage desk). "
+                  "Staff tokens always may."), verbose_name=_("may set priority"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
 
@@ -763,10 +763,10 @@ class DailySummary(models.Model):
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="daily_summaries", verbose_name=_("queue"))
     day = models.DateField(verbose_name=_("day"))
-    figures = models.JSONField(help_text="`queueapp.stats.Figures` of that day, as stored.", verbose_name=_("figures"))
+    figures = models.JSONField(help_text=_("`queueapp.stats.Figures` of that day, as stored."), verbose_name=_("figures"))
     hours = models.JSONField(default=dict, blank=True,
-                             help_text="The day's hour-of-day parts by local hour (`queueapp.stats`): "
-                                       "counts, sums and duration histograms that add up across days.", verbose_name=_("hours"))
+                             help_text=_("The day's hour-of-day parts by local hour (`queueapp.stats`): "
+                                       "counts, sums and duration histograms that add up across days."), verbose_name=_("hours"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
@@ -798,14 +798,14 @@ class Purge(models.Model):
 
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="purges", verbose_name=_("location"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
-    cutoff = models.DateTimeField(help_text="Tickets that ended before this were deleted.", verbose_name=_("cutoff"))
+    cutoff = models.DateTimeField(help_text=_("Tickets that ended before this were deleted."), verbose_name=_("cutoff"))
     retention_days = models.PositiveIntegerField(verbose_name=_("retention days"))
-    by = models.CharField(max_length=150, help_text="worker, or the user who ran the command.", verbose_name=_("by"))
+    by = models.CharField(max_length=150, help_text=_("worker, or the user who ran the command."), verbose_name=_("by"))
     tickets_deleted = models.PositiveIntegerField(default=0, verbose_name=_("tickets deleted"))
     events_deleted = models.PositiveIntegerField(default=0, verbose_name=_("events deleted"))
     numbers = models.JSONField(default=dict, blank=True, verbose_name=_("numbers"))
     archive = models.CharField(max_length=255, blank=True,
-                               help_text="CSV file of the deleted events, under RETENTION_ARCHIVE_DIR.", verbose_name=_("archive"))
+                               help_text=_("CSV file of the deleted events, under RETENTION_ARCHIVE_DIR."), verbose_name=_("archive"))
     archive_sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("archive sha256"))
 
     class Meta:
@@ -847,17 +847,17 @@ class WaitingRoom(models.Model):
     """
 
     queue = models.OneToOneField(Queue, on_delete=models.PROTECT, related_name="waiting_room", verbose_name=_("queue"))
-    slug = models.SlugField(max_length=60, unique=True, help_text="The room's address: /wait/<slug>/.", verbose_name=_("slug"))
+    slug = models.SlugField(max_length=60, unique=True, help_text=_("The room's address: /wait/<slug>/."), verbose_name=_("slug"))
     target_url = models.URLField(
-        help_text="The protected site's base URL; the visitor's return path is appended to it.", verbose_name=_("target url"))
+        help_text=_("The protected site's base URL; the visitor's return path is appended to it."), verbose_name=_("target url"))
     admit_per_minute = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)], help_text="Admissions per minute, evenly spaced.", verbose_name=_("admit per minute"))
+        validators=[MinValueValidator(1)], help_text=_("Admissions per minute, evenly spaced."), verbose_name=_("admit per minute"))
     admission_seconds = models.PositiveIntegerField(
         default=600, validators=[MinValueValidator(10)],
-        help_text="How long an admission (and its token) lasts unless the site reports earlier.", verbose_name=_("admission seconds"))
+        help_text=_("How long an admission (and its token) lasts unless the site reports earlier."), verbose_name=_("admission seconds"))
     token_digest = models.CharField(
         max_length=64, blank=True, editable=False,
-        help_text="SHA-256 of the room's API key (manage.py create_room_token).", verbose_name=_("token digest"))
+        help_text=_("SHA-256 of the room's API key (manage.py create_room_token)."), verbose_name=_("token digest"))
     # Owned by the admission cycle, written under the queue row lock.
     next_admission_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next admission at"))
 
@@ -895,7 +895,7 @@ class SigningKey(models.Model):
     private_pem = models.TextField(editable=False, verbose_name=_("private pem"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     retire_after = models.DateTimeField(null=True, blank=True,
-                                        help_text="Empty: the current key. Set when a newer key takes over.", verbose_name=_("retire after"))
+                                        help_text=_("Empty: the current key. Set when a newer key takes over."), verbose_name=_("retire after"))
 
     class Meta:
         verbose_name = _("signing key")
@@ -920,23 +920,23 @@ class BookingSchedule(models.Model):
     """The bookable slots a queue publishes, and how its appointments enter the line."""
 
     queue = models.OneToOneField(Queue, on_delete=models.CASCADE, related_name="booking_schedule", verbose_name=_("queue"))
-    is_open = models.BooleanField(default=True, help_text="Off: no new bookings (existing ones stay).", verbose_name=_("is open"))
+    is_open = models.BooleanField(default=True, help_text=_("Off: no new bookings (existing ones stay)."), verbose_name=_("is open"))
     slot_minutes = models.PositiveSmallIntegerField(
-        default=15, validators=[MinValueValidator(5)], help_text="Length of one slot.", verbose_name=_("slot minutes"))
+        default=15, validators=[MinValueValidator(5)], help_text=_("Length of one slot."), verbose_name=_("slot minutes"))
     per_slot = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="How many people one slot takes.", verbose_name=_("per slot"))
+        default=1, validators=[MinValueValidator(1)], help_text=_("How many people one slot takes."), verbose_name=_("per slot"))
     days_ahead = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1)], help_text="How far ahead slots may be booked.", verbose_name=_("days ahead"))
+        default=30, validators=[MinValueValidator(1)], help_text=_("How far ahead slots may be booked."), verbose_name=_("days ahead"))
     early_minutes = models.PositiveSmallIntegerField(
-        default=15, help_text="Check-in opens this long before the booked time.", verbose_name=_("early minutes"))
+        default=15, help_text=_("Check-in opens this long before the booked time."), verbose_name=_("early minutes"))
     late_minutes = models.PositiveSmallIntegerField(
-        default=10, help_text="Check-in on time closes this long after the booked time; later arrivals "
-                              "join as walk-ins, and a booking nobody checked in by then is a no-show.", verbose_name=_("late minutes"))
+        default=10, help_text=_("Check-in on time closes this long after the booked time; later arrivals "
+                              "join as walk-ins, and a booking nobody checked in by then is a no-show."), verbose_name=_("late minutes"))
     grace_minutes = models.PositiveSmallIntegerField(
-        default=5, help_text="A booking checked in on time stands before the walk-ins who joined after "
-                             "its booked time minus this.", verbose_name=_("grace minutes"))
+        default=5, help_text=_("A booking checked in on time stands before the walk-ins who joined after "
+                             "its booked time minus this."), verbose_name=_("grace minutes"))
     self_check_in = models.BooleanField(
-        default=True, help_text="Holders may check in from their booking page during their window.", verbose_name=_("self check in"))
+        default=True, help_text=_("Holders may check in from their booking page during their window."), verbose_name=_("self check in"))
 
     class Meta:
         verbose_name = _("booking schedule")
@@ -968,7 +968,7 @@ class OpeningHours(models.Model):
     schedule = models.ForeignKey(BookingSchedule, on_delete=models.CASCADE, related_name="hours", verbose_name=_("schedule"))
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, verbose_name=_("weekday"))
     opens = models.TimeField(verbose_name=_("opens"))
-    closes = models.TimeField(help_text="The last slot ends by this time.", verbose_name=_("closes"))
+    closes = models.TimeField(help_text=_("The last slot ends by this time."), verbose_name=_("closes"))
 
     class Meta:
         ordering = ["weekday", "opens"]
@@ -1006,8 +1006,8 @@ class Slot(models.Model):
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="slots", verbose_name=_("queue"))
     starts_at = models.DateTimeField(verbose_name=_("starts at"))
     ends_at = models.DateTimeField(verbose_name=_("ends at"))
-    capacity = models.PositiveSmallIntegerField(help_text="People this slot takes (the schedule's, when created).", verbose_name=_("capacity"))
-    booked = models.PositiveSmallIntegerField(default=0, help_text="Bookings holding a place in it.", verbose_name=_("booked"))
+    capacity = models.PositiveSmallIntegerField(help_text=_("People this slot takes (the schedule's, when created)."), verbose_name=_("capacity"))
+    booked = models.PositiveSmallIntegerField(default=0, help_text=_("Bookings holding a place in it."), verbose_name=_("booked"))
 
     class Meta:
         verbose_name = _("slot")
@@ -1070,19 +1070,19 @@ class Booking(models.Model):
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL, verbose_name=_("priority"))
     ticket = models.OneToOneField(Ticket, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="booking", verbose_name=_("ticket"))
-    arrived_late = models.BooleanField(default=False, help_text="Checked in after its window: a walk-in.", verbose_name=_("arrived late"))
+    arrived_late = models.BooleanField(default=False, help_text=_("Checked in after its window: a walk-in."), verbose_name=_("arrived late"))
     checked_in_by = models.CharField(max_length=16, blank=True,
-                                     help_text="kiosk, page (its holder) or staff.", verbose_name=_("checked in by"))
+                                     help_text=_("kiosk, page (its holder) or staff."), verbose_name=_("checked in by"))
     contact_channel = models.CharField(max_length=8, blank=True, verbose_name=_("contact channel"))
     contact_address = models.CharField(max_length=1000, blank=True,
-                                       help_text="Personal data: handed to the ticket's alerts at check-in, "
-                                                 "erased when the booking ends.", verbose_name=_("contact address"))
-    note = models.CharField(max_length=200, blank=True, help_text="Staff-only note.", verbose_name=_("note"))
+                                       help_text=_("Personal data: handed to the ticket's alerts at check-in, "
+                                                 "erased when the booking ends."), verbose_name=_("contact address"))
+    note = models.CharField(max_length=200, blank=True, help_text=_("Staff-only note."), verbose_name=_("note"))
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="bookings_made", verbose_name=_("booked by"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     checked_in_at = models.DateTimeField(null=True, blank=True, verbose_name=_("checked in at"))
-    ended_at = models.DateTimeField(null=True, blank=True, help_text="Cancelled or marked a no-show.", verbose_name=_("ended at"))
+    ended_at = models.DateTimeField(null=True, blank=True, help_text=_("Cancelled or marked a no-show."), verbose_name=_("ended at"))
 
     class Meta:
         verbose_name = _("booking")

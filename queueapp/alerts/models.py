@@ -44,7 +44,7 @@ class Contact(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="alert_contacts", verbose_name=_("ticket"))
     channel = models.CharField(max_length=8, choices=[(c.value, c.label) for c in PERSON_CHANNELS], verbose_name=_("channel"))
     address = models.CharField(max_length=1000, blank=True, verbose_name=_("address"))
-    keys = models.JSONField(default=dict, blank=True, help_text="Web push: p256dh and auth.", verbose_name=_("keys"))
+    keys = models.JSONField(default=dict, blank=True, help_text=_("Web push: p256dh and auth."), verbose_name=_("keys"))
     consent_at = models.DateTimeField(default=timezone.now, verbose_name=_("consent at"))
     stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("stop token"))
     stopped_at = models.DateTimeField(null=True, blank=True, verbose_name=_("stopped at"))
@@ -76,8 +76,8 @@ class StaffPushSubscription(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="alert_push_subscriptions", verbose_name=_("user"))
-    address = models.CharField(max_length=1000, help_text="The push service endpoint.", verbose_name=_("address"))
-    keys = models.JSONField(default=dict, help_text="p256dh and auth.", verbose_name=_("keys"))
+    address = models.CharField(max_length=1000, help_text=_("The push service endpoint."), verbose_name=_("address"))
+    keys = models.JSONField(default=dict, help_text=_("p256dh and auth."), verbose_name=_("keys"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     stop_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False, verbose_name=_("stop token"))
 
@@ -131,7 +131,8 @@ def validate_template(value: str) -> None:
 
     problem = check_template(value)
     if problem:
-        raise ValidationError(f"{problem} Fields you may use: {', '.join('{' + f + '}' for f in FIELDS)}.")
+        raise ValidationError(_("%(problem)s Fields you may use: %(fields)s.") % {
+            "problem": problem, "fields": ", ".join("{" + f + "}" for f in FIELDS)})
 
 
 class AlertRule(models.Model):
@@ -153,11 +154,11 @@ class AlertRule(models.Model):
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
     threshold = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="N ahead: how many ahead (default 3). Staff wait: leave empty; it is the queue's "
-                  "service target.", verbose_name=_("threshold"))
+        help_text=_("N ahead: how many ahead (default 3). Staff wait: leave empty; it is the queue's "
+                  "service target."), verbose_name=_("threshold"))
     template = models.CharField(max_length=400, blank=True, validators=[validate_template],
-                                help_text="Empty: the default English text. Fields: {number}, {queue}, "
-                                          "{counter}, {ahead}, {time}, {new_number}, {location}.", verbose_name=_("template"))
+                                help_text=_("Empty: the default English text. Fields: {number}, {queue}, "
+                                          "{counter}, {ahead}, {time}, {new_number}, {location}."), verbose_name=_("template"))
     raised = models.BooleanField(default=False, editable=False, verbose_name=_("raised"))
 
     class Meta:
@@ -197,13 +198,13 @@ class WebhookEndpoint(models.Model):
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="webhook_endpoints", verbose_name=_("location"))
     url = models.URLField(max_length=500, verbose_name=_("url"))
     event_types = models.JSONField(default=list, blank=True,
-                                   help_text="Event kinds to send (e.g. [\"called\", \"completed\"]); "
-                                             "empty: all.", verbose_name=_("event types"))
+                                   help_text=_("Event kinds to send (e.g. [\"called\", \"completed\"]); "
+                                             "empty: all."), verbose_name=_("event types"))
     secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False, verbose_name=_("secret"))
     is_active = models.BooleanField(default=True, verbose_name=_("is active"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     failing_since = models.DateTimeField(null=True, blank=True, editable=False,
-                                         help_text="First failure since the last success.", verbose_name=_("failing since"))
+                                         help_text=_("First failure since the last success."), verbose_name=_("failing since"))
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("disabled at"))
     disabled_reason = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("disabled reason"))
 
@@ -243,7 +244,7 @@ class OutboxMessage(models.Model):
     channel = models.CharField(max_length=8, choices=Channel.choices, verbose_name=_("channel"))
     kind = models.CharField(max_length=16, choices=MessageKind.choices, verbose_name=_("kind"))
     reason = models.CharField(max_length=60, blank=True,
-                              help_text="Why it was due (e.g. ahead:3, called:2): one message per reason.", verbose_name=_("reason"))
+                              help_text=_("Why it was due (e.g. ahead:3, called:2): one message per reason."), verbose_name=_("reason"))
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("queue"))
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("ticket"))
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL,
@@ -251,23 +252,23 @@ class OutboxMessage(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="messages", verbose_name=_("endpoint"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="+", help_text="Staff recipient (by e-mail, or web push below).", verbose_name=_("user"))
+                             related_name="+", help_text=_("Staff recipient (by e-mail, or web push below)."), verbose_name=_("user"))
     staff_push = models.ForeignKey(StaffPushSubscription, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="messages", help_text="Staff recipient's browser (web push).", verbose_name=_("staff push"))
+                                   related_name="messages", help_text=_("Staff recipient's browser (web push)."), verbose_name=_("staff push"))
     subject = models.CharField(max_length=200, blank=True, verbose_name=_("subject"))
-    body = models.TextField(blank=True, help_text="The text, or the webhook's JSON body.", verbose_name=_("body"))
+    body = models.TextField(blank=True, help_text=_("The text, or the webhook's JSON body."), verbose_name=_("body"))
     requires_status = models.CharField(
         max_length=100, blank=True,
-        help_text="Comma-separated ticket statuses under which the message is still true.", verbose_name=_("requires status"))
+        help_text=_("Comma-separated ticket statuses under which the message is still true."), verbose_name=_("requires status"))
 
     state = models.CharField(max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING, verbose_name=_("state"))
-    created_at = models.DateTimeField(default=timezone.now, help_text="When it became due: never changed.", verbose_name=_("created at"))
+    created_at = models.DateTimeField(default=timezone.now, help_text=_("When it became due: never changed."), verbose_name=_("created at"))
     reset_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When a manager last reset it from dead: its age limit counts from here.", verbose_name=_("reset at"))
+        help_text=_("When a manager last reset it from dead: its age limit counts from here."), verbose_name=_("reset at"))
     next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
     lease = models.CharField(max_length=32, blank=True, editable=False,
-                             help_text="The claim of the worker sending it now.", verbose_name=_("lease"))
+                             help_text=_("The claim of the worker sending it now."), verbose_name=_("lease"))
     attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
     last_error = models.CharField(max_length=300, blank=True, verbose_name=_("last error"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 
 from django.utils import translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 FIELDS = ("number", "queue", "counter", "ahead", "time", "new_number", "location")
@@ -50,10 +51,10 @@ def check_template(template: str) -> str | None:
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as error:
-        return f"The template does not parse ({error}); write literal braces as {{{{ and }}}}."
+        return gettext("The template does not parse (%(error)s); write literal braces as {{ and }}.") % {"error": error}
     unknown = [n for n in names if n not in FIELDS]
     if unknown:
-        return f"Unknown field {{{unknown[0]}}}."
+        return gettext("Unknown field %(field)s.") % {"field": "{" + unknown[0] + "}"}
     return None
 
 
