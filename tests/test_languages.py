@@ -185,3 +185,32 @@ def test_a_counter_state_is_a_whole_sentence_in_each_language_not_a_lowercased_l
     with translation.override("es"):
         with pytest.raises(CounterNotOpen, match=r"^Counter 1 está en la pausa del almuerzo; ábralo"):
             do_call_next(queue, counter=counter, acting_user=staff)
+
+
+def test_the_staff_wait_alert_reaches_each_manager_in_their_own_language(location, queue, manager):
+    """One crossing, one message per manager, each in the manager's language (their
+    staff preference; none: the location's default)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from queueapp.alerts import jobs
+    from queueapp.alerts.models import OutboxMessage
+    from tests.conftest import make_user
+
+    manager.email = "bob@example.org"
+    manager.save()
+    StaffPreference.objects.create(user=manager, language="de")
+    make_user("dora", location, "manager", email="dora@example.org")  # no preference
+    location.default_language = "es"
+    location.save()
+    queue.target_wait_minutes = 10
+    queue.save()
+    do_join(queue)
+    with translation.override("en"):  # the worker's own language
+        assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=11)) == 1
+        assert translation.get_language() == "en"  # the job leaves it alone
+    told = {m.user.username: m for m in OutboxMessage.objects.filter(kind="staff_wait")}
+    assert told["bob"].subject == "General: längste Wartezeit über 10 Min."
+    assert "(Serviceziel 10 Min.)" in told["bob"].body
+    assert told["dora"].subject == "General: espera más larga de 10 min"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Path, Router, Schema
 from pydantic import StrictInt
 
@@ -105,7 +106,7 @@ def offer_out(ticket: Ticket) -> OfferOut:
 def _waitlist(request: HttpRequest, queue_id: int, *, manager: bool = False) -> Queue:
     queue = principal(request).queue(queue_id, manager=manager)
     if queue.kind != Queue.Kind.CAPACITY:
-        raise InvalidInput(f"{queue.name} is a counter queue, not a waitlist.", field="queue_id")
+        raise InvalidInput(_("%(queue)s is a counter queue, not a waitlist.") % {"queue": queue.name}, field="queue_id")
     return queue
 
 
