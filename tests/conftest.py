@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import translation
 
 from queueapp.models import Counter, Location, Queue, StaffMembership
 
@@ -120,3 +121,13 @@ def _fast_and_static_free(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _no_language_carried_over():
+    """The test client runs each request in this thread, and a page or service
+    activates the language it speaks (`languages.use_language`, `@authorize`); the
+    next test must not inherit it (a German staff page left German messages in a
+    waiting-room test that ran after it)."""
+    yield
+    translation.deactivate()
