@@ -149,10 +149,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "min_size": 2,
             "max_size": env_number("DB_POOL_MAX", 40, kind=int, minimum=2),
             "timeout": env_number("DB_POOL_TIMEOUT", 20.0),
-            # A request's SET must not reach the next borrower of the connection.
-            "reset": reset_session,
         }
     }
+    # A request's SET must not reach the next borrower of the connection
+    # (one round trip per returned connection; off only to measure it).
+    if env_bool("DB_POOL_RESET", True):
+        _db["OPTIONS"]["pool"]["reset"] = reset_session
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
