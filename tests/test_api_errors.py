@@ -88,14 +88,14 @@ CASES = [
     ("bad party size", "staff", "post", "/queues/{queue}/tickets", {"party_size": 2}, 400, "invalid",
      "party_size", "A counter queue serves one person per ticket; party size must be 1."),
     ("party size zero", "staff", "post", "/queues/{queue}/tickets", {"party_size": 0}, 400, "invalid",
-     "party_size", "party_size: input should be greater than or equal to 1."),
+     "party_size", "party_size: must be at least 1."),
     ("priority of the wrong type", "staff", "post", "/queues/{queue}/tickets", {"priority": "high"},
-     400, "invalid", "priority", "priority: input should be a valid integer."),
+     400, "invalid", "priority", "priority: must be a whole number."),
     ("number given as a string", "staff", "post", "/queues/{queue}/tickets", {"priority": "10"},
-     400, "invalid", "priority", "priority: input should be a valid integer."),
+     400, "invalid", "priority", "priority: must be a whole number."),
     ("boolean of the wrong type", "staff", "post", "/tickets/{waiting}/transfer",
      {"to_queue": "{full}", "to_front": "yes"}, 400, "invalid", "to_front",
-     "to_front: input should be a valid boolean."),
+     "to_front: must be true or false."),
     ("misspelt field", "staff", "post", "/queues/{queue}/tickets", {"priorty": 10}, 400, "invalid",
      "priorty", "priorty: is not a field of this request."),
     ("missing field", "staff", "post", "/tickets/{waiting}/call", {}, 400, "invalid", "counter_id",
@@ -109,19 +109,19 @@ CASES = [
     ("body too large", "staff", "post", "/queues/{queue}/tickets", '{"note": "' + "x" * 3_000_000 + '"}',
      413, "too_large", "body", "The request body is larger than 2621440 bytes."),
     ("note too long", "staff", "post", "/queues/{queue}/tickets", {"note": "x" * 201}, 400, "invalid",
-     "note", "note: string should have at most 200 characters."),
+     "note", "note: must have at most 200 characters."),
     ("JSON that is not an object", "staff", "post", "/queues/{queue}/tickets", "[10]", 400,
      "invalid", "body", "body: must be a JSON object."),
     ("note with a control character", "staff", "post", "/queues/{queue}/tickets", {"note": "a\u0000b"},
      400, "invalid", "note", "note: must not contain control characters."),
     ("id that is not a number", "staff", "post", "/tickets/abc/recall", None, 400, "invalid",
-     "ticket_id", "ticket_id: input should be a valid integer"),
+     "ticket_id", "ticket_id: must be a whole number"),
     ("id beyond 64 bits", "staff", "post", f"/tickets/{HUGE}/recall", None, 400, "invalid",
-     "ticket_id", "ticket_id: input should be less than or equal to 9223372036854775807."),
+     "ticket_id", "ticket_id: must be at most 9223372036854775807."),
     ("id beyond 64 bits in the body", "staff", "post", "/tickets/{waiting}/call", {"counter_id": HUGE},
-     400, "invalid", "counter_id", "counter_id: input should be less than or equal to"),
+     400, "invalid", "counter_id", "counter_id: must be at most"),
     ("limit out of range", "staff", "get", "/queues/{queue}/waiting?limit=0", None, 400, "invalid",
-     "limit", "limit: input should be greater than or equal to 1."),
+     "limit", "limit: must be at least 1."),
     ("counter does not serve the ticket's queue", "staff", "post", "/tickets/{waiting}/call",
      {"counter_id": "{idle_counter}"}, 400, "invalid", "counter_id", "Desk 9 does not serve General."),
     ("call next from a queue the counter does not serve", "staff", "post",
@@ -320,3 +320,33 @@ def test_counter_busy_refusal_leaves_the_waiting_line_alone(queue, counter, as_s
     response = as_staff.post(f"/tickets/{waiting.pk}/call", {"counter_id": counter.pk})
     assert response.status_code == 409 and response.json()["code"] == "counter_busy"
     assert Ticket.objects.get(pk=waiting.pk).status == "waiting"
+
+
+@pytest.mark.parametrize("language,body,field,expected", [
+    ("de", {"priority": "high"}, "priority", "priority: muss eine ganze Zahl sein."),
+    ("de", {"note": "x" * 201}, "note", "note: darf höchstens 200 Zeichen haben."),
+    ("de", {"priorty": 10}, "priorty", "priorty: ist kein Feld dieser Anfrage."),
+    ("de", {"party_size": 0}, "party_size", "party_size: muss mindestens 1 sein."),
+    ("ar", {"priority": "high"}, "priority", "priority: يجب أن يكون عددًا صحيحًا."),
+    ("ar", {"language": "xx"}, "language", "language: يجب أن يكون واحدًا من "),
+    ("ar", "[10]", "body", "body: يجب أن يكون كائن JSON."),
+])
+def test_validation_errors_speak_the_callers_language(scene, language, body, field, expected):
+    """pydantic's own messages are English only: the API says them in the
+    caller's Accept-Language, naming the field, in the usual error shape."""
+    api = scene.callers["staff"]
+    headers = {"Accept-Language": language}
+    if isinstance(body, str):
+        response = api.post(f"/queues/{scene.queue.pk}/tickets", raw=body, headers=headers)
+    else:
+        response = api.post(f"/queues/{scene.queue.pk}/tickets", body, headers=headers)
+    answer = response.json()
+    assert (response.status_code, answer["code"], answer["field"]) == (400, "invalid", field), answer
+    assert answer["detail"].startswith(expected), answer["detail"]
+    assert "should" not in answer["detail"] and "Input" not in answer["detail"]
+
+
+def test_missing_field_in_german(scene):
+    response = scene.callers["staff"].post(f"/tickets/{scene.waiting.pk}/call", {},
+                                           headers={"Accept-Language": "de"})
+    assert response.json()["detail"] == "counter_id: ist erforderlich."

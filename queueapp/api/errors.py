@@ -48,16 +48,67 @@ def _field_of(loc: tuple) -> str | None:
     return ".".join(str(part) for part in rest) or None
 
 
-def _validation_message(error: dict) -> str:
-    if error.get("type") == "missing":
-        return "is required"
-    if error.get("type") in ("model_type", "dict_type", "model_attributes_type"):
-        return "must be a JSON object"
-    if error.get("type") == "extra_forbidden":
-        return "is not a field of this request"
-    if error.get("type") == "value_error":  # our own validators: their message, without pydantic's prefix
-        return str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else error["msg"]
-    return error["msg"][:1].lower() + error["msg"][1:]
+# pydantic's error types, as our own sentences (pydantic's `msg` is English only).
+# Each names the field; `%(...)s` placeholders come from the error's `ctx`.
+_MESSAGE_OF_TYPE = {
+    "missing": gettext_lazy("%(field)s: is required."),
+    "model_type": gettext_lazy("%(field)s: must be a JSON object."),
+    "dict_type": gettext_lazy("%(field)s: must be a JSON object."),
+    "model_attributes_type": gettext_lazy("%(field)s: must be a JSON object."),
+    "extra_forbidden": gettext_lazy("%(field)s: is not a field of this request."),
+    "int_type": gettext_lazy("%(field)s: must be a whole number."),
+    "int_parsing": gettext_lazy("%(field)s: must be a whole number."),
+    "int_from_float": gettext_lazy("%(field)s: must be a whole number."),
+    "float_type": gettext_lazy("%(field)s: must be a number."),
+    "float_parsing": gettext_lazy("%(field)s: must be a number."),
+    "bool_type": gettext_lazy("%(field)s: must be true or false."),
+    "bool_parsing": gettext_lazy("%(field)s: must be true or false."),
+    "string_type": gettext_lazy("%(field)s: must be a string."),
+    "string_too_short": gettext_lazy("%(field)s: must have at least %(min_length)s characters."),
+    "string_too_long": gettext_lazy("%(field)s: must have at most %(max_length)s characters."),
+    "string_pattern_mismatch": gettext_lazy("%(field)s: does not have the expected form."),
+    "too_short": gettext_lazy("%(field)s: must have at least %(min_length)s items."),
+    "too_long": gettext_lazy("%(field)s: must have at most %(max_length)s items."),
+    "list_type": gettext_lazy("%(field)s: must be a list."),
+    "greater_than": gettext_lazy("%(field)s: must be greater than %(gt)s."),
+    "greater_than_equal": gettext_lazy("%(field)s: must be at least %(ge)s."),
+    "less_than": gettext_lazy("%(field)s: must be less than %(lt)s."),
+    "less_than_equal": gettext_lazy("%(field)s: must be at most %(le)s."),
+    "literal_error": gettext_lazy("%(field)s: must be one of %(expected)s."),
+    "enum": gettext_lazy("%(field)s: must be one of %(expected)s."),
+    "date_type": gettext_lazy("%(field)s: must be a date (YYYY-MM-DD)."),
+    "date_parsing": gettext_lazy("%(field)s: must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_parsing": gettext_lazy("%(field)s: must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_inexact": gettext_lazy("%(field)s: must be a date (YYYY-MM-DD)."),
+    "datetime_type": gettext_lazy("%(field)s: must be a date and time (ISO 8601, e.g. 2026-03-01T10:00:00+01:00)."),
+    "datetime_parsing": gettext_lazy("%(field)s: must be a date and time (ISO 8601, e.g. 2026-03-01T10:00:00+01:00)."),
+    "datetime_from_date_parsing": gettext_lazy("%(field)s: must be a date and time (ISO 8601, e.g. 2026-03-01T10:00:00+01:00)."),
+    "timezone_aware": gettext_lazy("%(field)s: must include a time zone offset."),
+    "time_type": gettext_lazy("%(field)s: must be a time of day (HH:MM)."),
+    "time_parsing": gettext_lazy("%(field)s: must be a time of day (HH:MM)."),
+    "uuid_type": gettext_lazy("%(field)s: must be a UUID."),
+    "uuid_parsing": gettext_lazy("%(field)s: must be a UUID."),
+}
+# Anything else pydantic may say: still a sentence in the caller's language.
+_NOT_VALID = gettext_lazy("%(field)s: is not a valid value.")
+_REQUEST_NOT_VALID = gettext_lazy("The request is not valid.")
+
+
+def _validation_message(error: dict, field: str | None) -> str:
+    """One error as a sentence in the request's language, naming `field`."""
+    kind, ctx = error.get("type"), error.get("ctx") or {}
+    if kind == "value_error":  # our own validators: their (translated) message, without pydantic's prefix
+        message = str(ctx["error"]) if "error" in ctx else error["msg"]
+        return f"{field}: {message}" if field else message
+    if not field:
+        return str(_REQUEST_NOT_VALID)
+    template = _MESSAGE_OF_TYPE.get(kind, _NOT_VALID)
+    params = {key: str(value) for key, value in ctx.items()}
+    params["field"] = field
+    try:
+        return str(template) % params
+    except KeyError:  # a ctx without the number the sentence names
+        return str(_NOT_VALID) % {"field": field}
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
@@ -73,7 +124,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         for error in exc.errors:
             field = _field_of(tuple(error["loc"]))
             first_field = first_field or field
-            parts.append(f"{field}: {_validation_message(error)}" if field else error["msg"])
+            parts.append(_validation_message(error, field).rstrip("."))
         return api.create_response(request, error_body("; ".join(parts) + ".", code="invalid",
                                                        field=first_field), status=400)
 
