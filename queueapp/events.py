@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
@@ -29,10 +29,20 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "queue.event"  # the channel-layer message type of an event (a tick is "queue.tick")
 
 # Keys of every event message; an event adds "ticket" (`ticket_snapshot`),
-# "left"/"entered" (ordering keys) and its kind's own data.
+# "left"/"entered" (ordering keys), "entered_at" (beside "entered": the
+# ticket's `queued_at` as `instant_us`) and its kind's own data.
 MESSAGE_KEYS = ("type", "queue", "location", "version", "kind", "at")
 TICKET_KEYS = ("id", "display", "number", "priority", "seq", "status", "party_size",
                "counter", "counter_id", "call_count")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instant_us(at: datetime) -> int:
+    """An instant as whole microseconds since the epoch: exact in JSON (below
+    2**53 until the year 2255) and compared as a number by the live screens."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 def ticket_snapshot(ticket: Ticket) -> dict:

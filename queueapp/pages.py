@@ -13,14 +13,17 @@ from django.db.models import Count, Q
 
 from .live import reads, render
 from .models import AT_COUNTER, Counter, Location, Queue, Ticket, TicketStatus
-from .selectors import estimate_wait, position_of
+from .selectors import estimate_wait, placed_ahead, position_of
 
 
 def ticket_context(ticket: Ticket) -> dict:
-    """Context of `queueapp/live/ticket_status.html`."""
+    """Context of `queueapp/live/ticket_status.html` (`live.render.ticket_context`
+    is the live screens' side: the same keys from the same rules)."""
     position = position_of(ticket)
     return {"ticket": ticket, "position": position,
-            "estimated_wait": estimate_wait(ticket.queue, position)}
+            "estimated_wait": estimate_wait(ticket.queue, position),
+            "placed_ahead": position is not None
+            and placed_ahead(ticket.queue_id, ticket.priority, ticket.queued_at).exists()}
 
 
 def display_context(location: Location) -> dict:

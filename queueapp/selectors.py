@@ -87,6 +87,21 @@ def is_ahead(key: tuple[int, int], of: tuple[int, int]) -> bool:
     return key[0] > of[0] or (key[0] == of[0] and key[1] < of[1])
 
 
+def placed_ahead(queue_id: int, priority: int, queued_at) -> QuerySet[Ticket]:
+    """The waiting tickets of the queue that took their place after `queued_at`
+    with a higher priority than `priority`, so stand ahead of a ticket with
+    those (why its position went up: its page says so). An index range of
+    the waiting line (`ticket_waiting_order_idx`: the higher priorities come
+    first), no history read; `overtakes` is the same rule for the live screens."""
+    return waiting_tickets(queue_id).filter(priority__gt=priority, queued_at__gt=queued_at)
+
+
+def overtakes(priority: int, entered_at: int, *, of_priority: int, of_entered_at: int) -> bool:
+    """`placed_ahead` in Python, on `events.instant_us` instants: the live
+    screens decide it from an event's `entered`/`entered_at` without a query."""
+    return priority > of_priority and entered_at > of_entered_at
+
+
 def position_at(queue_id: int, priority: int, seq: int) -> int:
     """The place in line of the waiting ticket with this ordering key (1 = next):
     the one count behind every position a page, the API or a live screen shows."""

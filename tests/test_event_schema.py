@@ -24,17 +24,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # The keys each kind adds to the common ones: what screens may rely on.
 KIND_KEYS = {
-    "joined": {"ticket", "entered"},
+    "joined": {"ticket", "entered", "entered_at"},
     "called": {"ticket", "left"},
     "recalled": {"ticket"},
     "started": {"ticket"},
     "completed": {"ticket", "service_seconds"},
     "no_show": {"ticket", "no_show_count"},
-    "requeued": {"ticket", "entered", "no_show_count", "recall_limit"},
+    "requeued": {"ticket", "entered", "entered_at", "no_show_count", "recall_limit"},
     "paused": set(),
     "resumed": set(),
     "transferred_out": {"ticket", "left", "to_queue", "new_ticket", "new_display"},
-    "transferred_in": {"ticket", "entered", "from_queue", "old_ticket", "to_front"},
+    "transferred_in": {"ticket", "entered", "entered_at", "from_queue", "old_ticket", "to_front"},
     # allow_skip: the admission rule it followed, for the integrity replay (queueapp.replay)
     "confirmed": {"ticket", "left", "seats_taken", "capacity", "allow_skip"},
     "capacity_changed": {"from", "to", "seats_taken", "capacity"},
@@ -106,6 +106,8 @@ def test_message_keys_are_pinned(location, queue, counter, staff, published):
         for key in ("left", "entered"):
             if key in message:
                 assert isinstance(message[key], list) and len(message[key]) == 2
+        if "entered" in message:  # the entering ticket's queued_at, as a number (selectors.overtakes)
+            assert isinstance(message["entered_at"], int)
     assert {"joined", "called", "recalled", "started", "completed", "paused", "resumed",
             "transferred_out", "transferred_in", "confirmed", "capacity_changed",
             "cancelled", "counter_state", "requeued"} <= kinds

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from queueapp.live import hub
 from queueapp.errors import QueueActionError
-from queueapp.models import Queue, Ticket, TicketStatus
+from queueapp.models import Priority, Queue, Ticket, TicketStatus
 from queueapp.services import (
     do_accept_offer, do_admit_request, do_call_next, do_call_ticket, do_cancel, do_complete,
     do_confirm_waitlist, do_decline_offer, do_expire_offers, do_join, do_no_show, do_pause, do_recall,
@@ -167,6 +167,10 @@ CASES = [
     ("capacity", "counter close", waitlist_world, _none, _state("closed")),
     # Counter queues.
     ("counter", "join", counter_world, _none, lambda w: do_join(w.queue)),
+    # An urgent arrival passes the three waiting: each page says so (selectors.placed_ahead), until it is called.
+    ("counter", "urgent join", counter_world, _none, lambda w: do_join(w.queue, priority=Priority.URGENT)),
+    ("counter", "urgent called", counter_world, lambda w: do_join(w.queue, priority=Priority.URGENT),
+     lambda w: do_call_next(w.queue, counter=w.counter, acting_user=w.staff)),
     ("counter", "call next", counter_world, _none,
      lambda w: do_call_next(w.queue, counter=w.counter, acting_user=w.staff)),
     ("counter", "call", counter_world, _none,

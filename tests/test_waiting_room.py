@@ -277,7 +277,7 @@ def test_a_room_with_bad_settings_is_refused_naming_the_field(location, room, ch
 def test_an_arrival_writes_the_ticket_and_event_any_other_join_would(room, numbers_before):
     # PostgreSQL writes the arrival in one statement (services.rooms._TAKE_IN_ONE): its
     # event must be what record_event writes, so screens, webhooks and replay agree.
-    from queueapp.events import ticket_snapshot
+    from queueapp.events import instant_us, ticket_snapshot
 
     Queue.objects.filter(pk=room.queue_id).update(last_number=numbers_before,
                                                   number_day=room.queue.location.business_day())
@@ -287,7 +287,8 @@ def test_an_arrival_writes_the_ticket_and_event_any_other_join_would(room, numbe
     assert (ticket.status, ticket.number, ticket.token) == ("waiting", numbers_before + 2, arrival.token)
     event = QueueEvent.objects.get(ticket=ticket)
     assert (event.kind, event.status_after) == (Kind.JOINED, "waiting")
-    assert event.data == {"entered": [ticket.priority, ticket.seq], "ticket": ticket_snapshot(ticket)}
+    assert event.data == {"entered": [ticket.priority, ticket.seq], "entered_at": instant_us(ticket.queued_at),
+                          "ticket": ticket_snapshot(ticket)}
     assert event.version == Queue.objects.get(pk=room.queue_id).version
     if numbers_before == 0:  # (otherwise the numbers skipped here are a gap it reports)
         assert validate_queue_integrity(room.queue_id) == []

@@ -39,7 +39,7 @@ from django.utils import translation
 
 from .. import access
 from ..models import QueueEvent, TicketStatus
-from ..selectors import is_ahead
+from ..selectors import is_ahead, overtakes
 from ..errors import NotFound, PermissionDenied
 from ..languages import browser_language, preferred_language
 from . import precedence, reads, render
@@ -290,6 +290,7 @@ class TicketConsumer(LiveConsumer):
                 self.view.position, self.view.open_counters, self.view.version = (
                     position, line.open_counters, version)
                 self.view.service_seconds = line.service_seconds
+                self.view.overtaken_by = line.overtaking(self.view.priority, self.view.entered_at)
                 await self.send_frame(render.ticket_frame(self.view))
                 render.warm_next_place(self.view)
         else:
@@ -361,13 +362,22 @@ class TicketConsumer(LiveConsumer):
         if "open_counters" in message:  # a counter opened, went on a break or closed
             view.open_counters = message["open_counters"]
         delta = 0
+        placed_ahead = view.placed_ahead
         left, entered = message.get("left"), message.get("entered")
         if left and is_ahead(tuple(left), view.key):
             delta -= 1
+            view.overtaken_by.discard(tuple(left))
         if entered and is_ahead(tuple(entered), view.key):
             delta += 1
+            if entered[0] > view.priority:  # placed ahead after this ticket joined? (`selectors.overtakes`)
+                if "entered_at" not in message:
+                    raise NeedsSnapshot  # an event recorded before it carried the instant
+                if overtakes(entered[0], message["entered_at"], of_priority=view.priority,
+                             of_entered_at=view.entered_at):
+                    view.overtaken_by.add(tuple(entered))
         view.position += delta
-        return delta != 0 or seats_changed or view.estimated_wait != wait
+        return (delta != 0 or seats_changed or view.estimated_wait != wait
+                or view.placed_ahead != placed_ahead)
 
     async def catch_up(self) -> None:
         """Apply the missed events from the database (read once per process for
@@ -434,6 +444,7 @@ class TicketConsumer(LiveConsumer):
             if view.position is None:
                 continue
             view.open_counters, view.service_seconds = line.open_counters, line.service_seconds
+            view.overtaken_by = line.overtaking(view.priority, view.entered_at)
             return view
         return await database_sync_to_async(reads.ticket_view)(self.token)
 

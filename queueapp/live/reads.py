@@ -20,7 +20,7 @@ from .. import access
 from ..errors import NotFound, PermissionDenied
 from ..calling import Rule
 from ..estimates import counters_serving, expected_wait, service_seconds
-from ..events import event_message
+from ..events import event_message, instant_us
 from ..models import (
     AT_COUNTER,
     Counter,
@@ -32,7 +32,7 @@ from ..models import (
     TicketStatus,
     missed_call_sentence,
 )
-from ..selectors import position_at, transfer_chains, waiting_tickets
+from ..selectors import overtakes, placed_ahead, position_at, transfer_chains, waiting_tickets
 from ..targets import passes_at, past_target
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
@@ -67,10 +67,21 @@ class TicketView:
     followed_from: str | None = field(default=None)
     language: str = "en"  # the holder's (Ticket.language): the fragment is rendered in it
     missed_call: str = ""  # models.missed_call_sentence: a ticket back in line after a missed call
+    # When it took its place (`queued_at`, `events.instant_us`), and the keys of the
+    # waiting tickets placed ahead of it since with a higher priority
+    # (`selectors.placed_ahead`): kept from the events' `entered`/`left` keys.
+    queued_at: datetime | None = None
+    entered_at: int = 0
+    overtaken_by: set = field(default_factory=set)
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.priority, self.seq)
+
+    @property
+    def placed_ahead(self) -> bool:
+        """Whether the page says that someone was placed ahead (the fragment's `placed_ahead`)."""
+        return bool(self.overtaken_by)
 
     def get_status_display(self) -> str:
         return TicketStatus(self.status).label
@@ -94,6 +105,7 @@ def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
                               seats_free=queue.seats_free if queue.kind == Queue.Kind.CAPACITY
                               and queue.room_slug is None else None),
         offer_expires_at=ticket.offer_expires_at, language=ticket.language,
+        queued_at=ticket.queued_at, entered_at=instant_us(ticket.queued_at),
         missed_call=missed_call_sentence(status=ticket.status, no_show_count=ticket.no_show_count,
                                          recall_limit=queue.recall_limit, called_at=ticket.called_at,
                                          tz=queue.location.timezone),
@@ -145,6 +157,8 @@ def ticket_view(token: str) -> TicketView | None:
         if view is None or view.status != TicketStatus.WAITING:
             return view
         view.position = position_at(view.queue_id, view.priority, view.seq)
+        view.overtaken_by = set(placed_ahead(view.queue_id, view.priority, view.queued_at)
+                                .values_list("priority", "seq"))
         view.open_counters = counters_serving(view.queue_id)
         view.service_seconds = service_seconds(Queue.objects.get(pk=view.queue_id))
         if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:
@@ -159,11 +173,19 @@ class WaitingLine:
     keys: list[tuple[int, int]]
     open_counters: float
     service_seconds: float
+    entered: list[int] = field(default_factory=list)  # each key's `queued_at` (`events.instant_us`)
 
     def position(self, priority: int, seq: int) -> int | None:
         key = (-priority, seq)
         index = bisect_left(self.keys, key)
         return index + 1 if index < len(self.keys) and self.keys[index] == key else None
+
+    def overtaking(self, priority: int, entered_at: int) -> set[tuple[int, int]]:
+        """`selectors.placed_ahead` of a ticket with this priority and `queued_at`:
+        only the higher priorities at the head of the line are looked at."""
+        higher = bisect_left(self.keys, (-priority, float("-inf")))
+        return {(-p, seq) for (p, seq), at in zip(self.keys[:higher], self.entered[:higher])
+                if overtakes(-p, at, of_priority=priority, of_entered_at=entered_at)}
 
 
 def waiting_line(queue_id: int, previous=None) -> tuple[dict[int, int], WaitingLine]:
@@ -175,12 +197,13 @@ def waiting_line(queue_id: int, previous=None) -> tuple[dict[int, int], WaitingL
         version = queue.version if queue else 0
         if previous is not None and previous.versions.get(queue_id) == version:
             return previous.versions, previous.value
-        keys = [(-p, s) for p, s in waiting_tickets(queue_id).values_list("priority", "seq")]
+        rows = list(waiting_tickets(queue_id).values_list("priority", "seq", "queued_at"))
+        keys, entered = [(-p, s) for p, s, _ in rows], [instant_us(at) for _, _, at in rows]
         counters = counters_serving(queue_id)
         seconds = service_seconds(queue) if queue else 0.0
         if Queue.objects.filter(pk=queue_id).values_list("version", flat=True).first() == version:
             break
-    return {queue_id: version}, WaitingLine(keys, counters, seconds)
+    return {queue_id: version}, WaitingLine(keys, counters, seconds, entered)
 
 
 def event_messages(queue_id: int, after_version: int) -> list[dict] | None:

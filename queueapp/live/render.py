@@ -74,7 +74,8 @@ def partial(target_id: str, html: str) -> str:
 
 
 def ticket_context(view: TicketView) -> dict:
-    return {"ticket": view, "position": view.position, "estimated_wait": view.estimated_wait}
+    return {"ticket": view, "position": view.position, "estimated_wait": view.estimated_wait,
+            "placed_ahead": view.placed_ahead}
 
 
 def _slotted(view: TicketView) -> bool:
@@ -86,12 +87,13 @@ def _slotted(view: TicketView) -> bool:
 def _slotted_status(view: TicketView) -> str:
     wait = view.estimated_wait
     key = ("slots", view.language, view.queue_id, view.queue.name, wait is None, view.call_count, view.party_size,
-           view.missed_call)
+           view.missed_call, view.placed_ahead)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")
         return render_to_string(TICKET_TEMPLATE, {"ticket": generic, "position": _PLACE,
-                                                  "estimated_wait": None if wait is None else _WAIT})
+                                                  "estimated_wait": None if wait is None else _WAIT,
+                                                  "placed_ahead": view.placed_ahead})
 
     html = _ticket_cache.get_or_make(key, make)
     if wait is not None:
@@ -117,7 +119,7 @@ def _ticket_status(view: TicketView) -> str:
     key = (view.language, view.queue_id, view.queue.name, view.status, view.position,
            None if wait is None else shown_minutes(wait),
            view.counter.name if view.counter else None, view.call_count,
-           getattr(view.queue, "seats_free", None), view.party_size, view.missed_call)
+           getattr(view.queue, "seats_free", None), view.party_size, view.missed_call, view.placed_ahead)
 
     def make() -> str:
         generic = replace(view, display_number=_NUMBER, token="")

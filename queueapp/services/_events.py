@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..alerts.decide import on_event as decide_alerts
-from ..events import event_message, send_event_on_commit, ticket_snapshot
+from ..events import event_message, instant_us, send_event_on_commit, ticket_snapshot
 from ..models import Counter, Queue, QueueEvent, Ticket
 
 
@@ -42,6 +42,10 @@ def record_event(
         payload["left"] = list(left_line)
     if entered_line is not None:
         payload["entered"] = list(entered_line)
+        # When the entering ticket took its place (`queued_at`): a screen further
+        # back tells from it whether someone was placed ahead after it joined
+        # (`selectors.placed_ahead`) without a query.
+        payload["entered_at"] = instant_us(ticket.queued_at)
     if ticket is not None:
         payload["ticket"] = ticket_snapshot(ticket)
     event = QueueEvent.objects.create(

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from ..estimates import service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
+from ..events import instant_us
 from ._events import announce_event, record_event
 from ._locks import lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
@@ -197,7 +198,8 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
          "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
 # PostgreSQL: the update, the ticket and its JOINED event in one statement, so the
 # queue row is held for that statement and the commit only. The event's data is
-# `record_event`'s: {"entered": [priority, seq], "ticket": events.ticket_snapshot(ticket)}
+# `record_event`'s: {"entered": [priority, seq], "entered_at": events.instant_us(queued_at),
+# "ticket": events.ticket_snapshot(ticket)}
 # (tests/test_waiting_room.py compares the two).
 _TAKE_IN_ONE = (
     f"WITH q AS ({_TAKE}), "
@@ -208,7 +210,7 @@ _TAKE_IN_ONE = (
     f"e AS (INSERT INTO {QueueEvent._meta.db_table} (version, kind, status_after, created_at, data, "
     "queue_id, ticket_id) "
     "SELECT q.version, %(kind)s, %(waiting)s, %(now)s, jsonb_build_object("
-    "'entered', jsonb_build_array(%(priority)s, t.seq), "
+    "'entered', jsonb_build_array(%(priority)s, t.seq), 'entered_at', %(entered_at)s::bigint, "
     "'ticket', jsonb_build_object('id', t.id, "
     "'display', q.prefix || '-' || lpad(t.number::text, greatest(3, length(t.number::text)), '0'), "
     "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
@@ -236,7 +238,7 @@ def _take_place(queue: Queue) -> Ticket:
                     language=queue.location.default_language)
     params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
-              "language": ticket.language}
+              "language": ticket.language, "entered_at": instant_us(now)}
     if connection.vendor == "postgresql" and not (hooks := webhook_endpoints(queue.location_id, Kind.JOINED)):
         row = _execute(_TAKE_IN_ONE, params, queue)
         ticket.pk, event_id, data = _apply_place(queue, ticket, row)
