@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 from websockets.asyncio.client import connect
 
 from queueapp.live import reads, render
@@ -22,6 +22,14 @@ from queueapp.services import do_call_next, do_complete, do_join, do_no_show, do
 from tests.browser_support import database_url_for, run_daphne
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def back_to_the_default_language():
+    """A ticket page activates its holder's language in the test's thread (as
+    each request does in production): do not leave German to the next test."""
+    yield
+    translation.deactivate()
 
 
 def test_a_missed_call_is_told_with_its_time_and_the_last_chance(client, location, queue, counter, monkeypatch):
