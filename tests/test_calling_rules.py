@@ -146,3 +146,18 @@ def test_the_console_shows_the_queues_rule(client, queue, counter, staff):
     page = client.get(f"/console/{counter.pk}/").content.decode()
     assert str(Rule("ratio", 3, 1, 30).describe()) in page
     assert "3 priority then 1 normal" in page and "waiting over 30 min goes first" in page
+
+
+def test_the_console_shows_how_the_counter_chooses_across_its_queues(client, location, staff):
+    general, pharmacy = make_queue(location, "General", prefix="A"), make_queue(location, "Pharmacy", prefix="P")
+    Queue.objects.filter(pk=pharmacy.pk).update(call_weight=3)
+    both = make_counter(location, "Desk 3", [general, pharmacy])
+    alone = make_counter(location, "Desk 1", [general])
+    client.force_login(staff)
+    page = client.get(f"/console/{both.pk}/").content.decode()
+    assert "Across this counter's queues: Highest priority, then longest waiting" in page
+    Counter.objects.filter(pk=both.pk).update(across_queues="weight")
+    page = client.get(f"/console/{both.pk}/").content.decode()
+    assert ("Across this counter's queues: Waiting time times the queue's weight (General ×1, Pharmacy ×3)"
+            in page.replace("&#x27;", "'"))
+    assert "Across this counter" not in client.get(f"/console/{alone.pk}/").content.decode()  # one queue: no choice
