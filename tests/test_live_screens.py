@@ -370,3 +370,33 @@ def test_an_offer_on_a_waitlist_shows_its_accept_and_decline_forms(location):
             assert 'id="offer-actions"' in offered and f"/t/{second.token}/accept" in offered
 
     run(scenario)
+
+
+def test_two_screens_of_one_ticket_opened_together_both_follow(queue, counter):
+    """A phone and a laptop on the same ticket, connecting in the same burst: the
+    hub's batched lookup answers both with one read, and each screen must still
+    keep its own view (one shared view would take each event once, for one screen)."""
+    do_join(queue)
+    token = do_join(queue).token
+
+    async def scenario():
+        from config.asgi import application
+        from channels.testing import WebsocketCommunicator
+
+        comms = [WebsocketCommunicator(application, f"/ws/ticket/{token}/", headers=[ORIGIN]) for _ in range(2)]
+        try:
+            results = await asyncio.gather(*(c.connect(timeout=5) for c in comms))
+            assert all(connected for connected, _ in results)
+            for comm in comms:
+                assert (await wait_for_ticket(comm, lambda s: True))["position"] == 2
+            await join(queue, priority=Priority.URGENT)
+            for comm in comms:
+                assert (await wait_for_ticket(comm, lambda s: True))["position"] == 3
+            await serve_next(counter)
+            for comm in comms:
+                assert (await wait_for_ticket(comm, lambda s: s["position"] == 2))["position"] == 2
+        finally:
+            for comm in comms:
+                await comm.disconnect()
+
+    run(scenario)

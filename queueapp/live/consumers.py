@@ -256,9 +256,10 @@ class TicketConsumer(LiveConsumer):
 
     async def prepare(self) -> int | None:
         self.token = self.scope["url_route"]["kwargs"]["token"]  # its shape checked by the route
-        self.view = await self.hub.tickets.get(self.token)  # one query for the whole burst
-        if self.view is None:
+        view = await self.hub.tickets.get(self.token)  # one query for the whole burst
+        if view is None:
             return CLOSE_NOT_FOUND
+        self.view = view.own_copy()  # another screen of this token may have been given the same view
         self.latest_seen = self.view.version
         self.queue_groups = [group_for_queue(self.view.queue_id)]
         if self.view.queue.room_slug is not None:
@@ -434,7 +435,10 @@ class TicketConsumer(LiveConsumer):
         for _attempt in range(reads.READ_ATTEMPTS):
             asked = time.monotonic()
             view = await self.hub.tickets.get(self.token)
-            if view is None or view.status != TicketStatus.WAITING:
+            if view is None:
+                return None
+            view = view.own_copy()
+            if view.status != TicketStatus.WAITING:
                 return view
             got = await self.hub.lines.get(view.queue_id, fresh_after=asked)
             version, line = got.versions.get(view.queue_id, 0), got.value

@@ -9,7 +9,7 @@ process's database thread.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -77,6 +77,12 @@ class TicketView:
     @property
     def key(self) -> tuple[int, int]:
         return (self.priority, self.seq)
+
+    def own_copy(self) -> TicketView:
+        """A copy for one screen to update: a batched lookup answers every screen
+        of the same token with one view, and each screen changes its view as
+        events arrive (the position, the version it has shown, the seats free)."""
+        return replace(self, queue=SimpleNamespace(**vars(self.queue)), overtaken_by=set(self.overtaken_by))
 
     @property
     def placed_ahead(self) -> bool:
