@@ -13,8 +13,9 @@ demo's week: `virtual_clock`, every action a `do_*` service):
 - service times drawn per queue (log-normal around the queue's mean), a walk
   of 20-90 s from the call to *Start*, 6 % no-shows (the counter waits 2 min,
   then marks it; the ticket goes back in line up to the recall limit);
-- breaks: each counter has a 15 min break in the morning and a 30 min lunch at
-  its own times (`do_set_counter_state`: it neither calls nor counts as open);
+- breaks: each counter has a 15 min break in the morning (reason "short") and a
+  30 min lunch ("lunch") at its own times (`do_set_counter_state`: it neither
+  calls nor counts as open);
 - counters serving one queue or two.
 
 For every ticket, the wait its page showed when it joined
@@ -27,7 +28,11 @@ wait (tickets that waited at least 5 min). The first day warms the history the
 estimate learns from (service times of the last 3 hours); all days are
 reported. The baseline printed beside it: the naive "position × the queue's
 configured default service time ÷ its counters", what a system without
-history would show.
+history would show. `WAITBENCH_VARIANTS=1` (development) also scores candidate
+formulas on the same joins (`variants`): the counters' real shares of their
+last hour's calls, the work ahead across a shared counter's queues (`pooled`),
+a counter on a break counted from its typical return (`break_aware`), both,
+and the queue's recent interval between calls.
 """
 
 from __future__ import annotations
@@ -114,24 +119,109 @@ class Seen:
     variants: dict = field(default_factory=dict)
 
 
-def variants(queue: Queue, position: int) -> dict[str, float]:
-    """Candidate formulas, evaluated on the same state as the shown estimate."""
+def pooled(ticket: Ticket, position: int) -> float:
+    """Candidate: the work ahead across the queues of the counters serving the
+    ticket's queue (calls go by priority, then the longest wait, across a
+    counter's queues): every ticket of a sibling queue ahead of this one in that
+    order takes its service time × the share of its queue's open counters that
+    also serve this queue; divided by this queue's open counters."""
+    from django.db.models import Q
+
+    from queueapp.estimates import service_seconds
+
+    queue = ticket.queue
+    mine = set(Counter.objects.filter(queues=queue.pk, state="open").values_list("pk", flat=True))
+    if not mine:
+        return (position - 0.5) * service_seconds(queue)
+    work = (position - 0.5) * service_seconds(queue)
+    siblings = Queue.objects.filter(counters__in=mine).exclude(pk=queue.pk).distinct()
+    for other in siblings:
+        theirs = set(Counter.objects.filter(queues=other.pk, state="open").values_list("pk", flat=True))
+        ahead = (Ticket.objects.filter(queue=other, status=TicketStatus.WAITING)
+                 .filter(Q(priority__gt=ticket.priority)
+                         | Q(priority=ticket.priority, queued_at__lt=ticket.queued_at)).count())
+        work += ahead * service_seconds(other) * len(mine & theirs) / len(theirs)
+    return work / len(mine)
+
+
+TYPICAL_BREAK = {"lunch": 30 * 60, "short": 15 * 60, "meeting": 30 * 60, "other": 15 * 60}
+
+
+def break_aware(queue: Queue, position: int) -> float:
+    """Candidate: a counter on a break counts (its 1/k share) from its expected
+    return (the typical length of its reason after the break's start), not never."""
     from django.db.models import Count
-    from django.db.models.functions import Coalesce
+
+    from queueapp.estimates import service_seconds
+
+    work = (position - 0.5) * service_seconds(queue)
+    counters = list(Counter.objects.annotate(k=Count("queues")).filter(queues=queue.pk).exclude(state="closed"))
+    if not counters:
+        return work
+    return _finish(work, [(1 / c.k, at) for c, at in zip(counters, _returns(counters))])
+
+
+def _returns(counters) -> list[float]:
+    """Seconds from now until each counter serves: 0 if open, else the typical
+    length of its break's reason left after the break's start (at least a minute)."""
     from django.utils import timezone
 
-    from queueapp.dbfunctions import Seconds
-    from queueapp.estimates import RECENT_LIMIT, RECENT_WINDOW, counters_serving, service_seconds
+    from queueapp.models import CounterStateChange
+
+    now, found = timezone.now(), []
+    for counter in counters:
+        if counter.state == "open":
+            found.append(0.0)
+            continue
+        began = (CounterStateChange.objects.filter(counter=counter).order_by("-at", "-pk")
+                 .values_list("at", flat=True).first())
+        found.append(max(60.0, TYPICAL_BREAK.get(counter.break_reason, 15 * 60) - (now - began).total_seconds()))
+    return found
+
+
+def _finish(work: float, returns: list[tuple[float, float]]) -> float:
+    """Seconds until `work` counter-seconds are done by counters serving at
+    their share from their return on ((share, seconds from now) each)."""
+    returns = sorted(returns, key=lambda r: r[1])
+    rate, t, done = 0.0, 0.0, 0.0
+    for share, at in returns:
+        if rate and done + rate * (at - t) >= work:
+            break
+        done += rate * (at - t)
+        t, rate = at, rate + share
+    return t + (work - done) / rate
+
+
+def pooled_breaks(ticket: Ticket, position: int) -> float:
+    """Candidate: `pooled` work over this queue's counters, each from its expected return."""
+    from django.db.models import Q
+
+    from queueapp.estimates import service_seconds
+
+    queue = ticket.queue
+    mine = list(Counter.objects.filter(queues=queue.pk).exclude(state="closed"))
+    work = (position - 0.5) * service_seconds(queue)
+    if not mine:
+        return work
+    ids = {c.pk for c in mine}
+    for other in Queue.objects.filter(counters__in=ids).exclude(pk=queue.pk).distinct():
+        theirs = set(Counter.objects.filter(queues=other.pk).exclude(state="closed").values_list("pk", flat=True))
+        ahead = (Ticket.objects.filter(queue=other, status=TicketStatus.WAITING)
+                 .filter(Q(priority__gt=ticket.priority)
+                         | Q(priority=ticket.priority, queued_at__lt=ticket.queued_at)).count())
+        work += ahead * service_seconds(other) * len(ids & theirs) / len(theirs)
+    return _finish(work, [(1.0, r) for r in _returns(mine)])
+
+
+def variants(queue: Queue, position: int, ticket: Ticket) -> dict[str, float]:
+    """Candidate formulas (development, `WAITBENCH_VARIANTS=1`), evaluated on the
+    same state as the shown estimate: each one's seconds for this join."""
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from queueapp.estimates import service_seconds
 
     now = timezone.now()
-    done = (Ticket.objects.filter(queue_id=queue.pk, status=TicketStatus.COMPLETED,
-                                  finished_at__gte=now - RECENT_WINDOW).order_by("-finished_at"))
-    from_call = [t for t in done.annotate(took=Seconds("finished_at", "called_at"))
-                 .values_list("took", flat=True)[:RECENT_LIMIT]]
-    mean_start = service_seconds(queue)
-    mean_call = (statistics.fmean(from_call) if len(from_call) >= 5
-                 else (sum(from_call) + (5 - len(from_call)) * (queue.default_service_seconds + 55)) / 5)
-    c = counters_serving(queue)
     counters = list(Counter.objects.filter(queues=queue.pk, state="open").values_list("pk", flat=True))
     calls = defaultdict(dict)
     for counter_id, queue_id, n in (Ticket.objects.filter(counter_id__in=counters,
@@ -139,21 +229,19 @@ def variants(queue: Queue, position: int) -> dict[str, float]:
                                     .values_list("counter_id", "queue_id").annotate(n=Count("pk"))
                                     .values_list("counter_id", "queue_id", "n")):
         calls[counter_id][queue_id] = n
-    share = 0.0
+    share = 0.0  # each open counter as the share of its last hour's calls that were this queue's
     for counter_id in counters:
         total = sum(calls[counter_id].values())
         k = Counter.objects.get(pk=counter_id).queues.count()
         share += calls[counter_id].get(queue.pk, 0) / total if total >= 4 else 1 / k
-    c_eff = max(share, 0.5)
-    c_k = sum(1 / Counter.objects.get(pk=pk).queues.count() for pk in counters) or 1
-    return {"A p*start/c": position * mean_start / c, "B (p-1)*call/c": (position - 1) * mean_call / c,
-            "C (p-.5)*call/c": (position - 0.5) * mean_call / c,
-            "D (p-.5)*call/ceff": (position - 0.5) * mean_call / c_eff,
-            "E p*call/ceff": position * mean_call / c_eff,
-            "F (p-1)*call/ceff": (position - 1) * mean_call / c_eff,
-            "G (p-.5)*call/ck": (position - 0.5) * mean_call / c_k,
-            "H (p-.5)*start/ck": (position - 0.5) * mean_start / c_k,
-            "I p*start/ck": position * mean_start / c_k}
+    called = list(Ticket.objects.filter(queue_id=queue.pk, called_at__gte=now - timedelta(hours=1))
+                  .order_by("-called_at").values_list("called_at", flat=True)[:12])
+    interval = ((called[0] - called[-1]).total_seconds() / (len(called) - 1) if len(called) >= 5
+                else service_seconds(queue) / max(share, 0.5))
+    return {"call interval": (position - 0.5) * interval,
+            "recent call shares": (position - 0.5) * service_seconds(queue) / max(share, 0.5),
+            "pooled": pooled(ticket, position), "breaks end": break_aware(queue, position),
+            "pooled + breaks end": pooled_breaks(ticket, position)}
 
 
 @dataclass
@@ -174,9 +262,10 @@ def setup() -> tuple[Location, dict[str, Queue], dict[str, Desk]]:
     return location, queues, desks
 
 
-def set_open(desk: Desk, is_open: bool) -> None:
+def set_open(desk: Desk, is_open: bool, lunch: bool = False) -> None:
     # A break (the counters' own action): no calls, not counted as open by the estimate.
-    do_set_counter_state(desk.pk, state="open" if is_open else "break", reason="" if is_open else "short")
+    do_set_counter_state(desk.pk, state="open" if is_open else "break",
+                         reason="" if is_open else ("lunch" if lunch else "short"))
     desk.on_break = not is_open
 
 
@@ -204,7 +293,7 @@ def play_day(day: date, tz: ZoneInfo, queues: dict[str, Queue], desks: dict[str,
                     counters = sum(1 for n, (s, _, _) in COUNTERS.items() if slug in s)
                     naive = position * queue.default_service_seconds / counters
                     record.seen[ticket.pk] = Seen(slug, now, shown.total_seconds(), naive,
-                                                  variants=variants(queue, position) if VARIANTS else {})
+                                                  variants=variants(queue, position, ticket) if VARIANTS else {})
         for desk in desks.values():
             in_break = any(start <= now < end for start, end in desk.breaks)
             if desk.ticket is not None:
@@ -226,7 +315,7 @@ def play_day(day: date, tz: ZoneInfo, queues: dict[str, Queue], desks: dict[str,
                 do_complete(desk.ticket)
                 desk.ticket = None
             if in_break != desk.on_break:
-                set_open(desk, not in_break)
+                set_open(desk, not in_break, lunch=desk.breaks[1][0] <= now < desk.breaks[1][1])
             if in_break:
                 continue
             if now > closes + timedelta(hours=3):
@@ -258,8 +347,9 @@ def report(days: list[Day]) -> None:
         for seen in record.seen.values():
             if seen.called is not None:
                 by_queue[seen.queue].append(seen)
+    names = next((list(s.variants) for rows in by_queue.values() for s in rows), [])
     print(f"{'queue':10} {'tickets':>7} {'median wait':>11} {'MdAE':>7} {'MdAE %':>7} {'per-ticket %':>12}"
-          f"   {'naive MdAE %':>12}")
+          f"   {'naive MdAE %':>12}" + "".join(f"   {name:>20}" for name in names))
     for slug in QUEUES:
         rows = by_queue[slug]
         actual = [(s.called - s.joined).total_seconds() for s in rows]
@@ -267,12 +357,12 @@ def report(days: list[Day]) -> None:
         naive = [abs(s.naive - a) for s, a in zip(rows, actual)]
         median_wait = statistics.median(actual)
         own = [e / a for e, a in zip(errors, actual) if a >= 300]
+        candidates = "".join(
+            f"   {100 * statistics.median([abs(s.variants[n] - a) for s, a in zip(rows, actual)]) / median_wait:19.1f}%"
+            for n in names)
         print(f"{slug:10} {len(rows):7d} {median_wait / 60:9.1f} m {statistics.median(errors) / 60:5.1f} m "
-              f"{100 * statistics.median(errors) / median_wait:6.0f}% {100 * statistics.median(own):11.0f}%"
-              f"   {100 * statistics.median(naive) / median_wait:11.0f}%")
-        for name in (rows[0].variants if rows else {}):
-            err = [abs(s.variants[name] - a) for s, a in zip(rows, actual)]
-            print(f"   {name:22} MdAE {100 * statistics.median(err) / median_wait:4.0f}%")
+              f"{100 * statistics.median(errors) / median_wait:6.1f}% {100 * statistics.median(own):11.0f}%"
+              f"   {100 * statistics.median(naive) / median_wait:11.1f}%" + candidates)
 
 
 def main() -> None:
