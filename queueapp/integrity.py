@@ -1,7 +1,10 @@
 """`validate_queue_integrity`: what the database constraints cannot check.
 
 A pure function: it reads, writes nothing, and returns a list of problems. The
-management command and the admin page only format what it returns.
+management command and the admin page only format what it returns. Each problem
+has a stable `code` (for machines and tests) and a `message`, a whole sentence
+in the active language (the admin page: its reader's; the command: the
+project's default).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import date, timedelta
 
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import (
     AT_COUNTER,
@@ -92,17 +96,17 @@ def _numbers(q: Queue, purged: dict) -> list[Problem]:
         tally = Tally(numbers)
         for number, n in sorted(tally.items()):
             if n > 1:
-                problems.append(Problem("duplicate_number",
-                                        f"{shown(q.prefix, number)} issued {n} times on {day}", q.pk))
+                problems.append(Problem("duplicate_number", _("%(number)s issued %(count)s times on %(day)s.") % {
+                    "number": shown(q.prefix, number), "count": n, "day": day}, q.pk))
         missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
         if missing:
             listed = ", ".join(str(m) for m in missing[:10]) + (" …" if len(missing) > 10 else "")
-            problems.append(Problem("missing_number",
-                                    f"numbers missing on {day}: {listed}", q.pk))
+            problems.append(Problem("missing_number", _("Numbers missing on %(day)s: %(numbers)s.") % {
+                "day": day, "numbers": listed}, q.pk))
         if day == q.number_day and max(numbers) != q.last_number:
-            problems.append(Problem("number_counter",
-                                    f"queue says last number {q.last_number} on {day}, "
-                                    f"tickets go up to {max(numbers)}", q.pk))
+            problems.append(Problem("number_counter", _(
+                "The queue says its last number on %(day)s is %(last)s; the tickets go up to %(top)s.") % {
+                "day": day, "last": q.last_number, "top": max(numbers)}, q.pk))
     return problems
 
 
@@ -115,18 +119,20 @@ def _versions(q: Queue, ranges: list[tuple[int, int]]) -> list[Problem]:
     top = max([top] + [last for _, last in ranges])
     problems = []
     if distinct != n:
-        problems.append(Problem("duplicate_version", f"{n - distinct} event versions repeat", q.pk))
+        problems.append(Problem("duplicate_version", _("%(count)s event versions repeat.") % {
+            "count": n - distinct}, q.pk))
     if ranges and QueueEvent.objects.filter(
             queue=q, version__in=[v for first, last in ranges for v in (first, last)]).exists():
-        problems.append(Problem("purged_event_present", "an event a purge recorded as deleted is still there",
+        problems.append(Problem("purged_event_present", _("An event a purge recorded as deleted is still there."),
                                 q.pk))
     if top != distinct + purged:
-        problems.append(Problem("version_gap",
-                                f"event versions have gaps: {distinct} distinct and {purged} purged "
-                                f"up to {top}", q.pk))
+        problems.append(Problem("version_gap", _(
+            "Event versions have gaps: %(distinct)s distinct and %(purged)s purged up to %(top)s.") % {
+            "distinct": distinct, "purged": purged, "top": top}, q.pk))
     if top != q.version:
-        problems.append(Problem("version_counter",
-                                f"queue version is {q.version} but the last event is {top}", q.pk))
+        problems.append(Problem("version_counter", _(
+            "The queue's version is %(version)s but the last event is %(top)s.") % {
+            "version": q.version, "top": top}, q.pk))
     return problems
 
 
@@ -140,14 +146,14 @@ def _history(q: Queue) -> tuple[list[tuple], list[tuple]]:
 def _statuses_match_events(q: Queue, tickets: list[tuple], events: list[tuple]) -> list[Problem]:
     last = {ticket_id: status for _, _, ticket_id, status, _ in events if ticket_id is not None}
     problems = []
-    for ticket_id, status, number, _ in tickets:
+    for ticket_id, status, number, _party in tickets:
         said = last.get(ticket_id)
         if said is None:
-            problems.append(Problem("no_events", f"{shown(q.prefix, number)} has no event", q.pk, ticket_id))
-        elif said != status:
-            problems.append(Problem("status_mismatch",
-                                    f"{shown(q.prefix, number)} is {status} but its events say {said}",
+            problems.append(Problem("no_events", _("%(number)s has no event.") % {"number": shown(q.prefix, number)},
                                     q.pk, ticket_id))
+        elif said != status:
+            problems.append(Problem("status_mismatch", _("%(number)s is %(status)s but its events say %(said)s.") % {
+                "number": shown(q.prefix, number), "status": status, "said": said}, q.pk, ticket_id))
     return problems
 
 
@@ -166,18 +172,18 @@ def _waiting_line(q: Queue) -> list[Problem]:
     for ticket_id, number in Ticket.objects.filter(
         queue=q, status=TicketStatus.WAITING, counter__isnull=False
     ).values_list("pk", "number"):
-        problems.append(Problem("waiting_at_counter",
-                                f"{shown(q.prefix, number)} is waiting and at a counter at once",
-                                q.pk, ticket_id))
+        problems.append(Problem("waiting_at_counter", _("%(number)s is waiting and at a counter at once.") % {
+            "number": shown(q.prefix, number)}, q.pk, ticket_id))
     for ticket_id, number in Ticket.objects.filter(
         queue=q, status__in=AT_COUNTER, counter__isnull=True
     ).values_list("pk", "number"):
-        problems.append(Problem("called_without_counter",
-                                f"{shown(q.prefix, number)} is called but at no counter", q.pk, ticket_id))
+        problems.append(Problem("called_without_counter", _("%(number)s is called but at no counter.") % {
+            "number": shown(q.prefix, number)}, q.pk, ticket_id))
     dup_seqs = (Ticket.objects.filter(queue=q, status=TicketStatus.WAITING)
                 .values("seq").annotate(n=Count("pk")).filter(n__gt=1))
     for row in dup_seqs:
-        problems.append(Problem("shared_place", f"{row['n']} waiting tickets share place {row['seq']}", q.pk))
+        problems.append(Problem("shared_place", _("%(count)s waiting tickets share place %(place)s.") % {
+            "count": row["n"], "place": row["seq"]}, q.pk))
     return problems
 
 
@@ -185,11 +191,12 @@ def _seats(q: Queue) -> list[Problem]:
     held = Ticket.objects.filter(queue=q, status__in=HOLDING_SEATS).aggregate(s=Sum("party_size"))["s"] or 0
     problems = []
     if held != q.seats_taken:
-        problems.append(Problem("seat_counter",
-                                f"seat counter says {q.seats_taken} taken, confirmed and offered "
-                                f"requests hold {held}", q.pk))
+        problems.append(Problem("seat_counter", _(
+            "The seat counter says %(taken)s taken; confirmed and offered requests hold %(held)s.") % {
+            "taken": q.seats_taken, "held": held}, q.pk))
     if q.capacity is not None and held > q.capacity:
-        problems.append(Problem("overbooked", f"{held} seats held, capacity {q.capacity}", q.pk))
+        problems.append(Problem("overbooked", _("%(held)s seats held, capacity %(capacity)s.") % {
+            "held": held, "capacity": q.capacity}, q.pk))
     return problems
 
 
@@ -206,20 +213,20 @@ def _waitlist(q: Queue) -> list[Problem]:
     foreign = COUNTER_ONLY if q.kind == Queue.Kind.CAPACITY else WAITLIST_ONLY
     for ticket_id, number, status in Ticket.objects.filter(queue=q, status__in=foreign).values_list(
             "pk", "number", "status"):
-        problems.append(Problem("status_of_other_queue_kind",
-                                f"{shown(q.prefix, number)} is {status} in a {q.kind} queue", q.pk, ticket_id))
+        problems.append(Problem("status_of_other_queue_kind", _(
+            "%(number)s is %(status)s in a %(kind)s queue.") % {
+            "number": shown(q.prefix, number), "status": status, "kind": q.kind}, q.pk, ticket_id))
     for ticket_id, number in Ticket.objects.filter(
             queue=q, status=TicketStatus.CONFIRMED, confirmed_at__isnull=True).values_list("pk", "number"):
-        problems.append(Problem("confirmed_without_time",
-                                f"{shown(q.prefix, number)} is confirmed but has no confirmation time",
-                                q.pk, ticket_id))
+        problems.append(Problem("confirmed_without_time", _(
+            "%(number)s is confirmed but has no confirmation time.") % {
+            "number": shown(q.prefix, number)}, q.pk, ticket_id))
     overdue = Ticket.objects.filter(queue=q, status=TicketStatus.OFFERED,
                                     offer_expires_at__lt=timezone.now() - OFFER_OVERDUE_AFTER)
     for ticket_id, number in overdue.values_list("pk", "number"):
-        problems.append(Problem("offer_overdue",
-                                f"{shown(q.prefix, number)} holds an offer that lapsed over "
-                                f"{OFFER_OVERDUE_AFTER.seconds // 60} minutes ago: is the worker running?",
-                                q.pk, ticket_id))
+        problems.append(Problem("offer_overdue", _(
+            "%(number)s holds an offer that lapsed over %(minutes)s minutes ago: is the worker running?") % {
+            "number": shown(q.prefix, number), "minutes": OFFER_OVERDUE_AFTER.seconds // 60}, q.pk, ticket_id))
     if q.kind == Queue.Kind.CAPACITY and not q.is_paused and q.batch_size is None:
         problems += _stalled(q)
     return problems
@@ -234,9 +241,9 @@ def _stalled(q: Queue) -> list[Problem]:
     free = q.seats_free
     if fits is None:
         return []
-    return [Problem("waitlist_stalled",
-                    f"{free} seats free but {shown(q.prefix, fits.number)} (party of {fits.party_size}) "
-                    "still waits", q.pk, fits.pk)]
+    return [Problem("waitlist_stalled", _(
+        "%(free)s seats free but %(number)s (party of %(party)s) still waits.") % {
+        "free": free, "number": shown(q.prefix, fits.number), "party": fits.party_size}, q.pk, fits.pk)]
 
 
 def _waiting_room(q: Queue) -> list[Problem]:
@@ -247,17 +254,18 @@ def _waiting_room(q: Queue) -> list[Problem]:
     unreleased = Ticket.objects.filter(queue=q, status=TicketStatus.CONFIRMED).count()
     problems = []
     if unreleased != q.seats_taken:
-        problems.append(Problem("room_inside_count",
-                                f"waiting room {q.room_slug} counts {q.seats_taken} inside but "
-                                f"{unreleased} admissions are not released", q.pk))
+        problems.append(Problem("room_inside_count", _(
+            "Waiting room %(room)s counts %(inside)s inside but %(unreleased)s admissions are not released.") % {
+            "room": q.room_slug, "inside": q.seats_taken, "unreleased": unreleased}, q.pk))
     admitted = QueueEvent.objects.filter(queue=q, kind=QueueEvent.Kind.CONFIRMED).count()
     released = QueueEvent.objects.filter(
         queue=q, kind__in=[QueueEvent.Kind.COMPLETED, QueueEvent.Kind.CANCELLED, QueueEvent.Kind.EXPIRED],
         data__seats_released=1).count()
     if admitted - released != unreleased:
-        problems.append(Problem("room_events",
-                                f"waiting room {q.room_slug}: {admitted} admission events and {released} "
-                                f"releases, yet {unreleased} visitors inside", q.pk))
+        problems.append(Problem("room_events", _(
+            "Waiting room %(room)s: %(admitted)s admission events and %(released)s releases, "
+            "yet %(unreleased)s visitors inside.") % {
+            "room": q.room_slug, "admitted": admitted, "released": released, "unreleased": unreleased}, q.pk))
     return problems
 
 
@@ -271,16 +279,19 @@ def _bookings(q: Queue) -> list[Problem]:
     for slot_id, starts_at, booked, capacity in Slot.objects.filter(queue=q).values_list(
             "pk", "starts_at", "booked", "capacity"):
         if booked != held.get(slot_id, 0):
-            problems.append(Problem("slot_count", f"the {starts_at:%Y-%m-%d %H:%M} slot counts {booked} "
-                                    f"booked, {held.get(slot_id, 0)} bookings hold a place in it", q.pk))
+            problems.append(Problem("slot_count", _(
+                "The %(slot)s slot counts %(booked)s booked; %(held)s bookings hold a place in it.") % {
+                "slot": f"{starts_at:%Y-%m-%d %H:%M}", "booked": booked, "held": held.get(slot_id, 0)}, q.pk))
         if booked > capacity:
-            problems.append(Problem("slot_overbooked", f"the {starts_at:%Y-%m-%d %H:%M} slot holds {booked} "
-                                    f"bookings for {capacity} places", q.pk))
+            problems.append(Problem("slot_overbooked", _(
+                "The %(slot)s slot holds %(booked)s bookings for %(capacity)s places.") % {
+                "slot": f"{starts_at:%Y-%m-%d %H:%M}", "booked": booked, "capacity": capacity}, q.pk))
     strays = (Booking.objects.filter(slot__queue=q, status=BookingStatus.CHECKED_IN, ticket__isnull=False)
               .exclude(ticket__queue=q).values_list("pk", "ticket_id"))
     for booking_id, ticket_id in strays:
-        problems.append(Problem("booking_ticket", f"booking {booking_id} checked in to a ticket of another "
-                                "queue", q.pk, ticket_id))
+        problems.append(Problem("booking_ticket", _(
+            "Booking %(booking)s checked in to a ticket of another queue.") % {"booking": booking_id},
+            q.pk, ticket_id))
     return problems
 
 
@@ -289,7 +300,6 @@ def _counters(counters) -> list[Problem]:
     rows = (Ticket.objects.filter(counter__in=counters, status__in=AT_COUNTER)
             .values("counter_id", "counter__name").annotate(n=Count("pk")).filter(n__gt=1))
     for row in rows:
-        problems.append(Problem("counter_overfull",
-                                f"{row['counter__name']} holds {row['n']} called/serving tickets",
-                                counter_id=row["counter_id"]))
+        problems.append(Problem("counter_overfull", _("%(counter)s holds %(count)s called/serving tickets.") % {
+            "counter": row["counter__name"], "count": row["n"]}, counter_id=row["counter_id"]))
     return problems

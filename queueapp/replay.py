@@ -39,6 +39,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Case, F, JSONField, When
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import calling
 from .models import QueueEvent, TicketStatus, format_display_number
@@ -193,7 +195,8 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
 
     def name(ticket_id: int | None) -> str:
         number = facts.numbers.get(ticket_id)
-        return format_display_number(facts.prefix, number) if number is not None else f"ticket {ticket_id}"
+        return (format_display_number(facts.prefix, number) if number is not None
+                else _("ticket %(id)s") % {"id": ticket_id})
 
     for index, (version, kind, ticket_id, status_after, data) in enumerate(events):
         data = data or {}
@@ -211,12 +214,13 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
         allowed_before, after = rule
         before = status.get(ticket_id)
         if allowed_before is not None and before is not None and before not in allowed_before:
-            yield Finding("impossible_transition",
-                          f"v{version}: {name(ticket_id)} {kind} while {before}", ticket_id)
+            yield Finding("impossible_transition", _("v%(version)s: %(ticket)s %(kind)s while %(before)s.") % {
+                "version": version, "ticket": name(ticket_id), "kind": kind, "before": before}, ticket_id)
         if status_after and status_after != after:
-            yield Finding("event_status_mismatch",
-                          f"v{version}: {kind} of {name(ticket_id)} records status {status_after}, "
-                          f"the replay gives {after}", ticket_id)
+            yield Finding("event_status_mismatch", _(
+                "v%(version)s: %(kind)s of %(ticket)s records status %(recorded)s, the replay gives %(after)s.") % {
+                "version": version, "kind": kind, "ticket": name(ticket_id), "recorded": status_after,
+                "after": after}, ticket_id)
         party = facts.party_sizes.get(ticket_id, 1)
 
         if kind in TAKES_FROM_LINE and known:
@@ -238,9 +242,11 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
         if kind in (K.CONFIRMED, K.OFFERED):
             seats += party
             if "seats_taken" in data and data["seats_taken"] != seats and known:
-                yield Finding("seats_replay_mismatch",
-                              f"v{version}: {kind} of {name(ticket_id)} records {data['seats_taken']} "
-                              f"seats taken, the replay holds {seats}", ticket_id)
+                yield Finding("seats_replay_mismatch", _(
+                    "v%(version)s: %(kind)s of %(ticket)s records %(recorded)s seats taken, "
+                    "the replay holds %(seats)s.") % {
+                    "version": version, "kind": kind, "ticket": name(ticket_id),
+                    "recorded": data["seats_taken"], "seats": seats}, ticket_id)
         elif before in (S.OFFERED, S.CONFIRMED) and after not in (S.OFFERED, S.CONFIRMED):
             seats -= party  # a held place released: declined, expired, cancelled, a visitor done
         status[ticket_id] = after
@@ -250,39 +256,65 @@ def _judge(facts: QueueFacts, line: Line, version: int, kind: str, ticket_id: in
            *, paused: bool | None, free: int | None, name, streak: int = 0) -> Iterator[Finding]:
     """Did this call or admission take who the rule named?"""
     if paused:
-        yield Finding("taken_while_paused", f"v{version}: {name(ticket_id)} {kind} while the queue "
-                      "was paused", ticket_id)
+        yield Finding("taken_while_paused", _("v%(version)s: %(ticket)s %(kind)s while the queue was paused.") % {
+            "version": version, "ticket": name(ticket_id), "kind": kind}, ticket_id)
     if ticket_id not in line.keys:
-        yield Finding("taken_but_not_waiting",
-                      f"v{version}: {name(ticket_id)} {kind} but it was not waiting in line", ticket_id)
+        yield Finding("taken_but_not_waiting", _(
+            "v%(version)s: %(ticket)s %(kind)s but it was not waiting in line.") % {
+            "version": version, "ticket": name(ticket_id), "kind": kind}, ticket_id)
         return
+    params = {"version": version, "kind": kind, "ticket": name(ticket_id)}
     if kind == K.CALLED:
         if data.get("out_of_turn"):
             return  # staff called this one ticket on purpose
         if "rule" not in data:
             expected = line.first()
-            rule = "the head of the line"
+            rule = HEAD_OF_LINE
         else:
             ratio = data.get("ratio") or [1, 1]
             called_by = calling.Rule(data["rule"], ratio[0], ratio[1],
                                      1 if data.get("overdue_before") is not None else None)
             found = line.candidates(ratio=called_by.kind == "ratio", cutoff=data.get("overdue_before"))
             expected = calling.pick(called_by, found, streak)
-            rule = f"the {called_by.kind} rule" + (" with a maximum wait" if "overdue_before" in data else "")
+            rule = RULE_WITH_MAXIMUM_WAIT if "overdue_before" in data else RULE
+            params["rule"] = called_by.kind
             if data.get("streak") is not None and data["streak"] != streak and called_by.kind == "ratio":
-                yield Finding("streak_mismatch", f"v{version}: the call of {name(ticket_id)} records a run "
-                              f"of {data['streak']}, the replay has {streak}", ticket_id)
+                yield Finding("streak_mismatch", _(
+                    "v%(version)s: the call of %(ticket)s records a run of %(recorded)s, the replay has %(run)s.") % {
+                    **params, "recorded": data["streak"], "run": streak}, ticket_id)
     else:
         skip = data.get("allow_skip", facts.allow_skip)
+        params["free"] = free
         if skip:
             expected = line.first(fits=free) if free is not None else line.first()
-            rule = f"the first request that fits {free} free seats"
+            rule = FIRST_THAT_FITS
         else:
             head, party = line.party_of_head(facts.party_sizes)
             expected = head if free is None or party <= free else None
-            rule = ("the head of the line" if expected is not None else
-                    f"nobody: the head {name(head)} needs {party} seats, {free} were free (strict order)")
+            rule = HEAD_OF_LINE
+            if expected is None:
+                rule = HEAD_DOES_NOT_FIT
+                params.update(head=name(head), party=party)
     if expected != ticket_id:
-        named = rule if expected is None else f"{name(expected)}, {rule}"
-        yield Finding("out_of_order", f"v{version}: {kind} {name(ticket_id)}, but the ordering rule "
-                      f"named {named}", ticket_id)
+        if expected is None and rule is not HEAD_DOES_NOT_FIT:
+            rule = NOBODY
+        params["expected"] = name(expected) if expected is not None else ""
+        yield Finding("out_of_order", str(rule) % params, ticket_id)
+
+
+# What the ordering rule named, when an event took someone else (whole sentences:
+# the rule's part is not spliced in, so each language words it its own way).
+HEAD_OF_LINE = gettext_lazy(
+    "v%(version)s: %(kind)s %(ticket)s, but the ordering rule named %(expected)s, the head of the line.")
+RULE = gettext_lazy(
+    "v%(version)s: %(kind)s %(ticket)s, but the ordering rule named %(expected)s, the %(rule)s rule.")
+RULE_WITH_MAXIMUM_WAIT = gettext_lazy(
+    "v%(version)s: %(kind)s %(ticket)s, but the ordering rule named %(expected)s, "
+    "the %(rule)s rule with a maximum wait.")
+FIRST_THAT_FITS = gettext_lazy(
+    "v%(version)s: %(kind)s %(ticket)s, but the ordering rule named %(expected)s, "
+    "the first request that fits %(free)s free seats.")
+HEAD_DOES_NOT_FIT = gettext_lazy(
+    "v%(version)s: %(kind)s %(ticket)s, but the ordering rule named nobody: the head %(head)s needs "
+    "%(party)s seats, %(free)s were free (strict order).")
+NOBODY = gettext_lazy("v%(version)s: %(kind)s %(ticket)s, but the ordering rule named nobody.")

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue, QueueEvent, Ticket
@@ -110,6 +110,14 @@ def test_a_status_its_events_do_not_explain_is_reported(busy_queue):
     problems = validate_queue_integrity(busy_queue)
     assert [(p.code, p.ticket_id) for p in problems] == [("status_mismatch", ticket.pk)]
     assert "is completed but its events say waiting" in problems[0].message
+    # The admin's report speaks its reader's language; the code stays for machines.
+    with translation.override("de"):
+        problem, = validate_queue_integrity(busy_queue)
+    assert problem.code == "status_mismatch"
+    assert problem.message == f"{ticket.display_number} ist completed, aber seine Ereignisse sagen waiting."
+    with translation.override("ar"):
+        problem, = validate_queue_integrity(busy_queue)
+    assert problem.message == f"التذكرة {ticket.display_number} حالتها completed لكن أحداثها تقول waiting."
 
 
 def test_a_ticket_written_without_any_event_is_reported(busy_queue):
