@@ -14,7 +14,7 @@ import http_ece
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from django.utils import timezone
+from django.utils import timezone, translation
 from standardwebhooks import Webhook
 
 from queueapp.alerts import delivery, jobs, sms
@@ -79,7 +79,13 @@ def test_a_message_no_longer_true_is_dropped_with_a_reason(queue, counter):
     do_call_next(counter=counter)
     delivery.deliver_due()
     ahead = OutboxMessage.objects.get(kind=MessageKind.AHEAD)
-    assert ahead.state == "dropped" and ahead.drop_reason == "the ticket is called now"
+    assert ahead.state == "dropped" and ahead.drop_reason == "ticket_status:called"
+    # Stored as a code; said in the reader's language (the admin's).
+    assert ahead.drop_reason_text == "The ticket is called now."
+    with translation.override("de"):
+        assert ahead.drop_reason_text == "Die Nummer ist jetzt aufgerufen."
+    with translation.override("ar"):
+        assert ahead.drop_reason_text == "حالة التذكرة الآن: تم استدعاؤه."
     assert not ahead.attempt_log.exists()
 
 
@@ -193,7 +199,7 @@ def test_emails_reach_a_real_smtp_server_with_a_stop_link_that_works(queue, coun
         contact = Contact.objects.get()
         assert contact.stopped_at is not None and contact.address == ""
         delivery.deliver_due()
-        assert OutboxMessage.objects.filter(state="dropped").get().drop_reason == "the recipient stopped alerts"
+        assert OutboxMessage.objects.filter(state="dropped").get().drop_reason == "alerts_stopped"
         assert len(smtp.inbox.envelopes) == 1
 
 
@@ -256,7 +262,7 @@ def test_web_push_is_decrypted_by_the_subscription_keys_and_410_removes_it(queue
         do_recall(ticket)
         deliver_until(lambda: OutboxMessage.objects.filter(state="dropped").exists())
     assert not Contact.objects.exists()  # the push service said the subscription is gone
-    assert OutboxMessage.objects.get(state="dropped").drop_reason == "the push subscription is gone"
+    assert OutboxMessage.objects.get(state="dropped").drop_reason == "push_gone"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -268,7 +274,11 @@ def test_an_endpoint_failing_for_days_is_switched_off_and_its_managers_told(loca
     assert jobs.switch_off_failing_endpoints() == 1
     assert jobs.switch_off_failing_endpoints() == 0
     endpoint.refresh_from_db()
-    assert not endpoint.is_active and "failing since" in endpoint.disabled_reason
+    since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+    assert not endpoint.is_active and endpoint.disabled_reason == f"failing_since:{since}"
+    assert endpoint.disabled_reason_text == f"Failing since {since}."
+    with translation.override("es"):
+        assert endpoint.disabled_reason_text == f"Falla desde {since}."
     told = OutboxMessage.objects.get(kind=MessageKind.ENDPOINT_OFF)
     assert told.user == manager and endpoint.url in told.body
     do_join(queue)  # no webhook row for a switched-off endpoint
@@ -374,7 +384,7 @@ def test_managers_who_asked_get_staff_alerts_by_web_push_once_per_crossing(
         assert jobs.staff_wait_alerts(now=timezone.now() + timedelta(minutes=12)) == 1
         deliver_until(lambda: OutboxMessage.objects.filter(state="dropped").exists())
     assert not StaffPushSubscription.objects.exists()
-    assert OutboxMessage.objects.get(state="dropped").drop_reason == "the push subscription is gone"
+    assert OutboxMessage.objects.get(state="dropped").drop_reason == "push_gone"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -426,3 +436,28 @@ def test_a_claim_outlasts_a_batch_that_times_out_wave_after_wave(settings):
     assert delivery.lease_seconds(100) == 7 * 6  # 7 waves of 16, each up to its timeout
     settings.ALERTS_SEND_TIMEOUT = 20
     assert delivery.lease_seconds(100) == 7 * 21
+
+
+@pytest.mark.django_db
+def test_reasons_stored_as_english_sentences_become_codes(location, queue):
+    """The migration that made reasons codes turns the sentences already stored
+    into their codes, so old rows are said in the reader's language too."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("queueapp.alerts.migrations.0006_reasons_as_codes")
+    ticket = take_ticket(queue)
+    old = [OutboxMessage.objects.create(channel="sms", kind=MessageKind.AHEAD, ticket=ticket, queue=queue,
+                                        message_id=f"m{n}", state="dropped", drop_reason=reason)
+           for n, reason in enumerate(["the ticket is being served now", "the recipient stopped alerts",
+                                       "something else"])]
+    endpoint = WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/hook", is_active=False,
+                                              disabled_reason="failing since 2026-11-30 08:00 UTC")
+    migration.to_codes(apps, None)
+    assert [OutboxMessage.objects.get(pk=m.pk).drop_reason for m in old] == [
+        "ticket_status:serving", "alerts_stopped", "something else"]
+    endpoint.refresh_from_db()
+    assert endpoint.disabled_reason == "failing_since:2026-11-30 08:00 UTC"
+    with translation.override("de"):
+        assert endpoint.disabled_reason_text == "Fehlerhaft seit 2026-11-30 08:00 UTC."

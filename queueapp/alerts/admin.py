@@ -41,11 +41,15 @@ class AlertRuleAdmin(ManagedAtLocation, admin.ModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ManagedAtLocation, admin.ModelAdmin):
-    list_display = ["url", "location", "is_active", "event_types", "failing_since", "disabled_reason"]
+    list_display = ["url", "location", "is_active", "event_types", "failing_since", "disabled_reason_shown"]
     list_filter = ["is_active"]
     list_select_related = ["location"]
-    readonly_fields = ["created_at", "failing_since", "disabled_at", "disabled_reason"]
+    readonly_fields = ["created_at", "failing_since", "disabled_at", "disabled_reason_shown"]
     fields = ["location", "url", "event_types", "is_active", *readonly_fields]
+
+    @admin.display(description=_("disabled reason"))
+    def disabled_reason_shown(self, obj) -> str:
+        return obj.disabled_reason_text  # stored as a code: said in the reader's language
 
     def save_model(self, request, obj, form, change):
         if change and "is_active" in form.changed_data and obj.is_active:
@@ -69,7 +73,7 @@ class AttemptInline(admin.TabularInline):
 
 
 class DueFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
@@ -82,15 +86,19 @@ class DueFilter(admin.SimpleListFilter):
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ManagedAtLocation, admin.ModelAdmin):
     list_display = ["message_id", "channel", "kind", "state", "attempts", "next_attempt_at", "created_at",
-                    "last_error", "drop_reason"]
+                    "last_error", "drop_reason_shown"]
     list_filter = [DueFilter, "channel", "kind"]
     list_select_related = ["queue__location"]
     search_fields = ["message_id"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    readonly_fields = [f.name if f.name != "drop_reason" else "drop_reason_shown" for f in OutboxMessage._meta.fields]
     exclude = ["contact"]
     inlines = [AttemptInline]
     actions = ["retry_now", "reset_dead"]
+
+    @admin.display(description=_("drop reason"))
+    def drop_reason_shown(self, obj) -> str:
+        return obj.drop_reason_text  # stored as a code: said in the reader's language
 
     def _location_of(self, obj) -> int | None:
         return obj.queue.location_id if obj.queue_id else obj.endpoint.location_id if obj.endpoint_id else None

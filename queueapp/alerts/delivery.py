@@ -43,6 +43,7 @@ from .models import (
     OutboxState,
     StaffPushSubscription,
     WebhookEndpoint,
+    reason_code,
 )
 from .outcome import Outcome
 
@@ -90,22 +91,23 @@ def claim(limit: int | None = None) -> list[OutboxMessage]:
 
 
 def drop_reason(message: OutboxMessage) -> str:
-    """Why the message must not go out now; empty when it is still true."""
+    """Why the message must not go out now (a reason code; `models.say_reason`
+    says it); empty when it is still true."""
     if message.contact_id is None and message.user_id is None and message.endpoint_id is None:
-        return "the recipient's subscription was removed"
+        return reason_code("subscription_removed")
     if message.channel == Channel.PUSH and message.contact_id is None and message.staff_push_id is None:
-        return "the recipient's subscription was removed"
+        return reason_code("subscription_removed")
     if message.contact is not None and not message.contact.active:
-        return "the recipient stopped alerts" if message.contact.stopped_at else "the address was erased"
+        return reason_code("alerts_stopped" if message.contact.stopped_at else "address_erased")
     if message.endpoint is not None and not message.endpoint.is_active:
-        return "the webhook endpoint is switched off"
+        return reason_code("endpoint_off")
     if message.channel == Channel.EMAIL and message.user is not None and not message.user.email:
-        return "the staff member has no e-mail address"
+        return reason_code("no_email")
     if message.requires_status:
         if message.ticket is None:
-            return "the ticket no longer exists"
+            return reason_code("ticket_gone")
         if message.ticket.status not in message.requires_status.split(","):
-            return f"the ticket is {message.ticket.get_status_display().lower()} now"
+            return reason_code("ticket_status", message.ticket.status)
     return ""
 
 
@@ -155,7 +157,7 @@ def _record(lease: str, dropped, sent) -> None:
             elif outcome.gone:
                 gone.append((message.contact_id, message.staff_push_id))
                 mine.filter(pk=message.pk).update(state=OutboxState.DROPPED, finished_at=now, lease="",
-                                                  drop_reason="the push subscription is gone",
+                                                  drop_reason=reason_code("push_gone"),
                                                   last_error=outcome.error)
             elif (not outcome.retry or message.attempts >= settings.ALERTS_MAX_ATTEMPTS
                   or now - (message.reset_at or message.created_at) >= max_age):

@@ -37,6 +37,7 @@ from .models import (
     OutboxState,
     StaffPushSubscription,
     WebhookEndpoint,
+    reason_code,
 )
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def switch_off_failing_endpoints(now=None) -> int:
     for endpoint in WebhookEndpoint.objects.filter(is_active=True, failing_since__lte=cutoff):
         with transaction.atomic():
             since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
-            reason = f"failing since {since}"  # stored on the endpoint (admin, logs): English
+            reason = reason_code("failing_since", since)  # said in the reader's language (admin)
             if not WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
                     is_active=False, disabled_at=now, disabled_reason=reason):
                 continue

@@ -18,9 +18,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..models import Location, Queue, Ticket, new_token
+from ..models import Location, Queue, Ticket, TicketStatus, new_token, status_in_sentence
 
 
 class Channel(models.TextChoices):
@@ -62,7 +63,8 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} for ticket {self.ticket_id}"
+        return gettext("%(channel)s for ticket %(ticket)s") % {"channel": self.get_channel_display(),
+                                                               "ticket": self.ticket_id}
 
     @property
     def active(self) -> bool:
@@ -89,7 +91,7 @@ class StaffPushSubscription(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Web push for {self.user} ({masked(self.address)})"
+        return gettext("Web push for %(user)s (%(address)s)") % {"user": self.user, "address": masked(self.address)}
 
 
 def masked(address: str) -> str:
@@ -157,8 +159,10 @@ class AlertRule(models.Model):
         help_text=_("N ahead: how many ahead (default 3). Staff wait: leave empty; it is the queue's "
                   "service target."), verbose_name=_("threshold"))
     template = models.CharField(max_length=400, blank=True, validators=[validate_template],
-                                help_text=_("Empty: the default English text. Fields: {number}, {queue}, "
-                                          "{counter}, {ahead}, {time}, {new_number}, {location}."), verbose_name=_("template"))
+                                help_text=_("Empty: the default text, in each ticket's language. A text written "
+                                            "here is sent as written, whatever the ticket's language. Fields: "
+                                            "{number}, {queue}, {counter}, {ahead}, {time}, {new_number}, "
+                                            "{location}."), verbose_name=_("template"))
     raised = models.BooleanField(default=False, editable=False, verbose_name=_("raised"))
 
     class Meta:
@@ -192,6 +196,39 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+# Why an endpoint was switched off or a message dropped: stored as a code, with
+# one parameter after ":" ("ticket_status:called"), and said in the reader's
+# language when shown (the admin); a row from before the codes shows as stored.
+REASONS = {
+    "failing_since": _("Failing since %(param)s."),
+    "subscription_removed": _("The recipient's subscription was removed."),
+    "alerts_stopped": _("The recipient stopped alerts."),
+    "address_erased": _("The address was erased."),
+    "endpoint_off": _("The webhook endpoint is switched off."),
+    "no_email": _("The staff member has no e-mail address."),
+    "ticket_gone": _("The ticket no longer exists."),
+    "ticket_status": _("The ticket is %(param)s now."),
+    "push_gone": _("The push subscription is gone."),
+}
+
+
+def reason_code(code: str, param: object = None) -> str:
+    """What to store: `code`, or `code:param`."""
+    assert code in REASONS, code
+    return code if param is None else f"{code}:{param}"
+
+
+def say_reason(stored: str) -> str:
+    """A stored reason as a sentence in the active language."""
+    code, _sep, param = (stored or "").partition(":")
+    sentence = REASONS.get(code)
+    if sentence is None:
+        return stored or ""
+    if code == "ticket_status" and param in TicketStatus.values:
+        param = status_in_sentence(param)
+    return str(sentence) % {"param": param}
+
+
 class WebhookEndpoint(models.Model):
     """A receiver of a location's events, signed to the Standard Webhooks spec."""
 
@@ -215,6 +252,10 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def disabled_reason_text(self) -> str:
+        return say_reason(self.disabled_reason)
 
     def wants(self, kind: str) -> bool:
         return not self.event_types or kind in self.event_types
@@ -300,6 +341,10 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.message_id} ({self.channel} {self.kind}, {self.state})"
 
+    @property
+    def drop_reason_text(self) -> str:
+        return say_reason(self.drop_reason)
+
 
 class DeliveryAttempt(models.Model):
     """One try at sending a message: when, how it went. A row with `ok` None and
@@ -321,5 +366,6 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         if self.ok is None:
-            return f"{self.note} at {self.at:%H:%M:%S}"
-        return f"{'ok' if self.ok else 'failed'} {self.status_code or ''} at {self.at:%H:%M:%S}"
+            return gettext("%(note)s at %(time)s") % {"note": self.note, "time": f"{self.at:%H:%M:%S}"}
+        values = {"status": self.status_code or "", "time": f"{self.at:%H:%M:%S}"}
+        return (gettext("OK %(status)s at %(time)s") if self.ok else gettext("Failed %(status)s at %(time)s")) % values
