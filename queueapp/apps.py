@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 from django.db.backends.signals import connection_created
 from django.utils.module_loading import autodiscover_modules
 
 
 class QueueappConfig(AppConfig):
     name = "queueapp"
-    verbose_name = "Queues"
+    verbose_name = _("Queues")
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)

@@ -116,7 +116,8 @@ class StaffPreference(models.Model):
                                 help_text=_("Empty: follow the browser's language."), verbose_name=_("language"))
 
     def __str__(self) -> str:
-        return f"{self.user}: {self.language or 'browser'}"
+        language = self.get_language_display() if self.language else gettext("the browser's language")
+        return gettext("%(user)s: %(language)s") % {"user": self.user, "language": language}
 
     class Meta:
         verbose_name = _("staff preference")
@@ -143,7 +144,8 @@ class StaffMembership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} @ {self.location} ({self.role})"
+        return gettext("%(user)s at %(location)s (%(role)s)") % {
+            "user": self.user, "location": self.location, "role": self.get_role_display()}
 
 
 class Queue(models.Model):
@@ -440,7 +442,8 @@ class CounterStateChange(models.Model):
         indexes = [models.Index(fields=["counter", "at"], name="counterstate_by_counter_time")]
 
     def __str__(self) -> str:
-        return f"{self.counter}: {self.state} at {self.at:%Y-%m-%d %H:%M}"
+        return gettext("%(counter)s: %(state)s at %(at)s") % {
+            "counter": self.counter, "state": self.get_state_display(), "at": f"{self.at:%Y-%m-%d %H:%M}"}
 
 
 # Primary keys are 64-bit: a larger number names no row (and would overflow the driver).

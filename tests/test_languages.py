@@ -214,3 +214,19 @@ def test_the_staff_wait_alert_reaches_each_manager_in_their_own_language(locatio
     assert told["bob"].subject == "General: längste Wartezeit über 10 Min."
     assert "(Serviceziel 10 Min.)" in told["bob"].body
     assert told["dora"].subject == "General: espera más larga de 10 min"
+
+
+@pytest.mark.django_db
+def test_the_admins_labels_of_rows_speak_the_readers_language(staff):
+    """What the admin shows for a row (its `__str__`) is in the reader's language."""
+    from queueapp.alerts.models import StaffPushSubscription
+
+    preference = StaffPreference(user=staff, language="")
+    push = StaffPushSubscription(user=staff, address="https://push.example.org/send/abcdef")
+    with translation.override("de"):
+        assert str(preference) == f"{staff}: Sprache des Browsers"
+        assert str(push).startswith(f"Web-Push für {staff} (")
+    with translation.override("ar"):
+        assert str(preference) == f"{staff}: لغة المتصفح"
+        assert str(push).startswith(f"إشعارات الويب لـ {staff} (")
+    assert str(StaffPreference(user=staff, language="es")) == f"{staff}: Español"
