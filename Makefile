@@ -8,6 +8,9 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 NEEDED_PYTHON := 3.13
+# Test processes (pytest-xdist): one per core; each test file runs whole in one of
+# them (module-scoped servers and browsers are started once). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
 # Stamps of what `make run` already did for this checkout (see `run` below).
 RUN    := $(VENV)/run
 DB     := db.sqlite3
@@ -107,8 +110,8 @@ test: install browser translations
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \
 	  { echo "Models changed without a migration: run manage.py makemigrations"; exit 1; }
 	$(BIN)/lint-imports --no-cache  # the import contract in .importlinter (layers, no cycles)
-	@rm -f test_db.sqlite3 test_db.sqlite3-wal test_db.sqlite3-shm  # stale WAL files of a killed run break SQLite
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@rm -f test_db.sqlite3*  # stale WAL files of a killed run break SQLite (one database per worker: _gw0, ...)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: install
 	$(BIN)/python manage.py check

@@ -160,6 +160,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# One prefix for the channel layer's and the cache's keys. Parallel test workers
+# (pytest-xdist sets PYTEST_XDIST_WORKER, and the daphne servers the tests start
+# inherit it) share one Redis: each gets its own prefix, or one worker's screens
+# would hear the other's queues (test databases number their rows alike).
+REDIS_PREFIX = os.environ.get("CHANNEL_PREFIX", "queueapp") + os.environ.get("PYTEST_XDIST_WORKER", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -176,7 +181,7 @@ if REDIS_URL:
                         "max_connections": 10_000,
                     }
                 ],
-                "prefix": os.environ.get("CHANNEL_PREFIX", "queueapp"),
+                "prefix": REDIS_PREFIX,
             },
         }
     }
@@ -255,7 +260,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CHANNEL_PREFIX", "queueapp"),
+            "KEY_PREFIX": REDIS_PREFIX,
         }
     }
 else:

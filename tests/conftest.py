@@ -131,3 +131,28 @@ def _no_language_carried_over():
     waiting-room test that ran after it)."""
     yield
     translation.deactivate()
+
+
+# `make test` runs each test file whole on one of several workers (pytest-xdist,
+# --dist loadfile), handing out files in collection order. A long file handed out
+# last keeps one worker busy while the others idle, so the long ones go first:
+# every file with a browser test, then these (the longest others by --durations;
+# a name that no longer exists is harmless), then the rest in their usual order.
+LONG_MODULES = (
+    "tests.test_input_sweep_pages", "tests.test_input_sweep_api", "tests.test_state_machine",
+    "tests.test_waiting_room_e2e", "tests.test_live_server", "tests.test_waitlist_model",
+    "tests.test_alerts_worker_kill", "tests.test_api_fuzz", "tests.test_stats",
+    "tests.test_input_sweep_admin", "tests.test_waiting_room", "tests.test_verify_action",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    browser = {item.module.__name__ for item in items if item.get_closest_marker("browser")}
+
+    def rank(item) -> int:
+        name = item.module.__name__
+        if name in browser:
+            return 0
+        return 1 if name in LONG_MODULES else 2
+
+    items.sort(key=rank)  # stable: the order within each file is kept

@@ -13,6 +13,7 @@ added or changed, no fuzzy entry.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -58,8 +59,12 @@ def compile_catalogs(*, force: bool = False) -> list[Path]:
         if not po.exists() or (not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime):
             continue
         catalog = read_catalog(po, code)
-        with mo.open("wb") as handle:
+        # Written aside and renamed into place: parallel test workers compile at
+        # once, and a reader must never see a half-written catalog.
+        partial = mo.with_name(f"{mo.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
             write_mo(handle, catalog, use_fuzzy=False)
+        os.replace(partial, mo)
         written.append(mo)
     return written
 

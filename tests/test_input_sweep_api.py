@@ -1,0 +1,15 @@
+"""The hostile-input sweep (tests/input_sweep.py) over the api routes: every route and
+field with NUL bytes, Unicode digits, overlong values, broken UTF-8 and the like,
+anonymously and as a superuser and a kiosk token; never a 5xx, never a partial write."""
+
+import pytest
+
+from tests.input_sweep import sweep, world  # noqa: F401  (the fixture)
+from tests.pages_helpers import generous_rate_limits  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.timeout(600)  # thousands of requests: past the suite's 300 s on a loaded machine
+def test_every_api_route_and_field_survives_hostile_values(world, capsys):
+    assert sweep(world, capsys, "api") > 4000
