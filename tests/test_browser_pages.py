@@ -220,7 +220,7 @@ def test_join_and_console_work_without_javascript(browser, server_url, clinic):
     assert "Serving A-002." in staff.locator(".messages").inner_text()
     staff.get_by_role("button", name="Complete").click()
     # Call one particular ticket from the no-script form, then move it to the lab.
-    staff.select_option("select#call-one", label="A-003 (normal)")
+    staff.select_option("select#call-one", label="A-003 (Normal)")
     staff.locator("form.call-specific").get_by_role("button", name="Call").click()
     assert "Calling A-003 to Counter 1." in staff.locator(".messages").inner_text()
     staff.select_option("select#transfer-queue", label="Lab")
