@@ -128,7 +128,9 @@ def test_statistics_dates_must_be_ascii_digits_and_the_refusal_names_the_field(b
     for query in ({field: typed}, {field: typed, "format": "csv"}):
         response = browser.get("/stats/", query)
         assert response.status_code == 400
-        assert f"{field}: Write the date with the digits 0-9, as YYYY-MM-DD." in response.text
+        # The refusal names the field as the form labels it ("From", "To"), in the page's language.
+        label = {"start": "From", "end": "To"}[field]
+        assert f"{label}: Write the date with the digits 0-9, as YYYY-MM-DD." in response.text
 
 
 @pytest.mark.parametrize("export", ["ticket", "queueevent"])
