@@ -77,13 +77,25 @@ def recent_service_seconds(queue: Queue) -> list[float]:
     it however long the history: any ticket finished within the window has a
     business day no earlier than the window's UTC date minus one.
     """
-    now = timezone.now()
-    since = now - RECENT_WINDOW
-    rows = (Ticket.objects
-            .filter(queue_id=queue.pk, business_day__gte=since.date() - timedelta(days=1),
-                    status=TicketStatus.COMPLETED, finished_at__gte=since)
+    since, day = recent_since()
+    return service_samples(recent_services(queue.pk, since, day))
+
+
+def recent_since() -> tuple:
+    """The window's start and the earliest business day that can hold it."""
+    since = timezone.now() - RECENT_WINDOW
+    return since, since.date() - timedelta(days=1)
+
+
+def recent_services(queue_id: int, since, day):
+    """The query behind `recent_service_seconds` (also compiled once for a join's answer)."""
+    return (Ticket.objects
+            .filter(queue_id=queue_id, business_day__gte=day, status=TicketStatus.COMPLETED, finished_at__gte=since)
             .annotate(took=Seconds("finished_at", "called_at"))
             .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
+
+
+def service_samples(rows) -> list[float]:
     return [max(0.0, took) for took in rows if took is not None]
 
 
@@ -103,11 +115,13 @@ def room_interval(queue: Queue) -> float | None:
     return max(room.admission_interval, by_stay)
 
 
-def service_estimate(queue: Queue) -> ServiceTime:
+def service_estimate(queue: Queue, samples: list[float] | None = None) -> ServiceTime:
+    """`samples`: the queue's `recent_service_seconds` when the caller has read them."""
     interval = room_interval(queue)
     if interval is not None:  # a waiting room: one admission per interval
         return ServiceTime(interval, 0.0, MIN_SAMPLES)
-    samples = recent_service_seconds(queue)
+    if samples is None:
+        samples = recent_service_seconds(queue)
     default = float(queue.default_service_seconds)
     if len(samples) >= MIN_SAMPLES:
         return ServiceTime(statistics.fmean(samples), statistics.pstdev(samples), len(samples))
@@ -129,10 +143,17 @@ def counters_serving(queue: Queue | int) -> float:
         # A waiting room has no counters: its pace (`room_interval`) is already
         # one admission per interval. One query fewer per arrival's page.
         return 1
-    queue_id = queue if isinstance(queue, int) else queue.pk
+    return counters_from_shares(counter_shares(queue if isinstance(queue, int) else queue.pk))
+
+
+def counter_shares(queue_id: int):
+    """For each open counter serving the queue, how many queues it serves (k)."""
     # annotate before filter: the count is of all the counter's queues, not the filtered one.
-    shares = (Counter.objects.annotate(k=Count("queues")).filter(queues=queue_id, state=CounterState.OPEN)
-              .values_list("k", flat=True))
+    return (Counter.objects.annotate(k=Count("queues")).filter(queues=queue_id, state=CounterState.OPEN)
+            .values_list("k", flat=True))
+
+
+def counters_from_shares(shares) -> float:
     return sum(1 / k for k in shares) or 1
 
 
@@ -173,10 +194,14 @@ def _ahead(position: int) -> float:
     return max(0.0, position - 0.5)
 
 
-def wait_range(queue: Queue, position: int) -> WaitRange:
-    """Expected wait before being called for the ticket at `position` (1 = next)."""
-    service = service_estimate(queue)
-    counters = counters_serving(queue)
+def wait_range(queue: Queue, position: int, *, samples: list[float] | None = None,
+               counters: float | None = None) -> WaitRange:
+    """Expected wait before being called for the ticket at `position` (1 = next).
+    `samples`, `counters`: `recent_service_seconds` and `counters_serving` when
+    the caller has read them (a join's answer reads all in one statement)."""
+    service = service_estimate(queue, samples)
+    if counters is None:
+        counters = counters_serving(queue)
     ahead = _ahead(position)
     expected = _expected_seconds(position, service.mean, counters)
     if service.thin:

@@ -28,7 +28,7 @@ from ..models import (
     Ticket,
     TicketStatus,
 )
-from ..selectors import estimate_wait, position_of
+from ..selectors import estimate_wait, place_and_wait, position_of
 from ..services.tickets import MAX_PARTY_SIZE
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
@@ -143,13 +143,12 @@ class JoinOut(Schema):
 
 
 def join_out(request: HttpRequest, ticket: Ticket) -> JoinOut:
-    """The new ticket; its place and wait read after the join committed."""
-    position = position_of(ticket)
+    """The new ticket; its place and wait read after the join committed (one statement)."""
+    position, wait = place_and_wait(ticket)
+    path = patient_path(ticket)
     return JoinOut(id=ticket.pk, number=ticket.display_number, status=ticket.status,
-                   token=ticket.token, position=position,
-                   estimated_wait_seconds=_seconds(estimate_wait(ticket.queue, position)),
-                   patient_path=patient_path(ticket),
-                   patient_url=request.build_absolute_uri(patient_path(ticket)))
+                   token=ticket.token, position=position, estimated_wait_seconds=_seconds(wait),
+                   patient_path=path, patient_url=request.build_absolute_uri(path))
 
 
 class TicketStatusOut(Schema):
