@@ -8,11 +8,19 @@ first paint and a pushed update look the same. Nothing here writes.
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 from django.db.models import Count, Q
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
+from .estimates import counters_serving, service_seconds
 from .live import reads, render
-from .models import AT_COUNTER, Counter, Location, Queue, Ticket, TicketStatus
+from .models import AT_COUNTER, Counter, Location, Queue, Ticket, TicketStatus, WaitingRoom
 from .selectors import estimate_wait, placed_ahead, position_of
 
 
@@ -24,6 +32,46 @@ def ticket_context(ticket: Ticket) -> dict:
             "estimated_wait": estimate_wait(ticket.queue, position),
             "placed_ahead": position is not None
             and placed_ahead(ticket.queue_id, ticket.priority, ticket.queued_at).exists()}
+
+
+# The waiting room's page around the ticket's fragment depends only on the room's
+# name and the page's language: it is rendered once per (room, name, language)
+# with these sentinels, and each arrival's page is that shell with its fragment,
+# its socket's token and its CSRF token put in (bench/waiting_room.py: the page's
+# template was about a third of an arrival's Python; docs/benchmarks.md).
+_STATUS = "__WAIT_STATUS__"
+_TOKEN = "__WAIT_TOKEN__"
+_CSRF = "__WAIT_CSRF__"
+_wait_shells = render._LRU(1024)
+
+
+def waiting_room_page(request: HttpRequest, room: WaitingRoom, ticket: Ticket, *, refresh: int) -> str:
+    """The waiting room's page (`queueapp/wait.html`) for a visitor in line.
+
+    The fragment is the live path's own render (`live.render.ticket_status`,
+    shared by every page at the same place and wait), so the first paint is
+    exactly what the socket would push, in the page's language."""
+    language = translation.get_language()
+    view = reads.view_of(ticket, ticket.queue)
+    view.position = position_of(ticket)
+    if view.position is not None:  # the live screen's own read (`reads.ticket_view`)
+        view.overtaken_by = set(placed_ahead(ticket.queue_id, ticket.priority, ticket.queued_at)
+                                .values_list("priority", "seq"))
+    view.open_counters = counters_serving(ticket.queue)
+    view.service_seconds = service_seconds(ticket.queue) if view.position is not None else 0.0
+    view.language = language
+    name = room.queue.name
+
+    def make() -> str:
+        # No request-specific value may reach the shared shell: the CSRF token
+        # and the socket's token are sentinels, messages none (the page shows none).
+        return render_to_string("queueapp/wait.html", {
+            "room": room, "refresh": refresh, "ticket": SimpleNamespace(token=_TOKEN),
+            "ticket_status": mark_safe(_STATUS), "csrf_token": _CSRF, "messages": ()}, request=request)
+
+    shell = _wait_shells.get_or_make((room.pk, name, language, refresh), make)
+    return (shell.replace(_STATUS, render.ticket_status(view)).replace(_TOKEN, escape(ticket.token))
+            .replace(_CSRF, escape(get_token(request))))
 
 
 def display_context(location: Location) -> dict:

@@ -98,7 +98,8 @@ class TicketView:
                              service_seconds=self.service_seconds, counters=self.open_counters)
 
 
-def _view_of(ticket: Ticket, queue: Queue) -> TicketView:
+def view_of(ticket: Ticket, queue: Queue) -> TicketView:
+    """The screen's view of `ticket` in `queue` (loaded with its location), without a position."""
     return TicketView(
         ticket_id=ticket.pk, token=ticket.token, queue_id=queue.pk,
         display_number=ticket.display_number, status=ticket.status, priority=ticket.priority,
@@ -139,7 +140,7 @@ def ticket_row_views(tokens) -> dict[str, TicketView | None]:
             found[token] = None
             continue
         ticket = chains[rows[token].pk][-1]
-        view = found[token] = _view_of(ticket, ticket.queue)
+        view = found[token] = view_of(ticket, ticket.queue)
         view.version = ticket.queue.version
         if ticket.token != token:
             view.followed_from = token

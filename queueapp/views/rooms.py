@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -103,9 +103,7 @@ def wait(request: HttpRequest, room_slug: str) -> HttpResponse:
     if ticket.status == TicketStatus.CONFIRMED:
         response = redirect(target_url(room, back, admission.issue(room, ticket)))
     else:
-        context = {**pages.ticket_context(ticket), "room": room, "location": room.queue.location,
-                   "refresh": NOSCRIPT_REFRESH}
-        response = render(request, "queueapp/wait.html", context)
+        response = HttpResponse(pages.waiting_room_page(request, room, ticket, refresh=NOSCRIPT_REFRESH))
     response.set_signed_cookie(cookie_name(room), json.dumps({"t": ticket.token, "r": back}),
                                salt=COOKIE_SALT, max_age=COOKIE_AGE, httponly=True, samesite="Lax",
                                secure=request.is_secure())
