@@ -172,6 +172,40 @@ def test_reloads_and_tabs_keep_one_place_and_a_forged_cookie_gets_none(client, r
     assert Ticket.objects.filter(queue_id=room.queue_id).count() == 2
 
 
+def test_each_page_from_the_shared_shell_is_its_visitors_own_in_its_language(room):
+    """The page is one cached shell per room and language with each visitor's
+    place, socket token and CSRF token put in: nothing of another visitor's page
+    shows, and the fragment is exactly what the live socket would push."""
+    from django.test import Client
+    from django.utils import translation
+
+    from queueapp.live import reads, render
+
+    Queue.objects.filter(pk=room.queue_id).update(capacity=0, seats_taken=0)  # nobody gets in
+    pages = []
+    for address, language in [("10.0.0.1", "de"), ("10.0.0.2", "de"), ("10.0.0.3", "es")]:
+        visitor = Client(REMOTE_ADDR=address, HTTP_ACCEPT_LANGUAGE=language)
+        answer = visitor.get("/wait/concert/")
+        assert answer.status_code == 200
+        pages.append((answer.content.decode(), visitor.cookies["csrftoken"].value, language))
+    tickets = list(Ticket.objects.filter(queue_id=room.queue_id).order_by("seq"))
+    for place, (ticket, (html, csrf_cookie, language)) in enumerate(zip(tickets, pages), start=1):
+        assert f'hx-ws:connect="/ws/ticket/{ticket.token}/"' in html
+        assert sum(t.token in html for t in tickets) == 1  # no other visitor's token
+        assert "__WAIT_" not in html
+        assert f'<html lang="{language}"' in html
+        token = html.split('"X-CSRFToken": "')[1].split('"')[0]
+        assert len(token) == 64  # a masked token of this visitor's own secret (its cookie)
+        assert csrf_cookie
+        view = reads.ticket_view(ticket.token)
+        view.language = language
+        assert view.position == place
+        with translation.override(language):
+            assert render.ticket_status(view) in html  # the first paint is the live frame
+    assert all("Keep this page open" not in html for html, _, _ in pages)  # German and Spanish, not English
+    assert len({html.split('"X-CSRFToken": "')[1][:64] for html, _, _ in pages}) == 3
+
+
 def test_an_admitted_visitor_is_redirected_with_a_token_for_this_room(client, room):
     answer = client.get("/wait/concert/?return=/checkout?event=12")
     assert answer.status_code == 302
