@@ -34,6 +34,7 @@ from .models import (
     TicketStatus,
 )
 from .models import format_display_number as shown  # "A-017", as everywhere
+from .models import status_in_sentence
 from .replay import QueueFacts, event_rows, replay_problems
 from .selectors import next_admissible, open_offer_count
 
@@ -153,7 +154,8 @@ def _statuses_match_events(q: Queue, tickets: list[tuple], events: list[tuple]) 
                                     q.pk, ticket_id))
         elif said != status:
             problems.append(Problem("status_mismatch", _("%(number)s is %(status)s but its events say %(said)s.") % {
-                "number": shown(q.prefix, number), "status": status, "said": said}, q.pk, ticket_id))
+                "number": shown(q.prefix, number), "status": status_in_sentence(status),
+                "said": status_in_sentence(said)}, q.pk, ticket_id))
     return problems
 
 
@@ -215,7 +217,7 @@ def _waitlist(q: Queue) -> list[Problem]:
             "pk", "number", "status"):
         problems.append(Problem("status_of_other_queue_kind", _(
             "%(number)s is %(status)s in a %(kind)s queue.") % {
-            "number": shown(q.prefix, number), "status": status, "kind": q.kind}, q.pk, ticket_id))
+            "number": shown(q.prefix, number), "status": status_in_sentence(status), "kind": q.kind}, q.pk, ticket_id))
     for ticket_id, number in Ticket.objects.filter(
             queue=q, status=TicketStatus.CONFIRMED, confirmed_at__isnull=True).values_list("pk", "number"):
         problems.append(Problem("confirmed_without_time", _(

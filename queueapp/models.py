@@ -498,8 +498,9 @@ _STATUS_IN_SENTENCE = {
 
 
 def status_in_sentence(status: str) -> str:
-    """A ticket status as the middle of a sentence, in the active language."""
-    return str(_STATUS_IN_SENTENCE[status])
+    """A ticket status as the middle of a sentence, in the active language; a
+    value no status has (corrupt data the integrity check reports) as it is."""
+    return str(_STATUS_IN_SENTENCE[status]) if status in _STATUS_IN_SENTENCE else status
 
 
 AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)

@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import calling
-from .models import QueueEvent, TicketStatus, format_display_number
+from .models import QueueEvent, TicketStatus, format_display_number, status_in_sentence
 
 K = QueueEvent.Kind
 S = TicketStatus
@@ -215,12 +215,12 @@ def replay_problems(facts: QueueFacts, events: Iterable[tuple], *, complete: boo
         before = status.get(ticket_id)
         if allowed_before is not None and before is not None and before not in allowed_before:
             yield Finding("impossible_transition", _("v%(version)s: %(ticket)s %(kind)s while %(before)s.") % {
-                "version": version, "ticket": name(ticket_id), "kind": kind, "before": before}, ticket_id)
+                "version": version, "ticket": name(ticket_id), "kind": kind, "before": status_in_sentence(before)}, ticket_id)
         if status_after and status_after != after:
             yield Finding("event_status_mismatch", _(
                 "v%(version)s: %(kind)s of %(ticket)s records status %(recorded)s, the replay gives %(after)s.") % {
-                "version": version, "kind": kind, "ticket": name(ticket_id), "recorded": status_after,
-                "after": after}, ticket_id)
+                "version": version, "kind": kind, "ticket": name(ticket_id), "recorded": status_in_sentence(status_after),
+                "after": status_in_sentence(after)}, ticket_id)
         party = facts.party_sizes.get(ticket_id, 1)
 
         if kind in TAKES_FROM_LINE and known:

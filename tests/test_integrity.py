@@ -114,10 +114,10 @@ def test_a_status_its_events_do_not_explain_is_reported(busy_queue):
     with translation.override("de"):
         problem, = validate_queue_integrity(busy_queue)
     assert problem.code == "status_mismatch"
-    assert problem.message == f"{ticket.display_number} ist completed, aber seine Ereignisse sagen waiting."
+    assert problem.message == f"{ticket.display_number} ist abgeschlossen, aber seine Ereignisse sagen wartend."
     with translation.override("ar"):
         problem, = validate_queue_integrity(busy_queue)
-    assert problem.message == f"التذكرة {ticket.display_number} حالتها completed لكن أحداثها تقول waiting."
+    assert problem.message == f"التذكرة {ticket.display_number} حالتها مكتمل لكن أحداثها تقول في الانتظار."
 
 
 def test_a_ticket_written_without_any_event_is_reported(busy_queue):

@@ -164,7 +164,7 @@ def test_an_event_whose_status_after_disagrees_with_the_replay_is_reported(queue
     Queue.objects.filter(pk=queue.pk).update(version=queue.version + 1)
     problems = found(queue, "event_status_mismatch")
     assert [p.ticket_id for p in problems] == [ticket.pk]
-    assert "started of A-001 records status completed, the replay gives serving" in problems[0].message
+    assert "started of A-001 records status completed, the replay gives being served" in problems[0].message
 
 
 # --- cost -------------------------------------------------------------------------
