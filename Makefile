@@ -7,7 +7,6 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-BACKLOG ?= 4096
 NEEDED_PYTHON := 3.13
 # Test processes (pytest-xdist): one per core; each test file runs whole in one of
 # them (module-scoped servers and browsers are started once). TEST_WORKERS=0: one process.
@@ -80,16 +79,12 @@ $(RUN)/urls-$(HOST)-$(PORT).txt: $(RUN)/db
 
 # Serves the embedded default (SQLite + in-memory channel layer) with daphne,
 # with the background worker beside it (niced: daphne starts first on a busy
-# machine); Ctrl-C stops both. A listen backlog of $(BACKLOG), not Twisted's 50:
-# in a reconnect storm of thousands of phones a staff click's connection would
-# otherwise be dropped among them and retried 1-3 s later (the kernel caps it
-# at net.core.somaxconn; docs/benchmarks.md, issue 9). An IPv6 HOST's colons
-# are escaped for Twisted's endpoint syntax.
+# machine); Ctrl-C stops both.
 run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt translations
 	@cat $(RUN)/urls-$(HOST)-$(PORT).txt
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	nice -n 10 $(BIN)/python manage.py queue_worker & worker=$$!; \
-	$(BIN)/daphne -e tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=$(BACKLOG) config.asgi:application
+	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 worker: install
 	$(BIN)/python manage.py queue_worker
