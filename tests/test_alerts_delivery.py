@@ -26,6 +26,8 @@ from queueapp.alerts.models import (
     MessageKind,
     OutboxMessage,
     WebhookEndpoint,
+    reset_note,
+    say_note,
 )
 from queueapp.alerts.push import generate_keys
 from queueapp.models import Queue, Ticket
@@ -122,7 +124,7 @@ def test_a_reset_dead_message_keeps_its_history_and_gets_a_fresh_set_of_tries(
     # The age limit counts from the reset: retried (503, then 200) rather than dead again.
     assert (message.state, message.attempts, message.created_at) == ("delivered", 2, born)
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
-    assert [(a.ok, a.status_code, a.note) for a in message.attempt_log.order_by("at", "pk")] == [
+    assert [(a.ok, a.status_code, say_note(a.note)) for a in message.attempt_log.order_by("at", "pk")] == [
         (False, 503, ""),
         (None, None, f"Reset by {manager.get_username()} after 1 attempt(s) (last error: HTTP 503)"),
         (False, 503, ""),
@@ -461,3 +463,17 @@ def test_reasons_stored_as_english_sentences_become_codes(location, queue):
     assert endpoint.disabled_reason == "failing_since:2026-11-30 08:00 UTC"
     with translation.override("de"):
         assert endpoint.disabled_reason_text == "Fehlerhaft seit 2026-11-30 08:00 UTC."
+
+
+def test_a_reset_note_is_stored_as_a_code_and_said_in_the_readers_language():
+    from django.utils import translation
+
+    by_command = reset_note("", 3, "HTTP 500\tand a tab")
+    assert "Reset" not in by_command  # no English stored: the admin says it in its reader's language
+    with translation.override("de"):
+        assert say_note(by_command) == ("Zurückgesetzt von einem Befehl nach 3 Versuch(en) "
+                                        "(letzter Fehler: HTTP 500\tand a tab)")
+        assert say_note(reset_note("bob", 1, "")) == "Zurückgesetzt von bob nach 1 Versuch(en)"
+    with translation.override("ar"):
+        assert say_note(reset_note("bob", 1, "")) == "أعاد bob التعيين بعد 1 محاولة"
+    assert say_note("Reset by bob after 2 attempt(s)") == "Reset by bob after 2 attempt(s)"  # a note from before

@@ -17,7 +17,7 @@ from ..access import locations_for, managed_locations
 from ..admin_scoping import ManagedAtLocation
 from ..models import Queue
 from .delivery import do_reset_dead
-from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint
+from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint, say_note
 
 
 @admin.register(AlertRule)
@@ -66,10 +66,14 @@ class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "ok", "status_code", "error", "duration_ms", "note"]
+    fields = readonly_fields = ["at", "ok", "status_code", "error", "duration_ms", "note_shown"]
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("note"))
+    def note_shown(self, obj) -> str:
+        return say_note(obj.note)  # stored as a code: said in the reader's language
 
 
 class DueFilter(admin.SimpleListFilter):

@@ -44,6 +44,7 @@ from .models import (
     StaffPushSubscription,
     WebhookEndpoint,
     reason_code,
+    reset_note,
 )
 from .outcome import Outcome
 
@@ -202,11 +203,9 @@ def do_reset_dead(message_ids, *, acting_user) -> int:
                 .filter(pk__in=list(message_ids), state=OutboxState.DEAD).only("pk", "attempts", "last_error"))
     if not dead:
         return 0
-    who = acting_user.get_username() if acting_user is not None else "a command"
+    who = acting_user.get_username() if acting_user is not None else ""
     DeliveryAttempt.objects.bulk_create([
-        DeliveryAttempt(message=m, at=now, ok=None, note=(
-            f"Reset by {who} after {m.attempts} attempt(s)"
-            + (f" (last error: {m.last_error})" if m.last_error else ""))[:200])
+        DeliveryAttempt(message=m, at=now, ok=None, note=reset_note(who, m.attempts, m.last_error or ""))
         for m in dead])
     OutboxMessage.objects.filter(pk__in=[m.pk for m in dead]).update(
         state=OutboxState.RETRYING, attempts=0, next_attempt_at=now, finished_at=None, reset_at=now, lease="")

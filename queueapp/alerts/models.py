@@ -229,6 +229,26 @@ def say_reason(stored: str) -> str:
     return str(sentence) % {"param": param}
 
 
+# A manager's reset of a dead message, a note in its attempt log: stored as
+# "reset", who (empty: a command), the attempts so far and the last error,
+# tab-separated, and said in the reader's language when shown (the admin).
+def reset_note(who: str, attempts: int, last_error: str) -> str:
+    return "\t".join(("reset", who, str(attempts), last_error))[:200]
+
+
+def say_note(stored: str) -> str:
+    """An attempt log note as a sentence in the active language (a note from
+    before the codes shows as stored)."""
+    kind, *rest = (stored or "").split("\t", 3)
+    if kind != "reset" or len(rest) != 3:
+        return stored or ""
+    who, attempts, error = rest
+    values = {"who": who or gettext("a command"), "count": attempts, "error": error}
+    if error:
+        return gettext("Reset by %(who)s after %(count)s attempt(s) (last error: %(error)s)") % values
+    return gettext("Reset by %(who)s after %(count)s attempt(s)") % values
+
+
 class WebhookEndpoint(models.Model):
     """A receiver of a location's events, signed to the Standard Webhooks spec."""
 
@@ -366,6 +386,6 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         if self.ok is None:
-            return gettext("%(note)s at %(time)s") % {"note": self.note, "time": f"{self.at:%H:%M:%S}"}
+            return gettext("%(note)s at %(time)s") % {"note": say_note(self.note), "time": f"{self.at:%H:%M:%S}"}
         values = {"status": self.status_code or "", "time": f"{self.at:%H:%M:%S}"}
         return (gettext("OK %(status)s at %(time)s") if self.ok else gettext("Failed %(status)s at %(time)s")) % values
