@@ -272,7 +272,7 @@ def test_integrity_reports_a_slot_count_that_disagrees_with_its_bookings(queue, 
     Slot.objects.filter(starts_at=at(9)).update(booked=2)
     problems = validate_queue_integrity(queue)
     assert [p.code for p in problems] == ["slot_count"]
-    assert "counts 2 booked, 1 bookings" in problems[0].message
+    assert "counts 2 booked; 1 bookings hold a place in it" in problems[0].message
 
 
 def test_the_worker_marks_no_shows_every_minute():
