@@ -27,7 +27,7 @@ from queueapp.alerts.models import (
     OutboxMessage,
     WebhookEndpoint,
     reset_note,
-    say_note,
+    say_reason,
 )
 from queueapp.alerts.push import generate_keys
 from queueapp.models import Queue, Ticket
@@ -124,7 +124,7 @@ def test_a_reset_dead_message_keeps_its_history_and_gets_a_fresh_set_of_tries(
     # The age limit counts from the reset: retried (503, then 200) rather than dead again.
     assert (message.state, message.attempts, message.created_at) == ("delivered", 2, born)
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
-    assert [(a.ok, a.status_code, say_note(a.note)) for a in message.attempt_log.order_by("at", "pk")] == [
+    assert [(a.ok, a.status_code, say_reason(a.note)) for a in message.attempt_log.order_by("at", "pk")] == [
         (False, 503, ""),
         (None, None, f"Reset by {manager.get_username()} after 1 attempt(s) (last error: HTTP 503)"),
         (False, 503, ""),
@@ -468,12 +468,35 @@ def test_reasons_stored_as_english_sentences_become_codes(location, queue):
 def test_a_reset_note_is_stored_as_a_code_and_said_in_the_readers_language():
     from django.utils import translation
 
-    by_command = reset_note("", 3, "HTTP 500\tand a tab")
+    by_command = reset_note("", 3, "HTTP 500\tand: a colon")
     assert "Reset" not in by_command  # no English stored: the admin says it in its reader's language
     with translation.override("de"):
-        assert say_note(by_command) == ("Zurückgesetzt von einem Befehl nach 3 Versuch(en) "
-                                        "(letzter Fehler: HTTP 500\tand a tab)")
-        assert say_note(reset_note("bob", 1, "")) == "Zurückgesetzt von bob nach 1 Versuch(en)"
+        assert say_reason(by_command) == ("Zurückgesetzt von einem Befehl nach 3 Versuch(en) "
+                                          "(letzter Fehler: HTTP 500\tand: a colon)")
+        assert say_reason(reset_note("bob", 1, "")) == "Zurückgesetzt von bob nach 1 Versuch(en)"
     with translation.override("ar"):
-        assert say_note(reset_note("bob", 1, "")) == "أعاد bob التعيين بعد 1 محاولة"
-    assert say_note("Reset by bob after 2 attempt(s)") == "Reset by bob after 2 attempt(s)"  # a note from before
+        assert say_reason(reset_note("bob", 1, "")) == "أعاد bob التعيين بعد 1 محاولة"
+    assert say_reason("Reset by bob after 2 attempt(s)") == "Reset by bob after 2 attempt(s)"  # a note from before
+    assert say_reason("Reset by bob after 2 attempt(s) (last error: x)") == (
+        "Reset by bob after 2 attempt(s) (last error: x)")
+
+
+@pytest.mark.django_db
+def test_reset_notes_stored_tab_separated_become_reason_codes(location, queue):
+    """The migration that made reset notes reason codes rewrites the notes
+    already stored in the old tab-separated shape; other notes stay as they are."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("queueapp.alerts.migrations.0007_notes_as_reason_codes")
+    message = OutboxMessage.objects.create(channel="sms", kind=MessageKind.AHEAD, queue=queue, state="dead")
+    old = ["reset\tbob\t2\tHTTP 503", "reset\t\t1\t", "Reset by carol after 4 attempt(s)", ""]
+    attempts = [DeliveryAttempt.objects.create(message=message, ok=None, note=note) for note in old]
+    migration.to_codes(apps, None)
+    notes = [DeliveryAttempt.objects.get(pk=a.pk).note for a in attempts]
+    assert notes == ["reset_error:2:bob:HTTP 503", "reset:1:", "Reset by carol after 4 attempt(s)", ""]
+    with translation.override("es"):
+        assert [say_reason(n) for n in notes[:2]] == [
+            "Reiniciado por bob tras 2 intento(s) (último error: HTTP 503)",
+            "Reiniciado por un comando tras 1 intento(s)"]

@@ -17,7 +17,7 @@ from ..access import locations_for, managed_locations
 from ..admin_scoping import ManagedAtLocation
 from ..models import Queue
 from .delivery import do_reset_dead
-from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint, say_note
+from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint, say_reason
 
 
 @admin.register(AlertRule)
@@ -73,7 +73,7 @@ class AttemptInline(admin.TabularInline):
 
     @admin.display(description=_("note"))
     def note_shown(self, obj) -> str:
-        return say_note(obj.note)  # stored as a code: said in the reader's language
+        return say_reason(obj.note)  # stored as a code: said in the reader's language
 
 
 class DueFilter(admin.SimpleListFilter):

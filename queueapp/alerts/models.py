@@ -196,57 +196,62 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-# Why an endpoint was switched off or a message dropped: stored as a code, with
-# one parameter after ":" ("ticket_status:called"), and said in the reader's
-# language when shown (the admin); a row from before the codes shows as stored.
+# Why an endpoint was switched off, why a message was dropped, what a manager
+# did to a message (a note in its attempt log): stored as a code and its
+# parameters, ":"-separated ("ticket_status:called", "reset_error:3:bob:HTTP 500"),
+# and said in the reader's language when shown (the admin). Each code names its
+# parameters; only the last may contain ":" (a timestamp, an error text). A text
+# from before the codes (an English sentence) shows as stored.
 REASONS = {
-    "failing_since": _("Failing since %(param)s."),
-    "subscription_removed": _("The recipient's subscription was removed."),
-    "alerts_stopped": _("The recipient stopped alerts."),
-    "address_erased": _("The address was erased."),
-    "endpoint_off": _("The webhook endpoint is switched off."),
-    "no_email": _("The staff member has no e-mail address."),
-    "ticket_gone": _("The ticket no longer exists."),
-    "ticket_status": _("The ticket is %(param)s now."),
-    "push_gone": _("The push subscription is gone."),
+    "failing_since": (_("Failing since %(param)s."), ("param",)),
+    "subscription_removed": (_("The recipient's subscription was removed."), ()),
+    "alerts_stopped": (_("The recipient stopped alerts."), ()),
+    "address_erased": (_("The address was erased."), ()),
+    "endpoint_off": (_("The webhook endpoint is switched off."), ()),
+    "no_email": (_("The staff member has no e-mail address."), ()),
+    "ticket_gone": (_("The ticket no longer exists."), ()),
+    "ticket_status": (_("The ticket is %(status)s now."), ("status",)),
+    "push_gone": (_("The push subscription is gone."), ()),
+    "reset": (_("Reset by %(who)s after %(count)s attempt(s)"), ("count", "who")),
+    "reset_error": (_("Reset by %(who)s after %(count)s attempt(s) (last error: %(error)s)"),
+                    ("count", "who", "error")),
+}
+# How a stored parameter reads in a sentence, by its name.
+DRESS = {
+    "status": lambda value: status_in_sentence(value) if value in TicketStatus.values else value,
+    "who": lambda value: value or gettext("a command"),  # empty: a management command did it
 }
 
 
-def reason_code(code: str, param: object = None) -> str:
-    """What to store: `code`, or `code:param`."""
-    assert code in REASONS, code
-    return code if param is None else f"{code}:{param}"
+def reason_code(code: str, *params: object) -> str:
+    """What to store: `code`, then its parameters, ":"-separated (at most 200
+    characters, the fields' length: a long last parameter is cut)."""
+    names = REASONS[code][1]
+    assert len(params) == len(names), (code, params)
+    values = [str(p) for p in params]
+    # A ":" inside a parameter other than the last would shift the ones after it.
+    values[:-1] = [v.replace(":", " ") for v in values[:-1]]
+    return ":".join((code, *values))[:200]
 
 
 def say_reason(stored: str) -> str:
-    """A stored reason as a sentence in the active language."""
-    code, _sep, param = (stored or "").partition(":")
-    sentence = REASONS.get(code)
-    if sentence is None:
+    """A stored reason or note as a sentence in the active language."""
+    code, _sep, rest = (stored or "").partition(":")
+    if code not in REASONS:
         return stored or ""
-    if code == "ticket_status" and param in TicketStatus.values:
-        param = status_in_sentence(param)
-    return str(sentence) % {"param": param}
+    sentence, names = REASONS[code]
+    values = rest.split(":", len(names) - 1) if names else []
+    if len(values) != len(names) or (not names and rest):
+        return stored
+    return str(sentence) % {name: DRESS.get(name, str)(value) for name, value in zip(names, values)}
 
 
-# A manager's reset of a dead message, a note in its attempt log: stored as
-# "reset", who (empty: a command), the attempts so far and the last error,
-# tab-separated, and said in the reader's language when shown (the admin).
 def reset_note(who: str, attempts: int, last_error: str) -> str:
-    return "\t".join(("reset", who, str(attempts), last_error))[:200]
-
-
-def say_note(stored: str) -> str:
-    """An attempt log note as a sentence in the active language (a note from
-    before the codes shows as stored)."""
-    kind, *rest = (stored or "").split("\t", 3)
-    if kind != "reset" or len(rest) != 3:
-        return stored or ""
-    who, attempts, error = rest
-    values = {"who": who or gettext("a command"), "count": attempts, "error": error}
-    if error:
-        return gettext("Reset by %(who)s after %(count)s attempt(s) (last error: %(error)s)") % values
-    return gettext("Reset by %(who)s after %(count)s attempt(s)") % values
+    """A manager's reset of a dead message (`who` empty: a command), a note in
+    its attempt log."""
+    if last_error:
+        return reason_code("reset_error", attempts, who, last_error)
+    return reason_code("reset", attempts, who)
 
 
 class WebhookEndpoint(models.Model):
@@ -386,6 +391,6 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         if self.ok is None:
-            return gettext("%(note)s at %(time)s") % {"note": say_note(self.note), "time": f"{self.at:%H:%M:%S}"}
+            return gettext("%(note)s at %(time)s") % {"note": say_reason(self.note), "time": f"{self.at:%H:%M:%S}"}
         values = {"status": self.status_code or "", "time": f"{self.at:%H:%M:%S}"}
         return (gettext("OK %(status)s at %(time)s") if self.ok else gettext("Failed %(status)s at %(time)s")) % values
