@@ -160,11 +160,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-# One prefix for the channel layer's and the cache's keys. Parallel test workers
-# (pytest-xdist sets PYTEST_XDIST_WORKER, and the daphne servers the tests start
-# inherit it) share one Redis: each gets its own prefix, or one worker's screens
-# would hear the other's queues (test databases number their rows alike).
-REDIS_PREFIX = os.environ.get("CHANNEL_PREFIX", "queueapp") + os.environ.get("PYTEST_XDIST_WORKER", "")
+# One prefix for the channel layer's and the cache's keys: deployments (and
+# parallel test workers, see tests/worker_env.py) sharing one Redis each set their own.
+REDIS_PREFIX = os.environ.get("CHANNEL_PREFIX", "queueapp")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

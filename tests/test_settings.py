@@ -107,3 +107,15 @@ def test_env_number_reads_numbers_and_falls_back_to_the_default(monkeypatch):
     assert env_number("ALERTS_BATCH", 100, kind=int) == 25
     monkeypatch.setenv("ALERTS_BATCH", "0.25")
     assert env_number("ALERTS_BATCH", 1.0) == 0.25
+
+
+def test_each_parallel_test_worker_has_its_own_redis_prefix():
+    """tests/worker_env.py: workers share one Redis; with one prefix, one
+    worker's screens would hear another's queues (nothing to check in a run
+    without workers)."""
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        pytest.skip("not a pytest-xdist worker")
+    assert settings.REDIS_PREFIX.endswith(worker) and os.environ["CHANNEL_PREFIX"] == settings.REDIS_PREFIX
