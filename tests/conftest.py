@@ -28,6 +28,7 @@ def _answers(url: str, default_port: int) -> bool:
 
 
 def pytest_configure(config):
+    config.pluginmanager.register(_FileTimes(config), "queueapp_file_times")  # see FILE_SECONDS below
     # Integration runs must use the real services; say plainly what to do if they are down.
     db = os.environ.get("DATABASE_URL", "")
     if db.startswith("postgres") and not _answers(db, 5432):
@@ -135,24 +136,67 @@ def _no_language_carried_over():
 
 # `make test` runs each test file whole on one of several workers (pytest-xdist,
 # --dist loadfile), handing out files in collection order. A long file handed out
-# last keeps one worker busy while the others idle, so the long ones go first:
-# every file with a browser test, then these (the longest others by --durations;
-# a name that no longer exists is harmless), then the rest in their usual order.
-LONG_MODULES = (
-    "tests.test_input_sweep_pages", "tests.test_input_sweep_api", "tests.test_state_machine",
-    "tests.test_waiting_room_e2e", "tests.test_live_server", "tests.test_waitlist_model",
-    "tests.test_alerts_worker_kill", "tests.test_api_fuzz", "tests.test_stats",
-    "tests.test_input_sweep_admin", "tests.test_waiting_room", "tests.test_verify_action",
-)
+# last keeps one worker busy while the others idle, so the longest go first.
+# How long each file took is recorded by every run (all its tests' set-up, call
+# and tear-down) in pytest's cache, and the next run orders the files by it,
+# so the order keeps itself true as files grow, shrink, appear and go. A clean
+# clone (CI) has no cache: there, files with a browser test go first, then the
+# files that mark themselves long (`pytestmark = pytest.mark.slow`: the fact
+# lives in the file, and leaves with it), then the rest in their usual order;
+# CI's second `make test` (PostgreSQL) already orders by the first one's times.
+FILE_SECONDS = "queueapp/file_seconds"
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config, items):
-    browser = {item.module.__name__ for item in items if item.get_closest_marker("browser")}
+    seconds = config.pluginmanager.get_plugin("queueapp_file_times").known
+    browser = {_file_of(item.nodeid) for item in items if item.get_closest_marker("browser")}
+    slow = {_file_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
 
-    def rank(item) -> int:
-        name = item.module.__name__
-        if name in browser:
-            return 0
-        return 1 if name in LONG_MODULES else 2
+    def rank(item) -> tuple:
+        name = _file_of(item.nodeid)
+        if name in seconds:
+            return (1, -seconds[name])
+        # Not timed yet (a clean clone, a new file): first, as a long one may be.
+        return (0, 0 if name in browser else 1 if name in slow else 2)
 
     items.sort(key=rank)  # stable: the order within each file is kept
+
+
+class _FileTimes:
+    """Sums each file's seconds from the reports (the controller receives every
+    worker's) and merges them into the cache at the end: a run of a few whole
+    files updates those, and files gone from disk are dropped."""
+
+    def __init__(self, config):
+        self.seconds: dict[str, float] = {}
+        # The times the order is made from: read once, by the controller, and
+        # handed to the workers (every worker must collect the same order, even
+        # if another run in this checkout writes the cache meanwhile).
+        if hasattr(config, "workerinput"):
+            self.known = config.workerinput.get(FILE_SECONDS, {})
+        else:
+            self.known = config.cache.get(FILE_SECONDS, {}) if getattr(config, "cache", None) else {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):  # pytest-xdist, in the controller
+        node.workerinput[FILE_SECONDS] = self.known
+
+    def pytest_runtest_logreport(self, report):
+        name = _file_of(report.nodeid)
+        self.seconds[name] = self.seconds.get(name, 0.0) + report.duration
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        config, option = session.config, session.config.option
+        if hasattr(config, "workerinput") or not getattr(config, "cache", None) or not self.seconds:
+            return  # a worker: the controller writes
+        # Only whole files' times: not after -k/-m/--lf/-x, a test named by id, or Ctrl-C.
+        partial = (option.keyword or option.markexpr or getattr(option, "lf", False) or option.maxfail
+                   or any("::" in arg for arg in config.args) or exitstatus == pytest.ExitCode.INTERRUPTED)
+        if partial:
+            return
+        known = {**self.known, **{k: round(v, 1) for k, v in self.seconds.items()}}
+        config.cache.set(FILE_SECONDS, {k: v for k, v in known.items() if (config.rootpath / k).exists()})

@@ -19,6 +19,8 @@ from queueapp.services import do_call_next, do_complete, do_join
 from tests.alerts_support import Receiver
 from tests.browser_support import ROOT, database_url_for, free_port
 
+pytestmark = pytest.mark.slow  # a long file: scheduled first (tests/conftest.py)
+
 WORKER_ENV = {
     "ALERTS_RETRY_BASE_SECONDS": "0.2", "ALERTS_RETRY_MAX_SECONDS": "1", "ALERTS_CLAIM_SECONDS": "3",
     "ALERTS_SEND_TIMEOUT": "2", "ALERTS_BATCH": "10", "ALERTS_CONCURRENCY": "4", "LOG_LEVEL": "WARNING",

@@ -38,7 +38,7 @@ from queueapp.services import do_book, do_call_next, do_join
 from tests.bookings_support import make_schedule
 from tests.conftest import make_counter, make_queue
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))  # per operation, caller-independent, and per generation mode: a bounded run
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]

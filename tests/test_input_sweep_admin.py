@@ -7,7 +7,7 @@ import pytest
 from tests.input_sweep import sweep, world  # noqa: F401  (the fixture)
 from tests.pages_helpers import generous_rate_limits  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.mark.timeout(600)  # thousands of requests: past the suite's 300 s on a loaded machine

@@ -56,6 +56,8 @@ from queueapp.services import (
 from tests.bookings_support import Clock, at, make_schedule
 from tests.conftest import make_counter, make_queue
 
+pytestmark = pytest.mark.slow  # a long file: scheduled first (tests/conftest.py)
+
 CLOCK = Clock(at(8))
 
 _locations = itertools.count()

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from queueapp.stats import queue_stats
 from tests.sample_day import generate_day
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 DAY = date(2026, 3, 10)
 FIELDS = ["issued", "served", "no_shows", "cancellations", "wait_avg", "wait_median", "wait_p90",

@@ -56,7 +56,7 @@ ACTIONS = ("join", "call next", "call", "recall", "start", "complete", "no-show"
            "pause", "resume", "confirm", "offer", "accept", "decline", "expire", "capacity change",
            "counter break", "counter open", "counter close")
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 QUIET = 0.4  # seconds without a frame after which a screen has shown all it will
 SETTLE = 1.5  # a screen that disagrees gets this much longer: late is not wrong, wrong is

@@ -25,7 +25,7 @@ from queueapp.services.rooms import (
 )
 from queueapp.views.rooms import cookie_name
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 Kind = QueueEvent.Kind
 

@@ -34,7 +34,7 @@ from queueapp.models import QueueEvent, Ticket
 from queueapp.services.rooms import SLACK, do_create_waiting_room, do_issue_room_key
 from tests.browser_support import ROOT, database_url_for, serve
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180), pytest.mark.slow]
 
 VISITORS = 50
 RATE = 600  # per minute: one admission every 0.1 s

@@ -22,7 +22,7 @@ from queueapp import services
 from queueapp.services import InvalidInput
 from tests.conftest import make_queue
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 S = TicketStatus
 HOLDING = (S.CONFIRMED, S.OFFERED)
 names = itertools.count(1)
