@@ -491,6 +491,8 @@ def test_reset_notes_stored_tab_separated_become_reason_codes(location, queue):
 
     migration = importlib.import_module("queueapp.alerts.migrations.0007_notes_as_reason_codes")
     message = OutboxMessage.objects.create(channel="sms", kind=MessageKind.AHEAD, queue=queue, state="dead")
+    with translation.override("de"):  # the admin's label of the message, in its reader's language
+        assert str(message) == f"{message.message_id} (SMS, N vor Ihnen, Tot (aufgegeben))"
     old = ["reset\tbob\t2\tHTTP 503", "reset\t\t1\t", "Reset by carol after 4 attempt(s)", ""]
     attempts = [DeliveryAttempt.objects.create(message=message, ok=None, note=note) for note in old]
     migration.to_codes(apps, None)

@@ -181,7 +181,11 @@ def test_command_exit_status_and_report(busy_queue, capsys):
         call_command("validate_queue_integrity")
     assert exited.value.code == 1
     out = capsys.readouterr().out
-    assert f"queue {busy_queue.pk}: [missing_number]" in out and "problem(s) found" in out
+    assert f"queue {busy_queue.pk}: [missing_number]" in out and "problems found." in out
+    with translation.override("de"), pytest.raises(SystemExit):
+        call_command("validate_queue_integrity")
+    out = capsys.readouterr().out
+    assert f"Warteschlange {busy_queue.pk}: [missing_number]" in out and "Probleme gefunden." in out
     with pytest.raises(SystemExit):
         call_command("validate_queue_integrity", "--json", "--queue", str(busy_queue.pk))
     report = json.loads(capsys.readouterr().out)

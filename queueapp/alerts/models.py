@@ -364,7 +364,9 @@ class OutboxMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.message_id} ({self.channel} {self.kind}, {self.state})"
+        return gettext("%(id)s (%(channel)s, %(kind)s, %(state)s)") % {
+            "id": self.message_id, "channel": self.get_channel_display(), "kind": self.get_kind_display(),
+            "state": self.get_state_display()}
 
     @property
     def drop_reason_text(self) -> str:

@@ -1,9 +1,12 @@
-"""Print the integrity report; exit status 1 when anything is wrong."""
+"""Print the integrity report; exit status 1 when anything is wrong. Its lines
+are in the active language (the settings' LANGUAGE_CODE), as the problems'
+sentences are."""
 
 import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext, ngettext
 
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue
@@ -18,18 +21,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, queue=None, as_json=False, **options):
         if queue is not None and not Queue.objects.filter(pk=queue).exists():
-            raise CommandError(f"There is no queue with id {queue}.")
+            raise CommandError(gettext("There is no queue with id %(id)s.") % {"id": queue})
         problems = validate_queue_integrity(queue)
         if as_json:
             self.stdout.write(json.dumps({"ok": not problems,
                                            "problems": [p.as_dict() for p in problems]}, indent=2))
         elif problems:
             for p in problems:
-                where = f"queue {p.queue_id}" if p.queue_id else f"counter {p.counter_id}"
+                where = (gettext("queue %(id)s") % {"id": p.queue_id} if p.queue_id
+                         else gettext("counter %(id)s") % {"id": p.counter_id})
                 self.stdout.write(f"{where}: [{p.code}] {p.message}")
-            self.stdout.write(self.style.ERROR(f"{len(problems)} problem(s) found."))
+            self.stdout.write(self.style.ERROR(ngettext(
+                "%(count)s problem found.", "%(count)s problems found.", len(problems)) % {"count": len(problems)}))
         else:
-            self.stdout.write(self.style.SUCCESS("All queues are consistent."))
+            self.stdout.write(self.style.SUCCESS(gettext("All queues are consistent.")))
         if problems:
             sys.exit(1)
 
