@@ -9,12 +9,29 @@ from django.shortcuts import render
 
 from ..errors import QueueActionError
 from ..languages import staff_language, use_language
+from ..ratelimit import RateLimited
 
 
 def refuse(request, error: QueueActionError):
     """A page saying, in words, why the request was refused, with the error's
     status; it extends base.html, so the navigation stays."""
-    return render(request, "queueapp/refused.html", {"message": error.message}, status=error.status_code)
+    return _retry_after(render(request, "queueapp/refused.html", {"message": error.message},
+                               status=error.status_code), error)
+
+
+def refuse_form(request, template: str, context: dict, error: QueueActionError):
+    """A visitor's form (join, kiosk, request, book) again, with the refusal's
+    sentence beside the field it names and the alert contact as typed."""
+    context.update(error=error.message, error_field=error.field, alert_field=error.field,
+                   alert_value=request.POST.get("alert_contact", ""))
+    return _retry_after(render(request, template, context, status=error.status_code), error)
+
+
+def _retry_after(response, error: QueueActionError):
+    # A limit says when to come back (RFC 9110 for 429).
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def authorize(view):

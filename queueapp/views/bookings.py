@@ -21,7 +21,7 @@ from ..alerts.contacts import alert_contact_from
 from ..forms import WholeNumberField, parse_day, parse_slot_start
 from ..languages import language_choices, use_language, visitor_language
 from ..models import MAX_ID, Booking, BookingStatus, Location, Priority, Queue
-from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
+from ..ratelimit import check_join_rate, check_rate, remember_browser
 from ..services import (
     InvalidInput,
     NotFound,
@@ -32,7 +32,7 @@ from ..services import (
     do_move_booking,
 )
 from ..slots import booking_by_code, booking_view, bookable_queues, day_of_bookings, open_slots, slot_days
-from ._common import authorize
+from ._common import authorize, refuse_form
 from .kiosk import qr_svg
 
 DAYS_SHOWN = 7
@@ -63,15 +63,6 @@ def _slots_context(queue: Queue | None, day) -> dict:
     return {"days": days, "day": day, "slots": open_slots(queue, day) if day else []}
 
 
-def _refused(request, template: str, context: dict, error: QueueActionError):
-    context.update(error=error.message, error_field=error.field, alert_field=error.field,
-                   alert_value=request.POST.get("alert_contact", ""))
-    response = render(request, template, context, status=error.status_code)
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
-
 def book(request, location_slug: str):
     """Pick a service, a day and a slot; optional contact; POST books and goes to the booking page."""
     location = get_object_or_404(Location, slug=location_slug)
@@ -91,7 +82,7 @@ def book(request, location_slug: str):
         check_join_rate(request)
         booking = do_book(queue, starts_at=starts_at, contact=contact)
     except QueueActionError as error:
-        return remember_browser(request, _refused(request, "queueapp/book.html", context, error))
+        return remember_browser(request, refuse_form(request, "queueapp/book.html", context, error))
     return remember_browser(request, redirect("booking", booking.token))
 
 

@@ -17,10 +17,11 @@ from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import JoinForm
 from ..languages import language_choices, use_language, visitor_language
 from ..models import Booking, Location
-from ..ratelimit import RateLimited, check_join_rate, check_rate, remember_browser
+from ..ratelimit import check_join_rate, check_rate, remember_browser
 from ..selectors import ticket_by_token
 from ..slots import bookable_queues
 from ..services import InvalidInput, QueueActionError, do_join
+from ._common import refuse_form
 
 KIOSK_RETURN_SECONDS = 30  # the ticket screen goes back to the start by itself
 
@@ -45,12 +46,7 @@ def _issue(request, location: Location, *, count, template: str, success):
         if alert is not None:
             do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
-        context.update(error=error.message, alert_field=error.field,
-                       alert_value=request.POST.get("alert_contact", ""))
-        response = render(request, template, context, status=error.status_code)
-        if isinstance(error, RateLimited):
-            response["Retry-After"] = str(error.retry_after)
-        return response
+        return refuse_form(request, template, context, error)
     return redirect(success(ticket))
 
 

@@ -16,10 +16,11 @@ from ..alerts.contacts import alert_contact_from, do_subscribe
 from ..forms import SeatRequestForm
 from ..languages import language_choices, use_language, visitor_language
 from ..models import Location, Queue
-from ..ratelimit import RateLimited, check_join_rate, remember_browser
+from ..ratelimit import check_join_rate, remember_browser
 from ..selectors import requestable_resources
 from ..services import InvalidInput, QueueActionError, do_join
 from ..services.tickets import MAX_PARTY_SIZE, check_date_open
+from ._common import refuse_form
 
 TEMPLATE = "queueapp/request.html"
 
@@ -41,12 +42,7 @@ def _answer(request, location: Location, resources: list[Queue], *, single: Queu
         if alert is not None:
             do_subscribe(ticket, channel=alert[0], address=alert[1])
     except QueueActionError as error:
-        context.update(error=error.message, error_field=error.field, alert_field=error.field,
-                       alert_value=request.POST.get("alert_contact", ""))
-        response = render(request, TEMPLATE, context, status=error.status_code)
-        if isinstance(error, RateLimited):
-            response["Retry-After"] = str(error.retry_after)
-        return response
+        return refuse_form(request, TEMPLATE, context, error)
     return redirect(reverse("ticket", args=[ticket.token]))
 
 

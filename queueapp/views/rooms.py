@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 from .. import admission, pages
 from ..overload import short_pool_wait
 from ..models import Ticket, TicketStatus, WaitingRoom
-from ..ratelimit import RateLimited, check_rate
+from ..ratelimit import check_rate
 from ..services import InvalidInput, QueueActionError
 from ..services.rooms import do_enter_line
 from ._common import refuse
@@ -96,10 +96,7 @@ def wait(request: HttpRequest, room_slug: str) -> HttpResponse:
             check_rate(request, "wait")
             ticket = do_enter_line(room)
     except QueueActionError as error:
-        response = refuse(request, error)
-        if isinstance(error, RateLimited):
-            response["Retry-After"] = str(error.retry_after)
-        return response
+        return refuse(request, error)
     if ticket.status == TicketStatus.CONFIRMED:
         response = redirect(target_url(room, back, admission.issue(room, ticket)))
     else:
