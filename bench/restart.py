@@ -221,11 +221,12 @@ async def bare_connect_rate(n: int) -> float:
 
 
 async def run_servers(count: int, ids: dict, args, report: list[str], staff_first: str = "on",
-                      backlog: int | None = None) -> None:
+                      backlog: int | None = None, accepts: int = 0) -> None:
     print(f"\n=== {count} daphne process(es), {args.screens} screens, staff first {staff_first}, "
-          f"listen backlog {backlog or 'default (50)'}", flush=True)
+          f"listen backlog {backlog or 'default (50)'}, accepts per turn {accepts or 'unbounded'}", flush=True)
     servers = [Server("pubsub", extra_args=(), name=f"restart{i}", backlog=backlog,
-                      extra_env={"LIVE_STAFF_FIRST": "1" if staff_first == "on" else "0"}) for i in range(count)]
+                      extra_env={"LIVE_STAFF_FIRST": "1" if staff_first == "on" else "0",
+                                 "LIVE_ACCEPTS_PER_TURN": str(accepts)}) for i in range(count)]
     # The background worker, as in production: its tick (every 3 s) is what
     # repairs a screen that missed a message (the pub/sub layer drops what is
     # published while a process (re)subscribes).
@@ -346,9 +347,11 @@ async def main(args) -> None:
     for count in args.servers:
         for variant in args.variants:
             staff_first, _, backlog = variant.partition("/")
-            report.append(f"--- staff first {staff_first}, backlog {backlog or 'default'} "
-                          f"(load {os.getloadavg()[0]:.2f})")
-            await run_servers(count, ids, args, report, staff_first, int(backlog) if backlog else None)
+            backlog, _, accepts = backlog.partition("+")
+            report.append(f"--- staff first {staff_first}, backlog {backlog or 'default'}, "
+                          f"accepts per turn {accepts or 'unbounded'} (load {os.getloadavg()[0]:.2f})")
+            await run_servers(count, ids, args, report, staff_first, int(backlog) if backlog else None,
+                              int(accepts or 0))
     print("\n=== summary (load average now %.2f %.2f %.2f)" % os.getloadavg())
     for line in report:
         print(line)
@@ -368,7 +371,8 @@ def parse_args():
     p.add_argument("--skip-bare", action="store_true")
     p.add_argument("--variants", default="on", type=lambda s: s.split(","),
                    help="servers to compare in one run, in turn: LIVE_STAFF_FIRST on/off, optionally "
-                        "/<listen backlog>, e.g. 'off/50,on/4096' (no backlog: daphne -b -p as make run)")
+                        "/<listen backlog>, optionally +<accepts per loop turn> (LIVE_ACCEPTS_PER_TURN), "
+                        "e.g. 'off/50,on/4096,on/1024+20' (no backlog: daphne -b -p as make run)")
     return p.parse_args()
 
 

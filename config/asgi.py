@@ -18,9 +18,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from queueapp.live.routing import websocket_urlpatterns  # noqa: E402
-from queueapp.live.server_tuning import exit_without_finalizing, lazy_autobahn_config_log  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from queueapp.live.server_tuning import (  # noqa: E402
+    bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
+)
 
 lazy_autobahn_config_log()
+bounded_accepts(settings.LIVE_ACCEPTS_PER_TURN)
 exit_without_finalizing()
 
 application = ProtocolTypeRouter(

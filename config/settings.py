@@ -195,6 +195,9 @@ LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)
 # Staff first: while an HTTP request runs, connecting public screens wait (queueapp/live/precedence.py).
 # Off only to measure what it gives (bench/restart.py --variants off,on).
 LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)
+# Connections daphne takes from the listen queue per turn of its event loop
+# (queueapp/live/server_tuning.py); 0: Twisted's own rule, without a bound.
+LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 0, kind=int)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

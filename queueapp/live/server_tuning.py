@@ -66,3 +66,35 @@ def exit_without_finalizing() -> None:
         os._exit(0)
 
     reactor.addSystemEventTrigger("after", "shutdown", leave)
+
+
+def bounded_accepts(most: int) -> None:
+    """Under daphne: take at most `most` connections from the listen queue per
+    turn of the event loop (0: leave Twisted's rule alone).
+
+    Twisted's `Port.doRead` accepts up to `numberAccepts` connections per
+    turn and raises that by 20 every time it used them all, so in a burst it
+    takes in everything the listen queue holds at once. Every connection taken
+    in then costs the loop a step on each later turn (read the request, start
+    the application, accept, write), so the first handshake is answered only
+    after most of the burst has been read; clients time out before any is
+    answered, retry, and the loop works for phones that are gone. With a bound,
+    a turn takes in a few connections and finishes the ones before: the
+    connections in flight stay few, each handshake is answered within a few
+    turns, and the rest wait in the kernel's listen queue (the backlog) as
+    completed TCP connections.
+    """
+    if most <= 0:
+        return
+    try:
+        from twisted.internet import tcp
+    except ImportError:  # not served by daphne
+        return
+    original = getattr(tcp.Port.doRead, "__wrapped__", tcp.Port.doRead)
+
+    def doRead(self):
+        self.numberAccepts = min(self.numberAccepts, most)
+        return original(self)
+
+    doRead.__wrapped__ = original
+    tcp.Port.doRead = doRead
