@@ -1,0 +1,119 @@
+"""Benchmark: only the cold connect, several server set-ups in turn (issue 9).
+
+    .venv/bin/python bench/cold_connect.py --screens 3000 --rounds 2 --bare \\
+        --variants daphne,daphne/1024+20,daphne/1024,uvicorn/50,uvicorn
+
+N patient screens at once (bench/restart.py's phones: htmx 4's back-off, 10 s
+open timeout) against one server after another, on the seeded queue of an
+earlier bench/restart.py or bench/live_fanout.py run (BENCH_DATABASE_URL,
+BENCH_REDIS_URL). A variant is `daphne` or `uvicorn`, optionally
+`/<listen backlog>` (daphne: Twisted's 50; uvicorn: 2048) and, for daphne,
+`+<connections taken from the listen queue per loop turn>`
+(LIVE_ACCEPTS_PER_TURN). Per run: screens per second until every one shows
+its right position; server CPU per screen; where the server's event-loop
+thread spent the wall time (on a CPU, runnable but waiting for one, asleep:
+from /proc/<pid>/task/<pid>/schedstat, so a loaded machine shows as waiting,
+not asleep); failed attempts; how many phones first opened in each second (a
+SYN dropped by a full listen queue is retried by TCP after 1, 3, 7 s). --bare
+measures a bare `websockets` server with the same client first, each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.live_fanout import (  # noqa: E402
+    HOST, Server, bench_env, cpu_seconds, existing_ids, http_post, raise_file_limit, setup_django,
+)
+from bench.restart import Phone, Stats, bare_connect_rate, expected_positions, run_phone, until_right  # noqa: E402
+
+
+def start(variant: str) -> Server:
+    variant, _, accepts = variant.partition("+")
+    kind, _, backlog = variant.partition("/")
+    name = f"cold-{kind}-{backlog or 'default'}-{accepts or 'unbounded'}"
+    if kind == "daphne":
+        return Server("pubsub", extra_args=(), name=name, backlog=int(backlog) if backlog else None,
+                      extra_env={"LIVE_ACCEPTS_PER_TURN": accepts or "0"})
+    return Server("pubsub", extra_args=("--backlog", backlog) if backlog else (), name=name, kind=kind)
+
+
+def loop_thread(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread has run, and waited runnable."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+        run, wait, _ = f.read().split()
+    return int(run) / 1e9, int(wait) / 1e9
+
+
+async def one(variant: str, ids: dict, n: int) -> str:
+    server = start(variant)
+    try:
+        await http_post(server.port, f"/bench/complete/{ids['small']}", server.key)  # warm up
+        expected = await asyncio.to_thread(expected_positions, ids["long"])
+        tokens = list(expected)[:n]
+        phones = [Phone(t, 0) for t in tokens]
+        stats = Stats()
+        load = os.getloadavg()[0]
+        sched0, cpu0, t0 = loop_thread(server.proc.pid), cpu_seconds(server.proc.pid), time.monotonic()
+        url, origin = f"ws://{HOST}:{server.port}/ws/ticket/{{token}}/", f"http://{HOST}:{server.port}"
+        for p in phones:
+            p.task = asyncio.get_running_loop().create_task(run_phone(p, [url], origin, stats))
+        first: dict[str, float] = {}
+
+        async def watch() -> None:
+            while True:
+                now = time.monotonic() - t0
+                for p in phones:
+                    if p.open and p.token not in first:
+                        first[p.token] = now
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        took, _ = await until_right(phones, {t: expected[t] for t in tokens}, 120, t0)
+        wall, cpu = time.monotonic() - t0, cpu_seconds(server.proc.pid) - cpu0
+        run, wait = (b - a for a, b in zip(sched0, loop_thread(server.proc.pid)))
+        watcher.cancel()
+        for p in phones:
+            p.task.cancel()
+        await asyncio.gather(watcher, *(p.task for p in phones), return_exceptions=True)
+        opens = list(first.values())
+        per_second = [sum(1 for x in opens if s <= x < s + 1) for s in range(int(max(opens, default=0)) + 1)]
+        rate = f"{n / took:.0f}/s ({took:.1f} s)" if took else "NOT all right after 120 s"
+        return (f"{variant}: {rate}; server CPU {cpu / n * 1000:.2f} ms per screen; loop thread on CPU "
+                f"{run / wall:.0%}, runnable waiting {wait / wall:.0%}, asleep {(wall - run - wait) / wall:.0%}; "
+                f"load {load:.1f} -> {os.getloadavg()[0]:.1f}; failed attempts {dict(stats.failures)}; "
+                f"first opens per second {per_second}")
+    finally:
+        server.stop()
+
+
+async def main(args) -> None:
+    raise_file_limit()
+    await asyncio.to_thread(setup_django, bench_env("pubsub"), False)
+    ids = await asyncio.to_thread(existing_ids, args.screens + 200)
+    for _ in range(args.rounds):
+        if args.bare:
+            print(f"bare websockets, same client: {await bare_connect_rate(args.screens):.0f}/s", flush=True)
+        for variant in args.variants:
+            print(await one(variant, ids, args.screens), flush=True)
+            await asyncio.sleep(1)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--screens", type=int, default=3000)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--bare", action="store_true", help="a bare websockets server first, each round")
+    p.add_argument("--variants", type=lambda s: s.split(","), default=["daphne", "daphne/1024+20", "daphne/1024"])
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
