@@ -30,7 +30,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .access import check_manager_at, check_staff_at, locations_for, managed_locations
+from .access import check_manager_at, check_staff_at, locations_for
 from .admin_scoping import LocationScoped, ManagedAtLocation
 from .estimates import shown_minutes
 from .forms import WholeNumberField
@@ -723,14 +723,10 @@ class BookingScheduleAdmin(ManagedAtLocation, admin.ModelAdmin):
                                       "walk-in; never checked in by then, it is a no-show.")}),
     ]
 
+    queue_filter = {"kind": Queue.Kind.COUNTER}  # the queue a schedule is for: a counter queue
+
     def _location_of(self, obj) -> int | None:
         return obj.queue.location_id
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Queue and not request.user.is_superuser:
-            places = managed_locations(request.user) if self._by_role(request) else locations_for(request.user)
-            kwargs["queryset"] = Queue.objects.filter(location__in=places, kind=Queue.Kind.COUNTER)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Booking)

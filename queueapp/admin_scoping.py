@@ -44,6 +44,13 @@ class ManagedAtLocation(LocationScoped):
     Django model permissions. Anyone else needs the model permissions as usual
     (superusers: everything, everywhere)."""
 
+    queue_filter: dict = {}  # narrows the queues a form offers (e.g. counter queues only)
+
+    def _places(self, request):
+        """Where this user runs these rows: the locations they manage when that
+        is their access here, else every location they belong to."""
+        return managed_locations(request.user) if self._by_role(request) else locations_for(request.user)
+
     def _by_role(self, request) -> bool:
         """This user's access here comes from managing a location, not from permissions."""
         user = request.user
@@ -81,9 +88,16 @@ class ManagedAtLocation(LocationScoped):
         return super().has_delete_permission(request, obj) or self._manages(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Location and self._by_role(request):
-            kwargs["queryset"] = managed_locations(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # Narrowed after LocationScoped's choice (every location the user belongs
+        # to), which would otherwise offer a manager the places they only work at.
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is None or request.user.is_superuser:
+            return field
+        if db_field.related_model is Location:
+            field.queryset = field.queryset.filter(pk__in=self._places(request))
+        elif db_field.related_model is Queue:
+            field.queryset = field.queryset.filter(location__in=self._places(request), **self.queue_filter)
+        return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -91,3 +91,13 @@ def test_staff_who_are_not_managers_get_nothing_and_superusers_everything(client
     client.force_login(root)
     listed = client.get(reverse("admin:queueapp_queue_changelist")).context["cl"].result_list
     assert {q.pk for q in listed} == {queue.pk, theirs.pk}
+
+
+def test_a_manager_who_is_only_staff_elsewhere_cannot_put_anything_there(client, dora, location, other_location):
+    """Managing one location and working at another (no model permissions): the
+    forms offer only the managed one, not every location the manager belongs to."""
+    StaffMembership.objects.create(user=dora, location=other_location, role=StaffMembership.Role.STAFF)
+    client.force_login(dora)
+    response = client.post(reverse("admin:queueapp_queue_add"), _queue_form(other_location))
+    assert response.status_code == 200 and "location" in response.context["adminform"].form.errors
+    assert not Queue.objects.filter(location=other_location).exists()

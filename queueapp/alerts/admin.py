@@ -13,9 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from ..access import locations_for, managed_locations
 from ..admin_scoping import ManagedAtLocation
-from ..models import Queue
 from .delivery import do_reset_dead
 from .models import AlertRule, DeliveryAttempt, OutboxMessage, OutboxState, WebhookEndpoint, say_reason
 
@@ -30,13 +28,6 @@ class AlertRuleAdmin(ManagedAtLocation, admin.ModelAdmin):
 
     def _location_of(self, obj) -> int | None:
         return obj.queue.location_id
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Queue and not request.user.is_superuser:
-            kwargs["queryset"] = Queue.objects.filter(
-                location__in=managed_locations(request.user) if self._by_role(request)
-                else locations_for(request.user))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(WebhookEndpoint)
@@ -112,7 +103,7 @@ class OutboxMessageAdmin(ManagedAtLocation, admin.ModelAdmin):
         qs = admin.ModelAdmin.get_queryset(self, request)
         if request.user.is_superuser:
             return qs
-        where = managed_locations(request.user) if self._by_role(request) else locations_for(request.user)
+        where = self._places(request)
         return qs.filter(Q(queue__location__in=where) | Q(endpoint__location__in=where))
 
     def has_add_permission(self, request):
