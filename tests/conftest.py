@@ -160,8 +160,11 @@ def pytest_collection_modifyitems(config, items):
         name = _file_of(item.nodeid)
         if name in seconds:
             return (1, -seconds[name])
-        # Not timed yet (a clean clone, a new file): first, as a long one may be.
-        return (0, 0 if name in browser else 1 if name in slow else 2)
+        # Not timed yet (a clean clone, a new file, a cache from a run of a few
+        # files): browser and slow files before the timed ones, others after.
+        if name in browser or name in slow:
+            return (0, 0 if name in browser else 1)
+        return (2, 0)
 
     items.sort(key=rank)  # stable: the order within each file is kept
 
