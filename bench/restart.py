@@ -11,7 +11,9 @@ daphne as `make run` starts it (`-b -p`, default timeouts) on bench/bench_asgi.p
 
 N clients behave like htmx 4's `hx-ws` on a patient's phone: connect, show
 the position in each frame, and after any close or failed attempt reconnect
-after 0.5 s doubling to 60 s, ±30 % jitter (reset once a socket opens). With
+with the schedule our pages give htmx (settings.LIVE_RECONNECT_*: 0.5 s
+doubling to 5 s, ±50 %), or htmx's own defaults (0.5 s doubling to 60 s,
+±30 %; `--variants on//htmx`), reset once a socket opens. With
 two processes the client stands in for a proxy: a refused connection goes to
 the other process at once.
 
@@ -54,7 +56,15 @@ from bench.live_fanout import (  # noqa: E402
 )
 
 OPEN_TIMEOUT = 10.0  # seconds a phone waits for a handshake before counting it failed
-BACKOFF_FIRST, BACKOFF_MAX, JITTER = 0.5, 60.0, 0.3  # htmx 4's hx-ws defaults
+HTMX_BACKOFF = (0.5, 60.0, 0.3)  # htmx 4's hx-ws defaults: first, most (s), ± jitter
+
+
+def our_backoff() -> tuple[float, float, float]:
+    """The schedule our pages give htmx (`{% live_client_config %}`, settings.LIVE_RECONNECT_*)."""
+    from queueapp.templatetags.live_tags import reconnect_config
+
+    c = reconnect_config()
+    return c["reconnectDelay"] / 1000, c["reconnectMaxDelay"] / 1000, c["reconnectJitter"]
 TARGET = 30.0
 
 
@@ -85,8 +95,10 @@ class Phone:
         self.position = int(m.group(1)) if m else (1 if NEXT_MARK in frame else None)
 
 
-async def run_phone(phone: Phone, urls: list[str], origin: str, stats: Stats) -> None:
-    """One phone, forever: connect, read frames, reconnect with htmx 4's back-off."""
+async def run_phone(phone: Phone, urls: list[str], origin: str, stats: Stats,
+                    backoff: tuple[float, float, float] = HTMX_BACKOFF) -> None:
+    """One phone, forever: connect, read frames, reconnect with htmx 4's back-off
+    (its defaults, or the schedule our pages configure: `our_backoff()`)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
@@ -126,8 +138,9 @@ async def run_phone(phone: Phone, urls: list[str], origin: str, stats: Stats) ->
         phone.open = False
         phone.position = None
         attempt += 1
-        delay = min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX)
-        await asyncio.sleep(max(0.0, delay + random.uniform(-JITTER, JITTER) * delay))
+        first, most, jitter = backoff
+        delay = min(first * 2 ** (attempt - 1), most)
+        await asyncio.sleep(max(0.0, delay + random.uniform(-jitter, jitter) * delay))
 
 
 def expected_positions(queue_id: int) -> dict[str, int]:
@@ -220,19 +233,37 @@ async def bare_connect_rate(n: int) -> float:
         proc.wait(10)
 
 
+class StaffDoor:
+    """Where staff's HTTP requests go (`--staff-via`): `port` and `key` as a Server's."""
+
+    def __init__(self, port: int, key: str):
+        self.port, self.key = port, key
+
+
 async def run_servers(count: int, ids: dict, args, report: list[str], staff_first: str = "on",
-                      backlog: int | None = None, accepts: int = 0) -> None:
+                      backlog: int | None = None, accepts: int = 0, client: str = "ours",
+                      staff_via: str = "same") -> None:
+    backoff = our_backoff() if client == "ours" else HTMX_BACKOFF
     print(f"\n=== {count} daphne process(es), {args.screens} screens, staff first {staff_first}, "
-          f"listen backlog {backlog or 'default (50)'}, accepts per turn {accepts or 'unbounded'}", flush=True)
-    servers = [Server("pubsub", extra_args=(), name=f"restart{i}", backlog=backlog,
-                      extra_env={"LIVE_STAFF_FIRST": "1" if staff_first == "on" else "0",
-                                 "LIVE_ACCEPTS_PER_TURN": str(accepts)}) for i in range(count)]
+          f"listen backlog {backlog or 'default (50)'}, accepts per turn {accepts or 'unbounded'}, "
+          f"phones' back-off {client} {backoff}, staff HTTP via {staff_via}", flush=True)
+    env = {"LIVE_STAFF_FIRST": "1" if staff_first == "on" else "0", "LIVE_ACCEPTS_PER_TURN": str(accepts)}
+    # staff_via "listener": the first process also listens on a port of its own
+    # for staff (a proxy sends non-/ws/ requests there), so staff's connections
+    # never queue in the kernel among the phones'. "process": HTTP served by a
+    # daphne process of its own (the same app; no screen connects to it).
+    staff_port = free_port() if staff_via == "listener" else None
+    servers = [Server("pubsub", name=f"restart{i}", backlog=backlog, extra_env=env,
+                      extra_args=("-e", f"tcp:port={staff_port}:interface={HOST}") if staff_port and i == 0 else ())
+               for i in range(count)]
+    http_server = Server("pubsub", extra_args=(), name="restart-http", extra_env=env) if staff_via == "process" else None
     # The background worker, as in production: its tick (every 3 s) is what
     # repairs a screen that missed a message (the pub/sub layer drops what is
     # published while a process (re)subscribes).
     worker = subprocess.Popen([PY, "manage.py", "queue_worker"], cwd=ROOT, env=bench_env("pubsub"),
                               stdout=subprocess.DEVNULL, stderr=open("/tmp/bench_restart_worker.log", "a"))
-    staff = servers[0]
+    staff = (StaffDoor(staff_port, servers[0].key) if staff_port else
+             http_server if http_server else servers[0])
     stats = Stats()
     tokens = await asyncio.to_thread(lambda: list(expected_positions(ids["long"]))[:args.screens])
     phones = [Phone(t, i % count) for i, t in enumerate(tokens)]
@@ -244,7 +275,7 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
         cpu_before = sum(cpu_seconds(s.proc.pid) for s in servers)
         started = time.monotonic()
         for p in phones:
-            p.task = asyncio.get_running_loop().create_task(run_phone(p, urls, origin, stats))
+            p.task = asyncio.get_running_loop().create_task(run_phone(p, urls, origin, stats, backoff))
         took, _ = await until_right(phones, expected, 180, started)
         cpu_ms = (sum(cpu_seconds(s.proc.pid) for s in servers) - cpu_before) / args.screens * 1000
         rate = args.screens / took if took else float("nan")
@@ -268,21 +299,24 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
             for scope in args.scopes:
                 if scope == "one" and count == 1:
                     continue
-                await one_restart(servers, staff, phones, ids, stats, sig_name, scope, args, report, count)
+                await one_restart(servers, staff, phones, ids, stats, sig_name, scope, args, report, count,
+                                  http_server)
     finally:
         for p in phones:
             if p.task:
                 p.task.cancel()
         await asyncio.gather(*(p.task for p in phones if p.task), return_exceptions=True)
-        for s in servers:
+        for s in servers + ([http_server] if http_server else []):
             s.stop()
         worker.terminate()
         worker.wait(10)
 
 
-async def one_restart(servers, staff, phones, ids, stats, sig_name, scope, args, report, count) -> None:
+async def one_restart(servers, staff, phones, ids, stats, sig_name, scope, args, report, count,
+                      http_server=None) -> None:
     sig = {"term": signal.SIGTERM, "kill": signal.SIGKILL}[sig_name]
-    victims = servers if scope == "all" else servers[-1:]
+    # "all" is a deploy: every process restarts, staff's HTTP process too.
+    victims = (servers + ([http_server] if http_server else [])) if scope == "all" else servers[-1:]
     expected = await asyncio.to_thread(expected_positions, ids["long"])
     ok, _ = await until_right(phones, expected, 60, time.monotonic())
     if ok is None:
@@ -346,12 +380,16 @@ async def main(args) -> None:
         report.append(f"baseline bare websockets connect: {rate:.0f} screens/s")
     for count in args.servers:
         for variant in args.variants:
-            staff_first, _, backlog = variant.partition("/")
+            staff_first, _, rest = variant.partition("/")
+            backlog, _, rest = rest.partition("/")
             backlog, _, accepts = backlog.partition("+")
+            client, _, staff_via = rest.partition("/")
+            client, staff_via = client or "ours", staff_via or "same"
             report.append(f"--- staff first {staff_first}, backlog {backlog or 'default'}, "
-                          f"accepts per turn {accepts or 'unbounded'} (load {os.getloadavg()[0]:.2f})")
+                          f"accepts per turn {accepts or 'unbounded'}, phones {client}, staff via {staff_via} "
+                          f"(load {os.getloadavg()[0]:.2f})")
             await run_servers(count, ids, args, report, staff_first, int(backlog) if backlog else None,
-                              int(accepts or 0))
+                              int(accepts or 0), client, staff_via)
     print("\n=== summary (load average now %.2f %.2f %.2f)" % os.getloadavg())
     for line in report:
         print(line)
@@ -372,7 +410,11 @@ def parse_args():
     p.add_argument("--variants", default="on", type=lambda s: s.split(","),
                    help="servers to compare in one run, in turn: LIVE_STAFF_FIRST on/off, optionally "
                         "/<listen backlog>, optionally +<accepts per loop turn> (LIVE_ACCEPTS_PER_TURN), "
-                        "e.g. 'off/50,on/4096,on/1024+20' (no backlog: daphne -b -p as make run)")
+                        "optionally /<phones' back-off: ours (default: as our pages configure htmx) or htmx "
+                        "(its defaults)>, optionally /<where staff's HTTP goes: same (default), listener (a "
+                        "second port of the first process) or process (a daphne of its own)>, e.g. "
+                        "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process' "
+                        "(no backlog: daphne -b -p as make run)")
     return p.parse_args()
 
 

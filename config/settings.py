@@ -189,6 +189,18 @@ else:
 # Seconds over which a stopping server closes its live screens (code 4012), so
 # the phones' reconnects come back spread out rather than all at once.
 LIVE_SHUTDOWN_SPREAD = env_number("LIVE_SHUTDOWN_SPREAD", 2.0)
+# How a page's live connection comes back after a close or a failed attempt
+# (htmx 4's hx-ws, given to it by the `<meta name="htmx-config">` of
+# `{% live_client_config %}`): the first retry after `_DELAY` seconds, doubling
+# up to `_MAX_DELAY`, each ± `_JITTER` × itself. htmx's own cap is 60 s: after
+# a restart that kept phones away ~10 s, their next tries fell 8-20 s later and
+# one lost wave (an overloaded server dropping handshakes) cost another 16-40 s
+# (docs/benchmarks.md, "Issue 9, sixth pass"). A 5 s cap with ±50 % (Socket.IO's
+# defaults: 5 s, 0.5) brings every phone back within 7.5 s of the server
+# listening, spread evenly over that window, and a lost attempt costs at most that.
+LIVE_RECONNECT_DELAY = env_number("LIVE_RECONNECT_DELAY", 0.5, minimum=0.05)
+LIVE_RECONNECT_MAX_DELAY = env_number("LIVE_RECONNECT_MAX_DELAY", 5.0, minimum=0.05)
+LIVE_RECONNECT_JITTER = env_number("LIVE_RECONNECT_JITTER", 0.5)
 # Seconds between the batches in which a waiting room's events reach its open
 # pages (queueapp.live.hub): one frame per page per batch.
 LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)

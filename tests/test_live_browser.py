@@ -132,3 +132,69 @@ def test_ticket_page_updates_live_in_a_browser(live_daphne, worker_ticks, queue,
             expect(status).to_contain_text("Please go to Counter 1")
         finally:
             browser.close()
+
+
+def _serve(url: str, port: int, log) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                             "config.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("daphne did not listen")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser)")
+def test_ticket_page_comes_back_after_a_server_restart(queue, counter):
+    """The server stops gracefully (its screens get 4012), staff call while it is
+    down, it starts again on the same port: the open page reconnects by itself,
+    on the schedule our pages give htmx, and shows the new place."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from queueapp.templatetags.live_tags import reconnect_config
+
+    settings = connection.settings_dict
+    url = (f"sqlite:///{settings['NAME']}" if connection.vendor == "sqlite" else
+           f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/"
+           f"{settings['NAME']}")
+    for _ in range(3):
+        do_join(queue)
+    ticket = do_join(queue)
+    port = _free_port()
+    log = open(ROOT / f".live_browser_daphne_{port}.log", "w+")
+    proc = _serve(url, port, log)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/live/ticket/{ticket.token}/")
+                page.bring_to_front()
+                status = page.locator("#ticket-status")
+                expect(status).to_contain_text("Position 4", timeout=20_000)
+                # htmx's hx-ws took our schedule from the page's meta tag.
+                assert page.evaluate("({...htmx.config.ws})") == {**page.evaluate("({...htmx.config.ws})"),
+                                                                   **reconnect_config()}
+                page.evaluate("window.closeCodes = [];"
+                              "document.addEventListener('htmx:ws:close', e => closeCodes.push(e.detail.code))")
+                proc.terminate()
+                proc.wait(30)
+                staff_acts(lambda: do_complete(do_call_next(counter=counter)))
+                staff_acts(lambda: do_call_next(counter=counter))
+                proc = _serve(url, port, log)
+                expect(status).to_contain_text("Position 2", timeout=30_000)
+                assert page.evaluate("closeCodes")[0] == 4012  # the graceful close: "come back"
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.seek(0)
+        sys.stderr.write(log.read()[-3000:])
+        log.close()
+        Path(log.name).unlink()

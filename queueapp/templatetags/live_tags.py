@@ -1,18 +1,38 @@
-"""Template filters for the live fragments."""
+"""Template filters for the live fragments, and the pages' live-connection settings."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django import template
+from django.conf import settings
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import get_language, gettext as _
 
 from ..estimates import shown_minutes
 from ..models import CANCELLABLE, FINAL_STATUSES, STATUS_SENTENCES, TicketStatus
 
 register = template.Library()
+
+
+def reconnect_config() -> dict:
+    """htmx 4's hx-ws reconnect schedule for our pages (ms; see settings.LIVE_RECONNECT_*).
+    The one place it is built: the pages' meta tag and bench/restart.py's phones."""
+    return {
+        "reconnectDelay": round(settings.LIVE_RECONNECT_DELAY * 1000),
+        "reconnectMaxDelay": round(settings.LIVE_RECONNECT_MAX_DELAY * 1000),
+        "reconnectJitter": settings.LIVE_RECONNECT_JITTER,
+    }
+
+
+@register.simple_tag
+def live_client_config() -> str:
+    """`<meta name="htmx-config">`: htmx reads it when it starts, before the hx-ws
+    extension takes its defaults from `htmx.config.ws`."""
+    return format_html('<meta name="htmx-config" content="{}">', json.dumps({"ws": reconnect_config()}))
 
 # How other languages mark an ordinal number ("2." in German, "2.º" in Spanish).
 ORDINAL_MARKS = {"de": ".", "es": ".º"}
