@@ -130,6 +130,31 @@ def test_stopping_the_server_closes_every_screen_with_the_restart_code(queue):
         server.proc.wait(15)
 
 
+def test_a_stopping_server_refuses_new_connections_while_it_closes_its_screens(queue):
+    """From the SIGTERM on, nothing new is accepted: a phone coming back while the
+    others are still being closed is refused at once (a proxy sends it to another
+    process), not left hanging on a process about to exit."""
+    tokens = [do_join(queue).token for _ in range(20)]
+
+    async def scenario(server):
+        screens = [await open_screen(server, f"/ws/ticket/{t}/") for t in tokens]
+        for ws in screens:
+            await ws.recv()
+        server.proc.send_signal(signal.SIGTERM)
+        closes = [asyncio.ensure_future(closed_with(ws)) for ws in screens]
+        done, _ = await asyncio.wait(closes, return_when=asyncio.FIRST_COMPLETED)
+        assert done.pop().result() == 4012
+        still_open = sum(1 for ws in screens if ws.protocol.close_rcvd is None)
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", server.port)
+        assert still_open > 0  # it refused while it was still closing screens
+        assert set(await asyncio.gather(*closes)) == {4012}
+
+    with run_daphne(database_url_for(connection.settings_dict), LIVE_SHUTDOWN_SPREAD="4") as server:
+        async_to_sync(scenario)(server)
+        server.proc.wait(15)
+
+
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 def test_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(queue):
     token = do_join(queue).token
