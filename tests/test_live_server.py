@@ -31,6 +31,15 @@ def open_screen(server, path: str):
     return connect(server.ws_url + path, origin=server.url, open_timeout=10, ping_interval=None)
 
 
+async def open_then_stop(server, tokens: list[str]) -> list:
+    """Ticket screens open and showing, then SIGTERM to the server."""
+    screens = [await open_screen(server, f"/ws/ticket/{t}/") for t in tokens]
+    for ws in screens:
+        await ws.recv()
+    server.proc.send_signal(signal.SIGTERM)
+    return screens
+
+
 async def closed_with(ws, timeout: float = 10.0) -> int:
     """Read until the server closes; the close code it sent."""
     try:
@@ -118,10 +127,7 @@ def test_stopping_the_server_closes_every_screen_with_the_restart_code(queue):
     tokens = [do_join(queue).token for _ in range(3)]
 
     async def scenario(server):
-        screens = [await open_screen(server, f"/ws/ticket/{t}/") for t in tokens]
-        for ws in screens:
-            await ws.recv()
-        server.proc.send_signal(signal.SIGTERM)
+        screens = await open_then_stop(server, tokens)
         codes = await asyncio.gather(*(closed_with(ws) for ws in screens))
         assert codes == [4012, 4012, 4012]
 
@@ -137,10 +143,7 @@ def test_a_stopping_server_refuses_new_connections_while_it_closes_its_screens(q
     tokens = [do_join(queue).token for _ in range(20)]
 
     async def scenario(server):
-        screens = [await open_screen(server, f"/ws/ticket/{t}/") for t in tokens]
-        for ws in screens:
-            await ws.recv()
-        server.proc.send_signal(signal.SIGTERM)
+        screens = await open_then_stop(server, tokens)
         closes = [asyncio.ensure_future(closed_with(ws)) for ws in screens]
         done, _ = await asyncio.wait(closes, return_when=asyncio.FIRST_COMPLETED)
         assert done.pop().result() == 4012
