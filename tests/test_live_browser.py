@@ -173,15 +173,17 @@ def test_ticket_page_comes_back_after_a_server_restart(queue, counter):
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
                 page = browser.new_page()
+                page.add_init_script("window.closeCodes = []; window.socketsOpened = 0;"
+                                     "document.addEventListener('htmx:after:ws:connection', () => socketsOpened++);"
+                                     "document.addEventListener('htmx:ws:close', e => closeCodes.push(e.detail.code));")
                 page.goto(f"http://127.0.0.1:{port}/live/ticket/{ticket.token}/")
                 page.bring_to_front()
                 status = page.locator("#ticket-status")
                 expect(status).to_contain_text("Position 4", timeout=20_000)
+                page.wait_for_function("socketsOpened === 1", timeout=20_000)  # the first paint is HTTP
                 # htmx's hx-ws took our schedule from the page's meta tag.
                 assert page.evaluate("({...htmx.config.ws})") == {**page.evaluate("({...htmx.config.ws})"),
                                                                    **reconnect_config()}
-                page.evaluate("window.closeCodes = [];"
-                              "document.addEventListener('htmx:ws:close', e => closeCodes.push(e.detail.code))")
                 proc.terminate()
                 proc.wait(30)
                 staff_acts(lambda: do_complete(do_call_next(counter=counter)))
@@ -189,6 +191,7 @@ def test_ticket_page_comes_back_after_a_server_restart(queue, counter):
                 proc = _serve(url, port, log)
                 expect(status).to_contain_text("Position 2", timeout=30_000)
                 assert page.evaluate("closeCodes")[0] == 4012  # the graceful close: "come back"
+                assert page.evaluate("socketsOpened") >= 2  # it came back by itself
             finally:
                 browser.close()
     finally:
