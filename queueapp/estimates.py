@@ -99,25 +99,34 @@ def service_samples(rows) -> list[float]:
     return [max(0.0, took) for took in rows if took is not None]
 
 
-def room_interval(queue: Queue) -> float | None:
+def recent_stays(queue_id: int, since):
+    """The query behind a room's recent stays (`room_interval`; also compiled once
+    into a waiting-room arrival's read, `services.rooms`): seconds from admission
+    to release of its last `RECENT_LIMIT` visitors released since `since`."""
+    return (Ticket.objects.filter(queue_id=queue_id, finished_at__gte=since, confirmed_at__isnull=False)
+            .annotate(took=Seconds("finished_at", "confirmed_at"))
+            .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
+
+
+def room_interval(queue: Queue, stays: list[float] | None = None) -> float | None:
     """Seconds between two admissions of a waiting room, as far as we know: its
     rate, or slower when visitors stay long and the room is full (the mean of
-    recent stays divided by the places inside). None if `queue` is no room."""
+    recent stays divided by the places inside). None if `queue` is no room.
+    `stays`: the room's `recent_stays` when the caller has read them."""
     if queue.room_slug is None:
         return None
     room = queue.waiting_room
-    stays = list(Ticket.objects
-                 .filter(queue_id=queue.pk, finished_at__gte=timezone.now() - RECENT_WINDOW,
-                         confirmed_at__isnull=False)
-                 .annotate(took=Seconds("finished_at", "confirmed_at"))
-                 .order_by("-finished_at").values_list("took", flat=True)[:RECENT_LIMIT])
+    if stays is None:
+        stays = list(recent_stays(queue.pk, timezone.now() - RECENT_WINDOW))
     by_stay = statistics.fmean(stays) / max(1, queue.capacity or 1) if stays else 0.0
     return max(room.admission_interval, by_stay)
 
 
-def service_estimate(queue: Queue, samples: list[float] | None = None) -> ServiceTime:
-    """`samples`: the queue's `recent_service_seconds` when the caller has read them."""
-    interval = room_interval(queue)
+def service_estimate(queue: Queue, samples: list[float] | None = None, *,
+                     stays: list[float] | None = None) -> ServiceTime:
+    """`samples`: the queue's `recent_service_seconds`, `stays` a room's
+    `recent_stays`, when the caller has read them."""
+    interval = room_interval(queue, stays)
     if interval is not None:  # a waiting room: one admission per interval
         return ServiceTime(interval, 0.0, MIN_SAMPLES)
     if samples is None:
@@ -130,9 +139,10 @@ def service_estimate(queue: Queue, samples: list[float] | None = None) -> Servic
     return ServiceTime(statistics.fmean(padded), statistics.pstdev(padded), len(samples))
 
 
-def service_seconds(queue: Queue) -> float:
-    """Seconds one ticket takes at one counter, as far as we know."""
-    return service_estimate(queue).mean
+def service_seconds(queue: Queue, *, stays: list[float] | None = None) -> float:
+    """Seconds one ticket takes at one counter, as far as we know (`stays`: see
+    `service_estimate`)."""
+    return service_estimate(queue, stays=stays).mean
 
 
 def counters_serving(queue: Queue | int) -> float:

@@ -18,10 +18,9 @@ from django.utils import translation
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from .estimates import counters_serving, service_seconds
 from .live import reads, render
 from .models import AT_COUNTER, Counter, Location, Queue, Ticket, TicketStatus, WaitingRoom
-from .selectors import estimate_wait, placed_ahead, position_of
+from .selectors import estimate_wait, may_be_overtaken, placed_ahead, position_of
 
 
 def ticket_context(ticket: Ticket) -> dict:
@@ -30,7 +29,7 @@ def ticket_context(ticket: Ticket) -> dict:
     position = position_of(ticket)
     return {"ticket": ticket, "position": position,
             "estimated_wait": estimate_wait(ticket.queue, position),
-            "placed_ahead": position is not None
+            "placed_ahead": position is not None and may_be_overtaken(ticket.queue)
             and placed_ahead(ticket.queue_id, ticket.priority, ticket.queued_at).exists()}
 
 
@@ -53,12 +52,12 @@ def waiting_room_page(request: HttpRequest, room: WaitingRoom, ticket: Ticket, *
     exactly what the socket would push, in the page's language."""
     language = translation.get_language()
     view = reads.view_of(ticket, ticket.queue)
-    view.position = position_of(ticket)
-    if view.position is not None:  # the live screen's own read (`reads.ticket_view`)
-        view.overtaken_by = set(placed_ahead(ticket.queue_id, ticket.priority, ticket.queued_at)
-                                .values_list("priority", "seq"))
-    view.open_counters = counters_serving(ticket.queue)
-    view.service_seconds = service_seconds(ticket.queue) if view.position is not None else 0.0
+    if ticket.status == TicketStatus.WAITING:
+        # An arrival's own statement read its place and the room's recent stays
+        # (`services.rooms.do_enter_line`: `ticket.line_read`); a reload reads them.
+        line = getattr(ticket, "line_read", None)
+        reads.place_in_line(view, ticket.queue, position=line.position if line else None,
+                            stays=line.stays if line else None)
     view.language = language
     name = room.queue.name
 

@@ -99,6 +99,14 @@ def placed_ahead(queue_id: int, priority: int, queued_at) -> QuerySet[Ticket]:
     return waiting_tickets(queue_id).filter(priority__gt=priority, queued_at__gt=queued_at)
 
 
+def may_be_overtaken(queue) -> bool:
+    """Whether anyone can be `placed_ahead` of a waiting ticket of `queue` (a
+    `Queue` or the live screens' copy): not in a waiting room, whose visitors all
+    have one priority (`services.rooms` places them; `do_join` refuses a room),
+    so its pages skip that read."""
+    return queue.room_slug is None
+
+
 def overtakes(priority: int, entered_at: int, *, of_priority: int, of_entered_at: int) -> bool:
     """`placed_ahead` in Python, on `events.instant_us` instants: the live
     screens decide it from an event's `entered`/`entered_at` without a query."""

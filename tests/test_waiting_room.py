@@ -206,6 +206,45 @@ def test_each_page_from_the_shared_shell_is_its_visitors_own_in_its_language(roo
     assert len({html.split('"X-CSRFToken": "')[1][:64] for html, _, _ in pages}) == 3
 
 
+def test_an_arrivals_page_shows_the_place_and_pace_its_socket_reads(room):
+    """An arrival's page takes its place and the room's recent stays from the
+    arrival's own read (on PostgreSQL sent with its place statement), a reload
+    from the ordinary reads: both equal the live socket's first view, here with
+    stays long enough to set the room's pace (10 minutes a place with no place
+    inside counted, not the rate's second)."""
+    from django.test import Client
+
+    from queueapp.live import reads, render
+
+    inside = [do_enter_line(room, now=timezone.now() - timedelta(seconds=5 * i)) for i in range(2)]
+    run_room_cycles(now=timezone.now() + timedelta(seconds=5))
+    for ticket in inside:
+        Ticket.objects.filter(pk=ticket.pk).update(confirmed_at=timezone.now() - timedelta(minutes=10))
+        do_release_visitor(room, ticket.pk, outcome="done")
+    Queue.objects.filter(pk=room.queue_id).update(capacity=0, seats_taken=0)  # nobody gets in
+    visitors = [Client(REMOTE_ADDR=f"10.0.1.{n}") for n in range(3)]
+    firsts = [visitor.get("/wait/concert/").content.decode() for visitor in visitors]
+    reloads = [visitor.get("/wait/concert/").content.decode() for visitor in visitors]
+    waiting = list(Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.WAITING).order_by("seq"))
+    assert len(waiting) == 3
+    for place, (ticket, first, reload) in enumerate(zip(waiting, firsts, reloads), start=1):
+        view = reads.ticket_view(ticket.token)
+        assert (view.position, round(view.service_seconds)) == (place, 600)  # 10 min stays
+        assert render.ticket_status(view) in first
+        assert render.ticket_status(view) in reload
+    assert "about 25 min" in firsts[2]  # 2.5 places ahead at 10 minutes each
+
+
+def test_nobody_joins_a_room_but_through_its_page(room, staff):
+    """A room admits at its rate only and its visitors share one priority (its
+    pages read no "placed ahead"): a join, even by staff with a priority, is refused."""
+    from queueapp.services import InvalidInput, do_join
+
+    with pytest.raises(InvalidInput, match="is a waiting room"):
+        do_join(room.queue_id, priority=20, acting_user=staff)
+    assert not Ticket.objects.filter(queue_id=room.queue_id).exists()
+
+
 def test_an_admitted_visitor_is_redirected_with_a_token_for_this_room(client, room):
     answer = client.get("/wait/concert/?return=/checkout?event=12")
     assert answer.status_code == 302

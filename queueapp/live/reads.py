@@ -32,7 +32,7 @@ from ..models import (
     TicketStatus,
     missed_call_sentence,
 )
-from ..selectors import overtakes, placed_ahead, position_at, transfer_chains, waiting_tickets
+from ..selectors import may_be_overtaken, overtakes, placed_ahead, position_at, transfer_chains, waiting_tickets
 from ..targets import passes_at, past_target
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
@@ -155,22 +155,40 @@ def ticket_row_view(token: str) -> TicketView | None:
 def ticket_view(token: str) -> TicketView | None:
     """The ticket behind a token, its position and the version both reflect.
 
-    Reads the queue version again after the position count and retries if an
+    Reads the queue row again after the position count and retries if an
     event committed in between, so the position is exactly that of the version
-    recorded (the screen then applies later events as deltas).
+    recorded (the screen then applies later events as deltas). That one re-read
+    also serves the wait's service time.
     """
     for _attempt in range(READ_ATTEMPTS):
         view = ticket_row_view(token)
         if view is None or view.status != TicketStatus.WAITING:
             return view
-        view.position = position_at(view.queue_id, view.priority, view.seq)
-        view.overtaken_by = set(placed_ahead(view.queue_id, view.priority, view.queued_at)
-                                .values_list("priority", "seq"))
-        view.open_counters = counters_serving(view.queue_id)
-        view.service_seconds = service_seconds(Queue.objects.get(pk=view.queue_id))
-        if Queue.objects.filter(pk=view.queue_id).values_list("version", flat=True).get() == view.version:
-            return view
+        position = position_at(view.queue_id, view.priority, view.seq)
+        queue = Queue.objects.select_related("waiting_room").get(pk=view.queue_id)
+        if queue.version == view.version:
+            # Who was placed ahead is read after the check: the events the screen
+            # applies next add and remove those keys again, to the same set.
+            return place_in_line(view, queue, position=position)
     return view  # the queue kept moving; the screen catches up from the events
+
+
+def place_in_line(view: TicketView, queue: Queue, *, position: int | None = None,
+                  stays: list[float] | None = None) -> TicketView:
+    """A waiting ticket's place in its line and what its wait needs: the
+    position (`position` when the caller has it, else the one count), who was
+    placed ahead of it, the open counters and the service time (`stays`: a
+    room's recent stays when the caller has read them). The one read behind
+    the socket's first view (`ticket_view`) and the waiting room's page
+    (`pages.waiting_room_page`). `queue`: the ticket's queue with its waiting room."""
+    if position is None:
+        position = position_at(queue.pk, view.priority, view.seq)
+    view.position = position
+    view.overtaken_by = (set(placed_ahead(queue.pk, view.priority, view.queued_at).values_list("priority", "seq"))
+                         if may_be_overtaken(queue) else set())
+    view.open_counters = counters_serving(queue)
+    view.service_seconds = service_seconds(queue, stays=stays)
+    return view
 
 
 @dataclass

@@ -25,16 +25,20 @@ import hmac
 import json
 import re
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..estimates import service_seconds
+from ..dbfunctions import CompiledSelect
+from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ..events import instant_us
+from ..selectors import ahead_of, waiting_tickets
 from ._events import announce_event, record_event
 from ._locks import lock_queue
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
@@ -240,7 +244,7 @@ def _take_place(queue: Queue) -> Ticket:
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
               "language": ticket.language, "entered_at": instant_us(now)}
     if connection.vendor == "postgresql" and not (hooks := webhook_endpoints(queue.location_id, Kind.JOINED)):
-        row = _execute(_TAKE_IN_ONE, params, queue)
+        row, ticket.line_read = _take_and_read(params, queue, ticket)
         ticket.pk, event_id, data = _apply_place(queue, ticket, row)
         ticket._state.adding, ticket._state.db = False, connection.alias
         event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
@@ -257,10 +261,50 @@ def _take_place(queue: Queue) -> Ticket:
     return ticket
 
 
+class LineRead(NamedTuple):
+    """What an arrival's page needs of the line, read with its place: the
+    position (`selectors.position_at`) and the room's recent stays
+    (`estimates.recent_stays`, for the wait)."""
+
+    position: int
+    stays: list[float]
+
+
+# The arrival's line read, compiled once per process from the pages' querysets
+# (`dbfunctions.CompiledSelect`): the waiting tickets ahead of the ticket with
+# this token (the one ordering rule, `selectors.ahead_of`) and the room's stays.
+_AHEAD_OF_TOKEN = CompiledSelect(
+    lambda queue_id, priority, token: waiting_tickets(queue_id).filter(
+        ahead_of(priority, Subquery(Ticket.objects.filter(token=token).values("seq")[:1]))).order_by()
+    .values_list("pk"), queue_id=-(2**40) - 1, priority=-32001, token="compiled-select-marker-token")
+_STAYS = CompiledSelect(recent_stays, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC))
+
+
+def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple, LineRead]:
+    """`_TAKE_IN_ONE` and the arrival's line read in one round trip (psycopg's
+    pipeline mode). The read is its own autocommit statement after the take's,
+    so it sees the new place committed, as the separate count after the
+    arrival did (bench/waiting_room.py: an arrival was 6 statements, each a
+    round trip to a busy server)."""
+    ahead = _AHEAD_OF_TOKEN.sql(connection.alias, queue_id=queue.pk, priority=ticket.priority, token=ticket.token)
+    stays = _STAYS.sql(connection.alias, queue_id=queue.pk, since=params["now"] - RECENT_WINDOW)
+    read = ("SELECT (SELECT COUNT(*) FROM (" + ahead[0] + ") a), ARRAY(SELECT s.took FROM (" + stays[0] + ") s)")
+    with connection.cursor() as take, connection.cursor() as line:
+        with connection.connection.pipeline():
+            take.execute(_TAKE_IN_ONE, params)
+            line.execute(read, [*ahead[1], *stays[1]])
+        row, (count, took) = take.fetchone(), line.fetchone()
+    return _checked(row, queue), LineRead(count + 1, [t for t in took if t is not None])
+
+
 def _execute(sql: str, params: dict, queue: Queue) -> tuple:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
+        return _checked(cursor.fetchone(), queue)
+
+
+def _checked(row: tuple | None, queue: Queue) -> tuple:
+    """The take's row; none: refused (paused or full)."""
     if row is None:
         queue.refresh_from_db(fields=["is_paused", "max_waiting"])
         if queue.is_paused:

@@ -125,6 +125,11 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     queue = lock_queue(_pk(queue))
     if check is not None:
         check(queue)
+    if queue.room_slug is not None:
+        # A room admits only at its rate and all its visitors share one priority
+        # (`selectors.may_be_overtaken`): they enter through its page only.
+        raise InvalidInput(_("%(queue)s is a waiting room: visitors enter it through its page, not by joining.")
+                           % {"queue": queue.name}, field="queue")
     _validate_join(queue, priority, party_size)
     if language and language not in queue.location.offered_languages:
         raise InvalidInput(_("%(location)s does not offer the language %(language)r; choose one of %(offered)s.") % {
