@@ -382,3 +382,25 @@ def test_a_paused_or_full_room_refuses_an_arrival_and_writes_nothing(room):
     after = (Ticket.objects.count(), QueueEvent.objects.count())
     assert after[0] == before[0] + 1 and Queue.objects.get(pk=room.queue_id).version == before[2] + after[1] - before[1]
     assert validate_queue_integrity(room.queue_id) == []
+
+
+@pytest.mark.parametrize("event_types, wanted", [([], True), (["called"], False), (["joined"], True)])
+def test_an_arrival_reaches_the_webhooks_that_want_joins_only(room, event_types, wanted):
+    """An arrival's place statement checks the location's endpoints itself (on
+    PostgreSQL it takes no place while one is active, then the endpoints are
+    read): an endpoint that wants joins gets each arrival, one that does not,
+    none; the place and the page's position are the same either way."""
+    from django.test import Client
+
+    from queueapp.alerts.models import OutboxMessage, WebhookEndpoint
+
+    Queue.objects.filter(pk=room.queue_id).update(capacity=0, seats_taken=0)  # nobody gets in
+    endpoint = WebhookEndpoint.objects.create(location=room.queue.location, url="http://127.0.0.1:9/hook",
+                                              event_types=event_types)
+    answers = [Client(REMOTE_ADDR=f"10.0.2.{n}").get("/wait/concert/") for n in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert b"<strong class=\"position-number\">2</strong>" in answers[1].content
+    joins = Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.WAITING)
+    assert joins.count() == 2
+    assert OutboxMessage.objects.filter(endpoint=endpoint, subject=Kind.JOINED).count() == (2 if wanted else 0)
+    assert validate_queue_integrity(room.queue_id) == []

@@ -37,6 +37,7 @@ from ..dbfunctions import CompiledSelect
 from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
 from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
+from ..alerts.models import WebhookEndpoint
 from ..events import instant_us
 from ..selectors import ahead_of, waiting_tickets
 from ._events import announce_event, record_event
@@ -205,8 +206,14 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
 # `record_event`'s: {"entered": [priority, seq], "entered_at": events.instant_us(queued_at),
 # "ticket": events.ticket_snapshot(ticket)}
 # (tests/test_waiting_room.py compares the two).
+#
+# It takes no place while the location has an active webhook endpoint and
+# %(unless_hooked)s is true: arrivals then need not read the endpoints first (one
+# round trip fewer); `_take_place` reads which of them want a join only then.
+_UNLESS_HOOKED = (f" AND NOT (%(unless_hooked)s AND EXISTS (SELECT 1 FROM {WebhookEndpoint._meta.db_table} "
+                  "WHERE location_id = %(location)s AND is_active)) RETURNING ")
 _TAKE_IN_ONE = (
-    f"WITH q AS ({_TAKE}), "
+    f"WITH q AS ({_TAKE.replace(' RETURNING ', _UNLESS_HOOKED)}), "
     f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
     "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id, language) "
     "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, 1, 0, 0, '', "
@@ -242,17 +249,24 @@ def _take_place(queue: Queue) -> Ticket:
                     language=queue.location.default_language)
     params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
-              "language": ticket.language, "entered_at": instant_us(now)}
-    if connection.vendor == "postgresql" and not (hooks := webhook_endpoints(queue.location_id, Kind.JOINED)):
+              "language": ticket.language, "entered_at": instant_us(now), "location": queue.location_id,
+              "unless_hooked": True}
+    hooks = []
+    if connection.vendor == "postgresql":
         row, ticket.line_read = _take_and_read(params, queue, ticket)
-        ticket.pk, event_id, data = _apply_place(queue, ticket, row)
-        ticket._state.adding, ticket._state.db = False, connection.alias
-        event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
-                           status_after=TicketStatus.WAITING, created_at=now,
-                           data=json.loads(data) if isinstance(data, str) else data)
-        announce_event(event, queue=queue, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
-                       webhooks=hooks)  # none, read just now: not read again
-        return ticket
+        if row is None and not (hooks := webhook_endpoints(queue.location_id, Kind.JOINED)):
+            # Refused: paused, full, or endpoints at the location that want no joins.
+            row, ticket.line_read = _take_and_read({**params, "unless_hooked": False}, queue, ticket)
+        if not hooks:
+            ticket.pk, event_id, data = _apply_place(queue, ticket, _checked(row, queue))
+            ticket._state.adding, ticket._state.db = False, connection.alias
+            event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
+                               status_after=TicketStatus.WAITING, created_at=now,
+                               data=json.loads(data) if isinstance(data, str) else data)
+            announce_event(event, queue=queue, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
+                           webhooks=[])  # none wants it (the statement's check, or read just now)
+            return ticket
+    ticket.line_read = None  # (a refused try's read, if any: not this place's)
     with transaction.atomic(durable=True):
         _apply_place(queue, ticket, _execute(_TAKE, params, queue))
         ticket.save(force_insert=True)
@@ -280,9 +294,9 @@ _AHEAD_OF_TOKEN = CompiledSelect(
 _STAYS = CompiledSelect(recent_stays, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC))
 
 
-def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple, LineRead]:
+def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | None, LineRead]:
     """`_TAKE_IN_ONE` and the arrival's line read in one round trip (psycopg's
-    pipeline mode). The read is its own autocommit statement after the take's,
+    pipeline mode); no row: no place taken. The read is its own autocommit statement after the take's,
     so it sees the new place committed, as the separate count after the
     arrival did (bench/waiting_room.py: an arrival was 6 statements, each a
     round trip to a busy server)."""
@@ -294,7 +308,7 @@ def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple, L
             take.execute(_TAKE_IN_ONE, params)
             line.execute(read, [*ahead[1], *stays[1]])
         row, (count, took) = take.fetchone(), line.fetchone()
-    return _checked(row, queue), LineRead(count + 1, [t for t in took if t is not None])
+    return row, LineRead(count + 1, [t for t in took if t is not None])
 
 
 def _execute(sql: str, params: dict, queue: Queue) -> tuple:
