@@ -304,7 +304,9 @@ def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | 
     stays = _STAYS.sql(connection.alias, queue_id=queue.pk, since=params["now"] - RECENT_WINDOW)
     read = ("SELECT (SELECT COUNT(*) FROM (" + ahead[0] + ") a), ARRAY(SELECT s.took FROM (" + stays[0] + ") s)")
     with connection.cursor() as take, connection.cursor() as line:
-        with connection.connection.pipeline():
+        # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
+        # as Django's, so a lost or busy server still answers 503, not 500.
+        with connection.wrap_database_errors, connection.connection.pipeline():
             take.execute(_TAKE_IN_ONE, params)
             line.execute(read, [*ahead[1], *stays[1]])
         row, (count, took) = take.fetchone(), line.fetchone()
