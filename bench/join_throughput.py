@@ -165,6 +165,30 @@ async def raw_sql(queue_ids: list[int], total: int, connections: int, *, one_rou
             "statuses": {"committed": total}, "cpu_ms": 0.0}
 
 
+async def sample_waits(conn) -> dict:
+    """Until cancelled: what the servers' database sessions are doing, sampled every
+    5 ms from pg_stat_activity (state, and wait event while active). `active
+    Lock/transactionid` is a join waiting for the queue row; `idle in transaction`
+    is a session holding its transaction (and the row, once locked) while the
+    server's Python runs between two statements."""
+    counts: dict[str, int] = {"samples": 0}
+    query = ("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+             "AND application_name = ''")
+    try:
+        while True:
+            rows = await (await conn.execute(query)).fetchall()
+            counts["samples"] += 1
+            for state, kind, event in rows:
+                if state == "idle":
+                    continue
+                key = f"{state} {kind}/{event}" if state == "active" and kind else state
+                counts[key] = counts.get(key, 0) + 1
+            await asyncio.sleep(0.005)
+    except asyncio.CancelledError:
+        return counts
+
+
 class Servers:
     """daphne processes on consecutive loopback ports, stopped on exit (the app is
     bench/bench_asgi.py: the real one plus the bare-view baseline)."""
@@ -300,10 +324,22 @@ async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) ->
     load_before = os.getloadavg()
     results: dict[str, dict] = {}
 
+    waits: dict[str, dict] = {}
+    sampler = None
+    if args.waits:  # connected now: the servers' pools may take every free connection later
+        import psycopg
+
+        sampler = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True,
+                                                        application_name="bench-sampler")
+
     async def http_phase(name: str, urls: list[str], method: str, **kw) -> None:
         cpu = servers.cpu_seconds()
+        sampling = asyncio.create_task(sample_waits(sampler)) if sampler and method == "POST" else None
         results[name] = await fire(urls, args.joins, args.concurrency, method, **kw)
         results[name]["cpu_ms"] = (servers.cpu_seconds() - cpu) / args.joins * 1000
+        if sampling is not None:
+            sampling.cancel()
+            waits[name] = await sampling
 
     await http_phase("bare Django view", [f"{b}/bench/bare-healthz" for b in bases], "GET")
     await http_phase("GET /healthz", [f"{b}/healthz" for b in bases], "GET")
@@ -317,6 +353,8 @@ async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) ->
     results[f"raw SQL, {n} queues"] = await raw_sql(queues["raw_many"], args.joins, raw_connections,
                                                    one_round_trip=False)
     load_after = os.getloadavg()
+    if sampler is not None:
+        await sampler.close()
 
     print(f"{args.servers} daphne process(es), ports {servers.ports}; client concurrency "
           f"{args.concurrency}; raw SQL connections {raw_connections}; {args.joins} requests per phase "
@@ -335,6 +373,11 @@ async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) ->
           f"(one-round-trip ceiling {results['raw SQL 1 trip, 1 queue']['rate']:.0f}/s)   (target >= 50%)")
     print(f"{n} queues vs 1: joins {joinn['rate'] / join1['rate']:.2f}x, "
           f"raw SQL {results[f'raw SQL, {n} queues']['rate'] / raw1['rate']:.2f}x")
+
+    for name, counts in waits.items():
+        samples = counts.pop("samples") or 1
+        print(f"{name}: server sessions by state/wait, mean per sample over {samples} samples: "
+              + ", ".join(f"{k} {v / samples:.2f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
 
     ok = True
     answered = {q: 0 for q in queues["one"] + queues["many"]}
@@ -362,6 +405,8 @@ def main() -> None:
     parser.add_argument("--queues", type=int, default=8, help="queues the spread phase joins")
     parser.add_argument("--raw-connections", type=int, default=16,
                         help="raw SQL client connections (one queue's lock serialises them anyway)")
+    parser.add_argument("--waits", action="store_true",
+                        help="sample the servers' database sessions (pg_stat_activity) during the join phases")
     parser.add_argument("--profile", metavar="FILE",
                         help="record the first server with py-spy into FILE (py-spy collapsed stacks, per thread, on-CPU samples)")
     args = parser.parse_args()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -33,8 +33,9 @@ from ..models import (AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEv
                       counter_state_sentence, status_in_sentence)
 from ..selectors import waiting_tickets
 from ._events import record_event
-from ._line import _back_of_line, _front_of_line, _save_counters
+from ._line import _back_of_line, _front_of_line, _save_counters, line_clock
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
+from ._take import run_take, take_in_one, take_params, written_in_one
 
 Kind = QueueEvent.Kind
 MAX_PARTY_SIZE = 50
@@ -101,11 +102,10 @@ def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
     return ticket
 
 
-@transaction.atomic(durable=True)
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
             acting_user=None, note: str = "", language: str = "",
             check: Callable[[Queue], None] | None = None) -> Ticket:
-    """Take a ticket. Locks the queue row; refuses a paused or full queue.
+    """Take a ticket. Refuses a paused or full queue.
     `language`: the holder's (one the location offers); empty: the location's default.
 
     On a capacity queue the request is confirmed (or offered) at once while
@@ -118,11 +118,46 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     the lock, and most callers (a kiosk printing a number) need none of them.
 
     `check(queue)`: the caller's access rule (a kiosk token's location), run on
-    the locked row before anything is decided; raising refuses the join. The
-    caller then passes the queue's id and reads nothing before this
-    transaction (one query fewer per join).
+    the queue row before anything is written; raising refuses the join. The
+    caller may pass the queue's id and read nothing before (one query fewer).
+
+    On PostgreSQL a counter queue's join with no waiting limit and no webhook
+    wanting it is decided on a plain read of the queue and written in one
+    statement (`services._take`: the row is locked, written and released by
+    the server in that statement; paused is checked again there). Otherwise
+    `_join_locked`: the queue row is locked and everything decided under it
+    (a waiting limit counted exactly, a waitlist's seats, the webhook's outbox
+    rows in the same commit).
     """
-    queue = lock_queue(_pk(queue))
+    if connection.vendor == "postgresql":
+        read = _read_for_join(_pk(queue))
+        if read.kind == Queue.Kind.COUNTER and read.max_waiting is None and not read.has_webhooks:
+            _check_join(read, check, priority, party_size, language)
+            return _join_in_one(read, priority=priority, party_size=party_size, acting_user=acting_user,
+                                note=note, language=language)
+    return _join_locked(_pk(queue), priority=priority, party_size=party_size, acting_user=acting_user,
+                        note=note, language=language, check=check)
+
+
+def _read_for_join(queue_id: int) -> Queue:
+    """The queue, its location and waiting room, unlocked, and whether its
+    location has an active webhook (`has_webhooks`; which kinds each wants is
+    asked only when it has one)."""
+    from ..alerts.models import WebhookEndpoint
+
+    found = (Queue.objects.select_related("location", "waiting_room")
+             .annotate(has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"),
+                                                                          is_active=True)))
+             .filter(pk=queue_id).first())
+    if found is None:
+        raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id})
+    return found
+
+
+def _check_join(queue: Queue, check: Callable[[Queue], None] | None, priority: int, party_size: int,
+                language: str) -> None:
+    """Everything a join is refused for before a number is handed out, in the
+    order callers see: access, the values, the language, paused, the date."""
     if check is not None:
         check(queue)
     if queue.room_slug is not None:
@@ -136,8 +171,43 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
             "location": queue.location.name, "language": language,
             "offered": ", ".join(queue.location.offered_languages)}, field="language")
     if queue.is_paused:
-        raise QueuePaused(_("%(queue)s is not taking new tickets right now (paused).") % {"queue": queue.name})
+        raise _paused(queue)
     check_date_open(queue)
+
+
+def _paused(queue: Queue) -> QueuePaused:
+    return QueuePaused(_("%(queue)s is not taking new tickets right now (paused).") % {"queue": queue.name})
+
+
+# A join's place: the line clock's now, never before the last place handed out
+# (`_line._back_of_line`).
+_JOIN_IN_ONE = take_in_one("greatest(last_seq + 1, %(clock)s)")
+
+
+def _join_in_one(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
+                 language: str) -> Ticket:
+    """The join written by one autocommitted statement (see `do_join`)."""
+    now = timezone.now()
+    ticket = Ticket(queue=queue, priority=priority, party_size=party_size, note=note, created_at=now,
+                    queued_at=now, language=language or queue.location.default_language)
+    params = {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
+    row = run_take(_JOIN_IN_ONE, params)
+    if row is None:  # paused or given a waiting limit since the read: ask the locked path's reasons
+        queue.refresh_from_db(fields=["is_paused"])
+        if queue.is_paused:
+            raise _paused(queue)
+        return _join_locked(queue.pk, priority=priority, party_size=party_size, acting_user=acting_user,
+                            note=note, language=language)
+    written_in_one(queue, ticket, row, actor=acting_user)
+    return ticket
+
+
+@transaction.atomic(durable=True)
+def _join_locked(queue_id: int, *, priority: int, party_size: int, acting_user, note: str, language: str,
+                 check: Callable[[Queue], None] | None = None) -> Ticket:
+    """The join decided under the queue row's lock (see `do_join`)."""
+    queue = lock_queue(queue_id)
+    _check_join(queue, check, priority, party_size, language)
     if queue.max_waiting is not None and queue.kind == Queue.Kind.COUNTER:
         waiting = waiting_tickets(queue).count()
         if waiting >= queue.max_waiting:

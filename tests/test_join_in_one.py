@@ -1,0 +1,80 @@
+"""A join written in one statement (PostgreSQL, `services._take`) writes what the
+locked path writes: the same ticket, the same event, the same refusals.
+
+On SQLite every join takes the locked path; these tests then check that path
+against the same expectations, so the two paths are held to one description.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from queueapp.alerts.models import WebhookEndpoint
+from queueapp.events import instant_us, ticket_snapshot
+from queueapp.integrity import validate_queue_integrity
+from queueapp.models import Priority, Queue, QueueEvent, Ticket
+from queueapp.services import QueueFull, QueuePaused, do_call_next, do_join
+from queueapp.services._line import line_clock
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("numbers_before", [0, 998, 12345])
+def test_a_join_writes_the_ticket_and_event_record_event_would(location, queue, staff, numbers_before):
+    type(location).objects.filter(pk=location.pk).update(languages=["de"])
+    Queue.objects.filter(pk=queue.pk).update(last_number=numbers_before,
+                                             number_day=queue.location.business_day())
+    before = timezone.now()
+    joined = do_join(queue.pk, priority=Priority.HIGH, acting_user=staff, note="wheelchair", language="de")
+    ticket = Ticket.objects.select_related("queue").get(pk=joined.pk)
+    assert (ticket.status, ticket.number, ticket.token, ticket.priority, ticket.note, ticket.language) == (
+        "waiting", numbers_before + 1, joined.token, Priority.HIGH, "wheelchair", "de")
+    assert (joined.number, joined.seq, joined.business_day) == (ticket.number, ticket.seq, ticket.business_day)
+    assert ticket.seq >= line_clock(before)  # the line clock's now: a booking can stand between two joins
+    event = QueueEvent.objects.get(ticket=ticket)
+    assert (event.kind, event.status_after, event.actor) == (QueueEvent.Kind.JOINED, "waiting", staff)
+    assert event.data == {"entered": [ticket.priority, ticket.seq], "entered_at": instant_us(ticket.queued_at),
+                          "ticket": ticket_snapshot(ticket)}
+    assert event.version == Queue.objects.get(pk=queue.pk).version == 1
+
+
+def test_joins_in_one_number_and_place_in_order(location, queue, counter):
+    tickets = [do_join(queue) for _ in range(3)] + [do_join(queue, priority=Priority.HIGH)]
+    assert [t.display_number for t in tickets] == ["A-001", "A-002", "A-003", "A-004"]
+    assert tickets[0].seq < tickets[1].seq < tickets[2].seq
+    assert do_call_next(queue, counter=counter).pk == tickets[3].pk  # priority first
+    assert validate_queue_integrity(queue) == []
+
+
+def test_a_paused_queue_refuses_a_join_and_writes_nothing(queue):
+    do_join(queue)
+    Queue.objects.filter(pk=queue.pk).update(is_paused=True)
+    with pytest.raises(QueuePaused):
+        do_join(queue.pk)
+    assert Ticket.objects.count() == 1 and Queue.objects.get(pk=queue.pk).version == 1
+    assert validate_queue_integrity(queue) == []
+
+
+def test_a_waiting_limit_is_counted_exactly(queue):
+    Queue.objects.filter(pk=queue.pk).update(max_waiting=2)
+    do_join(queue.pk)
+    do_join(queue.pk)
+    with pytest.raises(QueueFull):
+        do_join(queue.pk)
+    assert Ticket.objects.count() == 2 and validate_queue_integrity(queue) == []
+
+
+def test_a_join_a_webhook_wants_writes_its_outbox_row_in_the_same_commit(location, queue):
+    from queueapp.alerts.models import OutboxMessage
+
+    WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/hook", event_types=["joined"])
+    ticket = do_join(queue.pk)
+    row = OutboxMessage.objects.get()
+    assert (row.ticket_id, row.subject) == (ticket.pk, "joined")
+
+
+def test_a_new_business_day_starts_the_numbers_again(queue):
+    yesterday = queue.location.business_day() - timedelta(days=1)
+    Queue.objects.filter(pk=queue.pk).update(last_number=41, number_day=yesterday)
+    assert do_join(queue.pk).display_number == "A-001"
