@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 
+from django.db import connections
 from django.db.models import Aggregate, FloatField, Func
 
 
@@ -142,6 +143,7 @@ class CompiledSelect:
         self._build = build
         self._markers = markers
         self._compiled: dict[str, tuple[str, list]] = {}
+        self._builders: dict[str, _InstanceBuilder] = {}
         self._lock = threading.Lock()
 
     def sql(self, using: str, **values) -> tuple[str, list]:
@@ -156,8 +158,33 @@ class CompiledSelect:
         return sql, [value if name is None else wrap(values[name]) if wrap else values[name]
                      for name, value, wrap in template]
 
+    def first(self, using: str, **values):
+        """The queryset's first model instance for these values, with its
+        `select_related` objects and annotations as the ORM would set them; None
+        when no row. What the ORM's ModelIterable does with a row, done with what
+        the compiler worked out once (converters, where each model's columns are)."""
+        sql, params = self.sql(using, **values)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        build = self._builders[using]
+        if build.converters:
+            row = next(iter(build.compiler.apply_converters([row], build.converters)))
+        obj = build.from_db(using, build.init_list, row[build.start:build.end])
+        for populator in build.populators:
+            populator.populate(row, obj)
+        for name, position in build.annotations:
+            setattr(obj, name, row[position])
+        return obj
+
     def _compile(self, using: str) -> tuple[str, list]:
-        sql, params = self._build(**self._markers).query.get_compiler(using).as_sql()
+        queryset = self._build(**self._markers)
+        compiler = queryset.query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        if compiler.klass_info is not None:  # a queryset of model instances (not values())
+            self._builders[using] = _InstanceBuilder(queryset, compiler, using)
         by_value = {_key(v): name for name, v in self._markers.items()}
         template = []
         for p in params:
@@ -168,6 +195,22 @@ class CompiledSelect:
         if missing:  # a marker the compiler changed (a conversion): the cache would be wrong
             raise ValueError(f"CompiledSelect: markers {sorted(missing)} not found in the compiled parameters")
         return sql, template
+
+
+class _InstanceBuilder:
+    """How a compiled queryset's rows become instances (Django's ModelIterable, for one row)."""
+
+    def __init__(self, queryset, compiler, using: str):
+        from django.db.models.query import _get_from_db, get_related_populators
+
+        klass_info, select = compiler.klass_info, compiler.select
+        fields = klass_info["select_fields"]
+        self.compiler, self.start, self.end = compiler, fields[0], fields[-1] + 1
+        self.init_list = [f[0].target.attname for f in select[self.start:self.end]]
+        self.from_db = _get_from_db(klass_info["model"], queryset._fetch_mode)
+        self.populators = get_related_populators(klass_info, select, using, queryset._fetch_mode)
+        self.annotations = list((compiler.annotation_col_map or {}).items())
+        self.converters = compiler.get_converters([s[0] for s in select[:compiler.col_count]])
 
 
 def _key(value) -> tuple:

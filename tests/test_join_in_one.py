@@ -78,3 +78,45 @@ def test_a_new_business_day_starts_the_numbers_again(queue):
     yesterday = queue.location.business_day() - timedelta(days=1)
     Queue.objects.filter(pk=queue.pk).update(last_number=41, number_day=yesterday)
     assert do_join(queue.pk).display_number == "A-001"
+
+
+def test_a_compiled_read_builds_the_instances_the_orm_builds(location, queue, django_assert_num_queries):
+    # The join's queue read and the API's token read are compiled once per process
+    # (dbfunctions.CompiledSelect.first): same fields, related objects and annotations.
+    from django.db import connection
+    from django.db.models import Exists, OuterRef
+
+    from queueapp.api.auth import issue_token
+    from queueapp.dbfunctions import CompiledSelect
+    from queueapp.models import ApiToken
+
+    WebhookEndpoint.objects.create(location=location, url="http://127.0.0.1:9/hook", is_active=False)
+    Queue.objects.filter(pk=queue.pk).update(is_paused=True, max_waiting=7, last_number=3)
+
+    def build(queue_id):
+        return (Queue.objects.select_related("location", "waiting_room")
+                .annotate(has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"),
+                                                                             is_active=True)))
+                .filter(pk=queue_id))
+
+    read = CompiledSelect(build, queue_id=-(2**40) - 1)
+    for _ in range(2):  # compiled, then reused
+        with django_assert_num_queries(1):
+            got = read.first(connection.alias, queue_id=queue.pk)
+            # (no query: the location and the absent waiting room were read with it)
+            assert (got.location.business_day(), got.room_slug) == (location.business_day(), None)
+        want = build(queue.pk).get()
+        assert [getattr(got, f.attname) for f in Queue._meta.concrete_fields] == [
+            getattr(want, f.attname) for f in Queue._meta.concrete_fields]
+        assert got.location.__dict__.keys() >= {"name", "timezone", "languages"}
+        assert (got.location.languages, got.location.timezone) == (location.languages, location.timezone)
+        assert got.has_webhooks is False  # (the only endpoint is switched off)
+        assert not got._state.adding and got._state.db == connection.alias
+    assert read.first(connection.alias, queue_id=queue.pk + 1000) is None
+
+    token, key = issue_token(location=location, kind="kiosk", name="Door")
+    tokens = CompiledSelect(lambda digest: ApiToken.objects.select_related("user", "location").filter(digest=digest),
+                            digest="not a digest")
+    found = tokens.first(connection.alias, digest=token.digest)
+    assert (found.pk, found.user, found.location.slug, found.last_used_at) == (
+        token.pk, None, location.slug, token.last_used_at)

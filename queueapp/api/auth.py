@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import router
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,6 +24,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from .. import access
+from ..dbfunctions import CompiledSelect
 from ..errors import PermissionDenied
 from ..models import ApiToken, Counter, Location, Priority, Queue, Ticket
 
@@ -118,6 +120,13 @@ class Principal:
         return queue_id, lambda queue: self._check_token_location(queue.location_id)
 
 
+# Every API request reads its token: SQL compiled once per process (building
+# the queryset cost about as much CPU as a whole /healthz; issue 9). The marker
+# is no hex digest.
+_TOKEN = CompiledSelect(lambda digest: ApiToken.objects.select_related("user", "location").filter(digest=digest),
+                        digest="not a digest")
+
+
 def principal(request: HttpRequest) -> Principal:
     return request.auth  # set by one of the two classes below
 
@@ -127,8 +136,7 @@ class BearerTokenAuth(HttpBearer):
     outright (401) rather than falling back to the session."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        found = (ApiToken.objects.select_related("user", "location")
-                 .filter(digest=digest_of(token)).first())
+        found = _TOKEN.first(router.db_for_read(ApiToken), digest=digest_of(token))
         if found is None or (found.user is not None and not found.user.is_active):
             raise AuthenticationError(message=_("This API token is not valid: it is mistyped or was revoked."))
         now = timezone.now()

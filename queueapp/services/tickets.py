@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import connection, router, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -28,6 +28,8 @@ from ..errors import (
     QueuePaused,
 )
 from .. import calling
+from ..alerts.models import WebhookEndpoint
+from ..dbfunctions import CompiledSelect
 from ..estimates import service_seconds
 from ..models import (AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus,
                       counter_state_sentence, status_in_sentence)
@@ -139,16 +141,19 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
                         note=note, language=language, check=check)
 
 
+# The queue read of every join on PostgreSQL, its SQL compiled once per process
+# (building the queryset was a third of a kiosk join's CPU; issue 9).
+_FOR_JOIN = CompiledSelect(
+    lambda queue_id: Queue.objects.select_related("location", "waiting_room").annotate(
+        has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"), is_active=True)))
+    .filter(pk=queue_id), queue_id=-(2**40) - 1)
+
+
 def _read_for_join(queue_id: int) -> Queue:
     """The queue, its location and waiting room, unlocked, and whether its
     location has an active webhook (`has_webhooks`; which kinds each wants is
     asked only when it has one)."""
-    from ..alerts.models import WebhookEndpoint
-
-    found = (Queue.objects.select_related("location", "waiting_room")
-             .annotate(has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"),
-                                                                          is_active=True)))
-             .filter(pk=queue_id).first())
+    found = _FOR_JOIN.first(router.db_for_read(Queue), queue_id=queue_id)
     if found is None:
         raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id})
     return found
