@@ -37,17 +37,7 @@ def record_event(
     if not version_taken:
         queue.version += 1
         Queue.objects.filter(pk=queue.pk).update(version=queue.version)
-    payload = dict(data or {})
-    if left_line is not None:
-        payload["left"] = list(left_line)
-    if entered_line is not None:
-        payload["entered"] = list(entered_line)
-        # When the entering ticket took its place (`queued_at`): a screen further
-        # back tells from it whether someone was placed ahead after it joined
-        # (`selectors.placed_ahead`) without a query.
-        payload["entered_at"] = instant_us(ticket.queued_at)
-    if ticket is not None:
-        payload["ticket"] = ticket_snapshot(ticket)
+    payload = event_payload(ticket=ticket, left_line=left_line, entered_line=entered_line, data=data)
     event = QueueEvent.objects.create(
         queue=queue,
         version=queue.version,
@@ -61,6 +51,23 @@ def record_event(
     )
     announce_event(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
     return event
+
+
+def event_payload(*, ticket: Ticket | None, left_line: tuple[int, int] | None = None,
+                  entered_line: tuple[int, int] | None = None, data: dict | None = None) -> dict:
+    """An event's `data` column, keys in the order screens receive them."""
+    payload = dict(data or {})
+    if left_line is not None:
+        payload["left"] = list(left_line)
+    if entered_line is not None:
+        payload["entered"] = list(entered_line)
+        # When the entering ticket took its place (`queued_at`): a screen further
+        # back tells from it whether someone was placed ahead after it joined
+        # (`selectors.placed_ahead`) without a query.
+        payload["entered_at"] = instant_us(ticket.queued_at)
+    if ticket is not None:
+        payload["ticket"] = ticket_snapshot(ticket)
+    return payload
 
 
 def announce_event(event: QueueEvent, *, queue: Queue, ticket: Ticket | None,

@@ -13,14 +13,13 @@ six round trips and the Python between them (the holder idle in transaction).
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from django.db import connection
 
 from ..events import instant_us
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
-from ._events import announce_event
+from ._events import announce_event, event_payload
 
 Kind = QueueEvent.Kind
 
@@ -64,9 +63,9 @@ def take_in_one(seq: str) -> str:
         "'display', q.prefix || '-' || lpad(t.number::text, greatest(3, length(t.number::text)), '0'), "
         "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
         "'party_size', %(party_size)s, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id, "
-        "%(actor)s FROM q, t RETURNING id, data) "
+        "%(actor)s FROM q, t RETURNING id) "
         "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, "
-        "q.prefix, t.id, e.id, e.data "
+        "q.prefix, t.id, e.id "
         "FROM q, t, e")
 
 
@@ -102,13 +101,16 @@ def apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:
 def written_in_one(queue: Queue, ticket: Ticket, row: tuple, *, actor=None) -> QueueEvent:
     """After `take_in_one` committed: the ticket and queue as written, its
     event announced (no webhook wanted it: the caller has just read that; the
-    live push goes out at once, the statement having committed)."""
-    ticket.pk, event_id, data = apply_place(queue, ticket, row)
+    live push goes out at once, the statement having committed). The event's
+    data is built here as `record_event` builds it (the stored jsonb has equal
+    values, its keys in PostgreSQL's order, not the screens')."""
+    ticket.pk, event_id = apply_place(queue, ticket, row)
     ticket._state.adding, ticket._state.db = False, connection.alias
+    entered = (ticket.priority, ticket.seq)
     event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
                        status_after=TicketStatus.WAITING, created_at=ticket.queued_at,
                        actor=actor if getattr(actor, "is_authenticated", False) else None,
-                       data=json.loads(data) if isinstance(data, str) else data)
-    announce_event(event, queue=queue, ticket=ticket, entered_line=(ticket.priority, ticket.seq), webhooks=[])
+                       data=event_payload(ticket=ticket, entered_line=entered))
+    event._state.adding, event._state.db = False, connection.alias
+    announce_event(event, queue=queue, ticket=ticket, entered_line=entered, webhooks=[])
     return event
-
