@@ -25,7 +25,7 @@ import hmac
 import json
 import re
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -42,6 +42,7 @@ from ..events import instant_us
 from ..selectors import ahead_of, waiting_tickets
 from ._events import announce_event, record_event
 from ._locks import lock_queue
+from ._take import apply_place
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
 from .waitlist import _each_queue, _set_seats, admit_locked
 
@@ -258,7 +259,7 @@ def _take_place(queue: Queue) -> Ticket:
             # Refused: paused, full, or endpoints at the location that want no joins.
             row, ticket.line_read = _take_and_read({**params, "unless_hooked": False}, queue, ticket)
         if not hooks:
-            ticket.pk, event_id, data = _apply_place(queue, ticket, _checked(row, queue))
+            ticket.pk, event_id, data = apply_place(queue, ticket, _checked(row, queue))
             ticket._state.adding, ticket._state.db = False, connection.alias
             event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
                                status_after=TicketStatus.WAITING, created_at=now,
@@ -268,7 +269,7 @@ def _take_place(queue: Queue) -> Ticket:
             return ticket
     ticket.line_read = None  # (a refused try's read, if any: not this place's)
     with transaction.atomic(durable=True):
-        _apply_place(queue, ticket, _execute(_TAKE, params, queue))
+        apply_place(queue, ticket, _execute(_TAKE, params, queue))
         ticket.save(force_insert=True)
         record_event(queue, Kind.JOINED, ticket=ticket, entered_line=(ticket.priority, ticket.seq),
                      version_taken=True)
@@ -327,18 +328,6 @@ def _checked(row: tuple | None, queue: Queue) -> tuple:
             raise QueuePaused(_("%(queue)s is closed for now; please come back later.") % {"queue": queue.name})
         raise QueueFull(_("%(queue)s is full; please come back later.") % {"queue": queue.name})
     return row
-
-
-def _apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:
-    """Copy what the update handed out onto the queue and the ticket; return
-    the rest of the row."""
-    number_day, ticket.number, ticket.seq, queue.version, queue.seats_taken, queue.capacity, \
-        _prefix, *rest = row
-    if isinstance(number_day, str):  # SQLite returns the column's text
-        number_day = date.fromisoformat(number_day)
-    ticket.business_day = queue.number_day = number_day
-    queue.last_number, queue.last_seq = ticket.number, ticket.seq
-    return rest
 
 
 def do_release_visitor(room: WaitingRoom, visitor_id: int, *, outcome: str,
