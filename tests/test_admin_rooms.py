@@ -3,11 +3,16 @@ keys (read-only, the private half never shown)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from queueapp import admission
-from queueapp.models import SigningKey, StaffMembership, WaitingRoom
+from queueapp.models import Queue, SigningKey, StaffMembership, Ticket, TicketStatus, WaitingRoom
+from queueapp.services import do_pause, rooms
 from queueapp.services.rooms import do_create_waiting_room, do_enter_line, room_key_matches
 from tests.conftest import make_user
 
@@ -101,3 +106,56 @@ def test_signing_keys_are_read_only_and_never_show_the_private_key(client, locat
     assert client.get(reverse("admin:queueapp_signingkey_add")).status_code == 403
     assert client.post(reverse("admin:queueapp_signingkey_delete", args=[key.pk]), {"post": "yes"}).status_code == 403
     assert SigningKey.objects.get(pk=key.pk).kid == key.kid
+
+
+def _arrive(**extra):
+    """A new visitor (a browser of its own, no cookie) arrives at the room."""
+    return Client().get("/wait/concert/", **extra)
+
+
+def test_a_managers_change_reaches_the_very_next_arrival(manager_client, room):
+    """The arrival's room is cached per process (`services.rooms.room_for_arrival`):
+    target, rate, max inside and pause set by staff still count from the next arrival on."""
+    assert urlsplit(_arrive()["Location"]).netloc == "shop.example.com"  # admitted at once
+    url = reverse("admin:queueapp_waitingroom_change", args=[room.pk])
+    assert manager_client.post(url, _form(room, target_url="https://tickets.example.org/",
+                                          admit_per_minute=1)).status_code == 302
+    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None)  # (the next slot has come)
+    assert urlsplit(_arrive()["Location"]).netloc == "tickets.example.org"
+    Queue.objects.filter(pk=room.queue_id).update(capacity=2)  # max inside lowered: 2 are inside
+    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None)
+    waiting = [_arrive(HTTP_ACCEPT_LANGUAGE="en") for _ in range(3)]
+    assert [page.status_code for page in waiting] == [200, 200, 200]
+    assert Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.CONFIRMED).count() == 2
+    # One admission a minute now: the third in line waits about 2 minutes (at 60 a minute: seconds).
+    assert "about 2 min" in waiting[2].content.decode()
+    do_pause(room.queue_id)
+    before = Ticket.objects.count()
+    refused = _arrive(HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code != 200 and "closed for now" in refused.content.decode()
+    assert Ticket.objects.count() == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the cache is PostgreSQL's (the hash is its)")
+def test_a_room_cached_before_a_change_elsewhere_takes_no_place_on_old_settings(room):
+    """Another process's stale copy: its place statement sees the fingerprint
+    differ, takes nothing, and the arrival is answered from the room read again."""
+    rooms.room_for_arrival("concert")
+    stale = rooms._ROOMS["concert"]
+    WaitingRoom.objects.filter(pk=room.pk).update(target_url="https://tickets.example.org/")
+    assert rooms._ROOMS["concert"] is stale
+    answer = _arrive()
+    assert urlsplit(answer["Location"]).netloc == "tickets.example.org"
+    assert Ticket.objects.filter(queue_id=room.queue_id).count() == 1
+    assert rooms._ROOMS["concert"][1] != stale[1]
+    # Its name given to another room (tests reuse names) or the room gone: never the old queue.
+    WaitingRoom.objects.filter(pk=room.pk).update(slug="concert-old")
+    Queue.objects.filter(pk=room.queue_id).update(slug="concert-old")
+    newer = do_create_waiting_room(location=room.queue.location, name="Other", slug="concert", prefix="X",
+                                   target_url="https://other.example.net/", admit_per_minute=60, max_inside=3)
+    assert urlsplit(_arrive()["Location"]).netloc == "other.example.net"
+    assert (Ticket.objects.filter(queue_id=room.queue_id).count(),
+            Ticket.objects.filter(queue_id=newer.queue_id).count()) == (1, 1)
+    WaitingRoom.objects.filter(pk=newer.pk).update(slug="concert-gone")
+    assert _arrive().status_code == 404
+    assert Ticket.objects.filter(queue_id=newer.queue_id).count() == 1

@@ -20,6 +20,7 @@ Every admission and every release is a QueueEvent of the room's queue.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -30,12 +31,13 @@ from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..dbfunctions import CompiledSelect
 from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
-from ..models import Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
+from ..models import Location, Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ..alerts.models import WebhookEndpoint
 from ..events import instant_us
@@ -146,8 +148,10 @@ def do_enter_line(room: WaitingRoom | int, *, now: datetime | None = None) -> Ti
         room = WaitingRoom.objects.select_related("queue__location").filter(pk=room_id).first()
         if room is None:
             raise NotFound(_("Waiting room %(id)s does not exist.") % {"id": room_id})
-    ticket = _take_place(room.queue)
+    ticket = _take_place(room.queue, fingerprint=getattr(room, "settings_fingerprint", None))
     queue = ticket.queue
+    if hasattr(ticket, "next_admission_at"):  # the statement's, not the (cached) room's
+        room.next_admission_at = ticket.next_admission_at
     # `seats_taken` is the row as this arrival's statement left it (exact);
     # once full or once the slot has moved on, arrivals leave it to the
     # releases and the worker's cycle.
@@ -212,9 +216,35 @@ _TAKE = (f"UPDATE {Queue._meta.db_table} SET "
 # %(unless_hooked)s is true: arrivals then need not read the endpoints first (one
 # round trip fewer); `_take_place` reads which of them want a join only then.
 _UNLESS_HOOKED = (f" AND NOT (%(unless_hooked)s AND EXISTS (SELECT 1 FROM {WebhookEndpoint._meta.db_table} "
-                  "WHERE location_id = %(location)s AND is_active)) RETURNING ")
+                  "WHERE location_id = %(location)s AND is_active))")
+# The counters of a queue (what arrivals, calls and admissions change), and of a
+# room its next slot: everything else of the room, its queue and its location is
+# a setting an arrival may use, and is in the fingerprint (`_SETTINGS`), so a
+# column added later is in it without anyone remembering to add it.
+_COUNTERS = [Queue._meta.get_field(name).column for name in (
+    "version", "seats_taken", "call_streak", "number_day", "last_number", "last_seq", "first_seq")]
+_ROOM_COUNTERS = [WaitingRoom._meta.get_field("next_admission_at").column]
+
+
+def _settings_sql(queue_id: str) -> str:
+    """A hash of the settings of the room of the queue `queue_id` (an SQL
+    expression), its queue and its location, computed by PostgreSQL: the one
+    definition behind the cached room's fingerprint (`room_for_arrival`) and the
+    place statement's check of it. NULL when the queue has no room."""
+    return ("(SELECT md5((to_jsonb(r) - ARRAY[" + ", ".join(f"'{c}'" for c in _ROOM_COUNTERS) + "]::text[])::text"
+            " || (to_jsonb(q) - ARRAY[" + ", ".join(f"'{c}'" for c in _COUNTERS) + "]::text[])::text"
+            " || to_jsonb(l)::text) "
+            f"FROM {Queue._meta.db_table} q JOIN {WaitingRoom._meta.db_table} r ON r.queue_id = q.id "
+            f"JOIN {Location._meta.db_table} l ON l.id = q.location_id WHERE q.id = {queue_id})")
+
+
+# With a cached room (%(fingerprint)s not NULL) the place is taken only while
+# its settings are still those the cache holds: no place in a queue whose room
+# changed, went, or whose name now belongs to another room.
+_IF_CURRENT = (" AND (%(fingerprint)s::text IS NULL OR %(fingerprint)s::text = "
+               + _settings_sql("%(queue)s") + ") RETURNING ")
 _TAKE_IN_ONE = (
-    f"WITH q AS ({_TAKE.replace(' RETURNING ', _UNLESS_HOOKED)}), "
+    f"WITH q AS ({_TAKE.replace(' RETURNING ', _UNLESS_HOOKED + _IF_CURRENT)}), "
     f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
     "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id, language) "
     "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, 1, 0, 0, '', "
@@ -229,11 +259,50 @@ _TAKE_IN_ONE = (
     "'party_size', 1, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id "
     "FROM q, t RETURNING id, data) "
     "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, "
-    "q.prefix, t.id, e.id, e.data "
+    "q.prefix, t.id, e.id, e.data, "
+    f"(SELECT next_admission_at FROM {WaitingRoom._meta.db_table} WHERE queue_id = %(queue)s) "
     "FROM q, t, e")
 
 
-def _take_place(queue: Queue) -> Ticket:
+class RoomChanged(Exception):
+    """A cached room's settings are no longer the room's (or it is gone): no
+    place was taken; read the room again (`room_for_arrival(fresh=True)`)."""
+
+
+# Each room an arrival used, by slug, with its settings' fingerprint: one read
+# fewer per arrival (the room read was the largest wait left in one;
+# docs/benchmarks.md). Never trusted on its own: the place statement checks the
+# fingerprint (`_IF_CURRENT`), so a change by staff in any process takes effect
+# on the next arrival. PostgreSQL only (the statement computes the hash).
+_ROOMS: dict[str, tuple[WaitingRoom, str]] = {}
+_ROOMS_KEPT = 256
+
+
+def room_for_arrival(slug: str, *, fresh: bool = False) -> WaitingRoom | None:
+    """The room called `slug` with its queue and location for an arrival: a copy
+    of the cached one (its `settings_fingerprint` set; `do_enter_line` then
+    raises `RoomChanged` if it is stale) or, when `fresh` or not cached, read
+    now (`settings_fingerprint` None: used as read)."""
+    rooms = WaitingRoom.objects.select_related("queue__location").filter(slug=slug)
+    if connection.vendor != "postgresql":
+        return rooms.first()
+    cached = None if fresh else _ROOMS.get(slug)
+    if cached is not None:
+        room = copy.deepcopy(cached[0])  # each arrival changes its queue's counters
+        room.settings_fingerprint = cached[1]
+        return room
+    room = rooms.annotate(fingerprint=RawSQL(_settings_sql(f"{WaitingRoom._meta.db_table}.queue_id"), ())).first()
+    if room is None:
+        _ROOMS.pop(slug, None)
+        return None
+    if len(_ROOMS) >= _ROOMS_KEPT:
+        _ROOMS.clear()
+    _ROOMS[slug] = (copy.deepcopy(room), room.fingerprint)
+    room.settings_fingerprint = None
+    return room
+
+
+def _take_place(queue: Queue, *, fingerprint: str | None = None) -> Ticket:
     """The next number, place and version, the waiting ticket and its JOINED
     event; `queue` gets the row's counters as the update left them. Refuses a
     paused or full room.
@@ -251,15 +320,17 @@ def _take_place(queue: Queue) -> Ticket:
     params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
               "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
               "language": ticket.language, "entered_at": instant_us(now), "location": queue.location_id,
-              "unless_hooked": True}
+              "unless_hooked": True, "fingerprint": fingerprint}
     hooks = []
     if connection.vendor == "postgresql":
         row, ticket.line_read = _take_and_read(params, queue, ticket)
+        if row is None and fingerprint is not None:
+            raise RoomChanged  # (or paused, full, hooked: the fresh room's try tells)
         if row is None and not (hooks := webhook_endpoints(queue.location_id, Kind.JOINED)):
             # Refused: paused, full, or endpoints at the location that want no joins.
             row, ticket.line_read = _take_and_read({**params, "unless_hooked": False}, queue, ticket)
         if not hooks:
-            ticket.pk, event_id, data = apply_place(queue, ticket, _checked(row, queue))
+            ticket.pk, event_id, data, ticket.next_admission_at = apply_place(queue, ticket, _checked(row, queue))
             ticket._state.adding, ticket._state.db = False, connection.alias
             event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
                                status_after=TicketStatus.WAITING, created_at=now,

@@ -14,8 +14,8 @@ import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -26,7 +26,7 @@ from ..overload import short_pool_wait
 from ..models import Ticket, TicketStatus, WaitingRoom
 from ..ratelimit import check_rate
 from ..services import InvalidInput, QueueActionError
-from ..services.rooms import do_enter_line
+from ..services.rooms import RoomChanged, do_enter_line, room_for_arrival
 from ._common import refuse
 
 COOKIE_SALT = "queueapp.waiting-room"
@@ -70,7 +70,7 @@ def _held(request: HttpRequest, room: WaitingRoom) -> tuple[Ticket | None, str |
         return None, None
     ticket = (Ticket.objects.select_related("queue__location", "queue__waiting_room")
               .filter(token=token, queue_id=room.queue_id).first())
-    if ticket is None or not _current(room, ticket):
+    if ticket is None or not _current(ticket.queue.waiting_room, ticket):
         return None, back
     return ticket, back
 
@@ -87,14 +87,27 @@ def _current(room: WaitingRoom, ticket: Ticket) -> bool:
 @cache_control(no_store=True)
 @short_pool_wait()  # thousands arrive at once: a 503 within seconds, not a 500 after 20 s
 def wait(request: HttpRequest, room_slug: str) -> HttpResponse:
-    room = get_object_or_404(WaitingRoom.objects.select_related("queue__location"), slug=room_slug)
+    try:
+        return _wait(request, room_slug, fresh=False)
+    except RoomChanged:  # the cached room is stale: no place was taken; once more, read afresh
+        return _wait(request, room_slug, fresh=True)
+
+
+def _wait(request: HttpRequest, room_slug: str, *, fresh: bool) -> HttpResponse:
+    room = room_for_arrival(room_slug, fresh=fresh)
+    if room is None:
+        raise Http404
     ticket, back = _held(request, room)
     try:
         if "return" in request.GET or back is None:
             back = return_path(request.GET.get("return"))
         if ticket is None:
-            check_rate(request, "wait")
+            if not fresh:  # (a retry's arrival was counted by its first try)
+                check_rate(request, "wait")
             ticket = do_enter_line(room)
+        else:
+            room = ticket.queue.waiting_room  # as read with the place just now, not the cached copy
+            room.queue = ticket.queue
     except QueueActionError as error:
         return refuse(request, error)
     if ticket.status == TicketStatus.CONFIRMED:
