@@ -353,7 +353,11 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
         await asyncio.sleep(2)  # the last frames
     finally:
         worker.terminate()
-        worker.wait(30)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:  # a worker slow to stop at load 15 lost the run's figures
+            worker.kill()
+            worker.wait()
 
     room = rooms["tickets"][0]
     mean, most, admitted, max_inside = await sync_to_async(admissions_per_cycle)(room.queue_id)
