@@ -7,4 +7,5 @@ COPY . .
 RUN SECRET_KEY=build python manage.py compile_translations \
  && SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+# A listen queue of 1,024 (Twisted: 50), taken 20 a loop turn (LIVE_ACCEPTS_PER_TURN): docs/benchmarks.md, session 6.
+CMD ["daphne", "-e", "tcp:port=8000:interface=0.0.0.0:backlog=1024", "config.asgi:application"]

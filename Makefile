@@ -7,6 +7,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+LISTEN_BACKLOG ?= 1024
 NEEDED_PYTHON := 3.13
 # Test processes (pytest-xdist): one per core; each test file runs whole in one of
 # them (module-scoped servers and browsers are started once). TEST_WORKERS=0: one process.
@@ -79,12 +80,15 @@ $(RUN)/urls-$(HOST)-$(PORT).txt: $(RUN)/db
 
 # Serves the embedded default (SQLite + in-memory channel layer) with daphne,
 # with the background worker beside it (niced: daphne starts first on a busy
-# machine); Ctrl-C stops both.
+# machine); Ctrl-C stops both. The listen queue holds LISTEN_BACKLOG connections
+# (Twisted's default is 50: a burst of reconnecting phones beyond it is dropped
+# and retried by TCP after 1, 3, 7 s); daphne takes at most LIVE_ACCEPTS_PER_TURN
+# of them per loop turn (config/settings.py). docs/benchmarks.md, session 6.
 run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt translations
 	@cat $(RUN)/urls-$(HOST)-$(PORT).txt
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	nice -n 10 $(BIN)/python manage.py queue_worker & worker=$$!; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(BIN)/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=$(LISTEN_BACKLOG) config.asgi:application
 
 worker: install
 	$(BIN)/python manage.py queue_worker

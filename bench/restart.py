@@ -7,7 +7,7 @@
 
 Uses PostgreSQL `queueapp_bench` and Redis db 6 (BENCH_DATABASE_URL, BENCH_REDIS_URL),
 the same seeded queue as bench/live_fanout.py, the pub/sub Redis layer, and
-daphne as `make run` starts it (`-b -p`, default timeouts) on bench/bench_asgi.py.
+daphne with default timeouts (`-b -p`, Twisted's listen queue of 50, unless a variant names a backlog; `make run` is `on/1024+20`) on bench/bench_asgi.py.
 
 N clients behave like htmx 4's `hx-ws` on a patient's phone: connect, show
 the position in each frame, and after any close or failed attempt reconnect
@@ -414,7 +414,7 @@ def parse_args():
                         "(its defaults)>, optionally /<where staff's HTTP goes: same (default), listener (a "
                         "second port of the first process) or process (a daphne of its own)>, e.g. "
                         "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process' "
-                        "(no backlog: daphne -b -p as make run)")
+                        "(no backlog: daphne -b -p, Twisted's 50; make run: on/1024+20)")
     return p.parse_args()
 
 

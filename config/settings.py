@@ -209,7 +209,14 @@ LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)
 LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)
 # Connections daphne takes from the listen queue per turn of its event loop
 # (queueapp/live/server_tuning.py); 0: Twisted's own rule, without a bound.
-LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 0, kind=int)
+# With the listen queue of 1,024 that `make run`, the Dockerfile and
+# docker-compose give daphne, 20 a turn connected 5,000 cold screens at
+# 1,042-1,092/s against 458-710/s unbounded with Twisted's 50, and brought them
+# back 4.5 s after a SIGKILL against 13.9 s (docs/benchmarks.md, official runs of
+# session 6, alone). On a machine whose CPU is taken by other work it did worse
+# in development runs (a deep queue serves phones that already gave up): 0 and
+# the default backlog are the fallback.
+LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 20, kind=int)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

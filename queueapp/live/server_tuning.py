@@ -112,13 +112,14 @@ def bounded_accepts(most: int) -> None:
     turns, and the rest wait in the kernel's listen queue (the backlog) as
     completed TCP connections.
     """
-    if most <= 0:
-        return
     try:
         from twisted.internet import tcp
     except ImportError:  # not served by daphne
         return
     original = getattr(tcp.Port.doRead, "__wrapped__", tcp.Port.doRead)
+    if most <= 0:  # Twisted's rule again, even if a bound was set before in this process
+        tcp.Port.doRead = original
+        return
 
     def doRead(self):
         self.numberAccepts = min(self.numberAccepts, most)
