@@ -81,8 +81,8 @@ $(RUN)/urls-$(HOST)-$(PORT).txt: $(RUN)/db
 # Serves the embedded default (SQLite + in-memory channel layer) with daphne,
 # with the background worker beside it (niced: daphne starts first on a busy
 # machine); Ctrl-C stops both. The listen queue holds LISTEN_BACKLOG connections
-# (Twisted's default is 50: a burst of reconnecting phones beyond it is dropped
-# and retried by TCP after 1, 3, 7 s); daphne takes at most LIVE_ACCEPTS_PER_TURN
+# (Twisted's default is 50: a burst of reconnecting phones beyond it is dropped,
+# and, as far as we read it, retried by TCP seconds later); daphne takes at most LIVE_ACCEPTS_PER_TURN
 # of them per loop turn (config/settings.py). docs/benchmarks.md, session 6.
 run: $(RUN)/db $(RUN)/static $(RUN)/urls-$(HOST)-$(PORT).txt translations
 	@cat $(RUN)/urls-$(HOST)-$(PORT).txt

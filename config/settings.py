@@ -214,8 +214,8 @@ LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)
 # 1,042-1,092/s against 458-710/s unbounded with Twisted's 50, and brought them
 # back 4.5 s after a SIGKILL against 13.9 s (docs/benchmarks.md, official runs of
 # session 6, alone). On a machine whose CPU is taken by other work it did worse
-# in development runs (a deep queue serves phones that already gave up): 0 and
-# the default backlog are the fallback.
+# in development runs (likely, not shown: a deep queue serves phones that already
+# gave up): 0 and the default backlog are the fallback.
 LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 20, kind=int)
 
 # --- Auth, i18n, static -----------------------------------------------------

@@ -120,3 +120,12 @@ def test_a_compiled_read_builds_the_instances_the_orm_builds(location, queue, dj
     found = tokens.first(connection.alias, digest=token.digest)
     assert (found.pk, found.user, found.location.slug, found.last_used_at) == (
         token.pk, None, location.slug, token.last_used_at)
+
+
+def test_a_join_inside_a_callers_transaction_is_refused_as_before(queue):
+    # Every join is its own durable transaction; the one-statement path must not
+    # quietly run inside a caller's (it would hold the queue row until that commits).
+    from django.db import transaction
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        do_join(queue.pk)
+    assert not Ticket.objects.filter(queue=queue).exists()

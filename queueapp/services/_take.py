@@ -2,9 +2,9 @@
 place and version, the waiting ticket and its JOINED event.
 
 Used by `do_join` when nothing else needs deciding under the queue's lock and
-no webhook wants the join (the waiting room's arrival has its own statement of
-the same shape, `services.rooms._TAKE_IN_ONE`, with the room's reads pipelined
-around it). In autocommit the server locks the queue row, writes and commits
+no webhook wants the join, and by the waiting room's arrival
+(`services.rooms._TAKE_IN_ONE`, with its own conditions and the room's reads
+pipelined after it). In autocommit the server locks the queue row, writes and commits
 within the one statement: no Python runs while the row is held, so a busy web
 process (a request thread waiting for the GIL) never holds the line up.
 bench/join_throughput.py --waits found the locked ORM path's row held across
@@ -44,13 +44,18 @@ def take_update(seq: str) -> str:
             "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
 
 
-def take_in_one(seq: str) -> str:
+def take_in_one(seq: str, *, unless: str = "", also: str = "") -> str:
     """PostgreSQL: the update, the ticket and its JOINED event in one statement.
     The event's data is `record_event`'s: {"entered": [priority, seq],
     "entered_at": events.instant_us(queued_at), "ticket": events.ticket_snapshot(ticket)}
-    (tests/test_join_in_one.py compares the two)."""
+    (tests/test_join_in_one.py and tests/test_waiting_room.py compare the two).
+    `unless`: more conditions of the update (` AND ...`: no row, no place);
+    `also`: more columns after the row's (`, ...`; the event is `e`)."""
+    update = take_update(seq)
+    if unless:
+        update = update.replace(" RETURNING ", unless + " RETURNING ")
     return (
-        f"WITH q AS ({take_update(seq)}), "
+        f"WITH q AS ({update}), "
         f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
         "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id, language) "
         "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, %(party_size)s, 0, 0, "
@@ -63,9 +68,9 @@ def take_in_one(seq: str) -> str:
         "'display', q.prefix || '-' || lpad(t.number::text, greatest(3, length(t.number::text)), '0'), "
         "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
         "'party_size', %(party_size)s, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id, "
-        "%(actor)s FROM q, t RETURNING id) "
+        "%(actor)s FROM q, t RETURNING id, data) "
         "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, "
-        "q.prefix, t.id, e.id "
+        f"q.prefix, t.id, e.id{also} "
         "FROM q, t, e")
 
 

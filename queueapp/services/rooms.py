@@ -40,11 +40,10 @@ from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
 from ..models import Location, Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ..alerts.models import WebhookEndpoint
-from ..events import instant_us
 from ..selectors import ahead_of, waiting_tickets
 from ._events import announce_event, record_event
 from ._locks import lock_queue
-from ._take import apply_place
+from ._take import apply_place, take_in_one, take_params, take_update
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
 from .waitlist import _each_queue, _set_seats, admit_locked
 
@@ -192,20 +191,10 @@ def _admit_now(queue_id: int, *, now: datetime | None) -> list[Ticket]:
     return admit_room_locked(_room_of(queue), queue, now=now or timezone.now())
 
 
-# The update that hands out the next number, place and event version. The
-# right-hand sides read the row as it was: a new business day starts the numbers
-# at 1 again. No row: paused or full. `max_waiting` is counted in the same
-# statement; on PostgreSQL an update that waited for the row re-checks the row,
-# not the count, so a burst may pass a room's `max_waiting` by the arrivals that
-# were in flight together (SQLite serialises them: exact there).
-_NEW_DAY = "number_day IS NULL OR number_day < %(day)s"
-_TAKE = (f"UPDATE {Queue._meta.db_table} SET "
-         f"number_day = CASE WHEN {_NEW_DAY} THEN %(day)s ELSE number_day END, "
-         f"last_number = CASE WHEN {_NEW_DAY} THEN 1 ELSE last_number + 1 END, "
-         "last_seq = last_seq + 1, version = version + 1 "
-         "WHERE id = %(queue)s AND NOT is_paused AND (max_waiting IS NULL OR max_waiting > "
-         f"(SELECT COUNT(*) FROM {Ticket._meta.db_table} WHERE queue_id = %(queue)s AND status = %(waiting)s)) "
-         "RETURNING number_day, last_number, last_seq, version, seats_taken, capacity, prefix")
+# The update that hands out the next number, place and event version (no row:
+# paused or full; a burst may pass a room's `max_waiting` by the arrivals in
+# flight together, see `_take.take_update`).
+_TAKE = take_update("last_seq + 1")
 # PostgreSQL: the update, the ticket and its JOINED event in one statement, so the
 # queue row is held for that statement and the commit only. The event's data is
 # `record_event`'s: {"entered": [priority, seq], "entered_at": events.instant_us(queued_at),
@@ -242,26 +231,10 @@ def _settings_sql(queue_id: str) -> str:
 # its settings are still those the cache holds: no place in a queue whose room
 # changed, went, or whose name now belongs to another room.
 _IF_CURRENT = (" AND (%(fingerprint)s::text IS NULL OR %(fingerprint)s::text = "
-               + _settings_sql("%(queue)s") + ") RETURNING ")
-_TAKE_IN_ONE = (
-    f"WITH q AS ({_TAKE.replace(' RETURNING ', _UNLESS_HOOKED + _IF_CURRENT)}), "
-    f"t AS (INSERT INTO {Ticket._meta.db_table} (business_day, number, token, priority, seq, status, "
-    "party_size, call_count, no_show_count, note, created_at, queued_at, queue_id, language) "
-    "SELECT number_day, last_number, %(token)s, %(priority)s, last_seq, %(waiting)s, 1, 0, 0, '', "
-    "%(now)s, %(now)s, %(queue)s, %(language)s FROM q RETURNING id, number, seq), "
-    f"e AS (INSERT INTO {QueueEvent._meta.db_table} (version, kind, status_after, created_at, data, "
-    "queue_id, ticket_id) "
-    "SELECT q.version, %(kind)s, %(waiting)s, %(now)s, jsonb_build_object("
-    "'entered', jsonb_build_array(%(priority)s, t.seq), 'entered_at', %(entered_at)s::bigint, "
-    "'ticket', jsonb_build_object('id', t.id, "
-    "'display', q.prefix || '-' || lpad(t.number::text, greatest(3, length(t.number::text)), '0'), "
-    "'number', t.number, 'priority', %(priority)s, 'seq', t.seq, 'status', %(waiting)s, "
-    "'party_size', 1, 'counter', NULL, 'counter_id', NULL, 'call_count', 0)), %(queue)s, t.id "
-    "FROM q, t RETURNING id, data) "
-    "SELECT q.number_day, q.last_number, q.last_seq, q.version, q.seats_taken, q.capacity, "
-    "q.prefix, t.id, e.id, e.data, "
-    f"(SELECT next_admission_at FROM {WaitingRoom._meta.db_table} WHERE queue_id = %(queue)s) "
-    "FROM q, t, e")
+               + _settings_sql("%(queue)s") + ")")
+# Also returned: the event's data and the room's next slot (the statement's, not a cached room's).
+_TAKE_IN_ONE = take_in_one("last_seq + 1", unless=_UNLESS_HOOKED + _IF_CURRENT, also=(
+    f", e.data, (SELECT next_admission_at FROM {WaitingRoom._meta.db_table} WHERE queue_id = %(queue)s)"))
 
 
 class RoomChanged(Exception):
@@ -317,10 +290,8 @@ def _take_place(queue: Queue, *, fingerprint: str | None = None) -> Ticket:
     now = timezone.now()
     ticket = Ticket(queue=queue, priority=Priority.NORMAL, created_at=now, queued_at=now,
                     language=queue.location.default_language)
-    params = {"day": queue.location.business_day(), "queue": queue.pk, "waiting": TicketStatus.WAITING,
-              "token": ticket.token, "priority": ticket.priority, "now": now, "kind": Kind.JOINED,
-              "language": ticket.language, "entered_at": instant_us(now), "location": queue.location_id,
-              "unless_hooked": True, "fingerprint": fingerprint}
+    params = {**take_params(queue, ticket), "location": queue.location_id, "unless_hooked": True,
+              "fingerprint": fingerprint}
     hooks = []
     if connection.vendor == "postgresql":
         row, ticket.line_read = _take_and_read(params, queue, ticket)
