@@ -126,7 +126,7 @@ def test_a_reset_dead_message_keeps_its_history_and_gets_a_fresh_set_of_tries(
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
     assert [(a.ok, a.status_code, say_reason(a.note)) for a in message.attempt_log.order_by("at", "pk")] == [
         (False, 503, ""),
-        (None, None, f"Reset by {manager.get_username()} after 1 attempt(s) (last error: HTTP 503)"),
+        (None, None, f"Reset by {manager.get_username()} after 1 attempt (last error: HTTP 503)"),
         (False, 503, ""),
         (True, 200, ""),
     ]
@@ -471,11 +471,15 @@ def test_a_reset_note_is_stored_as_a_code_and_said_in_the_readers_language():
     by_command = reset_note("", 3, "HTTP 500\tand: a colon")
     assert "Reset" not in by_command  # no English stored: the admin says it in its reader's language
     with translation.override("de"):
-        assert say_reason(by_command) == ("Zurückgesetzt von einem Befehl nach 3 Versuch(en) "
+        assert say_reason(by_command) == ("Zurückgesetzt von einem Befehl nach 3 Versuchen "
                                           "(letzter Fehler: HTTP 500\tand: a colon)")
-        assert say_reason(reset_note("bob", 1, "")) == "Zurückgesetzt von bob nach 1 Versuch(en)"
+        assert say_reason(reset_note("bob", 1, "")) == "Zurückgesetzt von bob nach 1 Versuch"
     with translation.override("ar"):
         assert say_reason(reset_note("bob", 1, "")) == "أعاد bob التعيين بعد 1 محاولة"
+        assert say_reason(reset_note("bob", 2, "")) == "أعاد bob التعيين بعد 2 محاولتين"
+    assert say_reason(reset_note("bob", 1, "")) == "Reset by bob after 1 attempt"  # the count picks the form
+    assert say_reason(reset_note("bob", 4, "")) == "Reset by bob after 4 attempts"
+    assert say_reason("reset:x:bob") == "reset:x:bob"  # not a count: shown as stored
     assert say_reason("Reset by bob after 2 attempt(s)") == "Reset by bob after 2 attempt(s)"  # a note from before
     assert say_reason("Reset by bob after 2 attempt(s) (last error: x)") == (
         "Reset by bob after 2 attempt(s) (last error: x)")
@@ -500,5 +504,5 @@ def test_reset_notes_stored_tab_separated_become_reason_codes(location, queue):
     assert notes == ["reset_error:2:bob:HTTP 503", "reset:1:", "Reset by carol after 4 attempt(s)", ""]
     with translation.override("es"):
         assert [say_reason(n) for n in notes[:2]] == [
-            "Reiniciado por bob tras 2 intento(s) (último error: HTTP 503)",
-            "Reiniciado por un comando tras 1 intento(s)"]
+            "Reiniciado por bob tras 2 intentos (último error: HTTP 503)",
+            "Reiniciado por un comando tras 1 intento"]

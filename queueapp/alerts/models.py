@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Location, Queue, Ticket, TicketStatus, new_token, status_in_sentence
@@ -212,14 +212,17 @@ REASONS = {
     "ticket_gone": (_("The ticket no longer exists."), ()),
     "ticket_status": (_("The ticket is %(status)s now."), ("status",)),
     "push_gone": (_("The push subscription is gone."), ()),
-    "reset": (_("Reset by %(who)s after %(count)s attempt(s)"), ("count", "who")),
-    "reset_error": (_("Reset by %(who)s after %(count)s attempt(s) (last error: %(error)s)"),
+    "reset": (ngettext_lazy("Reset by %(who)s after %(count)s attempt", "Reset by %(who)s after %(count)s attempts",
+                            "count"), ("count", "who")),
+    "reset_error": (ngettext_lazy("Reset by %(who)s after %(count)s attempt (last error: %(error)s)",
+                                  "Reset by %(who)s after %(count)s attempts (last error: %(error)s)", "count"),
                     ("count", "who", "error")),
 }
 # How a stored parameter reads in a sentence, by its name.
 DRESS = {
     "status": lambda value: status_in_sentence(value) if value in TicketStatus.values else value,
     "who": lambda value: value or gettext("a command"),  # empty: a management command did it
+    "count": int,  # picks the plural form
 }
 
 
@@ -243,7 +246,12 @@ def say_reason(stored: str) -> str:
     values = rest.split(":", len(names) - 1) if names else []
     if len(values) != len(names) or (not names and rest):
         return stored
-    return str(sentence) % {name: DRESS.get(name, str)(value) for name, value in zip(names, values)}
+    try:
+        dressed = {name: DRESS.get(name, str)(value) for name, value in zip(names, values)}
+    except ValueError:  # not a count: shown as stored rather than guessed at
+        return stored
+    # `%` on the lazy message (not on its str()): a plural one picks its form by the count.
+    return str(sentence % dressed)
 
 
 def reset_note(who: str, attempts: int, last_error: str) -> str:

@@ -51,7 +51,7 @@ class Outage:
                 return False
             seconds, failures = time.monotonic() - self.down_since, self.failures
             self.down_since, self.failures = None, 0
-        self.log.warning("%s back after %.1f s; %d failed attempt(s) meanwhile", self.name, seconds, failures)
+        self.log.warning("%s back after %.1f s; failed attempts meanwhile: %d", self.name, seconds, failures)
         return True
 
 
