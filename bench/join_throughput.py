@@ -189,6 +189,16 @@ async def sample_waits(conn) -> dict:
         return counts
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, all threads) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class Servers:
     """daphne processes on consecutive loopback ports, stopped on exit (the app is
     bench/bench_asgi.py: the real one plus the bare-view baseline)."""
@@ -209,13 +219,7 @@ class Servers:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the servers have used so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.pids:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+        return process_cpu_seconds(self.pids)
 
     def stop(self) -> None:
         for proc in self.procs:

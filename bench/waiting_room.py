@@ -6,27 +6,37 @@ All on loopback, on PostgreSQL + Redis (its own database, WAITBENCH_DATABASE_URL
 default postgres://postgres@127.0.0.1:5432/queueapp_waitbench, recreated; Redis
 WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix `waitbench`):
 
-1. Arrivals: `--visitors` browsers arrive at `/wait/<room>/?return=/buy` spread
-   evenly over `--arrival-seconds`, each with its own cookie jar and address
+1. The crowd, in a process of its own (`bench/crowd.py`, standard library
+   only, so its CPU is measured apart from the servers'): `--visitors`
+   browsers arrive at `/wait/<room>/?return=/buy` spread evenly over
+   `--arrival-seconds`, each with its own cookies and address
    (X-Forwarded-For), round-robin over `--servers` daphne processes, while the
    worker (`manage.py queue_worker`) admits at `--rate` a minute with at most
-   `--max-inside` inside. Each visitor then opens its live page's WebSocket (the
-   `hx-ws:connect` of the page) and keeps it. A 503 is followed as the busy page
-   does (again after Retry-After, until a place or `GIVE_UP_SECONDS`). Prints the
-   arrival rate reached, how many got a place and how long it took them (back-offs
-   included), the latency of the answer that counted (p50/p99), sockets connected,
-   and frames received.
-2. Live: for `--live-seconds` the worker keeps admitting and a "protected site"
-   reports each admitted visitor done over the API (room key), all of those inside
-   at once every `--stay` seconds. At the end every
-   admitted visitor's socket must have shown "It is your turn", and the waiting
-   ones their new place. Prints admissions per worker cycle (from the events:
-   mean and max per second against the rate's `rate/60`) and how many live pages
-   showed their admission.
+   `--max-inside` inside. A 503 is followed as the busy page does (again after
+   Retry-After, until a place or `GIVE_UP_SECONDS`). Each visitor with a page
+   opens its `hx-ws:connect` WebSocket as the page does (again on our pages'
+   reconnect schedule if refused or lost); when a frame shows the admission,
+   it loads the room's URL again, as `wait.js` does, and follows the 302 to the
+   protected site with its admission token. Prints, per `--cpu-every` seconds,
+   the visitors offered, first tries sent and places given, beside the CPU
+   seconds the client, the servers, the worker, this process and the whole
+   machine used; then places, answers by status (403/500/503), sockets, the
+   client's lateness against its own schedule, and the client's and the
+   servers' CPU per visitor.
+2. Live: for `--live-seconds` after the arrivals the worker keeps admitting.
+   The protected site (in this process, on the port after the servers') checks
+   each token offline as docs/waiting-room.md shows and reports everyone it let
+   in done over the API (room key), all at once every `--stay` seconds; an
+   admission nobody follows lapses after `--admission-seconds`. Prints
+   admissions per worker cycle (from the events: mean and max per second
+   against the rate's `rate/60`), how many admitted pages showed it live, on
+   reopening their socket, or never, and what the site let in and reported.
 3. Baseline of the same run: the arrivals a second the servers place alone
    (`--capacity-arrivals` browsers, `--capacity-concurrency` at a time, into a
    room of their own, after the crowd has closed its sockets), beside the
-   `visitors / arrival-seconds` offered.
+   `visitors / arrival-seconds` offered, with the servers' CPU per arrival;
+   then the cores the crowd would keep busy at the offered rate at the costs
+   measured (client + servers per visitor), beside the machine's cores.
 4. Time to admit the next visitor with 10,000 waiting beside 10 waiting, in the
    same run: two rooms (max 1 inside, a rate that never holds anyone back), the
    big one with the arrivals' line length. `--samples` times each, interleaved:
@@ -34,17 +44,17 @@ WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix `waitbench
    it answers (its own transaction after the release's); a new visitor joins
    to keep the line length. p50/p99 side by side, and the ratio.
 
-Exits non-zero if a request failed, a socket did not connect, a live page missed
-its admission, more than `--max-inside` were ever inside, or integrity problems
-were found. Every wait is bounded; servers and worker are stopped on exit.
+Exits non-zero if a visitor's arrival failed, a page missed its admission, the
+protected site refused a token, more than `--max-inside` were ever inside, or
+integrity problems were found. Every wait is bounded; servers and worker are stopped on exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -71,12 +81,16 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
 # so does each simulated browser, until it has a place or this many seconds
 # have passed since it first arrived.
 GIVE_UP_SECONDS = 600
-TOKEN = re.compile(r'hx-ws:connect="(/ws/ticket/[^"]+/)"')
 
 
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+
+def site_port(args) -> int:
+    """The protected site's port: the one after the servers'."""
+    return args.port + args.servers
 
 
 def setup_rooms(args) -> dict:
@@ -85,11 +99,13 @@ def setup_rooms(args) -> dict:
 
     location = Location.objects.create(name="Bench Arena", slug="arena")
     rooms = {}
-    for slug, rate, inside in (("tickets", args.rate, args.max_inside),
-                               ("next-big", 600_000, 1), ("next-small", 600_000, 1), ("capacity", 1, 1)):
+    for slug, rate, inside, lasts in (("tickets", args.rate, args.max_inside, args.admission_seconds),
+                                      ("next-big", 600_000, 1, 3600), ("next-small", 600_000, 1, 3600),
+                                      ("capacity", 1, 1, 3600)):
+        target = f"http://127.0.0.1:{site_port(args)}/" if slug == "tickets" else "http://127.0.0.1:9/"
         room = do_create_waiting_room(location=location, name=slug, slug=slug, prefix="W",
-                                      target_url="http://127.0.0.1:9/", admit_per_minute=rate,
-                                      max_inside=inside, admission_seconds=3600)
+                                      target_url=target, admit_per_minute=rate,
+                                      max_inside=inside, admission_seconds=lasts)
         rooms[slug] = (room, do_issue_room_key(room))
     # The line of the "time to admit the next" rooms: one inside, then W waiting.
     from queueapp.models import Ticket
@@ -128,133 +144,237 @@ def _bulk_line(room, count: int) -> None:
                                                  version=queue.version + count)
 
 
-class Visitor:
-    def __init__(self, n: int, base: str):
-        self.n, self.base = n, base
-        self.session: aiohttp.ClientSession | None = None
-        self.ws = None
-        self.frames = 0
-        self.last = ""
-        self.admitted_seen = False
-        self.arrival_ms = None
-        self.error = None
-        self.token = None
-        self.statuses: list[int] = []  # every answer to an arrival (503s are retried)
-        self.placed_ms = None  # from the first try to the answer that gave a place
+def machine_busy_seconds() -> tuple[float, int]:
+    """CPU seconds all processes on the machine have used (/proc/stat: all but
+    idle and iowait), and the number of cores."""
+    with open("/proc/stat") as f:
+        lines = f.read().splitlines()
+    ticks = [int(x) for x in lines[0].split()[1:]]
+    cores = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), cores
 
-    async def arrive(self, room: str) -> None:
-        jar = aiohttp.CookieJar(unsafe=True)
-        self.session = aiohttp.ClientSession(cookie_jar=jar, timeout=REQUEST_TIMEOUT)
-        headers = {"X-Forwarded-For": f"10.{self.n >> 16 & 255}.{self.n >> 8 & 255}.{self.n & 255}"}
-        started = time.perf_counter()
-        step = "arrival"
+
+class CpuClock:
+    """CPU seconds used so far by the crowd's process, the servers, the worker,
+    this process (the protected site and the bench) and the whole machine."""
+
+    def __init__(self, crowd_pid: int, servers: jt.Servers, worker_pid: int):
+        self.crowd_pid, self.servers, self.worker_pid = crowd_pid, servers, worker_pid
+        self.started = time.monotonic()
+        self.rows: list[dict] = []
+
+    def read(self) -> dict:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        machine, cores = machine_busy_seconds()
+        def of(name: str, pid: int) -> float:
+            try:
+                return jt.process_cpu_seconds([pid])
+            except FileNotFoundError:  # it has stopped: its last reading stands
+                return self.rows[-1][name] if self.rows else 0.0
+
+        return {"at": time.monotonic() - self.started, "crowd": of("crowd", self.crowd_pid),
+                "servers": self.servers.cpu_seconds(), "worker": of("worker", self.worker_pid),
+                "bench": usage.ru_utime + usage.ru_stime, "machine": machine, "cores": cores}
+
+    async def sample(self, every: float) -> None:
+        """A reading every `every` seconds from the crowd's start (one timer, not per visitor)."""
+        while True:
+            self.rows.append(self.read())
+            await asyncio.sleep(every - (time.monotonic() - self.started) % every)
+
+
+class ProtectedSite:
+    """The protected site, on its own port: a visitor's browser arrives with its
+    admission token; the site checks it offline exactly as docs/waiting-room.md
+    shows (PyJWT, the keys from /.well-known/jwks.json) and reports everyone it
+    let in done over the API, all of them at once every `stay` seconds."""
+
+    def __init__(self, base: str, room: str, key: str, stay: float):
+        import jwt
+
+        self.jwt, self.room, self.base, self.key, self.stay = jwt, room, base, key, stay
+        self.keys = jwt.PyJWKClient(f"{base}/.well-known/jwks.json")
+        self.used: set[str] = set()
+        self.let_in: list[str] = []
+        self.refused = 0
+        self.reported = Tally()
+
+    def admitted_visitor(self, token: str) -> str | None:
+        """docs/waiting-room.md's check: the visitor's id if `token` lets its holder in now."""
+        jwt = self.jwt
         try:
-            while True:
-                tried = time.perf_counter()
-                async with self.session.get(f"{self.base}/wait/{room}/?return=/buy", allow_redirects=False,
-                                            headers=headers) as answer:
-                    body = await answer.text()
-                    self.statuses.append(answer.status)
-                    self.arrival_ms = (time.perf_counter() - tried) * 1000  # the answer that counted
-                    if answer.status != 503:
-                        break
-                    retry = int(answer.headers.get("Retry-After", "5"))
-                    if time.perf_counter() + retry - started > GIVE_UP_SECONDS:
-                        break
-                    # The busy page reloads itself after Retry-After: so does this browser.
-                    await asyncio.sleep(retry)
-            if answer.status in (200, 302):
-                self.placed_ms = (time.perf_counter() - started) * 1000
-            if answer.status == 302:
-                self.admitted_seen = True
-                return
-            if answer.status != 200:
-                self.error = f"arrival answered {answer.status}"
-                return
-            path = TOKEN.search(body).group(1)
-            self.token = path.rstrip("/").rsplit("/", 1)[1]
-            step = "socket"
-            self.ws = await self.session.ws_connect(f"{self.base.replace('http', 'ws')}{path}",
-                                                   headers={"Origin": self.base}, heartbeat=None)
-            asyncio.get_running_loop().create_task(self.read())
-        except aiohttp.WSServerHandshakeError as exc:
-            self.error = f"socket refused {exc.status}"
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            self.error = f"{step} timed out"
-        except Exception as exc:  # counted and reported, never retried
-            self.error = f"{step}: {type(exc).__name__}: {exc}"
+            key = self.keys.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(token, key, algorithms=["EdDSA"], audience=self.room, issuer="queueapp",
+                                options={"require": ["exp", "iat", "sub", "jti"]})
+        except jwt.PyJWTError:
+            return None
+        if claims["jti"] in self.used:
+            return None
+        self.used.add(claims["jti"])
+        return claims["sub"]
 
-    async def read(self) -> None:
-        async for message in self.ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                break
-            self.frames += 1
-            self.last = message.data
-            if 'data-status="confirmed"' in message.data:
-                self.admitted_seen = True
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from urllib.parse import parse_qs, urlsplit
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.session is not None:
-            await self.session.close()
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+            target = head.split(b" ", 2)[1].decode()
+            token = parse_qs(urlsplit(target).query).get("queue_token", [""])[0]
+            visitor = await asyncio.to_thread(self.admitted_visitor, token)  # (the first fetches the keys)
+            if visitor is None:
+                self.refused += 1
+            else:
+                self.let_in.append(visitor)
+            status = b"200 OK" if visitor else b"403 Forbidden"
+            writer.write(b"HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % status)
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        finally:
+            writer.close()
 
+    async def report(self, session: aiohttp.ClientSession) -> None:
+        """Everyone let in since the last report: done, all at once (a site's
+        visitors finish in parallel; one after another, the reports would bound
+        the admissions, not the rate)."""
+        visitors, self.let_in = self.let_in, []
 
-async def arrivals(args, bases: list[str]) -> list[Visitor]:
-    visitors = [Visitor(n, bases[n % len(bases)]) for n in range(args.visitors)]
-    started = time.monotonic()
-    tasks = []
-    for i, visitor in enumerate(visitors):
-        due = started + i * args.arrival_seconds / args.visitors
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(visitor.arrive("tickets")))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.arrival_seconds + GIVE_UP_SECONDS + 120)
-    took = time.monotonic() - started
-    latencies = [v.arrival_ms for v in visitors if v.arrival_ms is not None]
-    errors = Tally(v.error for v in visitors if v.error)
-    connected = sum(1 for v in visitors if v.ws is not None)
-    answers = Tally(status for v in visitors for status in v.statuses)
-    placed = [v.placed_ms / 1000 for v in visitors if v.placed_ms is not None]
-    print(f"arrivals: {len(visitors)} in {took:.1f} s ({len(visitors) / took:.0f}/s); "
-          f"latency of the answer that counted p50 {percentile(latencies, 0.5):.0f} ms "
-          f"p99 {percentile(latencies, 0.99):.0f} ms; live sockets {connected}")
-    print(f"places: {len(placed)} of {len(visitors)} visitors got one; time from arriving to a place "
-          f"(503 back-offs included) p50 {percentile(placed, 0.5):.1f} s p99 {percentile(placed, 0.99):.1f} s "
-          f"max {max(placed, default=float('nan')):.1f} s; tries per visitor max "
-          f"{max((len(v.statuses) for v in visitors), default=0)}")
-    print(f"failures: HTTP 500 {answers[500]}, HTTP 503 {answers[503]} (back-offs after Retry-After; "
-          f"{sum(1 for v in visitors if v.error == 'arrival answered 503')} still 503 after {GIVE_UP_SECONDS} s), "
-          f"timeouts {sum(1 for v in visitors if v.error and 'timed out' in v.error)}, "
-          f"socket 403 {errors['socket refused 403']}; all answers {dict(sorted(answers.items()))}; "
-          f"errors {dict(errors) or 'none'}")
-    return visitors
-
-
-async def protected_site(args, base: str, key: str, stop: asyncio.Event) -> int:
-    """Report every admitted visitor done, as the protected site would."""
-    from asgiref.sync import sync_to_async
-
-    from queueapp.models import Ticket, TicketStatus, WaitingRoom
-
-    room = await sync_to_async(WaitingRoom.objects.get)(slug="tickets")
-    reported = 0
-    async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        while not stop.is_set():
-            inside = await sync_to_async(lambda: list(Ticket.objects.filter(
-                queue_id=room.queue_id, status=TicketStatus.CONFIRMED).values_list("pk", flat=True)))()
-            async def report(pk: int) -> bool:
-                async with session.post(f"{base}/api/rooms/tickets/visitors/{pk}/release",
+        async def one(visitor: str) -> None:
+            try:
+                async with session.post(f"{self.base}/api/rooms/{self.room}/visitors/{visitor}/release",
                                         json={"outcome": "done"},
-                                        headers={"Authorization": f"Bearer {key}"}) as answer:
-                    return answer.status == 200
+                                        headers={"Authorization": f"Bearer {self.key}"}) as answer:
+                    self.reported[answer.status] += 1
+            except (aiohttp.ClientError, TimeoutError):
+                self.reported["timeout or error"] += 1
 
-            # A site reports its visitors as each finishes, not one after another:
-            # in turn, the reports (not the rate) bounded the admissions.
-            reported += sum(await asyncio.gather(*(report(pk) for pk in inside)))
-            await asyncio.sleep(args.stay)
-    return reported
+        await asyncio.gather(*(one(v) for v in visitors))
+
+    async def run(self, port: int, stop_reports: asyncio.Event, stop: asyncio.Event) -> None:
+        server = await asyncio.start_server(self.handle, "127.0.0.1", port)
+        async with server, aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
+            while not stop_reports.is_set():
+                try:
+                    await asyncio.wait_for(stop_reports.wait(), self.stay)
+                except TimeoutError:
+                    pass
+                await self.report(session)
+            await stop.wait()  # (visitors on their way in are still let in, not reported)
+
+
+async def crowd(args, servers: jt.Servers, worker_pid: int, live_over) -> tuple[dict, CpuClock, dict]:
+    """Run bench/crowd.py in a process of its own; returns its result, the CPU
+    readings every `--cpu-every` seconds, and the readings at its phases.
+    `live_over()` runs when its live phase ends, before it is told to leave."""
+    plan = {"servers": [["127.0.0.1", port] for port in servers.ports], "room": "tickets", "return": "/buy", "visitors": args.visitors, "arrival_seconds": args.arrival_seconds,
+            "live_seconds": args.live_seconds, "give_up_seconds": GIVE_UP_SECONDS,
+            "request_timeout": REQUEST_TIMEOUT.total, "reconnect": list(page_reconnect())}
+    process = await asyncio.create_subprocess_exec(
+        jt.PYTHON, str(ROOT / "bench" / "crowd.py"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        limit=1 << 28)
+    clock = CpuClock(process.pid, servers, worker_pid)
+    phases: dict = {}
+    sampler = None
+    process.stdin.write(json.dumps(plan).encode() + b"\n")
+    result = None
+    try:
+        async with asyncio.timeout(args.arrival_seconds + GIVE_UP_SECONDS + args.live_seconds + 300):
+            while line := await process.stdout.readline():
+                message = json.loads(line)
+                phases[message["event"]] = clock.read()
+                if message["event"] == "started":
+                    clock.started = time.monotonic()
+                    phases["started"] = clock.read()
+                    sampler = asyncio.create_task(clock.sample(args.cpu_every))
+                elif message["event"] == "live-over":
+                    await live_over()
+                    process.stdin.write(b"leave\n")
+                    process.stdin.close()
+                elif message["event"] == "result":
+                    result = message
+            await process.wait()
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if result is None:
+        raise RuntimeError(f"the crowd's process ended without a result (exit {process.returncode})")
+    clock.rows.append(phases["result"])
+    return result, clock, phases
+
+
+def page_reconnect() -> tuple[float, float, float]:
+    """The schedule our pages give htmx to reopen a socket (settings.LIVE_RECONNECT_*)."""
+    from queueapp.templatetags.live_tags import reconnect_config
+
+    c = reconnect_config()
+    return c["reconnectDelay"] / 1000, c["reconnectMaxDelay"] / 1000, c["reconnectJitter"]
+
+
+def report_crowd(args, result: dict, clock: CpuClock, phases: dict) -> dict:
+    """Print what the crowd did and what it cost; returns the figures the verdict needs."""
+    visitors = result["visitors"]  # [due, sent, placed, statuses, error, token, sockets, saw, entered]
+    n, window = len(visitors), args.cpu_every
+    answers = Tally({int(k): v for k, v in result["answers"].items()})
+    reloads = {int(k): v for k, v in result["reloads"].items()}
+    tally = Tally(result["tally"])
+    placed = [v[2] - v[1] for v in visitors if v[2] is not None]
+    lag = [v[1] - v[0] for v in visitors if v[1] is not None]
+    errors = Tally(v[4] for v in visitors if v[4])
+    last_placed = max((v[2] for v in visitors if v[2] is not None), default=float("nan"))
+    print(f"crowd: {n} visitors offered over {args.arrival_seconds:.0f} s ({n / args.arrival_seconds:.0f}/s) by one "
+          f"client process (bench/crowd.py), {clock.rows[-1]['cores']} cores on this machine")
+    print(f"  the client's own lateness (first try sent after its due time): p50 {percentile(lag, 0.5) * 1000:.0f} ms "
+          f"p99 {percentile(lag, 0.99) * 1000:.0f} ms max {max(lag, default=float('nan')) * 1000:.0f} ms")
+    print(f"  places: {len(placed)} of {n}; {sum(1 for v in visitors if v[2] is not None and v[2] <= args.arrival_seconds)}"
+          f" placed within the {args.arrival_seconds:.0f} s, the last at {last_placed:.1f} s; time from arriving to a "
+          f"place (503 back-offs included) p50 {percentile(placed, 0.5):.1f} s p99 {percentile(placed, 0.99):.1f} s; "
+          f"tries per visitor max {max((len(v[3]) for v in visitors), default=0)}")
+    print(f"  answers {dict(sorted(answers.items()))}: HTTP 500 {answers[500]}, 503 {answers[503]} (back-offs after "
+          f"Retry-After; {errors['arrival answered 503']} still 503 after {GIVE_UP_SECONDS} s); arrival timeouts "
+          f"{sum(c for e, c in errors.items() if 'timed out' in e)}; errors {dict(errors) or 'none'}; the reloads "
+          f"after an admission answered {dict(sorted(reloads.items()))}")
+    print(f"  sockets: {sum(1 for v in visitors if v[6])} pages opened one; refused 403 {tally['socket 403']}, "
+          f"other refusals {sum(c for k, c in tally.items() if k.startswith('socket ') and k[7:].isdigit() and k != 'socket 403')}, "
+          f"handshake timeouts {tally['socket handshake timeout']}, connect errors "
+          f"{sum(c for k, c in tally.items() if k.startswith('socket connect'))}, reopened (htmx's schedule) "
+          f"{tally['socket reopened']}; open at the end {result['open_pages_at_end']}; {dict(tally)}")
+    # Offered against placed, per window of the run (the client's clock).
+    rows = clock.rows
+    print(f"  per {window:.0f} s: visitors offered, first tries sent and places given; CPU seconds used by the "
+          f"client, the servers, the worker, this process and the whole machine (of {rows[-1]['cores']} x {window:.0f})")
+    print(f"  {'seconds':>9} {'offered':>8} {'sent':>6} {'placed':>7} {'client':>7} {'servers':>8} {'worker':>7} "
+          f"{'bench':>6} {'machine':>8}")
+    for i in range(1, len(rows)):
+        lo, hi = rows[i - 1]["at"], rows[i]["at"]
+        if hi - lo < 0.5:
+            continue
+        within = lambda t: t is not None and lo <= t < hi  # noqa: E731
+        d = {k: rows[i][k] - rows[i - 1][k] for k in ("crowd", "servers", "worker", "bench", "machine")}
+        print(f"  {lo:4.0f}-{hi:<4.0f} {sum(1 for v in visitors if within(v[0])):>8} "
+              f"{sum(1 for v in visitors if within(v[1])):>6} {sum(1 for v in visitors if within(v[2])):>7} "
+              f"{d['crowd']:>7.1f} {d['servers']:>8.1f} {d['worker']:>7.1f} {d['bench']:>6.1f} {d['machine']:>8.1f}")
+    arrived, end = phases["arrived"], phases["result"]
+    start = phases["started"]
+    cpu = result["cpu"]
+    client_total = cpu["arrivals"] + cpu["live"]
+    servers_arrivals = arrived["servers"] - start["servers"]
+    servers_live = end["servers"] - arrived["servers"]
+    requests = sum(len(v[3]) for v in visitors) + sum(reloads.values()) + sum(1 for v in visitors if v[8] is not None)
+    frames = result["frames"]["arrivals"] + result["frames"]["live"]
+    wall = end["at"] - start["at"]
+    print(f"  CPU, client (bench/crowd.py): {cpu['arrivals']:.1f} s while arriving ({arrived['at'] - start['at']:.1f} s) "
+          f"+ {cpu['live']:.1f} s live ({args.live_seconds:.0f} s) = {client_total / n * 1000:.2f} ms a visitor "
+          f"({requests} requests, {sum(v[6] for v in visitors)} socket opens, {frames} frames)")
+    print(f"  CPU, servers ({args.servers} daphne): {servers_arrivals:.1f} s + {servers_live:.1f} s = "
+          f"{(servers_arrivals + servers_live) / n * 1000:.2f} ms a visitor; worker "
+          f"{end['worker'] - start['worker']:.1f} s; this process (protected site, bench) {end['bench'] - start['bench']:.1f} s; "
+          f"the machine {end['machine'] - start['machine']:.1f} s of {wall * end['cores']:.0f} s "
+          f"({end['cores']} cores x {wall:.0f} s)")
+    return {"client_ms": client_total / n * 1000, "servers_ms": (servers_arrivals + servers_live) / n * 1000,
+            "errors": sum(errors.values()), "cores": end["cores"]}
 
 
 def admissions_per_cycle(queue_id: int) -> tuple[float, int, int, int]:
@@ -333,25 +453,15 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
     from asgiref.sync import sync_to_async
 
     from queueapp.integrity import validate_queue_integrity
+    from queueapp.models import Ticket, TicketStatus
 
     await servers.wait_ready()
     bases = [f"http://127.0.0.1:{port}" for port in servers.ports]
     worker = subprocess.Popen([jt.PYTHON, "manage.py", "queue_worker"], cwd=jt.ROOT, env=jt.ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    visitors: list[Visitor] = []
-    try:
-        stop = asyncio.Event()
-        site = asyncio.create_task(protected_site(args, bases[0], rooms["tickets"][1], stop))
-        visitors = await arrivals(args, bases)
-        await asyncio.sleep(args.live_seconds)
-        stop.set()
-        try:
-            reported = await asyncio.wait_for(site, timeout=120)
-        except TimeoutError:  # a saturated server: report what was measured, not a traceback
-            print("protected site: its reports did not finish within 120 s")
-            reported = -1
-        await asyncio.sleep(2)  # the last frames
-    finally:
+    site = ProtectedSite(bases[0], "tickets", rooms["tickets"][1], args.stay)
+
+    def stop_worker() -> None:
         worker.terminate()
         try:
             worker.wait(30)
@@ -359,29 +469,59 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
             worker.kill()
             worker.wait()
 
+    async def live_over() -> None:
+        """No admissions after this (no worker, no reports whose release admits
+        the next); the pages get the last batch of frames before they go."""
+        stop_reports.set()
+        await asyncio.to_thread(stop_worker)
+        await asyncio.sleep(2)  # LIVE_ROOM_UPDATE_EVERY (0.5 s) and delivery
+
+    stop_reports, stop = asyncio.Event(), asyncio.Event()
+    site_task = asyncio.create_task(site.run(site_port(args), stop_reports, stop))
+    try:
+        result, clock, phases = await crowd(args, servers, worker.pid, live_over)
+    finally:
+        stop_reports.set()
+        stop.set()
+        stop_worker()
+    try:
+        await asyncio.wait_for(site_task, timeout=120)
+    except TimeoutError:  # a saturated server: report what was measured, not a traceback
+        print("protected site: its reports did not finish within 120 s")
+
+    costs = report_crowd(args, result, clock, phases)
     room = rooms["tickets"][0]
     mean, most, admitted, max_inside = await sync_to_async(admissions_per_cycle)(room.queue_id)
-    from queueapp.models import Ticket
-
     admitted_tokens = set(await sync_to_async(lambda: list(Ticket.objects.filter(
         queue_id=room.queue_id, confirmed_at__isnull=False).values_list("token", flat=True)))())
-    live = [v for v in visitors if v.ws is not None]
-    admitted_live = [v for v in live if v.token in admitted_tokens]
-    missed = sum(1 for v in admitted_live if not v.admitted_seen)
-    frames = sum(v.frames for v in live)
-    print(f"live: {args.live_seconds} s; admitted {admitted} (reported done {reported}); admissions per "
-          f"second (worker cycle) mean {mean:.2f} max {most} against rate/60 = {args.rate / 60:.2f}; "
-          f"most inside {max_inside} (max {args.max_inside})")
-    print(f"live pages: {len(live)} sockets, {frames} frames; of the {len(admitted_live)} admitted while "
-          f"their page was open, {len(admitted_live) - missed} showed it live ({missed} missed)")
-    for v in visitors:
-        await v.close()
-
+    expired = await sync_to_async(Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.EXPIRED).count)()
+    visitors = result["visitors"]  # [due, sent, placed, statuses, error, token, sockets, saw, entered]
+    at_once = [v for v in visitors if v[2] is not None and v[5] is None]
+    with_page = [v for v in visitors if v[5] in admitted_tokens]
+    saw = Tally(v[7] for v in with_page)
+    missed = saw[None]
+    entered = Tally(str(v[8]) for v in at_once + with_page)
+    print(f"live: {args.live_seconds:.0f} s after the arrivals; admitted {admitted} (rate {args.rate}/min, at most "
+          f"{args.max_inside} inside, admissions last {args.admission_seconds} s); admissions per second (worker "
+          f"cycle) mean {mean:.2f} max {most} against rate/60 = {args.rate / 60:.2f}; most inside {max_inside}")
+    print(f"live pages: of the {len(with_page)} admitted after their page came, {saw['live']} saw it on their open "
+          f"page, {saw['reconnect']} on reopening its socket, {missed} never ({len(at_once)} more were admitted on "
+          f"arriving); went on to the protected site: {dict(sorted(entered.items()))}; the site let in "
+          f"{len(site.used)}, refused {site.refused}; reported done: {dict(site.reported)}; admissions that "
+          f"lapsed unreported: {expired}")
     if args.capacity_arrivals:
+        before = servers.cpu_seconds()
         rate, p50 = await arrival_capacity(args, bases)
+        alone_ms = (servers.cpu_seconds() - before) / args.capacity_arrivals * 1000
         print(f"baseline, same run, after the crowd: the servers place {rate:.0f} arrivals a second "
-              f"({args.capacity_arrivals} browsers, {args.capacity_concurrency} at a time; p50 {p50:.0f} ms) "
-              f"against the {args.visitors / args.arrival_seconds:.0f} a second offered")
+              f"({args.capacity_arrivals} browsers, {args.capacity_concurrency} at a time; p50 {p50:.0f} ms; "
+              f"servers' CPU {alone_ms:.2f} ms an arrival) against the "
+              f"{args.visitors / args.arrival_seconds:.0f} a second offered")
+    offered = args.visitors / args.arrival_seconds
+    print(f"the crowd's CPU at the offered {offered:.0f}/s: client {costs['client_ms']:.2f} + servers "
+          f"{costs['servers_ms']:.2f} ms a visitor (as measured in this run, back-offs and sockets included) x "
+          f"{offered:.0f}/s = {(costs['client_ms'] + costs['servers_ms']) * offered / 1000:.2f} cores busy, "
+          f"of the {costs['cores']} this machine has (client alone {costs['client_ms'] * offered / 1000:.2f})")
     samples = await time_to_admit_next(args, bases[0], rooms)
     big, small = samples["next-big"], samples["next-small"]
     print(f"time to admit the next (POST release over HTTP, which admits the next before it answers), "
@@ -396,9 +536,8 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
     print(f"integrity problems: {len(problems)}")
     for problem in problems[:10]:
         print("  ", problem)
-    failed = sum(1 for v in visitors if v.error)
-    ok = (not failed and max_inside <= args.max_inside and not missed and not problems
-          and all(v.ws is not None or v.admitted_seen for v in visitors))
+    ok = (not costs["errors"] and max_inside <= args.max_inside and not missed and not problems
+          and not site.refused)
     return 0 if ok else 1
 
 
@@ -417,10 +556,13 @@ def main() -> None:
     parser.add_argument("--capacity-concurrency", type=int, default=32)
     parser.add_argument("--port", type=int, default=8740)
     parser.add_argument("--pool-max", type=int, default=20)
+    parser.add_argument("--admission-seconds", type=int, default=60,
+                        help="how long an admission lasts unless the site reports it (an unfollowed one lapses)")
+    parser.add_argument("--cpu-every", type=float, default=10.0, help="seconds between CPU readings")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per visitor
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the protected site's visitors
     jt.recreate_database()
     jt.manage("migrate", "--noinput", "-v", "0")
     jt.setup_django()
