@@ -104,11 +104,13 @@ define debian_tool
 	  else echo "$(2) is not installed: $(3) will be skipped (apt-get install $(2))"; fi; }
 endef
 
-# Debian's Chromium for the browser tests (never a downloaded browser build), and
-# GNU gettext's xgettext (tests/test_translations.py extracts the code's messages).
+# Debian's Chromium for the browser tests (never a downloaded browser build),
+# GNU gettext's xgettext (tests/test_translations.py extracts the code's messages),
+# and nginx, the proxy docker-compose puts in front of daphne (tests/test_proxy_split.py).
 browser:
 	$(call debian_tool,chromium,chromium,the browser tests)
 	$(call debian_tool,xgettext,gettext,the message extraction test)
+	$(call debian_tool,nginx,nginx,the tests through the proxy)
 
 test: install browser translations
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null || \

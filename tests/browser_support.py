@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -83,8 +84,11 @@ class Daphne:
 
 
 @contextmanager
-def run_daphne(database_url: str, *, app: str = "config.asgi:application", **extra_env: str):
-    """daphne serving `app` (config.asgi) on a free loopback port; yields a `Daphne`, stops it."""
+def run_daphne(database_url: str, *, app: str = "config.asgi:application", port: int | None = None,
+               argv: Callable[[int], list[str]] | None = None, **extra_env: str):
+    """daphne serving `app` (config.asgi) on `port` (default: a free loopback port);
+    yields a `Daphne`, stops it. `argv(port)`: another command line (the deployed
+    one: tests/proxy_support.py)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -96,10 +100,11 @@ def run_daphne(database_url: str, *, app: str = "config.asgi:application", **ext
         **extra_env,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    port = free_port()
+    port = port or free_port()
     daphne = str(Path(sys.executable).with_name("daphne"))
+    command = argv(port) if argv else [daphne, "-b", "127.0.0.1", "-p", str(port), app]
     log = tempfile.TemporaryFile()  # a pipe nobody reads would block the server once full
-    proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), app],
+    proc = subprocess.Popen(command,
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_port(port, proc, log)
