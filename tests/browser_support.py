@@ -71,7 +71,7 @@ def serve(database_url: str, **extra_env: str):
 
 
 class Daphne:
-    """A daphne subprocess: `url`, `proc`, and `log()` (its stderr so far)."""
+    """A daphne subprocess (or nginx: tests/proxy_support.py): `url`, `proc`, and `log()` (its stderr so far)."""
 
     def __init__(self, proc: subprocess.Popen, port: int, log):
         self.proc, self.port, self._log = proc, port, log

@@ -74,20 +74,10 @@ def nginx_conf(**values: str) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-class Proxy:
-    def __init__(self, proc: subprocess.Popen, port: int, log):
-        self.proc, self.port, self._log = proc, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}"
-
-    def log(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-
 @contextmanager
 def run_proxy(web_port: int, live_port: int, port: int | None = None):
-    """nginx with deploy/nginx.conf in front of web and live on loopback; yields a `Proxy`."""
+    """nginx with deploy/nginx.conf in front of web and live on loopback; yields it
+    as a `Daphne` would be (`url`, `ws_url`, `port`, `proc`, `log()`)."""
     if NGINX is None:
         raise RuntimeError("nginx is not installed (make browser installs Debian's nginx)")
     port = port or free_port()
@@ -100,7 +90,7 @@ def run_proxy(web_port: int, live_port: int, port: int | None = None):
                             stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_port(port, proc, log)
-        yield Proxy(proc, port, log)
+        yield Daphne(proc, port, log)
     finally:
         if proc.poll() is None:
             proc.terminate()  # a fast stop: open WebSockets are not waited for
