@@ -4,6 +4,8 @@
     .venv/bin/python bench/restart.py --screens 500 --servers 1 --signals term --scopes all   # quick check
     .venv/bin/python bench/restart.py --reuse ...                # keep the tickets seeded by an earlier run
     .venv/bin/python bench/restart.py --screens 2000 --servers 1 --variants off,on,off,on ...  # A/B in one run
+    .venv/bin/python bench/restart.py --servers 1 --variants on/1024+20/ours/same,on/1024+20/ours/proxy
+        # production's arrangement (nginx in front of a daphne for /ws/ and one for HTTP) beside one process
 
 Uses PostgreSQL `queueapp_bench` and Redis db 6 (BENCH_DATABASE_URL, BENCH_REDIS_URL),
 the same seeded queue as bench/live_fanout.py, the pub/sub Redis layer, and
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import random
 import signal
@@ -54,6 +57,7 @@ from bench.live_fanout import (  # noqa: E402
     frame_template,
     http_post, join_short, pct, raise_file_limit, seed, setup_django, wait_port,
 )
+from tests.proxy_support import run_proxy  # noqa: E402
 
 OPEN_TIMEOUT = 10.0  # seconds a phone waits for a handshake before counting it failed
 HTMX_BACKOFF = (0.5, 60.0, 0.3)  # htmx 4's hx-ws defaults: first, most (s), ± jitter
@@ -252,23 +256,34 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
     # for staff (a proxy sends non-/ws/ requests there), so staff's connections
     # never queue in the kernel among the phones'. "process": HTTP served by a
     # daphne process of its own (the same app; no screen connects to it).
+    # "proxy": production's arrangement (docker-compose.yml): nginx with
+    # deploy/nginx.conf in front, /ws/ to the phones' process, the rest to a
+    # daphne of its own; phones and staff both go through nginx.
+    if staff_via == "proxy" and count != 1:
+        raise SystemExit("staff via proxy: one phones' process (deploy/nginx.conf has one live upstream)")
     staff_port = free_port() if staff_via == "listener" else None
     servers = [Server("pubsub", name=f"restart{i}", backlog=backlog, extra_env=env,
                       extra_args=("-e", f"tcp:port={staff_port}:interface={HOST}") if staff_port and i == 0 else ())
                for i in range(count)]
-    http_server = Server("pubsub", extra_args=(), name="restart-http", extra_env=env) if staff_via == "process" else None
+    http_server = (Server("pubsub", extra_args=(), name="restart-http", extra_env=env,
+                          backlog=backlog if staff_via == "proxy" else None)
+                   if staff_via in ("process", "proxy") else None)
+    exits = contextlib.ExitStack()
+    proxy = exits.enter_context(run_proxy(http_server.port, servers[0].port)) if staff_via == "proxy" else None
     # The background worker, as in production: its tick (every 3 s) is what
     # repairs a screen that missed a message (the pub/sub layer drops what is
     # published while a process (re)subscribes).
     worker = subprocess.Popen([PY, "manage.py", "queue_worker"], cwd=ROOT, env=bench_env("pubsub"),
                               stdout=subprocess.DEVNULL, stderr=open("/tmp/bench_restart_worker.log", "a"))
     staff = (StaffDoor(staff_port, servers[0].key) if staff_port else
+             StaffDoor(proxy.port, http_server.key) if proxy else
              http_server if http_server else servers[0])
     stats = Stats()
     tokens = await asyncio.to_thread(lambda: list(expected_positions(ids["long"]))[:args.screens])
     phones = [Phone(t, i % count) for i, t in enumerate(tokens)]
-    urls = [f"ws://{HOST}:{s.port}/ws/ticket/{{token}}/" for s in servers]
-    origin = f"http://{HOST}:{servers[0].port}"
+    doors = [proxy] if proxy else servers
+    urls = [f"ws://{HOST}:{s.port}/ws/ticket/{{token}}/" for s in doors]
+    origin = f"http://{HOST}:{doors[0].port}"
     try:
         await http_post(staff.port, f"/bench/complete/{ids['small']}", staff.key)  # warm up
         expected = await asyncio.to_thread(expected_positions, ids["long"])
@@ -306,6 +321,7 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
             if p.task:
                 p.task.cancel()
         await asyncio.gather(*(p.task for p in phones if p.task), return_exceptions=True)
+        exits.close()
         for s in servers + ([http_server] if http_server else []):
             s.stop()
         worker.terminate()
@@ -412,8 +428,11 @@ def parse_args():
                         "/<listen backlog>, optionally +<accepts per loop turn> (LIVE_ACCEPTS_PER_TURN), "
                         "optionally /<phones' back-off: ours (default: as our pages configure htmx) or htmx "
                         "(its defaults)>, optionally /<where staff's HTTP goes: same (default), listener (a "
-                        "second port of the first process) or process (a daphne of its own)>, e.g. "
-                        "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process' "
+                        "second port of the first process), process (a daphne of its own) or proxy (as docker-compose: "
+                        "nginx with deploy/nginx.conf in front of the phones' daphne and a daphne for HTTP; "
+                        "phones and staff through nginx; --servers 1)>, e.g. "
+                        "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process', "
+                        "'on/1024+20/ours/same,on/1024+20/ours/proxy' "
                         "(no backlog: daphne -b -p, Twisted's 50; make run: on/1024+20)")
     return p.parse_args()
 
