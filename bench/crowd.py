@@ -100,6 +100,8 @@ class Http(asyncio.Protocol):
     def request(self, data: bytes) -> asyncio.Future:
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
+        if self.buffer:  # (an answer that came before it was asked for: read it now)
+            self.data_received(b"")
         return self.waiter
 
     def data_received(self, data: bytes) -> None:
