@@ -412,7 +412,8 @@ def main() -> None:
     parser.add_argument("--waits", action="store_true",
                         help="sample the servers' database sessions (pg_stat_activity) during the join phases")
     parser.add_argument("--profile", metavar="FILE",
-                        help="record the first server with py-spy into FILE (py-spy collapsed stacks, per thread, on-CPU samples)")
+                        help="record the first server with py-spy into FILE (collapsed stacks per thread; only samples "
+                             "holding the GIL: without --gil py-spy counts idle executor threads as busy)")
     args = parser.parse_args()
 
     recreate_database()
@@ -426,7 +427,7 @@ def main() -> None:
     spy = None
     try:
         if args.profile:
-            spy = subprocess.Popen([str(Path(PYTHON).with_name("py-spy")), "record", "-o", args.profile, "-f", "raw", "--threads",
+            spy = subprocess.Popen([str(Path(PYTHON).with_name("py-spy")), "record", "-o", args.profile, "-f", "raw", "--threads", "--gil",
                                     "-p", str(servers.pids[0])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         code = asyncio.run(run(args, queues, key, servers))
