@@ -21,10 +21,12 @@ from queueapp.live.routing import websocket_urlpatterns  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from queueapp.live.server_tuning import (  # noqa: E402
-    bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log, stop_listening_at_shutdown,
+    body_left_to_the_application, bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
+    stop_listening_at_shutdown,
 )
 
 lazy_autobahn_config_log()
+body_left_to_the_application()
 bounded_accepts(settings.LIVE_ACCEPTS_PER_TURN)
 stop_listening_at_shutdown()
 exit_without_finalizing()

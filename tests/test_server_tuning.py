@@ -1,4 +1,5 @@
-"""queueapp/live/server_tuning.py: the bound on connections taken in per loop turn.
+"""queueapp/live/server_tuning.py: the bound on connections taken in per loop turn;
+daphne's requests leave the body to the application.
 
 A real listening socket (Twisted's own `tcp.Port`) with real client
 connections waiting in its listen queue; the reactor is Twisted's in-memory
@@ -56,3 +57,37 @@ def test_without_a_bound_one_turn_takes_in_the_whole_queue(port_with_waiting_cli
     server_tuning.bounded_accepts(0)
     port.doRead()
     assert factory.built == 60
+
+
+@pytest.fixture
+def restore_web_request():
+    from daphne.http_protocol import WebRequest
+
+    original = WebRequest.__init__
+    yield
+    WebRequest.__init__ = original
+
+
+def test_daphne_hands_a_form_body_over_unparsed(restore_web_request):
+    """Twisted would parse a form POST into `request.args` (and its Content-Type
+    through the email parser) for nothing: daphne passes the raw body on."""
+    from daphne.http_protocol import WebRequest
+    from twisted.web.test.requesthelper import DummyChannel
+
+    server_tuning.body_left_to_the_application()
+    server_tuning.body_left_to_the_application()  # applying it twice does not stack
+    channel = DummyChannel()
+    channel.factory = type("Factory", (), {"server": type("Server", (), {
+        "protocol_connected": lambda self, protocol: None})()})()
+    request = WebRequest(channel)
+    processed = []
+    request.process = lambda: processed.append(True)
+    body = b"username=alice&note=caf%C3%A9"
+    request.requestHeaders.setRawHeaders(b"content-type", [b"application/x-www-form-urlencoded"])
+    request.gotLength(len(body))
+    request.handleContentChunk(body)
+    request.requestReceived(b"POST", b"/login/", b"HTTP/1.1")
+
+    assert processed == [True]
+    assert request.args == {}  # not parsed by Twisted
+    assert request.content.read() == body  # what daphne sends the application, from the start

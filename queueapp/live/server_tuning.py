@@ -127,3 +127,31 @@ def bounded_accepts(most: int) -> None:
 
     doRead.__wrapped__ = original
     tcp.Port.doRead = doRead
+
+
+def body_left_to_the_application() -> None:
+    """Under daphne: Twisted does not parse POST bodies into `request.args`.
+
+    Twisted's `Request.requestReceived` parses every POST with a body: the
+    Content-Type header through the stdlib's email parser (`_parseContentType`,
+    a `Message` and its header registry per request), then a form's whole body
+    into `request.args`. daphne never reads `args`: it hands the raw body to
+    the ASGI application, where Django parses it once. py-spy of daphne under
+    bench/join_throughput.py put ~7 % of a server's samples during the joins
+    (an `application/json` POST) in that header parse alone (issue 9).
+    `parsePOSTFormSubmission=False` is Twisted's own switch for it
+    (`twisted.web.http.Request.__init__`). A malformed multipart body is then
+    answered by Django (400) instead of Twisted dropping the connection.
+    """
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:  # not served by daphne
+        return
+    original = getattr(WebRequest.__init__, "__wrapped__", WebRequest.__init__)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        original(self, *args, **kwargs)
+
+    __init__.__wrapped__ = original
+    WebRequest.__init__ = __init__
