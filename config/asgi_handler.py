@@ -83,10 +83,19 @@ class ReusedThreadASGIHandler(ASGIHandler):
     def __init__(self):
         super().__init__()
         self._idle: list[RequestThread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # Events committed by requests are sent from this loop, not from a
+            # thread of the publisher's own (queueapp/live/publisher.py says why).
+            from queueapp.live import publisher  # imports models: only once Django is set up
+
+            self._loop = loop
+            publisher.set_home_loop(loop)
         thread = self._idle.pop() if self._idle else RequestThread()
         precedence.request_started()  # connecting screens wait meanwhile (staff first)
         try:

@@ -12,6 +12,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from queueapp.live import publisher
 from queueapp.live.publisher import Publisher
 from queueapp.models import Ticket, TicketStatus
+from tests.api_support import fast_password_hashing, kiosk_key  # noqa: F401 (fixtures)
 from queueapp.services import do_call_next, do_join
 
 
@@ -84,7 +85,8 @@ def test_refused_redis_is_retried_and_delivery_resumes_when_it_is_back(queue, co
     assert wait_until(lambda: pub.health()["last_error"] is not None)
     assert "Connect" in pub.health()["last_error"] or "refused" in pub.health()["last_error"]
     # "Redis is back": the next retry uses a layer that works; nothing was lost.
-    pub._thread_layer = InMemoryChannelLayer()
+    for loop in list(pub._layers):
+        pub._layers[loop] = InMemoryChannelLayer()
     assert wait_until(lambda: pub.health()["pending"] == 0)
     health = pub.health()
     assert health["sent"] == 2 and health["failed"] == 0 and health["last_error"] is None
@@ -141,3 +143,33 @@ def test_real_redis_layer_delivers_from_the_publisher_thread(swap):
 
     message = asyncio.run(scenario())
     assert message["type"] == "queue.event" and message["version"] == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_join_served_by_the_asgi_app_is_sent_from_the_servers_loop(queue, kiosk_key, swap):
+    """Under the server (here the ASGI app on a test's loop) the publisher sends
+    from the loop that serves the request: no thread of its own is started."""
+    import asyncio
+    import json
+    import threading
+
+    from config.asgi import application
+    from tests.asgi_client import asgi_request
+
+    layer = InMemoryChannelLayer()
+    swap(Publisher(layer_factory=lambda: layer, in_memory=False))
+    threads_before = sum(t.name == "live-publisher" for t in threading.enumerate())
+
+    async def join_and_listen():
+        channel = await layer.new_channel()
+        await layer.group_add(publisher.group_for_queue(queue.pk), channel)
+        body = json.dumps({}).encode()
+        status, _ = await asgi_request(application, "POST", f"/api/queues/{queue.pk}/tickets", body=body, headers=[
+            (b"content-type", b"application/json"), (b"authorization", f"Bearer {kiosk_key}".encode())])
+        return status, await asyncio.wait_for(layer.receive(channel), 10)
+
+    status, message = asyncio.run(join_and_listen())
+
+    assert status == 201
+    assert message["kind"] == "joined" and message["queue"] == queue.pk and message["version"] == 1
+    assert sum(t.name == "live-publisher" for t in threading.enumerate()) == threads_before

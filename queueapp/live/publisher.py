@@ -4,15 +4,20 @@
 appends the message to a bounded in-process buffer and wakes a sender task;
 it never does I/O itself, so a slow or stopped Redis cannot slow a staff click.
 
-Where the sender runs depends on the layer:
-- Redis layers reach every process, so the sender owns a background thread
-  with its own event loop and its own layer instance (layers are bound to the
-  loop that uses them).
-- The in-memory layer only reaches consumers of this process, and its queues
-  belong to the server's event loop; so the sender runs as a task on that loop
-  (the "home loop", registered by `queueapp.live.hub` when the first screen
-  connects). In a process without screens (the worker) there is nobody to
-  reach, and the message is dropped at once.
+Where the sender runs:
+- In a server process, on the server's own event loop (the "home loop",
+  registered by the HTTP handler, `config.asgi_handler`, on its first request
+  and by `queueapp.live.hub` when the first screen connects), with a layer
+  instance of that loop. The loop is already awake to answer the request
+  (and serves the screens); its sends are asyncio I/O bounded by
+  `SEND_TIMEOUT`, so a slow Redis delays the messages, never the loop.
+  Before, a Redis layer's sends ran on a thread of their own: every event
+  woke that thread's loop and handed the GIL back and forth, ~0.7 ms of CPU
+  per join under daphne (bench/join_throughput.py, issue 9).
+- Elsewhere (the worker, commands, tests without a server loop): the in-memory
+  layer only reaches consumers of this process, and there are none, so the
+  message is dropped at once; a Redis layer reaches every process, so the
+  sender owns a background thread with its own event loop and layer.
 
 Failures are logged, retried with back-off in order, and counted. The buffer
 is bounded: when it is full the oldest message is dropped (counted in
@@ -76,7 +81,7 @@ class Publisher:
         self.outage = Outage("live publisher: channel layer (Redis)", log)
         self._home_loop: asyncio.AbstractEventLoop | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
-        self._thread_layer = None
+        self._layers: dict[asyncio.AbstractEventLoop, object] = {}  # a Redis layer instance per loop
         self._task: asyncio.Task | None = None
 
     # --- called from request threads -------------------------------------------
@@ -138,8 +143,11 @@ class Publisher:
             return 0
 
     def set_home_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The server's loop, where in-memory layer sends must happen."""
+        """The server's loop: every send happens there from now on (in-memory
+        layer sends must; see the module docstring)."""
         with self._lock:
+            if self._home_loop is loop:
+                return
             self._home_loop = loop
         if self._pending:
             try:
@@ -166,9 +174,11 @@ class Publisher:
         return self._in_memory
 
     def _target_loop(self) -> asyncio.AbstractEventLoop | None:
+        home = self._home_loop
+        if home is not None and not home.is_closed():
+            return home
         if self._uses_in_memory():
-            loop = self._home_loop
-            return loop if loop is not None and not loop.is_closed() else None
+            return None
         with self._lock:
             if self._thread_loop is None:
                 self._thread_loop = asyncio.new_event_loop()
@@ -181,9 +191,14 @@ class Publisher:
             from channels.layers import get_channel_layer
 
             return get_channel_layer()
-        if self._thread_layer is None:
-            self._thread_layer = self._layer_factory()
-        return self._thread_layer
+        # Redis layers hold connections bound to the loop that made them.
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            for old in [lp for lp in self._layers if lp.is_closed()]:
+                del self._layers[old]
+            layer = self._layers[loop] = self._layer_factory()
+        return layer
 
     def _kick(self) -> None:
         # Runs on the target loop: start the drain unless it is already running.
@@ -194,6 +209,18 @@ class Publisher:
     async def _drain(self) -> None:
         delay = BACKOFF_FIRST
         while True:
+            target = self._target_loop()
+            if target is not asyncio.get_running_loop():
+                # The home loop was registered meanwhile (a thread's drain of
+                # messages published before the server's first request): it
+                # carries on there, in order. (A send in flight here at that
+                # moment may go out twice; screens ignore a version they have.)
+                if target is not None:
+                    try:
+                        target.call_soon_threadsafe(self._kick)
+                    except RuntimeError:
+                        pass
+                return
             with self._lock:
                 if not self._pending:
                     return
