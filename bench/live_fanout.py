@@ -310,7 +310,7 @@ class Server:
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
             stderr=open(f"/tmp/bench_daphne_{self.name}_{self.port}.log", "a"))
         if wait:
-            wait_port(self.port)
+            wait_port(self.port, 90.0)  # under load a daphne took more than 30 s to listen
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -330,10 +330,14 @@ async def call_latencies(server: Server, counter: int, samples: int, before=None
     return out
 
 
-async def run_layer(layer: str, ids: dict, args, results: dict) -> None:
-    name = layer if args.servers == 1 else f"{layer} x{args.servers}"
-    print(f"\n=== {args.servers} daphne process(es) + {layer} layer", flush=True)
-    servers = [Server(layer) for _ in range(args.servers)]
+async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[str, dict] = ("", {})) -> None:
+    label, extra_env = variant
+    name = (layer if args.servers == 1 else f"{layer} x{args.servers}") + (f" {label}" if label else "")
+    while name in results:  # --repeat: the same set-up again
+        name += "+"
+    print(f"\n=== {args.servers} daphne process(es) + {layer} layer{f' ({label}: {extra_env})' if label else ''}",
+          flush=True)
+    servers = [Server(layer, extra_env=extra_env) for _ in range(args.servers)]
     server = servers[0]  # staff call here; screens are spread over all of them
     try:
         await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)  # warm up
@@ -358,26 +362,86 @@ async def run_layer(layer: str, ids: dict, args, results: dict) -> None:
             connect_s = time.monotonic() - started
             await asyncio.sleep(3)
             per_screen = (sum(rss_kb(s.proc.pid) for s in servers) - base_rss) / n
-            fan, lat, round_max = [], [], []
+            fan, lat, round_max, cpu = [], [], [], 0.0
             for _ in range(args.rounds):
                 await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
                 await asyncio.sleep(0.3)
                 arm(screens)
+                cpu_before = sum(cpu_seconds(s.proc.pid) for s in servers)
                 t0, took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
                 lat.append(took)
                 got = await await_all(screens, t0)
+                cpu += sum(cpu_seconds(s.proc.pid) for s in servers) - cpu_before
                 fan.extend(got)
                 round_max.append(round(max(got, default=float("nan")) * 1000))
                 wrong = sum(1 for s in screens if s.position != s.expect)
                 if wrong:
                     print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
+            cpu_us = cpu / args.rounds / n * 1e6
             results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
-                                 "connect_s": connect_s}
+                                 "connect_s": connect_s, "cpu_us_per_screen": cpu_us}
             print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen", flush=True)
+            print(f"N={n}: server CPU from the call until the last screen was right: {cpu_us:.1f} us per screen "
+                  f"per call (all processes; the machine's load changes it far less than the latencies)", flush=True)
             print(f"N={n}: all screens right after call: {summary_ms(fan)}; last screen per round "
                   f"{round_max} ms", flush=True)
             print(f"N={n}: call next with {n} screens, {args.waiting} waiting: {summary_ms(lat)}", flush=True)
             await close_screens(screens)
+            await asyncio.sleep(1)
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+async def run_together(layer: str, ids: dict, args, results: dict) -> None:
+    """An A/B in which the variants share every moment: one daphne per variant,
+    N screens each (alternate places in the same line), all hearing the same
+    calls at the same time, so the machine's load falls on both alike."""
+    print(f"\n=== together: one daphne + {layer} layer per variant, the same calls: "
+          f"{', '.join(f'{name} {env}' for name, env in args.variant)}", flush=True)
+    servers = [Server(layer, extra_env=env, name=f"{layer}-{name}") for name, env in args.variant]
+    names = [name for name, _env in args.variant]
+    server = servers[0]  # staff call here; every server hears the call through Redis
+    try:
+        await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)  # warm up
+        for n in args.sizes:
+            from queueapp.selectors import waiting_tickets
+
+            k = len(servers)
+            tokens = await asyncio.to_thread(
+                lambda: list(waiting_tickets(ids["long"]).values_list("token", flat=True)[
+                    args.rounds + 2:args.rounds + 2 + n * k]))
+            screens = {}
+            for i, srv in enumerate(servers):
+                screens[i] = await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/" for t in tokens[i::k]],
+                                                f"http://{HOST}:{srv.port}")
+            await asyncio.sleep(3)
+            everyone = [s for group in screens.values() for s in group]
+            fan = {i: [] for i in screens}
+            last = {i: [] for i in screens}
+            cpu = {i: 0.0 for i in screens}
+            for _ in range(args.rounds):
+                await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
+                await asyncio.sleep(0.3)
+                arm(everyone)
+                before = [cpu_seconds(s.proc.pid) for s in servers]
+                t0, _took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
+                for i, group in screens.items():
+                    got = await await_all(group, t0)
+                    fan[i].extend(got)
+                    last[i].append(round(max(got, default=float("nan")) * 1000))
+                await asyncio.sleep(0.2)  # the slower server's last writes
+                for i, srv in enumerate(servers):
+                    cpu[i] += cpu_seconds(srv.proc.pid) - before[i]
+                wrong = sum(1 for s in everyone if s.position != s.expect)
+                if wrong:
+                    print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
+            for i, name in enumerate(names):
+                cpu_us = cpu[i] / args.rounds / n * 1e6
+                results.setdefault(f"together {name}", {})[n] = {"fanout": fan[i], "cpu_us_per_screen": cpu_us}
+                print(f"N={n} {name}: all screens right after call: {summary_ms(fan[i])}; last screen per round "
+                      f"{last[i]} ms; server CPU {cpu_us:.1f} us per screen per call", flush=True)
+            await close_screens(everyone)
             await asyncio.sleep(1)
     finally:
         for srv in servers:
@@ -441,17 +505,21 @@ async def run_bare(args, template_file: str, results: dict) -> None:
             screens = await open_screens([f"ws://{HOST}:{port}/s?start={1000 + i}" for i in range(n)],
                                          f"http://{HOST}:{port}")
             control = await connect(f"ws://{HOST}:{port}/control", compression=None, ping_interval=None)
-            fan = []
+            fan, cpu = [], 0.0
             for step in range(1, args.rounds + 1):
                 await asyncio.sleep(0.3)
                 arm(screens)
+                cpu_before = cpu_seconds(proc.pid)
                 t0 = time.time()
                 await control.send(str(step))
                 await asyncio.wait_for(control.recv(), 60)
                 fan.extend(await await_all(screens, t0))
+                cpu += cpu_seconds(proc.pid) - cpu_before
             await control.close()
-            results.setdefault("bare", {})[n] = {"fanout": fan}
+            cpu_us = cpu / args.rounds / n * 1e6
+            results.setdefault("bare", {})[n] = {"fanout": fan, "cpu_us_per_screen": cpu_us}
             print(f"N={n}: all screens right after broadcast: {summary_ms(fan)}", flush=True)
+            print(f"N={n}: server CPU per screen per broadcast: {cpu_us:.1f} us", flush=True)
             await close_screens(screens)
             await asyncio.sleep(1)
     finally:
@@ -471,14 +539,27 @@ async def main(args) -> None:
     Path(template_file).write_text(await asyncio.to_thread(frame_template))
     if not args.skip_bare:
         await run_bare(args, template_file, results)
-    for layer in args.layers:
-        await run_layer(layer, ids, args, results)
+    for _repeat in range(args.repeat):
+        for layer in args.layers:
+            if args.together:
+                await run_together(layer, ids, args, results)
+                continue
+            for variant in args.variant or [("", {})]:
+                await run_layer(layer, ids, args, results, variant)
     print("\n=== summary (seconds)")
     print(json.dumps({layer: {str(k): ({m: (round(pct(v, 50), 4), round(pct(v, 99), 4), round(max(v), 4))
                                         if isinstance(v, list) and v else v for m, v in val.items()}
                                        if isinstance(val, dict) else (round(pct(val, 50), 4), round(pct(val, 99), 4)))
                               for k, val in res.items()}
                       for layer, res in results.items()}, indent=1))
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, _, pairs = text.partition(":")
+    env = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
+    if not name or any(not key for key in env):
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE]")
+    return name, env
 
 
 def parse_args():
@@ -491,6 +572,12 @@ def parse_args():
     p.add_argument("--servers", default=1, type=int, help="daphne processes sharing the Redis layer")
     p.add_argument("--reuse", action="store_true", help="keep the tickets seeded by an earlier run")
     p.add_argument("--skip-bare", action="store_true")
+    p.add_argument("--variant", action="append", type=parse_variant, metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                   help="an A/B in one run: the server(s) once per variant, with these environment variables "
+                        "(e.g. --variant stock:LIVE_DIRECT_SEND=0 --variant direct:LIVE_DIRECT_SEND=1)")
+    p.add_argument("--repeat", default=1, type=int, help="run the variants this many times, alternating")
+    p.add_argument("--together", action="store_true",
+                   help="the variants' servers side by side, N screens each, hearing the same calls")
     p.add_argument("--bare-server", nargs=2, metavar=("PORT", "TEMPLATE"), help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -500,6 +587,9 @@ if __name__ == "__main__":
     if arguments.bare_server:
         bare_server_main(int(arguments.bare_server[0]), arguments.bare_server[1])
     else:
-        if max(arguments.sizes) + arguments.rounds + 2 > arguments.waiting:
+        if arguments.together and len(arguments.variant or []) < 2:
+            sys.exit("--together needs two --variant or more")
+        if max(arguments.sizes) * (len(arguments.variant) if arguments.together else 1) \
+                + arguments.rounds + 2 > arguments.waiting:
             sys.exit("--waiting must exceed the largest size plus the rounds")
         asyncio.run(main(arguments))

@@ -217,6 +217,11 @@ LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)
 # in development runs (likely, not shown: a deep queue serves phones that already
 # gave up): 0 and the default backlog are the fallback.
 LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 20, kind=int)
+# Under daphne, live screens' frames are written straight to their sockets
+# (queueapp/live/wire.py) instead of through Channels', daphne's and autobahn's
+# send path and Twisted's write-later. Off only to measure what it gives
+# (bench/live_fanout.py --variant stock:LIVE_DIRECT_SEND=0 --variant direct:LIVE_DIRECT_SEND=1).
+LIVE_DIRECT_SEND = env_bool("LIVE_DIRECT_SEND", True)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -35,6 +35,7 @@ from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import translation
 
@@ -50,6 +51,7 @@ from .codes import (
 )
 from .hub import Hub, SharedRender
 from .publisher import group_for_queue
+from .wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     queue_groups: list[str]
     staff_screen = False  # staff's screens go before public ones (precedence.py)
+    wire: Wire | None = None  # the direct path to the socket under daphne (wire.py), once accepted
 
     async def dispatch(self, message) -> None:
         """Channels' `dispatch` without its `aclose_old_connections()` before
@@ -107,6 +110,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not self.staff_screen:
             await precedence.after_http()  # staff's requests first (precedence.py)
         await self.accept()
+        if settings.LIVE_DIRECT_SEND:
+            self.wire = Wire.behind(self.base_send)
         self.hub.screens.add(self)
         try:
             refusal = await self.prepare()
@@ -156,14 +161,31 @@ class LiveConsumer(AsyncWebsocketConsumer):
             work.cancel()
 
     async def send_frame(self, text: str) -> None:
+        if self.send_frame_now(text):
+            return
         try:
             await self.send(text_data=text)
         except Disconnected:
-            # The phone closed (autobahn answered its close frame and dropped
-            # the TCP) but daphne has not yet told us (`websocket.disconnect`
-            # comes a loop turn later): an expected event, ~1,000 per storm of
-            # phones giving up, not a fault. Other errors still propagate.
-            log.debug("%s: the phone left before its frame was sent", self.kind)
+            self._left_early()
+
+    def send_frame_now(self, text: str) -> bool:
+        """Write a frame straight to the socket (under daphne, wire.py), without
+        a coroutine: the hub's fan-out calls this for thousands of screens in a
+        row. False if this screen has no direct path: then `send_frame`."""
+        if self.wire is None:
+            return False
+        try:
+            self.wire.write(text)
+        except Disconnected:
+            self._left_early()
+        return True
+
+    def _left_early(self) -> None:
+        # The phone closed (autobahn answered its close frame and dropped
+        # the TCP) but daphne has not yet told us (`websocket.disconnect`
+        # comes a loop turn later): an expected event, ~1,000 per storm of
+        # phones giving up, not a fault. Other errors still propagate.
+        log.debug("%s: the phone left before its frame was sent", self.kind)
 
     # --- from the hub (synchronous: runs once per screen per broadcast) ----------
     def on_queue_messages(self, messages: list[dict]) -> list[str]:

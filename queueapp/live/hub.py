@@ -399,7 +399,8 @@ class Hub:
         for screen in list(self.members.get(group, ())):
             try:
                 for frame in screen.on_queue_messages(messages):
-                    await screen.send_frame(frame)  # (daphne writes without suspending)
+                    if not screen.send_frame_now(frame):  # straight to the socket (wire.py)
+                        await screen.send_frame(frame)  # the ASGI path (daphne writes without suspending)
             except Exception:  # one broken screen must not stop the others
                 log.exception("live screen failed on %s", messages[-1].get("type"))
             if time.perf_counter() - slice_started > YIELD_EVERY:
