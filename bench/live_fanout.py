@@ -12,7 +12,13 @@ by the server exactly as a Django view would). Measures, per channel layer:
   `websockets` server sending the same frames to the same N clients;
 - call-next latency (p50/p99) with 0 screens and a near-empty queue, with 0
   screens and --waiting tickets, and with N screens and --waiting tickets;
-- server memory per idle connected screen (RSS delta / N).
+- server memory per idle connected screen: RSS delta / N, and the slope
+  between N/2 and N screens in the same process (without its fixed costs);
+- server CPU per screen per call (less sensitive to the machine's load than
+  the latencies).
+A/B in one run: `--variant NAME:ENV=VALUE` (twice or more) runs the server
+once per variant; with `--together`, side by side, N screens each, all hearing
+the same calls at the same moments.
 Every wait is bounded in time; only loopback addresses are used.
 """
 
@@ -354,14 +360,22 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
                 lambda: list(waiting_tickets(ids["long"]).values_list("token", flat=True)[
                     args.rounds + 2:args.rounds + 2 + n]))
             base_rss = sum(rss_kb(s.proc.pid) for s in servers)
-            started = time.monotonic()
-            screens = []
-            for i, srv in enumerate(servers):
-                screens += await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/"
-                                               for t in tokens[i::len(servers)]], f"http://{HOST}:{srv.port}")
-            connect_s = time.monotonic() - started
-            await asyncio.sleep(3)
-            per_screen = (sum(rss_kb(s.proc.pid) for s in servers) - base_rss) / n
+            # In two halves, RSS measured after each: the plain figure (RSS
+            # delta / N) carries the process's first-use growth (caches,
+            # allocator arenas, thread stacks), the slope between the halves
+            # only what one more screen costs.
+            half = n // 2
+            screens, rss_at, connect_s = [], [], 0.0
+            for part in (tokens[:half], tokens[half:]):
+                started = time.monotonic()
+                for i, srv in enumerate(servers):
+                    screens += await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/"
+                                                   for t in part[i::len(servers)]], f"http://{HOST}:{srv.port}")
+                connect_s += time.monotonic() - started
+                await asyncio.sleep(3)
+                rss_at.append(sum(rss_kb(s.proc.pid) for s in servers))
+            per_screen = (rss_at[1] - base_rss) / n
+            slope = (rss_at[1] - rss_at[0]) / (n - half)
             fan, lat, round_max, cpu = [], [], [], 0.0
             for _ in range(args.rounds):
                 await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
@@ -379,8 +393,9 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
                     print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
             cpu_us = cpu / args.rounds / n * 1e6
             results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
-                                 "connect_s": connect_s, "cpu_us_per_screen": cpu_us}
-            print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen", flush=True)
+                                 "kb_per_more_screen": slope, "connect_s": connect_s, "cpu_us_per_screen": cpu_us}
+            print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen "
+                  f"(RSS delta / N); {slope:.1f} KB per screen between {half} and {n} (the slope)", flush=True)
             print(f"N={n}: server CPU from the call until the last screen was right: {cpu_us:.1f} us per screen "
                   f"per call (all processes; the machine's load changes it far less than the latencies)", flush=True)
             print(f"N={n}: all screens right after call: {summary_ms(fan)}; last screen per round "
