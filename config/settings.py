@@ -280,12 +280,17 @@ LOGGING = {
 # --- Cache and rate limits (pages engineer) --------------------------------
 # The cache holds the per-client ticket counters (queueapp.ratelimit). With
 # Redis it is shared by every web process; otherwise each process counts alone.
+# One pool of at most REDIS_CACHE_CONNECTIONS connections per process, shared
+# by its threads (config/redis_cache.py says why); a thread finding them all
+# busy waits up to 5 s for one.
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_PREFIX,
+            "OPTIONS": {"max_connections": env_number("REDIS_CACHE_CONNECTIONS", 16, kind=int, minimum=1),
+                        "timeout": 5},
         }
     }
 else:
