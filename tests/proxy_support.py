@@ -82,6 +82,7 @@ def run_proxy(web_port: int, live_port: int, port: int | None = None):
         raise RuntimeError("nginx is not installed (make browser installs Debian's nginx)")
     port = port or free_port()
     prefix = tempfile.mkdtemp(prefix="queue-nginx-")
+    os.chmod(prefix, 0o755)  # run as root, nginx's workers (nobody) keep large answers in its temp directories
     conf = Path(prefix) / "nginx.conf"
     conf.write_text(nginx_conf(LISTEN=f"127.0.0.1:{port}", WEB_UPSTREAM=f"127.0.0.1:{web_port}",
                                LIVE_UPSTREAM=f"127.0.0.1:{live_port}"))
