@@ -138,8 +138,6 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Threads in the concurrency tests need a real file, not shared-cache memory.
     _db["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    from config.postgresql.session import reset_session
-
     # Persistent connections leak under ASGI; psycopg's pool does not.
     _db["CONN_MAX_AGE"] = 0
     # The stock backend, plus a shorter pool wait for public arrivals (queueapp.overload).
@@ -151,11 +149,11 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env_number("DB_POOL_TIMEOUT", 20.0),
         }
     }
-    # A request's SET must not reach the next borrower of the connection
-    # (one round trip per returned connection; off only to measure it).
-    if env_bool("DB_POOL_RESET", True):
-        _db["OPTIONS"]["pool"]["reset"] = reset_session
 DATABASES = {"default": _db}
+# PostgreSQL: a request's SET must not reach the next borrower of a pooled
+# connection. config/postgresql/base.py resets each connection as it goes back
+# (one round trip, on the returning thread; off only to measure it).
+DB_POOL_RESET = env_bool("DB_POOL_RESET", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------

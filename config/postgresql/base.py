@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend (psycopg pool) with a per-request bound on the pool wait.
+"""Django's PostgreSQL backend (psycopg pool) with a per-request bound on the pool wait,
+and each connection's session reset as it goes back to the pool.
 
 `queueapp.overload.short_pool_wait` sets `POOL_WAIT` for a public view: its
 connection then comes within that many seconds or `getconn` raises the pool's
@@ -8,9 +9,12 @@ answers with a 503. Everything else waits the pool's own `timeout`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 from queueapp.overload import POOL_WAIT
+
+from .session import before_return
 
 
 class _BoundedWait:
@@ -30,6 +34,13 @@ class _BoundedWait:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def _close(self):
+        # The session reset on the returning thread, before the pool takes the
+        # connection back (config/postgresql/session.py says why not the pool's).
+        if self.connection is not None and settings.DB_POOL_RESET and self.pool is not None:
+            before_return(self.connection)
+        return super()._close()
+
     @property
     def pool(self):
         pool = super().pool
