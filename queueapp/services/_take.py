@@ -117,5 +117,14 @@ def written_in_one(queue: Queue, ticket: Ticket, row: tuple, *, actor=None) -> Q
                        actor=actor if getattr(actor, "is_authenticated", False) else None,
                        data=event_payload(ticket=ticket, entered_line=entered))
     event._state.adding, event._state.db = False, connection.alias
+    # The alerts' decision runs here in autocommit, after the statement
+    # committed, where `record_event` runs it inside the transaction. Right for
+    # a JOINED event, which makes no outbox row, so there is nothing to commit
+    # with it: no webhook wants it (the caller has just read that; a location
+    # with one takes the locked path), the new ticket has no contact yet (and
+    # `alerts.decide.PATIENT_MESSAGE` has no JOINED), and `on_event` skips the
+    # "ahead" thresholds for a join (it enters at the back; nobody moves up).
+    # Should a join ever make rows, they must be written by the statement (as
+    # the webhook's would be on the locked path) or the join take that path.
     announce_event(event, queue=queue, ticket=ticket, entered_line=entered, webhooks=[])
     return event
