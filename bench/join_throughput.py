@@ -26,7 +26,7 @@ What it does, all on loopback:
    exactly 1..N (no duplicate, none missing), `validate_queue_integrity` clean.
 
 Prints requests/s, latency p50/p99 and the daphne processes' CPU time per request
-for each phase, the ratios the targets are stated in (/healthz vs the bare view,
+for each phase (and how much of it their main threads, the event loops, used), the ratios the targets are stated in (/healthz vs the bare view,
 join CPU vs /healthz CPU, joins vs the raw-SQL ceiling, 8 queues vs 1), the load
 average before and after, and exits non-zero if any join failed or any number is
 duplicated or missing. Every wait is bounded in time; the servers are stopped on exit.
@@ -221,6 +221,19 @@ class Servers:
         """CPU time (user + system) the servers have used so far."""
         return process_cpu_seconds(self.pids)
 
+    def loop_cpu_seconds(self) -> float:
+        """CPU time of the servers' main threads so far: daphne's event loop
+        (and what runs on it: Twisted's HTTP parsing, the ASGI handler, our
+        inline middleware, the live publisher's sends). The rest of
+        `cpu_seconds` is the request threads' (the views) and helper threads'."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/task/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -306,8 +319,10 @@ def check_numbers(queue_id: int) -> tuple[int, int, int, list]:
 def line(name: str, result: dict) -> str:
     codes = ", ".join(f"{k}: {v}" for k, v in sorted(result["statuses"].items(), key=str))
     return (f"{name:<22} {result['rate']:>8.0f}/s   p50 {result['p50']:>7.1f} ms   "
-            f"p99 {result['p99']:>7.1f} ms   server CPU {result['cpu_ms']:>5.1f} ms/request   "
-            f"({codes}; {result['elapsed']:.1f} s)")
+            f"p99 {result['p99']:>7.1f} ms   server CPU {result['cpu_ms']:>5.1f} ms/request"
+            + (f" (event loop {result['loop_cpu_ms']:.1f}, other threads "
+               f"{result['cpu_ms'] - result['loop_cpu_ms']:.1f})" if "loop_cpu_ms" in result else "")
+            + f"   ({codes}; {result['elapsed']:.1f} s)")
 
 
 async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) -> int:
@@ -337,10 +352,11 @@ async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) ->
                                                         application_name="bench-sampler")
 
     async def http_phase(name: str, urls: list[str], method: str, **kw) -> None:
-        cpu = servers.cpu_seconds()
+        cpu, loop_cpu = servers.cpu_seconds(), servers.loop_cpu_seconds()
         sampling = asyncio.create_task(sample_waits(sampler)) if sampler and method == "POST" else None
         results[name] = await fire(urls, args.joins, args.concurrency, method, **kw)
         results[name]["cpu_ms"] = (servers.cpu_seconds() - cpu) / args.joins * 1000
+        results[name]["loop_cpu_ms"] = (servers.loop_cpu_seconds() - loop_cpu) / args.joins * 1000
         if sampling is not None:
             sampling.cancel()
             waits[name] = await sampling
