@@ -366,26 +366,38 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
             # only what one more screen costs.
             half = n // 2
             screens, rss_at, connect_s = [], [], 0.0
+            server_of: list[int] = []  # index of the server each screen is connected to
             for part in (tokens[:half], tokens[half:]):
                 started = time.monotonic()
                 for i, srv in enumerate(servers):
-                    screens += await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/"
-                                                   for t in part[i::len(servers)]], f"http://{HOST}:{srv.port}")
+                    opened = await open_screens([f"ws://{HOST}:{srv.port}/ws/ticket/{t}/"
+                                                 for t in part[i::len(servers)]], f"http://{HOST}:{srv.port}")
+                    screens += opened
+                    server_of += [i] * len(opened)
                 connect_s += time.monotonic() - started
                 await asyncio.sleep(3)
                 rss_at.append(sum(rss_kb(s.proc.pid) for s in servers))
             per_screen = (rss_at[1] - base_rss) / n
             slope = (rss_at[1] - rss_at[0]) / (n - half)
             fan, lat, round_max, cpu = [], [], [], 0.0
+            cpu_each = [0.0] * len(servers)  # per process: do they share the work evenly?
+            first_each: list[list[float]] = [[] for _ in servers]  # ... and hear the call at the same time?
+            last_each: list[list[float]] = [[] for _ in servers]
             for _ in range(args.rounds):
                 await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
                 await asyncio.sleep(0.3)
                 arm(screens)
-                cpu_before = sum(cpu_seconds(s.proc.pid) for s in servers)
+                cpu_before = [cpu_seconds(s.proc.pid) for s in servers]
                 t0, took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
                 lat.append(took)
                 got = await await_all(screens, t0)
-                cpu += sum(cpu_seconds(s.proc.pid) for s in servers) - cpu_before
+                for i, srv in enumerate(servers):
+                    cpu_each[i] += cpu_seconds(srv.proc.pid) - cpu_before[i]
+                    mine = [s.reached - t0 for s, k in zip(screens, server_of) if k == i and s.reached is not None]
+                    if mine:
+                        first_each[i].append(min(mine))
+                        last_each[i].append(max(mine))
+                cpu = sum(cpu_each)
                 fan.extend(got)
                 round_max.append(round(max(got, default=float("nan")) * 1000))
                 wrong = sum(1 for s in screens if s.position != s.expect)
@@ -397,9 +409,16 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
             print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen "
                   f"(RSS delta / N); {slope:.1f} KB per screen between {half} and {n} (the slope)", flush=True)
             print(f"N={n}: server CPU from the call until the last screen was right: {cpu_us:.1f} us per screen "
-                  f"per call (all processes; the machine's load changes it far less than the latencies)", flush=True)
+                  f"per call (all processes; the machine's load changes it far less than the latencies)"
+                  + (f"; per process {', '.join(f'{c / args.rounds * 1000:.0f}' for c in cpu_each)} ms a call"
+                     if len(servers) > 1 else ""), flush=True)
             print(f"N={n}: all screens right after call: {summary_ms(fan)}; last screen per round "
                   f"{round_max} ms", flush=True)
+            if len(servers) > 1:
+                for i in range(len(servers)):
+                    print(f"N={n}: process {i + 1}: first screen right per round "
+                          f"{[round(x * 1000) for x in first_each[i]]} ms, last {[round(x * 1000) for x in last_each[i]]} ms"
+                          f"{' (staff call here)' if i == 0 else ''}", flush=True)
             print(f"N={n}: call next with {n} screens, {args.waiting} waiting: {summary_ms(lat)}", flush=True)
             await close_screens(screens)
             await asyncio.sleep(1)
