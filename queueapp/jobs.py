@@ -6,7 +6,8 @@ from __future__ import annotations
 from .live import publisher, reads
 from .services.bookings import do_mark_missed_bookings
 from .services.retention import purge_due_locations
-from .services.rooms import CYCLE_SECONDS as ROOM_CYCLE_SECONDS, do_expire_admissions, run_room_cycles
+from .services.rooms import CYCLE_SECONDS as ROOM_CYCLE_SECONDS, PACE_SECONDS as ROOM_PACE_SECONDS
+from .services.rooms import do_expire_admissions, run_room_cycles
 from .services.waitlist import do_expire_offers, do_expire_past_requests, run_waitlist_cycles
 from .worker import periodic
 
@@ -38,11 +39,17 @@ def expire_past_requests() -> None:
     do_expire_past_requests()
 
 
-# Waiting rooms: free admissions nobody reported, then admit whoever the rate
-# allows now (joins and reports admit too; this keeps the pace when nobody acts).
+# Waiting rooms: free admissions nobody reported (and admit into the places freed).
 @periodic(ROOM_CYCLE_SECONDS)
-def admit_waiting_rooms() -> None:
+def expire_room_admissions() -> None:
     do_expire_admissions()
+
+
+# Waiting rooms: admit whoever the rate allows now (joins and reports admit too;
+# this keeps the pace when nobody acts). Often, so that pace is the room's
+# evenly spaced rate, not a batch a second (queueapp.services.rooms.PACE_SECONDS).
+@periodic(ROOM_PACE_SECONDS)
+def admit_waiting_rooms() -> None:
     run_room_cycles()
 
 

@@ -864,6 +864,11 @@ class WaitingRoom(models.Model):
         help_text=_("SHA-256 of the room's API key (manage.py create_room_token)."), verbose_name=_("token digest"))
     # Owned by the admission cycle, written under the queue row lock.
     next_admission_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next admission at"))
+    # The instants (epoch seconds) of the latest admissions, at most one rate
+    # window's worth: no window admits more than the rate allows
+    # (`services.rooms.admission_allowance`). Owned like `next_admission_at`.
+    recent_admissions = models.JSONField(default=list, blank=True, editable=False,
+                                         verbose_name=_("recent admissions"))
 
     class Meta:
         verbose_name = _("waiting room")

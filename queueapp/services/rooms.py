@@ -7,10 +7,10 @@ check constraint keeps within `queue.capacity` (the most inside at once).
 - Admission (`admit_room_locked`, queue row locked): evenly spaced at the
   room's rate. `next_admission_at` is the earliest instant of the next
   admission; a cycle admits everyone whose slot has come (never more than the
-  free places), and moves it on by one interval per admission. Credit for
-  slots nobody used is kept for at most `SLACK` (one worker cycle), so an
-  idle room does not save up a burst. Runs on a join, on a release and in the
-  worker's cycle (`run_room_cycles`, every second).
+  free places), and moves it on by one interval per admission. Slots nobody
+  used are kept for at most one rate window and never make a window hold more
+  than the rate allows (`admission_allowance`). Runs on a join, on a release
+  and in the worker's cycle (`run_room_cycles`, every `PACE_SECONDS`).
 - Release: the protected site reports "done" (COMPLETED) or "abandoned"
   (CANCELLED) over the API; an admission nobody reported frees itself
   `admission_seconds` after it was made (EXPIRED, `do_expire_admissions`).
@@ -48,13 +48,14 @@ from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueueP
 from .waitlist import _each_queue, _set_seats, admit_locked
 
 Kind = QueueEvent.Kind
-CYCLE_SECONDS = 1.0  # the worker's admission cycle (queueapp.jobs)
-# Unused admission slots older than this are lost, so an idle room saves up no
-# burst. Two cycles, not one: a cycle that starts late (the worker ran other
-# jobs first) must still find the slots since the last one, or the room
-# admits less than its rate (at 600/min with cycles 1.25 s apart and one
-# cycle of credit it admitted 9 a second, not 10).
-SLACK = timedelta(seconds=2 * CYCLE_SECONDS)
+# How often the worker runs every room's admission cycle (queueapp.jobs). Short,
+# so a room whose only trigger is the worker (places free, nobody arriving or
+# leaving) admits at its pace, not in one batch a second: a batch a second
+# cannot keep both the rate over every window of a second and the full rate
+# when the worker's cycles jitter (two batches 0.99 s apart are 2x the rate).
+PACE_SECONDS = 0.1
+# The worker's other waiting-room job (expiring unreported admissions).
+CYCLE_SECONDS = 1.0
 ROOM_KEY_PREFIX = "qr_"
 OUTCOMES = {"done": (TicketStatus.COMPLETED, Kind.COMPLETED),
             "abandoned": (TicketStatus.CANCELLED, Kind.CANCELLED)}
@@ -66,13 +67,36 @@ def _room_of(queue: Queue) -> WaitingRoom:
     return room
 
 
+def rate_window(room: WaitingRoom) -> tuple[int, timedelta]:
+    """(quota, window): the room never admits more than `quota` in any window
+    of `window`, which is a second or one interval, whichever is longer,
+    rounded up to whole intervals, and `quota` those intervals (600 a minute:
+    10 a second; 30 a minute: 1 in 2 s; 100 a minute: 2 in 1.2 s). So no
+    longer window holds more than the rate either (a minute holds at most the
+    rate plus `quota - 1`)."""
+    quota = -(-room.admit_per_minute // 60)  # ceil
+    return quota, timedelta(seconds=quota * room.admission_interval)
+
+
 def admission_allowance(room: WaitingRoom, now: datetime) -> tuple[int, datetime]:
-    """How many the rate lets in at `now`, and the slot the first of them takes."""
+    """How many the rate lets in at `now`, and the slot the first of them takes.
+
+    Two rules, both needed. The pace: admissions are evenly spaced, one slot
+    per interval from `next_admission_at`; slots nobody used are kept for at
+    most one window (a late worker cycle catches up) and dropped when an
+    admission finds nobody to take them (`admit_room_locked`). The window:
+    at most `quota` admissions in any `window` (`recent_admissions`), so the
+    slots kept never add up to a burst above the rate: an idle room then a
+    crowd, or a full room whose visitors all leave at once, admit at the rate
+    (the kept credit let one second hold 27 at 10 a second; docs/benchmarks.md)."""
     interval = timedelta(seconds=room.admission_interval)
-    slot = max(room.next_admission_at or now, now - SLACK)
+    quota, window = rate_window(room)
+    slot = max(room.next_admission_at or now, now - window)
     if slot > now:
         return 0, slot
-    return int((now - slot) / interval) + 1, slot
+    since = (now - window).timestamp()
+    in_window = sum(1 for instant in room.recent_admissions or () if instant > since)
+    return min(int((now - slot) / interval) + 1, quota - in_window), slot
 
 
 def admit_room_locked(room: WaitingRoom, queue: Queue, *, now: datetime) -> list[Ticket]:
@@ -82,8 +106,17 @@ def admit_room_locked(room: WaitingRoom, queue: Queue, *, now: datetime) -> list
         return []
     admitted = admit_locked(queue, now=now, cycle=True, budget=allowed)
     if admitted:
-        room.next_admission_at = slot + len(admitted) * timedelta(seconds=room.admission_interval)
-        WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=room.next_admission_at)
+        interval = timedelta(seconds=room.admission_interval)
+        # All of the allowance used: the next slot follows the last one taken.
+        # Less (the line or the free places ran out): the slots up to now that
+        # nobody could use are dropped, so they cannot make a burst later.
+        room.next_admission_at = (slot + len(admitted) * interval if len(admitted) == allowed
+                                  else now + interval)
+        quota, window = rate_window(room)
+        room.recent_admissions = ([t for t in room.recent_admissions or () if t > (now - window).timestamp()]
+                                  + [now.timestamp()] * len(admitted))[-quota:]
+        WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=room.next_admission_at,
+                                                      recent_admissions=room.recent_admissions)
     return admitted
 
 
@@ -212,7 +245,7 @@ _UNLESS_HOOKED = (f" AND NOT (%(unless_hooked)s AND EXISTS (SELECT 1 FROM {Webho
 # column added later is in it without anyone remembering to add it.
 _COUNTERS = [Queue._meta.get_field(name).column for name in (
     "version", "seats_taken", "call_streak", "number_day", "last_number", "last_seq", "first_seq")]
-_ROOM_COUNTERS = [WaitingRoom._meta.get_field("next_admission_at").column]
+_ROOM_COUNTERS = [WaitingRoom._meta.get_field(name).column for name in ("next_admission_at", "recent_admissions")]
 
 
 def _settings_sql(queue_id: str) -> str:
@@ -458,12 +491,19 @@ def _expire_room(queue_id: int, *, now: datetime) -> int:
 
 
 def run_room_cycles(*, now: datetime | None = None) -> int:
-    """The worker's admission cycle over every room with someone waiting and a place free."""
-    from django.db.models import F
+    """The worker's admission cycle over every room whose next slot has come,
+    with someone waiting and a place free (run every `PACE_SECONDS`: one
+    cheap read when nothing is due; the line's partial index answers the
+    EXISTS, where a join over the waiting tickets read all 10,000)."""
+    from django.db.models import Exists, F, OuterRef, Q
 
-    candidates = (Queue.objects.filter(waiting_room__isnull=False, is_paused=False,
-                                       seats_taken__lt=F("capacity"), tickets__status=TicketStatus.WAITING)
-                  .values_list("pk", flat=True).distinct().order_by("pk"))
+    now = now or timezone.now()
+    waiting = Ticket.objects.filter(queue_id=OuterRef("pk"), status=TicketStatus.WAITING)
+    candidates = (Queue.objects.filter(Q(waiting_room__next_admission_at__isnull=True)
+                                       | Q(waiting_room__next_admission_at__lte=now),
+                                       waiting_room__isnull=False, is_paused=False,
+                                       seats_taken__lt=F("capacity"))
+                  .filter(Exists(waiting)).values_list("pk", flat=True).order_by("pk"))
     return sum(_each_queue(list(candidates), lambda queue_id: len(_room_cycle(queue_id, now=now))))
 
 
