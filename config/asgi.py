@@ -22,6 +22,7 @@ from django.conf import settings  # noqa: E402
 
 from queueapp.live.server_tuning import (  # noqa: E402
     body_left_to_the_application, bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
+    retryable_handshake_timeout,
     stop_listening_at_shutdown,
 )
 
@@ -29,6 +30,7 @@ lazy_autobahn_config_log()
 body_left_to_the_application()
 bounded_accepts(settings.LIVE_ACCEPTS_PER_TURN)
 stop_listening_at_shutdown()
+retryable_handshake_timeout()
 exit_without_finalizing()
 
 application = ProtocolTypeRouter(

@@ -120,10 +120,11 @@ def test_a_managers_change_reaches_the_very_next_arrival(manager_client, room):
     url = reverse("admin:queueapp_waitingroom_change", args=[room.pk])
     assert manager_client.post(url, _form(room, target_url="https://tickets.example.org/",
                                           admit_per_minute=1)).status_code == 302
-    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None)  # (the next slot has come)
+    # (the next slot has come, and the rate window is clear)
+    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None, recent_admissions=[])
     assert urlsplit(_arrive()["Location"]).netloc == "tickets.example.org"
     Queue.objects.filter(pk=room.queue_id).update(capacity=2)  # max inside lowered: 2 are inside
-    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None)
+    WaitingRoom.objects.filter(pk=room.pk).update(next_admission_at=None, recent_admissions=[])
     waiting = [_arrive(HTTP_ACCEPT_LANGUAGE="en") for _ in range(3)]
     assert [page.status_code for page in waiting] == [200, 200, 200]
     assert Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.CONFIRMED).count() == 2

@@ -10,6 +10,7 @@ debug level, so the formatting is made lazy: done only if the line is emitted.
 
 from __future__ import annotations
 
+import functools
 import pprint
 
 
@@ -155,3 +156,65 @@ def body_left_to_the_application() -> None:
 
     __init__.__wrapped__ = original
     WebRequest.__init__ = __init__
+
+
+# Seconds a phone whose handshake timed out is asked to wait before trying again.
+HANDSHAKE_RETRY_AFTER = 5
+
+
+def retryable_handshake_timeout() -> None:
+    """Under daphne: a WebSocket handshake the application has not accepted
+    within `--websocket_connect_timeout` is answered 503 with `Retry-After`,
+    not 403 and not a dropped connection.
+
+    Two timers watch a handshake, both set by that one option: autobahn's
+    (from the connection's start; it drops the TCP connection without an
+    answer) and daphne's checker (every 2 s; it answers "403 Access denied",
+    as it does for a real refusal by the application). On a loop stalled past
+    both (the waiting room's official run at load 53: 336 sockets answered
+    403), whichever runs first decides. Our screens accept at once
+    (queueapp/live/consumers.py), so either means the process was too busy to
+    run the application in time, not a refusal: the phone may and should try
+    again. A real refusal (the application closes before accepting: an
+    unknown path, a foreign origin) still answers 403.
+    """
+    try:
+        from autobahn.websocket.types import ConnectionDeny
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # not served by daphne
+        return
+
+    def answer_retry(protocol) -> None:
+        deferred = protocol.handshake_deferred
+        del protocol.handshake_deferred  # as daphne's serverReject: a late accept is then ignored
+        protocol.server.protocol_disconnected(protocol)
+        # autobahn answers a ConnectionDeny with failHandshake(reason, code): this
+        # one answer also says when to try again.
+        protocol.failHandshake = functools.partial(
+            type(protocol).failHandshake, protocol, responseHeaders=[("Retry-After", str(HANDSHAKE_RETRY_AFTER))])
+        deferred.errback(ConnectionDeny(code=503, reason="Service Unavailable"))
+
+    def waiting_for_the_application(protocol) -> bool:
+        return protocol.state == protocol.STATE_CONNECTING and hasattr(protocol, "handshake_deferred")
+
+    check = getattr(WebSocketProtocol.check_timeouts, "__wrapped__", WebSocketProtocol.check_timeouts)
+    timed_out = getattr(WebSocketProtocol.onOpenHandshakeTimeout, "__wrapped__",
+                        WebSocketProtocol.onOpenHandshakeTimeout)
+
+    def check_timeouts(self):
+        if waiting_for_the_application(self) and 0 <= self.server.websocket_connect_timeout < self.duration():
+            answer_retry(self)
+            return
+        check(self)
+
+    def onOpenHandshakeTimeout(self):
+        if waiting_for_the_application(self):
+            self.openHandshakeTimeoutCall = None
+            answer_retry(self)
+            return
+        timed_out(self)
+
+    check_timeouts.__wrapped__ = check
+    onOpenHandshakeTimeout.__wrapped__ = timed_out
+    WebSocketProtocol.check_timeouts = check_timeouts
+    WebSocketProtocol.onOpenHandshakeTimeout = onOpenHandshakeTimeout
