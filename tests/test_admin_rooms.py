@@ -160,3 +160,21 @@ def test_a_room_cached_before_a_change_elsewhere_takes_no_place_on_old_settings(
     WaitingRoom.objects.filter(pk=newer.pk).update(slug="concert-gone")
     assert _arrive().status_code == 404
     assert Ticket.objects.filter(queue_id=newer.queue_id).count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the cache is PostgreSQL's (the hash is its)")
+def test_an_arrival_changes_its_own_copy_of_the_cached_room_never_the_cache(room):
+    """Arrivals in every thread copy the cached room: what one sets on its copy
+    (the queue's counters, the room's next slot) must not reach the cache."""
+    rooms.room_for_arrival("concert")
+    cached, _ = rooms._ROOMS["concert"]
+    before = (cached.next_admission_at, cached.queue.last_seq, cached.queue.version, cached.queue.seats_taken)
+    first = rooms.room_for_arrival("concert")
+    assert first.queue is not cached.queue and first.queue.location is not cached.queue.location
+    assert first.queue.waiting_room is first  # the way back leads to the copy, not the cache
+    ticket = rooms.do_enter_line(first)
+    assert first.queue.last_seq == ticket.seq  # (the arrival did set its copy's counters)
+    assert (cached.next_admission_at, cached.queue.last_seq, cached.queue.version,
+            cached.queue.seats_taken) == before
+    second = rooms.room_for_arrival("concert")
+    assert rooms.do_enter_line(second).number == ticket.number + 1

@@ -125,3 +125,57 @@ def test_a_burst_of_admissions_reaches_each_page_as_one_frame_with_its_final_pla
         # move them: they stand behind).
         assert all(len(f) <= 2 for f in frames[INSIDE:]), [len(f) for f in frames]
     assert still and admitted
+
+
+def test_a_page_that_connects_after_its_admission_learns_it_at_once(room):
+    """The page of a visitor admitted while it had no socket (a phone asleep, a
+    reconnect, a page that came late) must show the admission on its first
+    frame: also while the admission is still in the room's batch, not yet
+    handed to the pages (a wide `LIVE_ROOM_UPDATE_EVERY` here), and later
+    batches must not take it back to "waiting"."""
+    key = do_issue_room_key(room)
+    inside = [do_enter_line(room) for _ in range(INSIDE)]
+    waiting = [do_enter_line(room) for _ in range(3)]
+    asleep, watching, late = waiting
+
+    with serve(database_url_for(connection.settings_dict), LIVE_ROOM_UPDATE_EVERY=str(BATCH_EVERY)) as url:
+        ws_url = url.replace("http://", "ws://")
+
+        def screen(ticket):
+            return connect(f"{ws_url}/ws/ticket/{ticket.token}/", origin=url, open_timeout=20, ping_interval=None)
+
+        async def scenario():
+            frames = []
+            async with screen(watching) as open_page:  # keeps the server's hub on the room
+                assert shown(await asyncio.wait_for(open_page.recv(), 20)) == (TicketStatus.WAITING, 2)
+                async with screen(asleep) as page:  # open, then the phone goes to sleep
+                    assert shown(await asyncio.wait_for(page.recv(), 20)) == (TicketStatus.WAITING, 1)
+                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                    answer = await http.post(f"/api/rooms/concert/visitors/{inside[0].pk}/release",
+                                             json={"outcome": "done"}, headers={"Authorization": f"Bearer {key}"})
+                    assert answer.status_code == 200
+                started = time.monotonic()
+                # Back within the batch period: the snapshot says admitted.
+                async with screen(asleep) as page:
+                    frames.append(shown(await asyncio.wait_for(page.recv(), 20)))
+                    reopened = time.monotonic() - started
+                    # The batch with the admission reaches the open pages after this.
+                    await asyncio.sleep(BATCH_EVERY + 1)
+                    while True:
+                        try:
+                            frames.append(shown(await asyncio.wait_for(page.recv(), 0.5)))
+                        except TimeoutError:
+                            break
+                # A page first opened after the admission: its own place, at once.
+                async with screen(late) as page:
+                    first_late = shown(await asyncio.wait_for(page.recv(), 20))
+                last_open = shown(await asyncio.wait_for(open_page.recv(), 20))
+            return frames, reopened, first_late, last_open
+
+        frames, reopened, first_late, last_open = asyncio.run(scenario())
+
+    assert frames[0] == (TicketStatus.CONFIRMED, None), frames
+    assert all(f == (TicketStatus.CONFIRMED, None) for f in frames), frames  # never back to waiting
+    assert first_late == (TicketStatus.WAITING, 2) and last_open == (TicketStatus.WAITING, 1)
+    assert expected(asleep) == (TicketStatus.CONFIRMED, None)
+    print(f"\nreopened {reopened:.2f} s after the release (batch period {BATCH_EVERY} s)")
