@@ -314,8 +314,8 @@ def _own_copy(room: WaitingRoom) -> WaitingRoom:
     its own copy, never on the cache's, which other threads copy meanwhile).
     Field values are replaced, never changed in place, by the code an arrival
     runs, so the values themselves are shared. `copy.deepcopy` did the same in
-    0.12-0.15 ms of CPU an arrival, this in 0.011 ms (docs/benchmarks.md,
-    development, session 7)."""
+    85-104 µs of CPU an arrival, this in 7-8 µs (bench/room_copy.py;
+    docs/benchmarks.md, development, session 7)."""
     copied, queue = _instance_copy(room), _instance_copy(room.queue)
     copied._state.fields_cache["queue"] = queue
     # (select_related also cached the queue's way back to its room: this copy)
