@@ -231,6 +231,21 @@ def test_staff_confirm_and_the_waitlist_cycle_never_bypass_the_rate(room):
         do_confirm_waitlist(room.queue_id)
 
 
+def test_staff_cannot_move_a_visitor_to_the_front_of_a_room(location):
+    from queueapp.services import InvalidInput, do_move_to_front
+
+    room = make_room(location, inside=1)
+    t0 = timezone.now()
+    inside = do_enter_line(room, now=t0)
+    first, last = do_enter_line(room, now=t0), do_enter_line(room, now=t0)
+    with pytest.raises(InvalidInput, match="own rate"):
+        do_move_to_front(last)
+    assert inside.status == TicketStatus.CONFIRMED
+    do_release_visitor(room, inside.pk, outcome="done", now=t0 + timedelta(seconds=5))
+    first.refresh_from_db(), last.refresh_from_db()
+    assert (first.status, last.status) == (TicketStatus.CONFIRMED, TicketStatus.WAITING)  # arrival order
+
+
 # --- the page ------------------------------------------------------------------
 
 def test_reloads_and_tabs_keep_one_place_and_a_forged_cookie_gets_none(client, room):

@@ -195,6 +195,9 @@ def do_move_to_front(ticket: Ticket | int, *, acting_user=None, now: datetime | 
     """Staff put a waiting request first in its priority (a new place below every
     other); an admission cycle follows, since the new head may fit. Locks the queue row."""
     queue, ticket = lock_ticket_queue(_pk(ticket))
+    if is_waiting_room(queue):  # its visitors are let in in arrival order, nobody jumps the line
+        raise InvalidInput(_("%(queue)s is a waiting room: it admits at its own rate.") % {"queue": queue.name},
+                           field="queue")
     if ticket.status != TicketStatus.WAITING:
         raise InvalidTransition(_("%(number)s is not waiting: it is %(status)s.") % {
             "number": ticket.display_number, "status": status_in_sentence(ticket.status)}, field="ticket")
