@@ -31,15 +31,19 @@ an atomic block is closed and dropped; the next request makes a new one
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
+from django.utils import translation
 
+from config.admission import Admission, has_credentials
 from queueapp.live import precedence
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,10 @@ class ReusedThreadASGIHandler(ASGIHandler):
         super().__init__()
         self._idle: list[RequestThread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # At most so many requests hold a thread at once; the others wait on
+        # the loop, then get the busy 503 (config/admission.py says why).
+        self.admission = Admission(limit=settings.HTTP_IN_FLIGHT, reserve=settings.HTTP_STAFF_RESERVE)
+        self._unadmitted = tuple(settings.HTTP_ADMISSION_EXEMPT)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -96,6 +104,34 @@ class ReusedThreadASGIHandler(ASGIHandler):
 
             self._loop = loop
             publisher.set_home_loop(loop)
+        if scope["path"].startswith(self._unadmitted):
+            await self._serve(scope, receive, send)
+            return
+        staff = has_credentials(scope, settings.SESSION_COOKIE_NAME)
+        wait = settings.HTTP_STAFF_ADMISSION_WAIT if staff else settings.HTTP_ADMISSION_WAIT
+        if not await self.admission.enter(staff=staff, wait=wait):
+            await self._busy(scope, send)
+            return
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.admission.leave()
+
+    async def _busy(self, scope, send) -> None:
+        """The busy 503 (`queueapp.overload.busy_response`), from the loop: no
+        thread, no database, the body left unread (the answer does not need it)."""
+        from queueapp.overload import busy_log, busy_response
+
+        request, error = self.create_request(scope, io.BytesIO())
+        if request is None:
+            await self.send_response(error, send)
+            return
+        busy_log.busy(request, f"{self.admission.limit} requests in flight, none finished in time")
+        with translation.override(translation.get_language_from_request(request)):
+            response = busy_response(request)
+        await self.send_response(response, send)
+
+    async def _serve(self, scope, receive, send) -> None:
         thread = self._idle.pop() if self._idle else RequestThread()
         precedence.request_started()  # connecting screens wait meanwhile (staff first)
         try:

@@ -154,6 +154,23 @@ DATABASES = {"default": _db}
 # connection. config/postgresql/base.py resets each connection as it goes back
 # (one round trip, on the returning thread; off only to measure it).
 DB_POOL_RESET = env_bool("DB_POOL_RESET", True)
+
+# --- Admission of HTTP requests (config/admission.py) ------------------------
+# At most HTTP_IN_FLIGHT requests per process hold a thread (default: the
+# database pool's size, since nearly every request wants a connection);
+# HTTP_STAFF_RESERVE of them only for requests with credentials (a login's
+# session cookie, an Authorization header). The others wait on the event loop
+# up to HTTP_ADMISSION_WAIT s (with credentials: HTTP_STAFF_ADMISSION_WAIT),
+# then get the busy 503 with Retry-After. Static files and /healthz are not counted.
+HTTP_IN_FLIGHT = env_number("HTTP_IN_FLIGHT", _db.get("OPTIONS", {}).get("pool", {}).get("max_size", 40),
+                            kind=int, minimum=1)
+HTTP_STAFF_RESERVE = env_number("HTTP_STAFF_RESERVE", max(1, HTTP_IN_FLIGHT // 5) if HTTP_IN_FLIGHT > 1 else 0,
+                                kind=int, minimum=0)
+if HTTP_STAFF_RESERVE >= HTTP_IN_FLIGHT:
+    raise ImproperlyConfigured(f"HTTP_STAFF_RESERVE ({HTTP_STAFF_RESERVE}) must be below HTTP_IN_FLIGHT "
+                               f"({HTTP_IN_FLIGHT}): anonymous requests would never get in")
+HTTP_ADMISSION_WAIT = env_number("HTTP_ADMISSION_WAIT", 1.0)
+HTTP_STAFF_ADMISSION_WAIT = env_number("HTTP_STAFF_ADMISSION_WAIT", 10.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
@@ -241,6 +258,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+HTTP_ADMISSION_EXEMPT = ("/" + STATIC_URL, "/healthz")  # no thread, no database: never turned away
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {

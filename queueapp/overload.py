@@ -83,7 +83,7 @@ class _BusyLog:
         self._last = float("-inf")
         self._quiet = 0
 
-    def busy(self, request: HttpRequest, exception: Exception) -> None:
+    def busy(self, request: HttpRequest, reason: Exception | str) -> None:
         now = time.monotonic()
         with self._lock:
             if now - self._last < LOG_EVERY:
@@ -91,11 +91,12 @@ class _BusyLog:
                 return
             self._last, quiet, self._quiet = now, self._quiet, 0
         also = f"; {quiet} more 503(s) since the last line" if quiet else ""
-        log.warning("%s %s answered 503: database busy (%s: %s)%s", request.method, request.path,
-                    type(exception).__name__, str(exception).splitlines()[0] if str(exception) else "", also)
+        if isinstance(reason, Exception):
+            reason = f"database busy ({type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''})"
+        log.warning("%s %s answered 503: %s%s", request.method, request.path, reason, also)
 
 
-_busy_log = _BusyLog()
+busy_log = _BusyLog()  # shared by the middleware and the server's admission (config/admission.py)
 
 
 class DatabaseBusyMiddleware(MiddlewareMixin):
@@ -104,7 +105,7 @@ class DatabaseBusyMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
-        _busy_log.busy(request, exception)
+        busy_log.busy(request, exception)
         response = busy_response(request)
-        response._has_been_logged = True  # `_busy_log` says it (or counts it); Django would add an ERROR per request
+        response._has_been_logged = True  # `busy_log` says it (or counts it); Django would add an ERROR per request
         return response

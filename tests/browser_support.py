@@ -58,6 +58,13 @@ def wait_for_port(port: int, proc: subprocess.Popen, log, timeout: float = 30) -
 @contextmanager
 def serve(database_url: str, **extra_env: str):
     """Collect static files, start daphne, yield its base URL, stop it."""
+    with serve_daphne(database_url, **extra_env) as server:
+        yield server.url
+
+
+@contextmanager
+def serve_daphne(database_url: str, **extra_env: str):
+    """`serve`, yielding the `Daphne` (its log too)."""
     static_root = tempfile.mkdtemp(prefix="queue-static-")
     env = {"STATIC_ROOT": static_root, **extra_env}
     python = str(Path(sys.executable))
@@ -65,7 +72,7 @@ def serve(database_url: str, **extra_env: str):
                    cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url, **env}, check=True)
     try:
         with run_daphne(database_url, **env) as server:
-            yield server.url
+            yield server
     finally:
         shutil.rmtree(static_root, ignore_errors=True)
 

@@ -28,7 +28,10 @@ def test_arrivals_and_the_api_answer_503_when_the_pool_is_exhausted(location):
                                   target_url="https://shop.example.com/", admit_per_minute=60, max_inside=5)
     key = do_issue_room_key(room)
     url = database_url_for(connection.settings_dict)
-    with serve(url, DB_POOL_MAX="2", DB_POOL_TIMEOUT=str(POOL_TIMEOUT), WAIT_RATE_LIMIT="10000/60") as base:
+    # More request seats than connections (config/admission.py would turn the
+    # third arrival away before it asks the pool): the pool's own 503 is tested here.
+    with serve(url, DB_POOL_MAX="2", DB_POOL_TIMEOUT=str(POOL_TIMEOUT), WAIT_RATE_LIMIT="10000/60",
+               HTTP_IN_FLIGHT="10") as base:
         # Someone holds the room's row: the first two arrivals take the server's two
         # connections and wait on it; everyone after them finds the pool empty.
         holder = psycopg.connect(url)

@@ -1,0 +1,118 @@
+"""Admission of HTTP requests: at most so many per process hold a thread.
+
+Every request Django serves here is lent a thread (config/asgi_handler.py)
+and most of them then want a database connection from the pool. Under a
+crowd (bench/waiting_room.py, docs/benchmarks.md session 7) a daphne process
+took every arrival at once: ~1,200 threads, 1,223 of them idle and 80
+waiting up to 3 s for one of the pool's 40 connections before answering 503;
+the servers used 236 ms of CPU per visitor against 13.9 ms alone, in thread
+wake-ups, Redis connections and copies rather than places. Here a request
+waits for a seat on the event loop (no thread, no database) and, if none
+frees within a short wait, is answered the busy 503 there
+(`queueapp.overload.busy_response`): a crowd is shed early and cheaply and
+the requests inside go at the speed of the pool.
+
+Staff first (as `queueapp.live.precedence` puts staff before screens): a
+request carrying credentials (the session cookie of a login, or an
+`Authorization` header: API tokens, a room's key, the metrics token) is
+let in before any waiting anonymous one, may use `reserve` seats that an
+anonymous request never takes, and waits longer before its 503. Whether the
+credentials are good is the view's business, later; a client sending a made-up
+session cookie gets no further than the same bounded seats, where its request
+is refused as an anonymous one would be by the view.
+
+Seats are counted per process, on its event loop (one loop per server
+process: no lock needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from django.http.cookie import parse_cookie
+
+
+class Admission:
+    """`limit` seats; `reserve` of them only for requests with credentials."""
+
+    def __init__(self, *, limit: int, reserve: int):
+        if not 0 <= reserve < limit:
+            raise ValueError(f"the staff reserve ({reserve}) must be at least 0 and below the limit ({limit})")
+        self.limit, self.reserve = limit, reserve
+        self.inside = 0
+        self.refused = 0  # requests answered 503 here, since the process started
+        self._waiting: dict[bool, deque[asyncio.Future]] = {True: deque(), False: deque()}
+
+    def _free_for(self, staff: bool) -> bool:
+        return self.limit - self.inside > (0 if staff else self.reserve)
+
+    async def enter(self, *, staff: bool, wait: float) -> bool:
+        """A seat within `wait` seconds (True), or none (False). Staff waiting
+        go first; among equals, first come first served."""
+        queue = self._waiting[staff]
+        ahead = queue or (not staff and self._waiting[True])
+        if not ahead and self._free_for(staff):
+            self.inside += 1
+            return True
+        if wait <= 0:
+            self.refused += 1
+            return False
+        loop = asyncio.get_running_loop()
+        seat = loop.create_future()
+        queue.append(seat)
+        timer = loop.call_later(wait, self._give_up, queue, seat)
+        try:
+            let_in = await seat
+        except asyncio.CancelledError:  # the client went away while it waited
+            if seat.done() and not seat.cancelled() and seat.result():
+                self.leave()  # a seat was given just before: pass it on
+            else:
+                self._forget(queue, seat)
+            raise
+        finally:
+            timer.cancel()
+        if not let_in:
+            self.refused += 1
+        return let_in
+
+    def leave(self) -> None:
+        self.inside -= 1
+        self._let_in()
+
+    def _let_in(self) -> None:
+        for staff in (True, False):
+            queue = self._waiting[staff]
+            while queue and self._free_for(staff):
+                seat = queue.popleft()
+                if not seat.done():
+                    self.inside += 1
+                    seat.set_result(True)
+            if queue:
+                return  # the rest wait behind these (anonymous requests behind staff)
+
+    def _give_up(self, queue: deque, seat: asyncio.Future) -> None:
+        if not seat.done():
+            self._forget(queue, seat)
+            seat.set_result(False)
+
+    def _forget(self, queue: deque, seat: asyncio.Future) -> None:
+        try:
+            queue.remove(seat)
+        except ValueError:
+            pass
+        self._let_in()  # it may have stood in front of someone who fits
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting[True]) + len(self._waiting[False])
+
+
+def has_credentials(scope: dict, session_cookie: str) -> bool:
+    """Whether the request says who it is: an `Authorization` header or the session cookie."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return True
+        if name == b"cookie" and session_cookie in parse_cookie(value.decode("latin-1")):
+            return True
+    return False

@@ -1,0 +1,76 @@
+"""Over daphne: with the process's request seats full, another public request
+is answered the busy 503 from the event loop (before any database wait), and
+staff still get through (config/admission.py; PostgreSQL, a real pool)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import psycopg
+import pytest
+from django.db import connection
+from django.test import Client
+
+from queueapp.models import ApiToken, Queue
+from queueapp.overload import BUSY_SENTENCE, RETRY_AFTER
+from queueapp.services.rooms import do_create_waiting_room
+from queueapp.api.auth import issue_token
+from tests.browser_support import database_url_for, serve_daphne
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+
+def test_a_full_server_turns_public_requests_away_at_once_and_lets_staff_in(location, staff):
+    if connection.vendor != "postgresql":
+        pytest.skip("the held row lock is PostgreSQL's")
+    room = do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=5)
+    key = issue_token(location=location, kind=ApiToken.Kind.STAFF, name="Desk app", user=staff)[1]
+    browser = Client()
+    browser.force_login(staff)
+    session = browser.cookies["sessionid"].value
+    url = database_url_for(connection.settings_dict)
+    # Three seats, one kept for staff; the pool has connections to spare, so
+    # only the seats can turn anyone away.
+    with serve_daphne(url, DB_POOL_MAX="8", HTTP_IN_FLIGHT="3", HTTP_STAFF_RESERVE="1",
+                    HTTP_ADMISSION_WAIT="0.5", WAIT_RATE_LIMIT="10000/60") as server:
+        holder = psycopg.connect(url)
+        holder.execute(f"SELECT 1 FROM {Queue._meta.db_table} WHERE id = %s FOR UPDATE", [room.queue_id])
+        try:
+            stuck, page, api, console, staff_api = asyncio.run(
+                _full_server(server.url, holder, session=session, key=key, queue_id=room.queue_id))
+        finally:
+            holder.close()
+        log = server.log()
+    assert sorted(stuck) in ([200, 200], [200, 302]), log  # the seats' holders got their places once the row was free (the first may be let in at once)
+    status, headers, body = page
+    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert str(BUSY_SENTENCE) in body and f'content="{RETRY_AFTER}"' in body  # the page retries by itself
+    status, headers, body = api
+    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert body == {"detail": str(BUSY_SENTENCE), "code": "unavailable", "field": None}
+    assert "requests in flight" in log and "database busy" not in log  # turned away by the seats, not the pool
+    assert console == (200, True)  # a logged-in member of staff, while the public ones are refused
+    assert staff_api == 200  # and an API token
+
+
+async def _full_server(base: str, holder, *, session: str, key: str, queue_id: int):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
+        async def arrive(n: int):
+            async with client.get(f"{base}/wait/concert/?return=/buy", allow_redirects=False,
+                                  headers={"X-Forwarded-For": f"10.0.0.{n}"}) as answer:
+                return answer.status, answer.headers, await answer.text()
+
+        stuck = [asyncio.create_task(arrive(n)) for n in (1, 2)]
+        await asyncio.sleep(1.5)  # both hold a seat now, waiting on the row
+        page = await arrive(3)
+        async with client.get(f"{base}/api/queues/{queue_id}/slots") as answer:
+            api = answer.status, answer.headers, await answer.json()
+        async with client.get(f"{base}/console/", headers={"Cookie": f"sessionid={session}"},
+                              allow_redirects=False) as answer:
+            console = answer.status, "Riverside Clinic" in await answer.text()
+        async with client.get(f"{base}/api/queues", headers={"Authorization": f"Bearer {key}"}) as answer:
+            staff_api = answer.status
+        holder.rollback()  # the row is free: the two waiting arrivals go on
+        return [(await t)[0] for t in stuck], page, api, console, staff_api
