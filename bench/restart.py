@@ -57,7 +57,7 @@ from bench.live_fanout import (  # noqa: E402
     frame_template,
     http_post, join_short, pct, raise_file_limit, seed, setup_django, wait_port,
 )
-from tests.proxy_support import run_proxy  # noqa: E402
+from tests.proxy_support import admission, run_proxy  # noqa: E402
 
 OPEN_TIMEOUT = 10.0  # seconds a phone waits for a handshake before counting it failed
 HTMX_BACKOFF = (0.5, 60.0, 0.3)  # htmx 4's hx-ws defaults: first, most (s), ± jitter
@@ -259,6 +259,11 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
     # "proxy": production's arrangement (docker-compose.yml): nginx with
     # deploy/nginx.conf in front, /ws/ to the phones' process, the rest to a
     # daphne of its own; phones and staff both go through nginx.
+    # "proxy@<n>": the same with nginx admitting n WebSocket opens a second
+    # (burst n) instead of compose's WS_ADMIT_RATE / WS_ADMIT_BURST; a large n
+    # (100000) is the proxy without admission.
+    staff_via, _, admit_rate = staff_via.partition("@")
+    admit = {"WS_ADMIT_RATE": f"{admit_rate}r/s", "WS_ADMIT_BURST": admit_rate} if admit_rate else {}
     if staff_via == "proxy" and count != 1:
         raise SystemExit("staff via proxy: one phones' process (deploy/nginx.conf has one live upstream)")
     staff_port = free_port() if staff_via == "listener" else None
@@ -269,7 +274,10 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
                           backlog=backlog if staff_via == "proxy" else None)
                    if staff_via in ("process", "proxy") else None)
     exits = contextlib.ExitStack()
-    proxy = exits.enter_context(run_proxy(http_server.port, servers[0].port)) if staff_via == "proxy" else None
+    proxy = (exits.enter_context(run_proxy(http_server.port, servers[0].port, **admit))
+             if staff_via == "proxy" else None)
+    if proxy:
+        print(f"nginx /ws/ admission: {admission(**admit)}", flush=True)
     # The background worker, as in production: its tick (every 3 s) is what
     # repairs a screen that missed a message (the pub/sub layer drops what is
     # published while a process (re)subscribes).
@@ -430,9 +438,10 @@ def parse_args():
                         "(its defaults)>, optionally /<where staff's HTTP goes: same (default), listener (a "
                         "second port of the first process), process (a daphne of its own) or proxy (as docker-compose: "
                         "nginx with deploy/nginx.conf in front of the phones' daphne and a daphne for HTTP; "
-                        "phones and staff through nginx; --servers 1)>, e.g. "
+                        "phones and staff through nginx; --servers 1; proxy@<n>: nginx admits n WebSocket opens "
+                        "a second, burst n, instead of compose's)>, e.g. "
                         "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process', "
-                        "'on/1024+20/ours/same,on/1024+20/ours/proxy' "
+                        "'on/1024+20/ours/same,on/1024+20/ours/proxy', 'on/1024+20/ours/proxy@100000' "
                         "(no backlog: daphne -b -p, Twisted's 50; make run: on/1024+20)")
     return p.parse_args()
 

@@ -5,8 +5,9 @@ What docker-compose.yml runs, taken from the same files so a test cannot pass
 on something production does not run:
 - daphne's command line is the Dockerfile's CMD (compose's `web` and `live`
   run it as it is), with only the port and interface changed;
-- nginx's configuration is deploy/nginx.conf, with its three placeholders
-  filled in as compose's `proxy` service fills them with envsubst;
+- nginx's configuration is deploy/nginx.conf, with its placeholders filled
+  in as compose's `proxy` service fills them with envsubst (the admission
+  values are compose's unless a test or bench variant names others);
 - the app's environment behind the proxy (RATE_LIMIT_CLIENT_HEADER) is
   compose's `x-app` environment.
 Used by tests/test_proxy_split.py and bench/restart.py (`staff via proxy`).
@@ -74,10 +75,21 @@ def nginx_conf(**values: str) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
+def admission(**overrides: str) -> dict[str, str]:
+    """/ws/ admission as compose's `proxy` sets it (WS_ADMIT_RATE, WS_ADMIT_BURST), with `overrides`."""
+    env = compose()["services"]["proxy"]["environment"]
+    values = {name: str(env[name]) for name in ("WS_ADMIT_RATE", "WS_ADMIT_BURST")}
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise ValueError(f"not an admission setting: {sorted(unknown)}")
+    return {**values, **overrides}
+
+
 @contextmanager
-def run_proxy(web_port: int, live_port: int, port: int | None = None):
+def run_proxy(web_port: int, live_port: int, port: int | None = None, **admit: str):
     """nginx with deploy/nginx.conf in front of web and live on loopback; yields it
-    as a `Daphne` would be (`url`, `ws_url`, `port`, `proc`, `log()`)."""
+    as a `Daphne` would be (`url`, `ws_url`, `port`, `proc`, `log()`). `admit`:
+    WS_ADMIT_RATE / WS_ADMIT_BURST other than compose's."""
     if NGINX is None:
         raise RuntimeError("nginx is not installed (make browser installs Debian's nginx)")
     port = port or free_port()
@@ -85,7 +97,7 @@ def run_proxy(web_port: int, live_port: int, port: int | None = None):
     os.chmod(prefix, 0o755)  # run as root, nginx's workers (nobody) keep large answers in its temp directories
     conf = Path(prefix) / "nginx.conf"
     conf.write_text(nginx_conf(LISTEN=f"127.0.0.1:{port}", WEB_UPSTREAM=f"127.0.0.1:{web_port}",
-                               LIVE_UPSTREAM=f"127.0.0.1:{live_port}"))
+                               LIVE_UPSTREAM=f"127.0.0.1:{live_port}", **admission(**admit)))
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([NGINX, "-p", prefix + "/", "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=log)
@@ -107,11 +119,11 @@ def run_proxy(web_port: int, live_port: int, port: int | None = None):
 class Split:
     """nginx (`url`, `ws_url`, `proxy`) in front of `web` and `live` (each a `Daphne`)."""
 
-    def __init__(self, stack: ExitStack, database_url: str, env: dict[str, str]):
+    def __init__(self, stack: ExitStack, database_url: str, env: dict[str, str], admit: dict[str, str]):
         self._stack, self._database_url, self._env = stack, database_url, env
         self.web = stack.enter_context(run_daphne(database_url, argv=deployed_daphne, **env))
         self.live = self._start_live(free_port())
-        self.proxy = stack.enter_context(run_proxy(self.web.port, self.live.port))
+        self.proxy = stack.enter_context(run_proxy(self.web.port, self.live.port, **admit))
         self.url, self.ws_url = self.proxy.url, self.proxy.ws_url
 
     def _start_live(self, port: int) -> Daphne:
@@ -128,7 +140,8 @@ class Split:
 
 
 @contextmanager
-def run_split(database_url: str, **extra_env: str):
-    """The production arrangement on loopback: yields a `Split`, stops everything."""
+def run_split(database_url: str, admit: dict[str, str] | None = None, **extra_env: str):
+    """The production arrangement on loopback: yields a `Split`, stops everything.
+    `admit`: nginx's /ws/ admission other than compose's (see `admission`)."""
     with ExitStack() as stack:
-        yield Split(stack, database_url, {**app_environment(), **extra_env})
+        yield Split(stack, database_url, {**app_environment(), **extra_env}, admit or {})

@@ -259,3 +259,43 @@ def test_behind_the_proxy_each_client_is_counted_by_its_own_address_which_it_can
         assert join_page(split, location.slug, queue.pk, source=here, spoof="203.0.113.2") == 302
         assert join_page(split, location.slug, queue.pk, source=here, spoof="203.0.113.3") == 429
         assert join_page(split, location.slug, queue.pk, source=there, spoof=here) == 302
+
+
+@needs_nginx
+def test_in_a_storm_the_proxy_turns_away_opens_beyond_its_admission_with_a_retryable_503_and_they_get_in_later(
+        static_root, queue, counter, staff_key):
+    """deploy/nginx.conf's /ws/ admission (compose: WS_ADMIT_RATE, WS_ADMIT_BURST),
+    here one open per 10 s with a burst of 2 so a handful of screens is a storm:
+    all at once, burst + 1 get in and the rest get a 503 with Retry-After (what
+    a phone's page reconnects after; never a 403), staff's HTTP is not held
+    back, and a refused screen is let in on a later try and shows its place."""
+    tickets = [do_join(queue) for _ in range(5)]
+    with run_split(database_url_for(connection.settings_dict), admit={"WS_ADMIT_RATE": "6r/m", "WS_ADMIT_BURST": "2"},
+                   STATIC_ROOT=static_root) as split:
+
+        async def attempt(token: str):
+            """What the screen shows on opening (a dict), or the refusal (an HTTP response)."""
+            try:
+                async with open_screen(split, token) as ws:
+                    return ticket_state(await ws.recv())
+            except InvalidStatus as exc:
+                return exc.response
+
+        async def scenario():
+            outcomes = await asyncio.gather(*(attempt(t.token) for t in tickets))
+            admitted = [o for o in outcomes if isinstance(o, dict)]
+            refused = [(t, o) for t, o in zip(tickets, outcomes) if not isinstance(o, dict)]
+            assert len(admitted) == 3, outcomes
+            assert [(r.status_code, r.headers["Retry-After"]) for _, r in refused] == [(503, "2")] * 2
+            status, body = await asyncio.to_thread(api, split, "POST", f"/counters/{counter.pk}/call-next",
+                                                   staff_key)
+            assert status == 200, body  # tickets[0] is called
+            late = next(t for t, _ in refused if t != tickets[0])
+            async with asyncio.timeout(60):
+                while not isinstance(shown := await attempt(late.token), dict):
+                    assert shown.status_code == 503
+                    await asyncio.sleep(1)
+            assert shown["position"] == tickets[1:].index(late) + 1
+
+        async_to_sync(scenario)()
+        assert "/ws/" not in split.web.log()
