@@ -384,15 +384,10 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
             first_each: list[list[float]] = [[] for _ in servers]  # ... and hear the call at the same time?
             last_each: list[list[float]] = [[] for _ in servers]
             for _ in range(args.rounds):
-                await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
-                await asyncio.sleep(0.3)
-                arm(screens)
-                cpu_before = [cpu_seconds(s.proc.pid) for s in servers]
-                t0, took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
+                t0, took, (got,), cpu_round = await one_round(server, ids["big"], servers, [screens])
                 lat.append(took)
-                got = await await_all(screens, t0)
-                for i, srv in enumerate(servers):
-                    cpu_each[i] += cpu_seconds(srv.proc.pid) - cpu_before[i]
+                for i in range(len(servers)):
+                    cpu_each[i] += cpu_round[i]
                     mine = [s.reached - t0 for s, k in zip(screens, server_of) if k == i and s.reached is not None]
                     if mine:
                         first_each[i].append(min(mine))
@@ -400,9 +395,6 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
                 cpu = sum(cpu_each)
                 fan.extend(got)
                 round_max.append(round(max(got, default=float("nan")) * 1000))
-                wrong = sum(1 for s in screens if s.position != s.expect)
-                if wrong:
-                    print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
             cpu_us = cpu / args.rounds / n * 1e6
             results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
                                  "kb_per_more_screen": slope, "connect_s": connect_s, "cpu_us_per_screen": cpu_us}
@@ -425,6 +417,28 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
     finally:
         for srv in servers:
             srv.stop()
+
+
+async def one_round(server, queue_id, servers, groups: list[list], settle: float = 0.0):
+    """One measured call, the same in every mode: staff complete the ticket in
+    service, every screen is armed, staff call next on `server`, then every
+    group's screens are awaited in turn. Returns (t0, call-next latency, the
+    seconds until each screen was right per group, CPU seconds per server
+    from just before the call until all were right plus `settle`)."""
+    everyone = [s for group in groups for s in group]
+    await http_post(server.port, f"/bench/complete/{queue_id}", server.key)
+    await asyncio.sleep(0.3)
+    arm(everyone)
+    before = [cpu_seconds(s.proc.pid) for s in servers]
+    t0, took, _ = await http_post(server.port, f"/bench/call-next/{queue_id}", server.key)
+    got_each = [await await_all(group, t0) for group in groups]
+    if settle:
+        await asyncio.sleep(settle)
+    cpu = [cpu_seconds(srv.proc.pid) - b for srv, b in zip(servers, before)]
+    wrong = sum(1 for s in everyone if s.position != s.expect)
+    if wrong:
+        print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
+    return t0, took, got_each, cpu
 
 
 async def run_together(layer: str, ids: dict, args, results: dict) -> None:
@@ -455,21 +469,13 @@ async def run_together(layer: str, ids: dict, args, results: dict) -> None:
             last = {i: [] for i in screens}
             cpu = {i: 0.0 for i in screens}
             for _ in range(args.rounds):
-                await http_post(server.port, f"/bench/complete/{ids['big']}", server.key)
-                await asyncio.sleep(0.3)
-                arm(everyone)
-                before = [cpu_seconds(s.proc.pid) for s in servers]
-                t0, _took, _ = await http_post(server.port, f"/bench/call-next/{ids['big']}", server.key)
-                for i, group in screens.items():
-                    got = await await_all(group, t0)
+                # settle: the slower server's last writes still count in its CPU
+                _t0, _took, got_each, cpu_round = await one_round(server, ids["big"], servers,
+                                                                  list(screens.values()), settle=0.2)
+                for i, got in enumerate(got_each):
                     fan[i].extend(got)
                     last[i].append(round(max(got, default=float("nan")) * 1000))
-                await asyncio.sleep(0.2)  # the slower server's last writes
-                for i, srv in enumerate(servers):
-                    cpu[i] += cpu_seconds(srv.proc.pid) - before[i]
-                wrong = sum(1 for s in everyone if s.position != s.expect)
-                if wrong:
-                    print(f"  !! {wrong} screen(s) show a wrong position", flush=True)
+                    cpu[i] += cpu_round[i]
             for i, name in enumerate(names):
                 cpu_us = cpu[i] / args.rounds / n * 1e6
                 results.setdefault(f"together {name}", {})[n] = {"fanout": fan[i], "cpu_us_per_screen": cpu_us}
