@@ -333,6 +333,10 @@ TICKET_RATE_LIMITS = {
     # cookie; this stops a script from taking many; an office NAT stays under it).
     "wait": _rate("WAIT_RATE_LIMIT", "120/60"),
 }
+# How long a process keeps an API token it has read (queueapp/api/auth.py): a
+# token revoked elsewhere than this process still works for at most so many
+# seconds (in the process that revokes it, not at all); 0 reads it every time.
+API_TOKEN_CACHE_SECONDS = env_number("API_TOKEN_CACHE_SECONDS", 5.0)
 # Where the retention purge writes the events it deletes (one CSV per purge).
 RETENTION_ARCHIVE_DIR = Path(os.environ.get("RETENTION_ARCHIVE_DIR", BASE_DIR / "archive"))
 # The `iss` of waiting rooms' admission tokens (queueapp.admission).

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from queueapp.models import ApiToken
-from tests.api_support import Api, as_kiosk, fast_password_hashing, kiosk_key  # noqa: F401 (fixtures)
+from tests.api_support import (  # noqa: F401 (fixtures)
+    Api, as_kiosk, as_staff_token, fast_password_hashing, kiosk_key, staff_key)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,7 @@ def test_command_refuses_what_cannot_work(location, other_staff, options, messag
     assert not ApiToken.objects.exists()
 
 
-def test_last_used_is_written_at_most_once_a_minute(queue, as_kiosk):
+def test_last_used_is_written_at_most_once_a_minute(queue, as_kiosk, monkeypatch):
     token = ApiToken.objects.get()
     assert token.last_used_at is None
     as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
@@ -57,7 +58,8 @@ def test_last_used_is_written_at_most_once_a_minute(queue, as_kiosk):
     as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
     token.refresh_from_db()
     assert token.last_used_at == first_use
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(minutes=2))
     as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
     token.refresh_from_db()
     assert token.last_used_at > first_use
@@ -67,6 +69,44 @@ def test_a_revoked_token_stops_working(queue, as_kiosk):
     ApiToken.objects.all().delete()
     response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
     assert response.status_code == 401
+
+
+def test_a_token_in_use_reads_its_row_once_while_kept(queue, as_kiosk):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 201
+    assert not [q["sql"] for q in queries if ApiToken._meta.db_table in q["sql"]]
+
+
+def test_a_token_in_use_revoked_here_stops_working_at_once(queue, as_kiosk, as_staff_token, staff):
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 201
+    assert as_staff_token.get(f"/queues/{queue.pk}").status_code == 200
+    ApiToken.objects.filter(kind=ApiToken.Kind.KIOSK).delete()
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 401
+    staff.is_active = False
+    staff.save()
+    assert as_staff_token.get(f"/queues/{queue.pk}").status_code == 401
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_bound(queue, as_kiosk, settings,
+                                                                             monkeypatch):
+    from django.db import connection
+
+    from queueapp.api import auth
+
+    settings.API_TOKEN_CACHE_SECONDS = 5.0
+    now = [1000.0]
+    monkeypatch.setattr(auth, "_clock", lambda: now[0])
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 201
+    with connection.cursor() as cursor:  # as another process would: no signal reaches this one
+        cursor.execute(f"DELETE FROM {ApiToken._meta.db_table}")
+    now[0] += 4.9
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 201  # the stated bound
+    now[0] += 0.2
+    assert as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).status_code == 401
 
 
 def test_other_authorization_schemes_are_not_a_login(queue):

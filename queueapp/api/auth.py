@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import router
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -127,6 +129,44 @@ _TOKEN = CompiledSelect(lambda digest: ApiToken.objects.select_related("user", "
                         digest="not a digest")
 
 
+# A kiosk sends its token with every ticket it prints, many a second when the
+# lobby is busy: a token found is kept in this process for at most
+# API_TOKEN_CACHE_SECONDS (issue 9: the read was a fifth of a kiosk join's
+# database work and a round trip on its thread). Revoking is deleting the
+# token, deactivating or deleting its user, or editing either: any save or
+# delete of a token or a user in this process empties the cache at once (the
+# admin and the API share the web process), elsewhere the bound holds (a
+# change written by SQL, another process). Unknown keys are never kept.
+_found: dict[str, tuple[ApiToken, float]] = {}
+_clock = time.monotonic
+
+
+def forget_tokens(**_kwargs) -> None:
+    """Model signal receiver: a token or a user changed or went; read them again."""
+    _found.clear()
+
+
+post_save.connect(forget_tokens, sender=ApiToken, dispatch_uid="api-token-cache-token-saved")
+post_delete.connect(forget_tokens, sender=ApiToken, dispatch_uid="api-token-cache-token-deleted")
+post_save.connect(forget_tokens, sender=settings.AUTH_USER_MODEL, dispatch_uid="api-token-cache-user-saved")
+post_delete.connect(forget_tokens, sender=settings.AUTH_USER_MODEL, dispatch_uid="api-token-cache-user-deleted")
+
+
+def _token_by_digest(digest: str) -> ApiToken | None:
+    """The token with this digest, its user and location; from this process's
+    cache while it is younger than API_TOKEN_CACHE_SECONDS."""
+    now = _clock()
+    kept = _found.get(digest)
+    if kept is not None and kept[1] > now:
+        return kept[0]
+    found = _TOKEN.first(router.db_for_read(ApiToken), digest=digest)
+    if found is not None and settings.API_TOKEN_CACHE_SECONDS > 0:
+        _found[digest] = (found, now + settings.API_TOKEN_CACHE_SECONDS)
+    elif kept is not None:
+        _found.pop(digest, None)
+    return found
+
+
 def principal(request: HttpRequest) -> Principal:
     return request.auth  # set by one of the two classes below
 
@@ -136,12 +176,13 @@ class BearerTokenAuth(HttpBearer):
     outright (401) rather than falling back to the session."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        found = _TOKEN.first(router.db_for_read(ApiToken), digest=digest_of(token))
+        found = _token_by_digest(digest_of(token))
         if found is None or (found.user is not None and not found.user.is_active):
             raise AuthenticationError(message=_("This API token is not valid: it is mistyped or was revoked."))
         now = timezone.now()
         if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+            found.last_used_at = now  # a kept token remembers it (per process: once a minute each)
         return Principal(user=found.user, token=found)
 
 
