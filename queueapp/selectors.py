@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from .dbfunctions import CompiledSelect
 from .estimates import (counter_shares, counters_from_shares, has_wait_estimate, recent_services, recent_since,
@@ -129,13 +129,40 @@ def position_of(ticket: Ticket) -> int | None:
 # The three reads of a join's answer (place, counters, service times), compiled
 # once per process from the same querysets the pages use (markers: values no
 # real call passes, within the columns' ranges: Django drops a comparison with an
-# out-of-range integer).
-_AHEAD = CompiledSelect(
-    lambda queue_id, priority, seq: waiting_tickets(queue_id).filter(ahead_of(priority, seq)).order_by()
-    .values_list("pk"), queue_id=-(2**40) - 1, priority=-32001, seq=-(2**40) - 3)
+# out-of-range integer). The place is counted by the ticket's token, so the
+# read can go out with the statement that gives the ticket its place, before
+# that statement's row is back (`services._take.run_take_and_read`).
+AHEAD_OF_TOKEN = CompiledSelect(
+    lambda queue_id, priority, token: waiting_tickets(queue_id).filter(
+        ahead_of(priority, Subquery(Ticket.objects.filter(token=token).values("seq")[:1]))).order_by()
+    .values_list("pk"), queue_id=-(2**40) - 1, priority=-32001, token="compiled-select-marker-token")
 _SHARES = CompiledSelect(counter_shares, queue_id=-(2**40) - 1)
 _RECENT = CompiledSelect(recent_services, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC),
                          day=date(1900, 1, 1))
+
+
+def place_and_wait_read(ticket: Ticket, using: str) -> tuple[str, list] | None:
+    """The one statement of `place_and_wait` for a waiting ticket of a counter
+    queue on PostgreSQL, keyed by its token and priority; None where the
+    ordinary reads answer (SQLite, waitlists, waiting rooms)."""
+    queue = ticket.queue
+    if connections[using].vendor != "postgresql" or queue.room_slug is not None or not has_wait_estimate(queue):
+        return None
+    since, day = recent_since()
+    parts = (AHEAD_OF_TOKEN.sql(using, queue_id=queue.pk, priority=ticket.priority, token=ticket.token),
+             _SHARES.sql(using, queue_id=queue.pk),
+             _RECENT.sql(using, queue_id=queue.pk, since=since, day=day))
+    sql = ("SELECT (SELECT COUNT(*) FROM (" + parts[0][0] + ") a), ARRAY(SELECT c.k FROM (" + parts[1][0]
+           + ") c), ARRAY(SELECT r.took FROM (" + parts[2][0] + ") r)")
+    return sql, [*parts[0][1], *parts[1][1], *parts[2][1]]
+
+
+def place_and_wait_from(queue: Queue, row: tuple) -> tuple[int, timedelta | None]:
+    """The position and expected wait from `place_and_wait_read`'s row."""
+    ahead, shares, took = row
+    position = ahead + 1
+    wait = wait_range(queue, position, samples=service_samples(took), counters=counters_from_shares(shares))
+    return position, wait.expected
 
 
 def place_and_wait(ticket: Ticket) -> tuple[int | None, timedelta | None]:
@@ -144,26 +171,20 @@ def place_and_wait(ticket: Ticket) -> tuple[int | None, timedelta | None]:
     On PostgreSQL, for a counter queue, one statement instead of three queries,
     from SQL compiled once (issue 9: building the querysets was most of the
     answer's CPU); the same querysets and the same formula as the pages, so the
-    numbers are the same. Elsewhere (SQLite, waitlists, waiting rooms) the
-    ordinary reads."""
-    queue = ticket.queue
+    numbers are the same. A join that sent that statement with its own
+    (`do_join(with_place=True)`) left the answer on the ticket
+    (`place_and_wait_at_join`). Elsewhere (SQLite, waitlists, waiting rooms)
+    the ordinary reads."""
+    if ticket.status == TicketStatus.WAITING and getattr(ticket, "place_and_wait_at_join", None) is not None:
+        return ticket.place_and_wait_at_join
     using = router.db_for_read(Ticket)
-    if (ticket.status != TicketStatus.WAITING or connections[using].vendor != "postgresql"
-            or queue.room_slug is not None or not has_wait_estimate(queue)):
+    read = place_and_wait_read(ticket, using) if ticket.status == TicketStatus.WAITING else None
+    if read is None:
         position = position_of(ticket)
-        return position, estimate_wait(queue, position)
-    since, day = recent_since()
-    parts = (_AHEAD.sql(using, queue_id=queue.pk, priority=ticket.priority, seq=ticket.seq),
-             _SHARES.sql(using, queue_id=queue.pk),
-             _RECENT.sql(using, queue_id=queue.pk, since=since, day=day))
-    sql = ("SELECT (SELECT COUNT(*) FROM (" + parts[0][0] + ") a), ARRAY(SELECT c.k FROM (" + parts[1][0]
-           + ") c), ARRAY(SELECT r.took FROM (" + parts[2][0] + ") r)")
+        return position, estimate_wait(ticket.queue, position)
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [*parts[0][1], *parts[1][1], *parts[2][1]])
-        ahead, shares, took = cursor.fetchone()
-    position = ahead + 1
-    wait = wait_range(queue, position, samples=service_samples(took), counters=counters_from_shares(shares))
-    return position, wait.expected
+        cursor.execute(*read)
+        return place_and_wait_from(ticket.queue, cursor.fetchone())
 
 
 def estimate_wait(queue: Queue, position: int | None) -> timedelta | None:

@@ -51,19 +51,42 @@ def test_a_kiosk_join_reads_the_queue_once_and_writes_it_once(queue, as_kiosk, d
     a plain read of the queue (its location checked on it, and whether any
     webhook could want the join), one statement that moves the queue's
     counters and version and writes the ticket and its event (the only one
-    holding the queue row: `services._take`), then the answer's place and wait
-    in one statement (`selectors.place_and_wait`). On SQLite one transaction
-    that locks the queue and writes everything under it."""
+    holding the queue row: `services._take`), and the answer's place and wait
+    in one statement (`selectors.place_and_wait`) sent with it, in the same
+    round trip. On SQLite one transaction that locks the queue and writes
+    everything under it. The token was read by the first call and is kept
+    (`api.auth`)."""
     as_kiosk.post(f"/queues/{queue.pk}/tickets", {})  # the token's last use is written once a minute
-    # PostgreSQL: token; queue; counters+ticket+event; place+service times+counters
-    # SQLite: token; BEGIN, lock, counters+version, ticket, event, webhooks, COMMIT; place, service times, counters
-    with django_assert_num_queries(4 if connection.vendor == "postgresql" else 11):
+    # PostgreSQL: queue; counters+ticket+event with place+service times+counters (one round trip)
+    # SQLite: BEGIN, lock, counters+version, ticket, event, webhooks, COMMIT; place, service times, counters
+    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 10):
         response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
     assert response.status_code == 201 and response.json()["position"] == 2
     queue.refresh_from_db()
     events = list(QueueEvent.objects.filter(queue=queue).order_by("version").values_list("version", "kind"))
     assert queue.version == 2 and events == [(1, "joined"), (2, "joined")]
     assert validate_queue_integrity(queue) == []
+
+
+def test_a_kiosk_join_answers_in_two_round_trips_on_postgresql(queue, as_kiosk, tmp_path):
+    """The queue read, then the join's statement with the answer's read sent
+    behind it (psycopg's pipeline mode: `services._take.run_take_and_read`):
+    two round trips to the database, counted in libpq's trace of the
+    connection (each time the server answers after the client sent)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement join is PostgreSQL's")
+    as_kiosk.post(f"/queues/{queue.pk}/tickets", {})  # the token read and kept, its last use written
+    connection.ensure_connection()
+    trace = tmp_path / "trace"
+    with open(trace, "w") as f:
+        connection.connection.pgconn.trace(f.fileno())
+        try:
+            response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
+        finally:
+            connection.connection.pgconn.untrace()
+    assert response.status_code == 201 and response.json()["position"] == 2
+    sides = [line.split("\t")[1] for line in trace.read_text().splitlines()]
+    assert sum(1 for before, after in zip(sides, sides[1:]) if (before, after) == ("F", "B")) == 2
 
 
 def test_the_join_answers_the_same_place_and_wait_as_the_pages(location, queue, as_kiosk):

@@ -129,3 +129,21 @@ def test_a_join_inside_a_callers_transaction_is_refused_as_before(queue):
     with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
         do_join(queue.pk)
     assert not Ticket.objects.filter(queue=queue).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_read_sent_with_a_take_runs_after_the_take_committed(queue):
+    """`run_take_and_read`: one round trip, two transactions. The read runs in
+    one of its own (no transaction id of the take's), so the take's lock on
+    the queue row is not held while the read runs, and it sees the take."""
+    from django.db import connection
+
+    from queueapp.services._take import run_take_and_read
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pipeline mode is PostgreSQL's")
+    take = f"UPDATE {Queue._meta.db_table} SET last_number = last_number + 1 WHERE id = %(queue)s " \
+           "RETURNING txid_current(), last_number"
+    read = (f"SELECT txid_current_if_assigned(), last_number FROM {Queue._meta.db_table} WHERE id = %s", [queue.pk])
+    (take_xid, number), (read_xid, seen) = run_take_and_read(take, {"queue": queue.pk}, read)
+    assert take_xid is not None and read_xid is None and seen == number == 1

@@ -38,7 +38,7 @@ def join(request: HttpRequest, payload: JoinIn, queue_id: int = QueueId):
     who.check_priority(payload.priority)
     ticket = services.do_join(queue, priority=payload.priority, party_size=payload.party_size,
                               acting_user=who.user, note=payload.note, language=payload.language,
-                              check=check)
+                              check=check, with_place=True)
     return Status(201, join_out(request, ticket))
 
 

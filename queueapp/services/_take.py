@@ -91,6 +91,28 @@ def run_take(sql: str, params: dict) -> tuple | None:
         return cursor.fetchone()
 
 
+def run_take_and_read(sql: str, params: dict, read: tuple[str, list]) -> tuple[tuple | None, tuple]:
+    """`run_take`, and `read` (sql, params) in the same round trip (psycopg's
+    pipeline mode) as a transaction of its own after the take's, so it sees
+    the new place committed, as a read sent after the take returned would.
+    The take's row (None: refused) and the read's.
+
+    A Sync goes between the two: without it, the statements of a pipeline
+    share one implicit transaction and the take's lock on the queue row is held
+    until the read (a count that grows with the line) has run too."""
+    with connection.cursor() as take, connection.cursor() as line:
+        # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
+        # as Django's, so a lost or busy server still answers 503, not 500.
+        with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
+            take.execute(sql, params)
+            # psycopg's own step for a Sync, queued without waiting for the
+            # results (`Pipeline.sync()` would wait: a round trip); psycopg is
+            # pinned and tests/test_join_in_one.py checks the two transactions.
+            pipeline._enqueue_sync()
+            line.execute(*read)
+        return take.fetchone(), line.fetchone()
+
+
 def apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:
     """Copy what the update handed out onto the queue and the ticket; return
     the rest of the row."""

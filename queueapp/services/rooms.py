@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Subquery
 from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -40,10 +39,10 @@ from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
 from ..models import Location, Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ..alerts.models import WebhookEndpoint
-from ..selectors import ahead_of, waiting_tickets
+from ..selectors import AHEAD_OF_TOKEN, waiting_tickets
 from ._events import announce_event, record_event
 from ._locks import lock_queue
-from ._take import apply_place, take_in_one, take_params, take_update
+from ._take import apply_place, run_take_and_read, take_in_one, take_params, take_update
 from .errors import InvalidInput, InvalidTransition, NotFound, QueueFull, QueuePaused
 from .waitlist import _each_queue, _set_seats, admit_locked
 
@@ -384,32 +383,20 @@ class LineRead(NamedTuple):
     stays: list[float]
 
 
-# The arrival's line read, compiled once per process from the pages' querysets
-# (`dbfunctions.CompiledSelect`): the waiting tickets ahead of the ticket with
-# this token (the one ordering rule, `selectors.ahead_of`) and the room's stays.
-_AHEAD_OF_TOKEN = CompiledSelect(
-    lambda queue_id, priority, token: waiting_tickets(queue_id).filter(
-        ahead_of(priority, Subquery(Ticket.objects.filter(token=token).values("seq")[:1]))).order_by()
-    .values_list("pk"), queue_id=-(2**40) - 1, priority=-32001, token="compiled-select-marker-token")
+# The arrival's line read: the waiting tickets ahead of the ticket with its
+# token (`selectors.AHEAD_OF_TOKEN`, the one ordering rule) and the room's
+# stays, compiled once per process from the pages' querysets.
 _STAYS = CompiledSelect(recent_stays, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC))
 
 
 def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | None, LineRead]:
-    """`_TAKE_IN_ONE` and the arrival's line read in one round trip (psycopg's
-    pipeline mode); no row: no place taken. The read is its own autocommit statement after the take's,
-    so it sees the new place committed, as the separate count after the
-    arrival did (bench/waiting_room.py: an arrival was 6 statements, each a
-    round trip to a busy server)."""
-    ahead = _AHEAD_OF_TOKEN.sql(connection.alias, queue_id=queue.pk, priority=ticket.priority, token=ticket.token)
+    """`_TAKE_IN_ONE` and the arrival's line read in one round trip
+    (`_take.run_take_and_read`); no row: no place taken (bench/waiting_room.py:
+    an arrival was 6 statements, each a round trip to a busy server)."""
+    ahead = AHEAD_OF_TOKEN.sql(connection.alias, queue_id=queue.pk, priority=ticket.priority, token=ticket.token)
     stays = _STAYS.sql(connection.alias, queue_id=queue.pk, since=params["now"] - RECENT_WINDOW)
     read = ("SELECT (SELECT COUNT(*) FROM (" + ahead[0] + ") a), ARRAY(SELECT s.took FROM (" + stays[0] + ") s)")
-    with connection.cursor() as take, connection.cursor() as line:
-        # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
-        # as Django's, so a lost or busy server still answers 503, not 500.
-        with connection.wrap_database_errors, connection.connection.pipeline():
-            take.execute(_TAKE_IN_ONE, params)
-            line.execute(read, [*ahead[1], *stays[1]])
-        row, (count, took) = take.fetchone(), line.fetchone()
+    row, (count, took) = run_take_and_read(_TAKE_IN_ONE, params, (read, [*ahead[1], *stays[1]]))
     return row, LineRead(count + 1, [t for t in took if t is not None])
 
 

@@ -33,11 +33,11 @@ from ..dbfunctions import CompiledSelect
 from ..estimates import service_seconds
 from ..models import (AT_COUNTER, CANCELLABLE, Counter, Priority, Queue, QueueEvent, Ticket, TicketStatus,
                       counter_state_sentence, status_in_sentence)
-from ..selectors import waiting_tickets
+from ..selectors import place_and_wait_from, place_and_wait_read, waiting_tickets
 from ._events import record_event
 from ._line import _back_of_line, _front_of_line, _save_counters, line_clock
 from ._locks import lock_queue, lock_queues, lock_ticket_queue
-from ._take import run_take, take_in_one, take_params, written_in_one
+from ._take import run_take, run_take_and_read, take_in_one, take_params, written_in_one
 
 Kind = QueueEvent.Kind
 MAX_PARTY_SIZE = 50
@@ -106,7 +106,7 @@ def create_ticket_locked(queue: Queue, *, priority: int, party_size: int = 1,
 
 def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: int = 1,
             acting_user=None, note: str = "", language: str = "",
-            check: Callable[[Queue], None] | None = None) -> Ticket:
+            check: Callable[[Queue], None] | None = None, with_place: bool = False) -> Ticket:
     """Take a ticket. Refuses a paused or full queue.
     `language`: the holder's (one the location offers); empty: the location's default.
 
@@ -118,6 +118,11 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     selectors (`position_of`, `estimate_wait`) after commit: those reads grow
     with the line and would hold every other join of the queue if done under
     the lock, and most callers (a kiosk printing a number) need none of them.
+
+    `with_place`: the caller will show the place and wait
+    (`selectors.place_and_wait`): where the join is one statement, their read
+    goes to the database with it, in the same round trip, and the answer is
+    left on the ticket.
 
     `check(queue)`: the caller's access rule (a kiosk token's location), run on
     the queue row before anything is written; raising refuses the join. The
@@ -136,7 +141,7 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
         if read.kind == Queue.Kind.COUNTER and read.max_waiting is None and not read.has_webhooks:
             _check_join(read, check, priority, party_size, language)
             return _join_in_one(read, priority=priority, party_size=party_size, acting_user=acting_user,
-                                note=note, language=language)
+                                note=note, language=language, with_place=with_place)
     return _join_locked(_pk(queue), priority=priority, party_size=party_size, acting_user=acting_user,
                         note=note, language=language, check=check)
 
@@ -198,13 +203,19 @@ _JOIN_IN_ONE = take_in_one("greatest(last_seq + 1, %(clock)s)")
 
 
 def _join_in_one(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
-                 language: str) -> Ticket:
+                 language: str, with_place: bool = False) -> Ticket:
     """The join written by one autocommitted statement (see `do_join`)."""
     now = timezone.now()
     ticket = Ticket(queue=queue, priority=priority, party_size=party_size, note=note, created_at=now,
                     queued_at=now, language=language or queue.location.default_language)
     params = {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
-    row = run_take(_JOIN_IN_ONE, params)
+    place_read = place_and_wait_read(ticket, connection.alias) if with_place else None
+    if place_read is None:
+        row = run_take(_JOIN_IN_ONE, params)
+    else:
+        row, place = run_take_and_read(_JOIN_IN_ONE, params, place_read)
+        if row is not None:
+            ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
     if row is None:  # paused or given a waiting limit since the read: ask the locked path's reasons
         queue.refresh_from_db(fields=["is_paused"])
         if queue.is_paused:
