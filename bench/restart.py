@@ -260,8 +260,8 @@ async def run_servers(count: int, ids: dict, args, report: list[str], staff_firs
     # deploy/nginx.conf in front, /ws/ to the phones' process, the rest to a
     # daphne of its own; phones and staff both go through nginx.
     # "proxy@<n>": the same with nginx admitting n WebSocket opens a second
-    # (burst n) instead of compose's WS_ADMIT_RATE / WS_ADMIT_BURST; a large n
-    # (100000) is the proxy without admission.
+    # (burst n); plain "proxy" has no admission, as compose without
+    # WS_ADMIT_RATE.
     staff_via, _, admit_rate = staff_via.partition("@")
     admit = {"WS_ADMIT_RATE": f"{admit_rate}r/s", "WS_ADMIT_BURST": admit_rate} if admit_rate else {}
     if staff_via == "proxy" and count != 1:
@@ -439,9 +439,9 @@ def parse_args():
                         "second port of the first process), process (a daphne of its own) or proxy (as docker-compose: "
                         "nginx with deploy/nginx.conf in front of the phones' daphne and a daphne for HTTP; "
                         "phones and staff through nginx; --servers 1; proxy@<n>: nginx admits n WebSocket opens "
-                        "a second, burst n, instead of compose's)>, e.g. "
+                        "a second, burst n; plain proxy: none, as compose)>, e.g. "
                         "'off/50,on/4096,on/1024+20', 'on//htmx,on//ours', 'on//ours/same,on//ours/process', "
-                        "'on/1024+20/ours/same,on/1024+20/ours/proxy', 'on/1024+20/ours/proxy@100000' "
+                        "'on/1024+20/ours/same,on/1024+20/ours/proxy', 'on/1024+20/ours/proxy@1000' "
                         "(no backlog: daphne -b -p, Twisted's 50; make run: on/1024+20)")
     return p.parse_args()
 

@@ -6,8 +6,9 @@ on something production does not run:
 - daphne's command line is the Dockerfile's CMD (compose's `web` and `live`
   run it as it is), with only the port and interface changed;
 - nginx's configuration is deploy/nginx.conf, with its placeholders filled
-  in as compose's `proxy` service fills them with envsubst (the admission
-  values are compose's unless a test or bench variant names others);
+  in as compose's `proxy` service fills them with envsubst, the /ws/
+  admission left out as compose leaves it out unless a test or bench variant
+  names a rate;
 - the app's environment behind the proxy (RATE_LIMIT_CLIENT_HEADER) is
   compose's `x-app` environment.
 Used by tests/test_proxy_split.py and bench/restart.py (`staff via proxy`).
@@ -66,19 +67,31 @@ def app_environment() -> dict[str, str]:
     return {"RATE_LIMIT_CLIENT_HEADER": env["RATE_LIMIT_CLIENT_HEADER"]}
 
 
+# What compose's `proxy` command drops (sed's range, both marker lines
+# included) when WS_ADMIT_RATE is empty: the /ws/ admission.
+ADMISSION_LINES = re.compile(r"^[ \t]*# ws-admission begin\n.*?^[ \t]*# ws-admission end\n", re.M | re.S)
+# compose's "${NAME:-default}": the default is what compose passes when NAME is not set.
+COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z_]+:-(.*)\}")
+
+
 def nginx_conf(**values: str) -> str:
-    """deploy/nginx.conf with its placeholders filled in (all of them, nothing else)."""
+    """deploy/nginx.conf filled in as compose's `proxy` fills it: every
+    placeholder (nothing else), the /ws/ admission lines dropped unless
+    WS_ADMIT_RATE is given."""
     text = NGINX_CONF.read_text()
     wanted = set(PLACEHOLDER.findall(text))
     if wanted != set(values):
         raise ValueError(f"deploy/nginx.conf needs {sorted(wanted)}, given {sorted(values)}")
+    if not values["WS_ADMIT_RATE"]:
+        text = ADMISSION_LINES.sub("", text)
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
 def admission(**overrides: str) -> dict[str, str]:
-    """/ws/ admission as compose's `proxy` sets it (WS_ADMIT_RATE, WS_ADMIT_BURST), with `overrides`."""
+    """/ws/ admission as compose's `proxy` sets it with nothing in the
+    environment (WS_ADMIT_RATE empty: none), with `overrides`."""
     env = compose()["services"]["proxy"]["environment"]
-    values = {name: str(env[name]) for name in ("WS_ADMIT_RATE", "WS_ADMIT_BURST")}
+    values = {name: COMPOSE_DEFAULT.sub(r"\1", str(env[name])) for name in ("WS_ADMIT_RATE", "WS_ADMIT_BURST")}
     unknown = set(overrides) - set(values)
     if unknown:
         raise ValueError(f"not an admission setting: {sorted(unknown)}")
@@ -89,7 +102,7 @@ def admission(**overrides: str) -> dict[str, str]:
 def run_proxy(web_port: int, live_port: int, port: int | None = None, **admit: str):
     """nginx with deploy/nginx.conf in front of web and live on loopback; yields it
     as a `Daphne` would be (`url`, `ws_url`, `port`, `proc`, `log()`). `admit`:
-    WS_ADMIT_RATE / WS_ADMIT_BURST other than compose's."""
+    WS_ADMIT_RATE / WS_ADMIT_BURST (by default none, as compose)."""
     if NGINX is None:
         raise RuntimeError("nginx is not installed (make browser installs Debian's nginx)")
     port = port or free_port()

@@ -36,7 +36,8 @@ from queueapp.services import do_join
 from tests.api_support import kiosk_key, staff_key  # noqa: F401
 from tests.browser_support import CHROMIUM, database_url_for
 from tests.live_helpers import ticket_state
-from tests.proxy_support import NGINX, NGINX_CONF, PLACEHOLDER, compose, dockerfile_command, run_split
+from tests.proxy_support import (NGINX, NGINX_CONF, PLACEHOLDER, admission, compose, dockerfile_command,
+                                 nginx_conf, run_split)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make browser installs it)")
@@ -109,6 +110,27 @@ def test_compose_runs_what_these_tests_run():
     assert all(f"${name}" in proxy["command"][-1] for name in placeholders)  # envsubst told each name
     assert [name for name, service in services.items() if service.get("ports")] == ["proxy"]
     assert compose()["x-app"]["environment"]["RATE_LIMIT_CLIENT_HEADER"] == "HTTP_X_FORWARDED_FOR"
+
+
+@pytest.mark.skipif(not (shutil.which("sed") and shutil.which("envsubst")), reason="needs sed and envsubst")
+@pytest.mark.parametrize("admit", [{}, {"WS_ADMIT_RATE": "6r/m", "WS_ADMIT_BURST": "2"}], ids=["default", "set"])
+def test_compose_has_no_ws_admission_unless_a_rate_is_set_and_fills_nginx_conf_as_these_tests_do(admit, tmp_path):
+    """Compose's `proxy` command itself (its shell line, run here with the
+    template's and the output's paths moved) writes the configuration these
+    tests run, byte for byte; with compose's defaults it has no /ws/ limit at
+    all (not a limit set too high to bite), with a rate it has that rate."""
+    proxy = compose()["services"]["proxy"]
+    values = {"LISTEN": "80", "WEB_UPSTREAM": "web:8000", "LIVE_UPSTREAM": "live:8000", **admission(**admit)}
+    line = proxy["command"][-1].replace("$$", "$")  # compose's escape for a literal $
+    line = line.replace("/etc/nginx/queue.conf.template", str(NGINX_CONF))
+    line = line.replace("/etc/nginx/nginx.conf", str(tmp_path / "nginx.conf"))
+    line = line.replace(" && exec nginx -g 'daemon off;'", "")
+    subprocess.run(["sh", "-c", line], env={"PATH": os.environ["PATH"], **values}, check=True)
+    written = (tmp_path / "nginx.conf").read_text()
+    assert written == nginx_conf(**values)
+    assert ("limit_req" in written) == bool(admit)
+    if admit:
+        assert "rate=6r/m;" in written and "limit_req zone=ws_opens burst=2 nodelay;" in written
 
 
 @needs_nginx
