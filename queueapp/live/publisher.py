@@ -64,6 +64,30 @@ def _layer_is_in_memory() -> bool:
     return backend.endswith("InMemoryChannelLayer")
 
 
+def _run_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    """The sender thread: its loop until `Publisher.close` stops it, then closed
+    here, on this thread. channels_redis wraps the close of every loop its
+    layer connected on so that it flushes the layer there; a loop left
+    unclosed is closed by the garbage collector on whichever thread drops it
+    last, maybe while another loop runs there, and the flush fails ("Cannot run
+    the event loop while another loop is running", ignored in `__del__`)."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()  # channels_redis's flush, then the loop's own close
+        except Exception:  # Redis gone while flushing: the connections go with the process
+            log.warning("live publisher: closing the sender's loop failed", exc_info=True)
+            type(loop).close(loop)  # the loop's own close, past channels_redis's wrapper
+
+
 class Publisher:
     """A bounded buffer and one sender task; see the module docstring."""
 
@@ -182,7 +206,7 @@ class Publisher:
         with self._lock:
             if self._thread_loop is None:
                 self._thread_loop = asyncio.new_event_loop()
-                threading.Thread(target=self._thread_loop.run_forever, name="live-publisher",
+                threading.Thread(target=_run_until_stopped, args=(self._thread_loop,), name="live-publisher",
                                  daemon=True).start()
             return self._thread_loop
 
