@@ -17,9 +17,12 @@ request carrying credentials (the session cookie of a login, or an
 `Authorization` header: API tokens, a room's key, the metrics token) is
 let in before any waiting anonymous one, may use `reserve` seats that an
 anonymous request never takes, and waits longer before its 503. Whether the
-credentials are good is the view's business, later; a client sending a made-up
-session cookie gets no further than the same bounded seats, where its request
-is refused as an anonymous one would be by the view.
+credentials are good is the view's business, later; only a session cookie
+whose value has the shape of a session key (django.contrib.sessions': 32 of
+its key characters) counts, so a cookie made up without care gets the public
+lane, and one made up in that shape gets no further than the same bounded
+seats, where the view refuses it as it would an anonymous request
+(tests/test_admission_server.py).
 
 Seats are counted per process, on its event loop (one loop per server
 process: no lock needed).
@@ -28,9 +31,14 @@ process: no lock needed).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.http.cookie import parse_cookie
+
+# What a session key the session backends make looks like (`_get_new_session_key`).
+SESSION_KEY = re.compile(f"[{re.escape(VALID_KEY_CHARS)}]{{32}}")
 
 
 class Admission:
@@ -109,10 +117,13 @@ class Admission:
 
 
 def has_credentials(scope: dict, session_cookie: str) -> bool:
-    """Whether the request says who it is: an `Authorization` header or the session cookie."""
+    """Whether the request says who it is: an `Authorization` header or a
+    session cookie in the shape of a session key."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             return True
-        if name == b"cookie" and session_cookie in parse_cookie(value.decode("latin-1")):
-            return True
+        if name == b"cookie":
+            key = parse_cookie(value.decode("latin-1")).get(session_cookie)
+            if key is not None and SESSION_KEY.fullmatch(key):
+                return True
     return False

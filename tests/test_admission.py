@@ -113,8 +113,12 @@ def test_the_reserve_must_leave_seats_for_anonymous_requests():
 
 @pytest.mark.parametrize("headers, expected", [
     ([(b"authorization", b"Bearer qk_x")], True),
-    ([(b"cookie", b"csrftoken=a; sessionid=abc")], True),
-    ([(b"cookie", b"csrftoken=a; queue_browser=b; notsessionid=c")], False),
+    ([(b"cookie", b"csrftoken=a; sessionid=" + b"k3" * 16)], True),
+    ([(b"cookie", b"csrftoken=a; queue_browser=b; notsessionid=" + b"k3" * 16)], False),
+    # not the shape of a session key: made up, never a login
+    ([(b"cookie", b"csrftoken=a; sessionid=abc")], False),
+    ([(b"cookie", b"sessionid=" + b"K3" * 16)], False),
+    ([(b"cookie", b"sessionid=" + b"k3" * 17)], False),
     ([(b"accept", b"text/html")], False),
 ])
 def test_credentials_are_an_authorization_header_or_the_session_cookie(headers, expected):

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 
 from queueapp.models import ApiToken, Queue
 from queueapp.overload import BUSY_SENTENCE, RETRY_AFTER
@@ -38,7 +39,7 @@ def test_a_full_server_turns_public_requests_away_at_once_and_lets_staff_in(loca
         holder = psycopg.connect(url)
         holder.execute(f"SELECT 1 FROM {Queue._meta.db_table} WHERE id = %s FOR UPDATE", [room.queue_id])
         try:
-            stuck, page, api, console, staff_api = asyncio.run(
+            stuck, page, api, console, staff_api, made_up = asyncio.run(
                 _full_server(server.url, holder, session=session, key=key, queue_id=room.queue_id))
         finally:
             holder.close()
@@ -53,6 +54,12 @@ def test_a_full_server_turns_public_requests_away_at_once_and_lets_staff_in(loca
     assert "requests in flight" in log and "database busy" not in log  # turned away by the seats, not the pool
     assert console == (200, True)  # a logged-in member of staff, while the public ones are refused
     assert staff_api == 200  # and an API token
+    # A made-up session cookie in a session key's shape takes the staff lane
+    # and is refused by the view (to the login page); one in no key's shape is
+    # not trusted by the gate at all: the public lane's 503.
+    in_key_shape, not_a_key = made_up
+    assert in_key_shape[0] == 302 and in_key_shape[1].startswith(reverse("login")), in_key_shape
+    assert not_a_key[0] == 503, not_a_key
 
 
 async def _full_server(base: str, holder, *, session: str, key: str, queue_id: int):
@@ -72,5 +79,11 @@ async def _full_server(base: str, holder, *, session: str, key: str, queue_id: i
             console = answer.status, "Riverside Clinic" in await answer.text()
         async with client.get(f"{base}/api/queues", headers={"Authorization": f"Bearer {key}"}) as answer:
             staff_api = answer.status
+        made_up = []
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as stranger:  # only these cookies
+            for cookie in ("sessionid=" + "0123456789abcdefghijklmnopqrstuv", "sessionid=made-up"):
+                async with stranger.get(f"{base}/console/", headers={"Cookie": cookie},
+                                        allow_redirects=False) as answer:
+                    made_up.append((answer.status, answer.headers.get("Location", "")))
         holder.rollback()  # the row is free: the two waiting arrivals go on
-        return [(await t)[0] for t in stuck], page, api, console, staff_api
+        return [(await t)[0] for t in stuck], page, api, console, staff_api, made_up
