@@ -19,7 +19,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
+# Every Chromium test file's `pytestmark`: marked `browser` (CI runs these
+# files first) and skipped, saying why, where Debian's Chromium is missing.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+]
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

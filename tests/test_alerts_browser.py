@@ -13,7 +13,6 @@ showing the notification with its "Stop alerts" action, and the page's stop.
 import json
 import os
 import time
-from pathlib import Path
 
 import http_ece
 import pytest
@@ -24,14 +23,12 @@ from queueapp.alerts.push import generate_keys
 from queueapp.models import Ticket
 from queueapp.services import do_call_next
 from tests.alerts_support import Receiver, deliver_until, self_signed_certificate, take_ticket
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, database_url_for, launch, serve
+from tests.browser_support import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, database_url_for, launch, serve
 from tests.conftest import make_counter, make_queue
 from tests.test_alerts_delivery import browser_subscription
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 PRIVATE, PUBLIC = generate_keys()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -26,14 +25,12 @@ from django.utils import timezone
 from queueapp.models import Booking, Priority
 from queueapp.services import do_book, do_join
 from tests.bookings_support import make_schedule
-from tests.browser_support import CHROMIUM
+from tests.browser_support import BROWSER_MARKS
 from tests.conftest import make_counter, make_queue, make_user
 from tests.test_browser_pages import Errors, browser, log_in, server_url  # noqa: F401 (fixtures)
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 

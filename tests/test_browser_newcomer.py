@@ -7,13 +7,12 @@ server's own tick (a few seconds), hence the generous waits.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from queueapp.models import Ticket
 from queueapp.services import do_call_next, do_complete, do_join, do_recall, do_transfer
-from tests.browser_support import CHROMIUM, database_url_for, serve
+from tests.browser_support import BROWSER_MARKS, database_url_for, serve
 from tests.test_browser_pages import (  # noqa: F401 (fixtures)
     Errors,
     browser,
@@ -24,9 +23,7 @@ from tests.test_browser_pages import (  # noqa: F401 (fixtures)
 )
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 LIVE_WAIT = 10_000  # ms: a tick and a catch-up, with room for a loaded machine

@@ -10,19 +10,16 @@ from __future__ import annotations
 import io
 import os
 import time
-from pathlib import Path
 
 import pytest
 
 from queueapp.models import Ticket
 from queueapp.services import do_join
-from tests.browser_support import CHROMIUM, database_url_for, launch, serve
+from tests.browser_support import BROWSER_MARKS, database_url_for, launch, serve
 from tests.conftest import make_counter, make_queue, make_user
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 LIVE_WITHIN = 1.0  # seconds from the staff click to the patient page and the display showing it

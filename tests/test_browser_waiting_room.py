@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -15,13 +14,11 @@ import pytest
 
 from queueapp.models import Ticket
 from queueapp.services.rooms import do_create_waiting_room, do_enter_line, do_release_visitor
-from tests.browser_support import CHROMIUM
+from tests.browser_support import BROWSER_MARKS
 from tests.test_browser_pages import Errors, browser, server_url, wait_socket_open  # noqa: F401
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 LIVE = 8_000  # ms: pushes are instant, but allow a slow shared machine

@@ -6,20 +6,17 @@ live board change without reloading; then the same with JavaScript off."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from queueapp.models import Queue, Ticket
 from queueapp.services import do_join
-from tests.browser_support import CHROMIUM
+from tests.browser_support import BROWSER_MARKS
 from tests.conftest import make_queue, make_user
 from tests.test_browser_pages import Errors, browser, log_in, server_url, wait_socket_open  # noqa: F401
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 LIVE = 8_000  # ms: pushes are instant, but allow a slow shared machine

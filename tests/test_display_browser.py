@@ -9,20 +9,17 @@ page starts and every one that ends.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from queueapp.services import do_call_next, do_complete, do_join
-from tests.browser_support import CHROMIUM
+from tests.browser_support import BROWSER_MARKS
 # The shared daphne and Chromium of the browser tests (module-scoped: one of each per module).
 from tests.test_browser_pages import browser, log_in, server_url, wait_socket_open  # noqa: F401
 from tests.conftest import make_counter, make_queue, make_user
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 # Records, in order, each clip as it starts playing and as it ends, and each

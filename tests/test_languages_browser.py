@@ -7,19 +7,16 @@ out left to right on an English page, are measured right to left.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from queueapp.models import Ticket
 from queueapp.services import do_call_next, do_complete, do_join, do_pause
-from tests.browser_support import CHROMIUM
+from tests.browser_support import BROWSER_MARKS
 from tests.test_browser_pages import Errors, browser, clinic, needs_live, server_url, wait_socket_open  # noqa: F401
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    *BROWSER_MARKS,
 ]
 
 LIVE_WAIT = 15_000  # ms: a tick and a catch-up with the in-memory layer, on a loaded machine
