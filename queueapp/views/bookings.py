@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -113,37 +113,38 @@ def booking_page(request, token: str, *, error: QueueActionError | None = None):
     return render(request, "queueapp/booking.html", context)
 
 
-@require_POST
-def booking_cancel(request, token: str):
+def _holder_action(request, token: str, act) -> HttpResponse:
+    """A holder's action from their own booking page: done, back to the page;
+    refused, the page again saying why."""
     booking = _booking(request, token)
     try:
-        do_cancel_booking(booking, by_holder=True)
+        act(booking)
     except QueueActionError as error:
         return booking_page(request, token, error=error)
     return redirect("booking", booking.token)
+
+
+@require_POST
+def booking_cancel(request, token: str):
+    return _holder_action(request, token, lambda booking: do_cancel_booking(booking, by_holder=True))
 
 
 @require_POST
 def booking_move(request, token: str):
-    booking = _booking(request, token)
-    try:
-        do_move_booking(booking, starts_at=parse_slot_start(request.POST.get("starts_at")))
-    except QueueActionError as error:
-        return booking_page(request, token, error=error)
-    return redirect("booking", booking.token)
+    return _holder_action(request, token, lambda booking: do_move_booking(
+        booking, starts_at=parse_slot_start(request.POST.get("starts_at"))))
+
+
+def _check_in_from_page(booking) -> None:
+    if not booking.slot.queue.booking_schedule.self_check_in:
+        raise InvalidInput(_("Please check in at the kiosk or at the desk."), field="booking")
+    do_check_in(booking, via="page")
 
 
 @require_POST
 def booking_check_in(request, token: str):
     """Check in from one's own booking page, when the queue allows it (the holder is near)."""
-    booking = _booking(request, token)
-    try:
-        if not booking.slot.queue.booking_schedule.self_check_in:
-            raise InvalidInput(_("Please check in at the kiosk or at the desk."), field="booking")
-        do_check_in(booking, via="page")
-    except QueueActionError as error:
-        return booking_page(request, token, error=error)
-    return redirect("booking", booking.token)
+    return _holder_action(request, token, _check_in_from_page)
 
 
 def kiosk_check_in(request, location_slug: str):
