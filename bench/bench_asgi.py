@@ -13,6 +13,7 @@ answer only with the BENCH_KEY header. Never deployed: daphne loads this
 module only when bench/live_fanout.py starts it.
 """
 
+import asyncio
 import os
 import time
 
@@ -68,11 +69,44 @@ bare_handler = BareHandler()
 _idle_threads: list = []  # the staff endpoint's request threads, reused as the app's handler does
 
 
+async def _memory(send) -> None:
+    """What the process holds, for bench/live_memory.py: objects by type (gc),
+    and, if tracemalloc runs (PYTHONTRACEMALLOC), bytes by where they were
+    allocated, as JSON."""
+    import gc
+    import json
+    import sys
+    import tracemalloc
+    from collections import Counter
+
+    gc.collect()
+    counts, sizes = Counter(), Counter()
+    for obj in gc.get_objects():
+        kind = type(obj)
+        name = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', kind.__name__)}"
+        counts[name] += 1
+        sizes[name] += sys.getsizeof(obj)
+    out = {"objects": counts.most_common(60), "object_bytes": sizes.most_common(60),
+           "tasks": len(asyncio.all_tasks())}
+    if tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot()
+        depth = int(os.environ.get("PYTHONTRACEMALLOC", "1"))
+        out["traced"] = [(str(stat.traceback.format(limit=depth)), stat.size, stat.count)
+                         for stat in snapshot.statistics("traceback")[:80]]
+        out["traced_total"] = sum(stat.size for stat in snapshot.statistics("filename"))
+    body = json.dumps(out).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def application(scope, receive, send):
     if scope["type"] != "http" or not scope["path"].startswith("/bench/"):
         return await real_application(scope, receive, send)
     if scope["path"] == "/bench/bare-healthz":
         return await bare_handler({**scope, "path": "/healthz", "raw_path": b"/healthz"}, receive, send)
+    if scope["path"] == "/bench/memory" and dict(scope["headers"]).get(b"x-bench-key") == BENCH_KEY:
+        return await _memory(send)
     message = await receive()
     while message["type"] == "http.request" and message.get("more_body"):
         message = await receive()

@@ -22,7 +22,7 @@ from django.conf import settings  # noqa: E402
 
 from queueapp.live.server_tuning import (  # noqa: E402
     body_left_to_the_application, bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
-    retryable_handshake_timeout,
+    lean_websocket_connections, retryable_handshake_timeout,
     stop_listening_at_shutdown,
 )
 
@@ -31,6 +31,7 @@ body_left_to_the_application()
 bounded_accepts(settings.LIVE_ACCEPTS_PER_TURN)
 stop_listening_at_shutdown()
 retryable_handshake_timeout()
+lean_websocket_connections(settings.LIVE_LEAN_CONNECTIONS)
 exit_without_finalizing()
 
 application = ProtocolTypeRouter(

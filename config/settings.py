@@ -237,6 +237,11 @@ LIVE_ACCEPTS_PER_TURN = env_number("LIVE_ACCEPTS_PER_TURN", 20, kind=int)
 # send path and Twisted's write-later. Off only to measure what it gives
 # (bench/live_fanout.py --variant stock:LIVE_DIRECT_SEND=0 --variant direct:LIVE_DIRECT_SEND=1).
 LIVE_DIRECT_SEND = env_bool("LIVE_DIRECT_SEND", True)
+# Under daphne, an open screen's connection keeps only what it needs once open
+# (queueapp/live/server_tuning.py: lean_websocket_connections; the consumer's
+# receive loop, queueapp/live/consumers.py). Off only to measure what it gives
+# (bench/live_memory.py --variant stock:LIVE_LEAN_CONNECTIONS=0 --variant lean:LIVE_LEAN_CONNECTIONS=1).
+LIVE_LEAN_CONNECTIONS = env_bool("LIVE_LEAN_CONNECTIONS", True)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

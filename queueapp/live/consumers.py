@@ -34,6 +34,7 @@ from autobahn.exception import Disconnected
 from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -81,6 +82,26 @@ class LiveConsumer(AsyncWebsocketConsumer):
     queue_groups: list[str]
     staff_screen = False  # staff's screens go before public ones (precedence.py)
     wire: Wire | None = None  # the direct path to the socket under daphne (wire.py), once accepted
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' `AsyncConsumer.__call__` for a consumer without a channel
+        layer (ours: the hub subscribes for it), reading `receive` in a plain
+        loop. Channels' `await_many_dispatch` runs each `receive()` as a task
+        of its own and waits on it with `asyncio.wait`: a second task, its
+        context, a waiter future, two sets and a callback per idle screen for
+        as long as it stays open (~1.5 KB each, bench/live_memory.py), and
+        their creation on every message and connect."""
+        if not settings.LIVE_LEAN_CONNECTIONS:
+            await super().__call__(scope, receive, send)
+            return
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message) -> None:
         """Channels' `dispatch` without its `aclose_old_connections()` before

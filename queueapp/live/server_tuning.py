@@ -10,6 +10,8 @@ debug level, so the formatting is made lazy: done only if the line is emitted.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
 import pprint
 
@@ -218,3 +220,132 @@ def retryable_handshake_timeout() -> None:
     onOpenHandshakeTimeout.__wrapped__ = timed_out
     WebSocketProtocol.check_timeouts = check_timeouts
     WebSocketProtocol.onOpenHandshakeTimeout = onOpenHandshakeTimeout
+
+
+class InputQueue:
+    """daphne's input queue for one WebSocket connection (what the application's
+    `receive` reads), holding only what one connection needs.
+
+    daphne gives every connection an `asyncio.Queue`: four deques (items,
+    getters, putters, and the `join()` event's waiters) of 760 bytes each
+    even when empty, ~3.4 KB per idle screen (bench/live_memory.py) for a
+    queue that holds a message for a moment a few times in the socket's
+    life. Here: one reader at a time (Channels' consumer loop), a deque only
+    while messages wait, the same order, and `get()` cancellable as
+    `asyncio.Queue.get` (nothing is lost: a message stays queued)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self):
+        self._items: collections.deque | None = None
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self):
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class _HandshakePath:
+    """What daphne reads of autobahn's handshake request once a socket is open:
+    its path (for its access log lines)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+
+def lean_websocket_connections(on: bool = True) -> None:
+    """Under daphne: each open WebSocket holds what it needs to stay open and
+    no more (issue 9, "memory per idle screen"; bench/live_memory.py measures
+    each piece with gc and tracemalloc on a daphne holding N screens).
+
+    - its input queue is an `InputQueue` (above), not an `asyncio.Queue`;
+    - autobahn's ~40 options (timeouts, limits, flags) are class attributes
+      of one protocol class per factory, not copied into every connection's
+      `__dict__` at connect (`WebSocketProtocol._connectionMade` copies only
+      what the class does not have; daphne sets the options once, before it
+      listens);
+    - once open, the handshake's leftovers go: autobahn's raw request bytes
+      and parsed header dict, the `ConnectionRequest` daphne keeps only to
+      log its path, and the Twisted HTTP request that carried the upgrade
+      (its headers, body buffer and ~40 attributes stay reachable from the
+      HTTP channel, which stays as the transport's producer and for its
+      timeout as before).
+    `on=False` puts daphne's own behaviour back (bench A/B in one run)."""
+    try:
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # not served by daphne
+        return
+    originals = {}
+    for cls, name in ((Server, "create_application"), (WebSocketFactory, "buildProtocol"),
+                      (WebSocketProtocol, "onOpen")):
+        method = getattr(cls, name)
+        originals[name] = getattr(method, "__wrapped__", method)
+        setattr(cls, name, originals[name])
+    if not on:
+        return
+
+    def create_application(self, protocol, scope):
+        if scope["type"] != "websocket":
+            return originals["create_application"](self, protocol, scope)
+        # daphne's own steps (daphne/server.py), with the smaller queue.
+        assert "application_instance" not in self.connections[protocol]
+        queue = InputQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(scope=scope, receive=queue.get, send=functools.partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return queue
+
+    def buildProtocol(self, addr):
+        if not self.__dict__.get("_options_on_class"):
+            base = self.protocol
+            # Each a staticmethod: read on a connection it is the factory's value
+            # itself (some are functions, e.g. `perMessageCompressionAccept`,
+            # which a plain class attribute would bind as methods).
+            self.protocol = type(base.__name__, (base,), {
+                "__module__": base.__module__,
+                **{name: staticmethod(getattr(self, name)) for name in base.CONFIG_ATTRS}})
+            self._options_on_class = True
+        return originals["buildProtocol"](self, addr)
+
+    def onOpen(self):
+        originals["onOpen"](self)
+        self.request = _HandshakePath(self.request.path)
+        self.__dict__.pop("http_request_data", None)
+        self.__dict__.pop("http_headers", None)
+        channel = getattr(self.transport, "producer", None)
+        if isinstance(channel, HTTPChannel):
+            channel.requests.clear()
+
+    for cls, name, function in ((Server, "create_application", create_application),
+                                (WebSocketFactory, "buildProtocol", buildProtocol),
+                                (WebSocketProtocol, "onOpen", onOpen)):
+        function.__wrapped__ = originals[name]
+        setattr(cls, name, function)
