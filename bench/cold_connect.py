@@ -9,7 +9,8 @@ earlier bench/restart.py or bench/live_fanout.py run (BENCH_DATABASE_URL,
 BENCH_REDIS_URL). A variant is `daphne` or `uvicorn`, optionally
 `/<listen backlog>` (daphne: Twisted's 50; uvicorn: 2048) and, for daphne,
 `+<connections taken from the listen queue per loop turn>`
-(LIVE_ACCEPTS_PER_TURN). Per run: screens per second until every one shows
+(LIVE_ACCEPTS_PER_TURN), and optionally `:KEY=VALUE[;KEY=VALUE]` for the
+server's environment (an A/B of a setting: `daphne/1024+20:LIVE_LEAN_CONNECTIONS=0`). Per run: screens per second until every one shows
 its right position; server CPU per screen; where the server's event-loop
 thread spent the wall time (on a CPU, runnable but waiting for one, asleep:
 from /proc/<pid>/task/<pid>/schedstat, so a loaded machine shows as waiting,
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,13 +39,16 @@ from bench.restart import Phone, Stats, bare_connect_rate, expected_positions, r
 
 
 def start(variant: str) -> Server:
+    variant, _, settings = variant.partition(":")
+    env = dict(pair.split("=", 1) for pair in settings.split(";") if pair)
     variant, _, accepts = variant.partition("+")
     kind, _, backlog = variant.partition("/")
     name = f"cold-{kind}-{backlog or 'default'}-{accepts or 'unbounded'}"
     if kind == "daphne":
         return Server("pubsub", extra_args=(), name=name, backlog=int(backlog) if backlog else None,
-                      extra_env={"LIVE_ACCEPTS_PER_TURN": accepts or "0"})
-    return Server("pubsub", extra_args=("--backlog", backlog) if backlog else (), name=name, kind=kind)
+                      extra_env={"LIVE_ACCEPTS_PER_TURN": accepts or "0", **env})
+    return Server("pubsub", extra_args=("--backlog", backlog) if backlog else (), name=name, kind=kind,
+                  extra_env=env)
 
 
 def loop_thread(pid: int) -> tuple[float, float]:
@@ -52,8 +58,9 @@ def loop_thread(pid: int) -> tuple[float, float]:
     return int(run) / 1e9, int(wait) / 1e9
 
 
-async def one(variant: str, ids: dict, n: int) -> str:
+async def one(variant: str, ids: dict, n: int, profile: str = "") -> str:
     server = start(variant)
+    spy = None
     try:
         await http_post(server.port, f"/bench/complete/{ids['small']}", server.key)  # warm up
         expected = await asyncio.to_thread(expected_positions, ids["long"])
@@ -61,6 +68,11 @@ async def one(variant: str, ids: dict, n: int) -> str:
         phones = [Phone(t, 0) for t in tokens]
         stats = Stats()
         load = os.getloadavg()[0]
+        if profile:  # the server's event loop during the burst (collapsed stacks, GIL holder only)
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(server.proc.pid),
+                                    "-o", profile, "-f", "raw", "--gil", "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(1)
         sched0, cpu0, t0 = loop_thread(server.proc.pid), cpu_seconds(server.proc.pid), time.monotonic()
         url, origin = f"ws://{HOST}:{server.port}/ws/ticket/{{token}}/", f"http://{HOST}:{server.port}"
         for p in phones:
@@ -78,6 +90,9 @@ async def one(variant: str, ids: dict, n: int) -> str:
         watcher = asyncio.get_running_loop().create_task(watch())
         took, _ = await until_right(phones, {t: expected[t] for t in tokens}, 120, t0)
         wall, cpu = time.monotonic() - t0, cpu_seconds(server.proc.pid) - cpu0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         run, wait = (b - a for a, b in zip(sched0, loop_thread(server.proc.pid)))
         watcher.cancel()
         for p in phones:
@@ -102,7 +117,7 @@ async def main(args) -> None:
         if args.bare:
             print(f"bare websockets, same client: {await bare_connect_rate(args.screens):.0f}/s", flush=True)
         for variant in args.variants:
-            print(await one(variant, ids, args.screens), flush=True)
+            print(await one(variant, ids, args.screens, args.profile), flush=True)
             await asyncio.sleep(1)
 
 
@@ -112,6 +127,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--bare", action="store_true", help="a bare websockets server first, each round")
     p.add_argument("--variants", type=lambda s: s.split(","), default=["daphne", "daphne/1024+20", "daphne/1024"])
+    p.add_argument("--profile", default="", metavar="FILE",
+                   help="record each server's burst with py-spy into FILE (collapsed stacks; the last variant's stays)")
     return p.parse_args()
 
 

@@ -91,3 +91,35 @@ def test_daphne_hands_a_form_body_over_unparsed(restore_web_request):
     assert processed == [True]
     assert request.args == {}  # not parsed by Twisted
     assert request.content.read() == body  # what daphne sends the application, from the start
+
+
+@pytest.fixture
+def restore_autobahn_log_helpers():
+    from autobahn.twisted import websocket as twisted_websocket
+    from autobahn.websocket import protocol as ws_protocol
+
+    saved = [(m, name, getattr(m, name)) for m in (ws_protocol, twisted_websocket) for name in ("hltype", "hlval")]
+    saved.append((ws_protocol, "pformat", ws_protocol.pformat))
+    yield ws_protocol
+    for module, name, value in saved:
+        setattr(module, name, value)
+
+
+def test_autobahn_formats_debug_arguments_only_when_a_line_is_written(restore_autobahn_log_helpers):
+    """autobahn highlights type names and values for its debug lines on every
+    connect and received chunk, debug logging on or not: nothing is formatted
+    until a line is written, and then it reads as before."""
+    ws_protocol = restore_autobahn_log_helpers
+    calls = []
+
+    def counting_hltype(obj):
+        calls.append(obj)
+        return f"<{obj}>"
+
+    ws_protocol.hltype = counting_hltype
+    server_tuning.lazy_autobahn_config_log()
+    server_tuning.lazy_autobahn_config_log()  # applying it twice does not stack
+    argument = ws_protocol.hltype("onConnect")
+    assert calls == []
+    assert f"{argument}: request" == "<onConnect>: request"
+    assert calls == ["onConnect"]

@@ -16,14 +16,16 @@ import functools
 import pprint
 
 
-class _LazyPformat:
-    __slots__ = ("obj",)
+class _Lazy:
+    """`func(*args, **kwargs)`, computed only when a log line that uses it is written."""
 
-    def __init__(self, obj):
-        self.obj = obj
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func, args, kwargs):
+        self.func, self.args, self.kwargs = func, args, kwargs
 
     def __str__(self) -> str:
-        return pprint.pformat(self.obj)
+        return str(self.func(*self.args, **self.kwargs))
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
@@ -31,13 +33,31 @@ class _LazyPformat:
     __repr__ = __str__
 
 
+def _lazily(func):
+    def lazy(*args, **kwargs):
+        return _Lazy(func, args, kwargs)
+
+    lazy.lazy_of = func
+    return lazy
+
+
 def lazy_autobahn_config_log() -> None:
+    """Also autobahn's highlighted type names and values (`hltype`, `hlval`:
+    click's colour codes around a qualified name or repr), computed for the
+    debug lines of every connect, received chunk and close whether or not
+    debug logging is on: ~10 per connection."""
     try:
+        from autobahn.twisted import websocket as twisted_websocket
         from autobahn.websocket import protocol
     except ImportError:  # not served by daphne
         return
     if getattr(protocol, "pformat", None) is pprint.pformat:
-        protocol.pformat = _LazyPformat
+        protocol.pformat = _lazily(pprint.pformat)
+    for module in (protocol, twisted_websocket):
+        for name in ("hltype", "hlval"):
+            func = getattr(module, name, None)
+            if func is not None and not hasattr(func, "lazy_of"):
+                setattr(module, name, _lazily(func))
 
 
 def stop_listening_at_shutdown() -> None:
