@@ -23,7 +23,7 @@ def held() -> dict:
     return {
         "open": len(sockets),
         "tasks": len(asyncio.all_tasks()),
-        "asyncio_queues": sum(1 for o in objects if isinstance(o, asyncio.Queue)),
+        "asyncio_input_queues": sum(1 for p in sockets if isinstance(getattr(p, "application_queue", None), asyncio.Queue)),
         # The requests that carried an upgrade (daphne then sets their
         # transport to None), beyond the second for which daphne's own
         # connection table keeps them (its checker drops them).

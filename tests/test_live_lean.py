@@ -66,7 +66,7 @@ def held(server) -> dict:
 def test_each_more_open_screen_holds_one_task_and_no_handshake(queue, counter):
     """Eight more open ticket screens cost the server eight tasks (Channels'
     consumer loop would run a second, the `receive`, for each), no
-    `asyncio.Queue`, and keep nothing of their handshake (the Twisted request
+    `asyncio.Queue` as its input queue, and keep nothing of their handshake (the Twisted request
     that carried the upgrade, autobahn's raw bytes and header dict, autobahn's
     options copied into each connection). They still show, and follow, the
     right places."""
@@ -87,8 +87,8 @@ def test_each_more_open_screen_holds_one_task_and_no_handshake(queue, counter):
         after = await asyncio.to_thread(held, server)
         assert after["open"] - before["open"] == 8
         assert after["tasks"] - before["tasks"] == 8
-        assert after["asyncio_queues"] == before["asyncio_queues"]
-        assert (after["upgraded_http_requests"], after["with_handshake"], after["with_options_copied"]) == (0, 0, 0)
+        assert (after["asyncio_input_queues"], after["upgraded_http_requests"], after["with_handshake"],
+                after["with_options_copied"]) == (0, 0, 0, 0)
         await asyncio.to_thread(do_call_next, counter=counter)  # the first ticket is called
         async with asyncio.timeout(20):
             for place, ws in enumerate(first + more, start=2):
