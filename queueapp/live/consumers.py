@@ -45,7 +45,7 @@ from ..models import QueueEvent, TicketStatus
 from ..selectors import is_ahead, overtakes
 from ..errors import NotFound, PermissionDenied
 from ..languages import browser_language, preferred_language
-from . import precedence, reads, render
+from . import batch, precedence, reads, render
 from .codes import (
     CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REASONS, CLOSE_RETRY,
     CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED, CLOSE_UNSUPPORTED,
@@ -367,10 +367,40 @@ class TicketConsumer(LiveConsumer):
         order, one frame of the final state, rendered once."""
         if not self.ready:
             return super().on_queue_messages(messages)  # kept for after the snapshot
+        whole = self._apply_whole(getattr(messages, "summary", None))
+        if whole is not None:
+            return [render.ticket_frame(self.view)] if whole else []
         changed = False
         for message in messages:
             changed = self._step(message) or changed
         return [render.ticket_frame(self.view)] if changed else []
+
+    def _apply_whole(self, summary: batch.Summary | None) -> bool | None:
+        """A room's batch applied at once from its summary (`live/batch.py`):
+        True if what the page shows changed. None when the batch must go event
+        by event: it is not the next after what this screen shows, it concerns
+        this ticket, someone in it may be placed ahead of this one, or the
+        screen is not a waiting place (or is catching up)."""
+        view = self.view
+        if (summary is None or summary.queue != view.queue_id or view.version != summary.first - 1
+                or view.status != TicketStatus.WAITING or view.position is None or view.overtaken_by
+                or view.ticket_id in summary.tickets
+                or (summary.highest_entered is not None and summary.highest_entered > view.priority)
+                or (self._work is not None and not self._work.done())):
+            return None
+        wait, seats_changed = view.estimated_wait, False
+        if summary.service_seconds is not batch.NOT_SET:
+            view.service_seconds = summary.service_seconds
+        if summary.open_counters is not batch.NOT_SET:
+            view.open_counters = summary.open_counters
+        if getattr(view.queue, "seats_free", None) is not None and summary.seats is not None:
+            free = summary.seats[0] - summary.seats[1]
+            seats_changed, view.queue.seats_free = free != view.queue.seats_free, free
+        delta = summary.ahead(summary.entered, view.key) - summary.ahead(summary.left, view.key)
+        view.position += delta
+        view.version = summary.last
+        self.latest_seen = max(self.latest_seen, summary.last)
+        return delta != 0 or seats_changed or view.estimated_wait != wait
 
     def apply(self, message: dict) -> str | None:
         return render.ticket_frame(self.view) if self._step(message) else None

@@ -1,0 +1,105 @@
+"""A waiting room's batch of events on its open pages (queueapp/live/batch.py,
+`Hub._in_order`): events that reach a server out of version order (two
+processes publish them, each as its commits end) are put back in order and
+applied to every page as one batch, without a catch-up read from the
+database, and every page ends on its right place.
+
+Over the real ASGI app (in-process sockets), on either channel layer: the
+room's events are recorded as they are published and handed to the hub in a
+shuffled order, as a crowd's were.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+
+from queueapp.live import hub, publisher
+from queueapp.models import Location, TicketStatus
+from queueapp.selectors import position_of
+from queueapp.services.rooms import do_create_waiting_room, do_enter_line, do_release_visitor
+from tests.live_helpers import screen, ticket_state, wait_for_ticket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INSIDE, WAITING = 3, 6
+
+
+class _Recording:
+    """A publisher that keeps the messages instead of sending them."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    def publish(self, message):
+        self.messages.append(message)
+
+
+@pytest.fixture
+def room():
+    location = Location.objects.create(name="Arena", slug="arena")
+    return do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="http://127.0.0.1:9/", admit_per_minute=600_000,
+                                  max_inside=INSIDE)
+
+
+def test_events_out_of_order_reach_every_page_in_one_batch_without_a_catch_up_read(room, settings):
+    settings.LIVE_ROOM_UPDATE_EVERY = 0.3
+    inside = [do_enter_line(room) for _ in range(INSIDE)]
+    waiting = [do_enter_line(room) for _ in range(WAITING)]
+    assert all(t.status == TicketStatus.CONFIRMED for t in inside)
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        reads = []
+        real_events_after = the_hub.events_after
+
+        async def counted(queue_id, version):
+            reads.append((queue_id, version))
+            return await real_events_after(queue_id, version)
+
+        the_hub.events_after = counted
+        screens = [screen(f"/ws/ticket/{t.token}/") for t in waiting]
+        comms = []
+        try:
+            for cm in screens:
+                comm, connected, _ = await cm.__aenter__()
+                assert connected
+                comms.append(comm)
+                await comm.receive_from(timeout=5)  # its first paint
+            recording = _Recording()
+            real = publisher.use(recording)
+            try:
+                # Two leave (each release admits the next), two arrive behind everyone.
+                for ticket in inside[:2]:
+                    await database_sync_to_async(do_release_visitor)(room, ticket.pk, outcome="done")
+                for _ in range(2):
+                    await database_sync_to_async(do_enter_line)(room.pk)
+            finally:
+                publisher.use(real)
+            messages = [m for m in recording.messages if m.get("queue") == room.queue_id]
+            assert len(messages) >= 6  # 2 releases, 2 admissions, 2 arrivals
+            shuffled = list(messages)
+            while shuffled == messages:
+                random.Random(7).shuffle(shuffled)
+            for message in shuffled:
+                await the_hub.dispatch(message)
+            states = []
+            for comm, ticket in zip(comms, waiting):
+                await database_sync_to_async(ticket.refresh_from_db)()
+                want = (ticket.status, None if ticket.status != TicketStatus.WAITING
+                        else await database_sync_to_async(position_of)(ticket))
+                state = await wait_for_ticket(comm, lambda s, want=want: (s["status"], s["position"]) == want)
+                states.append((state["status"], state["position"]))
+            assert states == [(TicketStatus.CONFIRMED, None)] * 2 + [
+                (TicketStatus.WAITING, n) for n in range(1, WAITING - 1)]
+            assert reads == [], "a page caught up from the database"
+        finally:
+            for cm in screens[:len(comms)]:
+                await cm.__aexit__(None, None, None)
+            await hub.close_current()
+
+    async_to_sync(scenario)()
