@@ -24,6 +24,14 @@ lane, and one made up in that shape gets no further than the same bounded
 seats, where the view refuses it as it would an anonymous request
 (tests/test_admission_server.py).
 
+A waiting room's visitor who already holds a place (its page, reloaded, or
+the reload that follows an admission: `queueapp.views.rooms.holds_place`, the
+signed cookie checked here on the loop) goes before the anonymous arrivals
+too, but never into the staff reserve: turned away like a new arrival, an
+admitted visitor's reload met the busy 503 again and again while its
+admission ran out (1,657 such 503s for 650 admissions in a crowd of 3,000,
+docs/benchmarks.md, session 8), though serving it takes no place.
+
 Seats are counted per process, on its event loop (one loop per server
 process: no lock needed).
 """
@@ -41,6 +49,10 @@ from django.http.cookie import parse_cookie
 SESSION_KEY = re.compile(f"[{re.escape(VALID_KEY_CHARS)}]{{32}}")
 
 
+# The lanes, first served first: credentials, a waiting room's place, the rest.
+STAFF, PLACED, PUBLIC = 0, 1, 2
+
+
 class Admission:
     """`limit` seats; `reserve` of them only for requests with credentials."""
 
@@ -50,17 +62,19 @@ class Admission:
         self.limit, self.reserve = limit, reserve
         self.inside = 0
         self.refused = 0  # requests answered 503 here, since the process started
-        self._waiting: dict[bool, deque[asyncio.Future]] = {True: deque(), False: deque()}
+        self._waiting: list[deque[asyncio.Future]] = [deque(), deque(), deque()]  # per lane
 
-    def _free_for(self, staff: bool) -> bool:
-        return self.limit - self.inside > (0 if staff else self.reserve)
+    def _free_for(self, lane: int) -> bool:
+        return self.limit - self.inside > (0 if lane == STAFF else self.reserve)
 
-    async def enter(self, *, staff: bool, wait: float) -> bool:
+    async def enter(self, *, staff: bool, wait: float, placed: bool = False) -> bool:
         """A seat within `wait` seconds (True), or none (False). Staff waiting
-        go first; among equals, first come first served."""
-        queue = self._waiting[staff]
-        ahead = queue or (not staff and self._waiting[True])
-        if not ahead and self._free_for(staff):
+        go first, then visitors holding a place (`placed`); among equals,
+        first come first served."""
+        lane = STAFF if staff else PLACED if placed else PUBLIC
+        queue = self._waiting[lane]
+        ahead = any(self._waiting[before] for before in range(lane + 1))
+        if not ahead and self._free_for(lane):
             self.inside += 1
             return True
         if wait <= 0:
@@ -89,15 +103,14 @@ class Admission:
         self._let_in()
 
     def _let_in(self) -> None:
-        for staff in (True, False):
-            queue = self._waiting[staff]
-            while queue and self._free_for(staff):
+        for lane, queue in enumerate(self._waiting):
+            while queue and self._free_for(lane):
                 seat = queue.popleft()
                 if not seat.done():
                     self.inside += 1
                     seat.set_result(True)
             if queue:
-                return  # the rest wait behind these (anonymous requests behind staff)
+                return  # the later lanes wait behind this one (anonymous requests behind staff)
 
     def _give_up(self, queue: deque, seat: asyncio.Future) -> None:
         if not seat.done():
@@ -113,7 +126,7 @@ class Admission:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting[True]) + len(self._waiting[False])
+        return sum(len(queue) for queue in self._waiting)
 
 
 def has_credentials(scope: dict, session_cookie: str) -> bool:
@@ -126,4 +139,15 @@ def has_credentials(scope: dict, session_cookie: str) -> bool:
             key = parse_cookie(value.decode("latin-1")).get(session_cookie)
             if key is not None and SESSION_KEY.fullmatch(key):
                 return True
+    return False
+
+
+def holds_place(scope: dict) -> bool:
+    """Whether the request is a waiting room's page from a browser holding a
+    place there (`queueapp.views.rooms.holds_place`: the signed cookie)."""
+    from queueapp.views import rooms  # (imports the models: only once Django is set up)
+
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie" and rooms.COOKIE_PREFIX.encode() in value:  # (a quick test before parsing)
+            return rooms.holds_place(scope["path"], parse_cookie(value.decode("latin-1")))
     return False

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from config.admission import Admission, has_credentials
+from config.admission import Admission, has_credentials, holds_place
 
 LONG = 60.0  # a wait that never runs out within a test
 
@@ -123,3 +123,53 @@ def test_the_reserve_must_leave_seats_for_anonymous_requests():
 ])
 def test_credentials_are_an_authorization_header_or_the_session_cookie(headers, expected):
     assert has_credentials({"headers": headers}, "sessionid") is expected
+
+
+def test_a_visitor_holding_a_place_goes_before_new_arrivals_but_never_into_the_staff_reserve():
+    async def scenario():
+        gate = Admission(limit=3, reserve=1)
+        await gate.enter(staff=False, wait=0)
+        await gate.enter(staff=False, wait=0)
+        assert not await gate.enter(staff=False, placed=True, wait=0)  # the last seat is staff's
+        order = []
+
+        async def request(name, placed):
+            if await gate.enter(staff=False, placed=placed, wait=LONG):
+                order.append(name)
+
+        tasks = [asyncio.create_task(request("new 1", False))]
+        await settle()
+        tasks.append(asyncio.create_task(request("placed", True)))
+        await settle()
+        gate.leave()
+        await settle()
+        assert order == ["placed"]
+        gate.leave()
+        await asyncio.gather(*tasks)
+        return order
+
+    assert run(scenario()) == ["placed", "new 1"]
+
+
+@pytest.mark.django_db
+def test_a_place_is_the_room_page_with_that_rooms_cookie_as_the_server_signed_it(location):
+    from django.test import Client
+
+    from queueapp.services.rooms import do_create_waiting_room
+
+    for slug in ("concert", "other"):
+        do_create_waiting_room(location=location, name=slug, slug=slug, prefix="W",
+                               target_url="https://shop.example.com/", admit_per_minute=60, max_inside=1)
+    browser = Client()
+    browser.get("/wait/concert/?return=/buy", HTTP_X_FORWARDED_FOR="10.0.0.1")
+    signed = browser.cookies["waitroom-concert"].value
+
+    def scope(path, cookie):
+        return {"path": path, "headers": [(b"cookie", cookie.encode())]}
+
+    assert holds_place(scope("/wait/concert/", f"csrftoken=a; waitroom-concert={signed}"))
+    assert not holds_place(scope("/wait/concert/", f"waitroom-concert={signed[:-2]}xx"))  # forged
+    assert not holds_place(scope("/wait/other/", f"waitroom-other={signed}"))  # another room's
+    assert not holds_place(scope("/wait/other/", f"waitroom-concert={signed}"))  # for another page
+    assert not holds_place(scope("/api/queues", f"waitroom-concert={signed}"))
+    assert not holds_place({"path": "/wait/concert/", "headers": [(b"accept", b"text/html")]})

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import Resolver404, path, resolve
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
@@ -30,14 +30,35 @@ from ..services.rooms import RoomChanged, do_enter_line, room_for_arrival
 from ._common import refuse
 
 COOKIE_SALT = "queueapp.waiting-room"
+COOKIE_PREFIX = "waitroom-"
 COOKIE_AGE = 24 * 3600
 MAX_RETURN = 2000
 NOSCRIPT_REFRESH = 10  # seconds between reloads without JavaScript
 TOKEN_PARAM = "queue_token"
 
 
-def cookie_name(room: WaitingRoom) -> str:
-    return f"waitroom-{room.slug}"
+def cookie_name(room: WaitingRoom | str) -> str:
+    """The place cookie's name for `room` (or a room's slug)."""
+    return f"{COOKIE_PREFIX}{room if isinstance(room, str) else room.slug}"
+
+
+def holds_place(path: str, cookies: dict[str, str]) -> bool:
+    """Whether a request for a room's page (`path`) carries that room's place
+    cookie with our signature, not expired: its browser holds a place (or
+    held one). For the request gate (config/admission.py), on the event loop:
+    no database, an HMAC (the view still checks the place itself)."""
+    if not any(name.startswith(COOKIE_PREFIX) for name in cookies):
+        return False
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    if match.url_name != "waiting-room":
+        return False
+    request = HttpRequest()  # (the view's own reading of the cookie: `_held`)
+    request.COOKIES = cookies
+    return request.get_signed_cookie(cookie_name(match.kwargs["room_slug"]), default=None, salt=COOKIE_SALT,
+                                     max_age=COOKIE_AGE) is not None
 
 
 def return_path(raw: str | None) -> str:
