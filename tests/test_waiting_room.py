@@ -493,3 +493,16 @@ def test_an_arrival_reaches_the_webhooks_that_want_joins_only(room, event_types,
     assert joins.count() == 2
     assert OutboxMessage.objects.filter(endpoint=endpoint, subject=Kind.JOINED).count() == (2 if wanted else 0)
     assert validate_queue_integrity(room.queue_id) == []
+
+
+def test_an_admissions_event_is_stamped_with_the_instant_the_rate_judged_it_at(room):
+    """The rate holds at the instant an admission is decided (its ticket's
+    `confirmed_at`, the token's `iat`); its event must say the same instant, or
+    the events of a busy server (written up to 1.8 s later) show a second with
+    more admissions than the rate allows."""
+    at = timezone.now() - timedelta(minutes=5)
+    ticket = do_enter_line(room, now=at)  # a place free, no slot taken yet: let in on arriving
+    ticket.refresh_from_db()
+    event = QueueEvent.objects.get(ticket=ticket, kind=QueueEvent.Kind.CONFIRMED)
+    assert ticket.status == TicketStatus.CONFIRMED and ticket.confirmed_at == at
+    assert event.created_at == at

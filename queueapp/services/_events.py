@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ def record_event(
     entered_line: tuple[int, int] | None = None,
     data: dict | None = None,
     version_taken: bool = False,
+    at: datetime | None = None,
 ) -> QueueEvent:
     """Append the next event of `queue` and register its publication on commit.
 
@@ -31,7 +34,10 @@ def record_event(
     waiting line: a patient screen recomputes its own position from them
     without a database query. `version_taken`: the caller's own update of the
     queue row already moved `queue.version` on to this event's (a waiting
-    room's arrival takes its place and its version in one statement).
+    room's arrival takes its place and its version in one statement). `at`:
+    when it happened, if the caller decided it at an instant of its own (an
+    admission: the instant its rate was judged at, also the ticket's
+    `confirmed_at`); else now.
     """
     assert transaction.get_connection().in_atomic_block, "record_event needs a transaction"
     if not version_taken:
@@ -46,7 +52,7 @@ def record_event(
         counter=counter,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         status_after=ticket.status if ticket is not None else "",
-        created_at=timezone.now(),
+        created_at=at or timezone.now(),
         data=payload,
     )
     announce_event(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line)
