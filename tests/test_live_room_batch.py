@@ -18,10 +18,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
 from queueapp.live import hub, publisher
-from queueapp.models import Location, TicketStatus
+from queueapp.models import TicketStatus
 from queueapp.selectors import position_of
-from queueapp.services.rooms import do_create_waiting_room, do_enter_line, do_release_visitor
-from tests.live_helpers import screen, ticket_state, wait_for_ticket
+from queueapp.services.rooms import do_enter_line, do_release_visitor
+from tests.live_helpers import screen, wait_for_ticket
+from tests.test_waiting_room import make_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,11 +40,8 @@ class _Recording:
 
 
 @pytest.fixture
-def room():
-    location = Location.objects.create(name="Arena", slug="arena")
-    return do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
-                                  target_url="http://127.0.0.1:9/", admit_per_minute=600_000,
-                                  max_inside=INSIDE)
+def room(location):
+    return make_room(location, rate=600_000, inside=INSIDE)  # the places inside decide, not the rate
 
 
 def test_events_out_of_order_reach_every_page_in_one_batch_without_a_catch_up_read(room, settings):
