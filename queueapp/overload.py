@@ -53,17 +53,31 @@ def short_pool_wait(seconds: float = PUBLIC_POOL_WAIT):
     return decorate
 
 
+# The busy page per (language, reloads itself): the same words for every 503 of
+# a crowd, rendered once each. A crowd of 3,000 got 21,502 of them, and their
+# template render was a tenth of the servers' busy samples (py-spy,
+# docs/benchmarks.md, session 8).
+_BUSY_PAGES: dict[tuple[str, bool], str] = {}
+
+
+def _busy_page(reload: bool) -> str:
+    key = (get_language(), reload)
+    page = _BUSY_PAGES.get(key)
+    if page is None:
+        # No request context (it would read the session): the language comes from
+        # LocaleMiddleware's guess, or the handler's, which is active.
+        page = _BUSY_PAGES[key] = render_to_string("queueapp/busy.html", {
+            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": reload,
+            "LANGUAGE_CODE": key[0], "LANGUAGE_BIDI": get_language_bidi()})
+    return page
+
+
 def busy_response(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(
             {"detail": str(BUSY_SENTENCE), "code": BUSY_CODE, "field": None}, status=503)
     else:
-        # No request context (it would read the session): the language comes from
-        # LocaleMiddleware's guess, which is active.
-        html = render_to_string("queueapp/busy.html", {
-            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": request.method == "GET",
-            "LANGUAGE_CODE": get_language(), "LANGUAGE_BIDI": get_language_bidi()})
-        response = HttpResponse(html, status=503)
+        response = HttpResponse(_busy_page(request.method == "GET"), status=503)
     response["Retry-After"] = str(RETRY_AFTER)
     response["Cache-Control"] = "no-store"
     return response

@@ -73,3 +73,23 @@ async def _crowd(base: str, key: str, holder):
             busy_api = answer.status, answer.headers, await answer.json(), time.monotonic() - started
         holder.rollback()  # the row is free: the two waiting arrivals go on
         return [(await t)[0] for t in stuck], busy_page, busy_api
+
+
+def test_the_busy_page_is_in_each_visitors_language_and_reloads_only_after_a_get():
+    """The page is rendered once per language and kind (`overload._busy_page`):
+    each visitor still gets it in their own language and direction."""
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    from queueapp.overload import busy_response
+
+    pages = {}
+    for language, method in (("de", "get"), ("ar", "get"), ("de", "post"), ("en", "get"), ("de", "get")):
+        with translation.override(language):
+            response = busy_response(getattr(RequestFactory(), method)("/wait/concert/"))
+            pages[language, method] = response.content.decode()
+            assert response.status_code == 503 and response["Retry-After"] == str(RETRY_AFTER)
+            assert str(BUSY_SENTENCE) in pages[language, method]  # (translated in the active language)
+    assert 'lang="de" dir="ltr"' in pages["de", "get"] and 'lang="ar" dir="rtl"' in pages["ar", "get"]
+    assert pages["de", "get"] != pages["en", "get"]
+    assert 'http-equiv="refresh"' in pages["de", "get"] and 'http-equiv="refresh"' not in pages["de", "post"]
