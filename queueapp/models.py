@@ -633,6 +633,10 @@ class Ticket(models.Model):
                 condition=Q(status="waiting"), name="ticket_waiting_order_idx",
             ),
             models.Index(fields=["queue", "status"], name="ticket_queue_status_idx"),
+            # The tickets no longer waiting, by place: a waiting room's position by
+            # arithmetic (`selectors.room_position_sql`) counts those between the
+            # head and a place, a range of this index that holds few or none.
+            models.Index(fields=["queue", "seq"], condition=~Q(status="waiting"), name="ticket_left_line_idx"),
             models.Index(fields=["status", "offer_expires_at"], name="ticket_offer_expiry_idx",
                          condition=Q(status="offered")),
         ]

@@ -147,3 +147,72 @@ def test_the_workers_cycle_applies_the_rate_at_the_instant_it_admits_not_before_
     assert Ticket.objects.get(pk=second.pk).status == TicketStatus.CONFIRMED
     room.refresh_from_db()
     assert room.recent_admissions[-1] >= released[0].timestamp()
+
+
+def test_a_rooms_place_by_arithmetic_is_the_count_while_visitors_arrive_leave_and_are_let_in(location):
+    """`selectors.room_position_sql` (an arrival's place: its seq minus the
+    head's, minus who left between) against the count (`position_at`'s rule),
+    for every waiting visitor in one statement, again and again while others
+    arrive, leave from the middle of the line and are let in."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the arrival's read is PostgreSQL's (SQLite serialises everything anyway)")
+    from queueapp.selectors import room_position_sql
+    from queueapp.services import do_cancel
+    from queueapp.services.rooms import do_release_visitor
+
+    room = do_create_waiting_room(location=location, name="Tickets", slug="counted", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=600_000, max_inside=3)
+    for _ in range(30):
+        do_enter_line(room.pk)
+    table = Ticket._meta.db_table
+    check = (f"SELECT w.id, {room_position_sql('SELECT w.seq')}, (SELECT COUNT(*) FROM {table} a WHERE "
+             f"a.queue_id = %s AND a.status = 'waiting' AND a.seq < w.seq) + 1 "
+             f"FROM {table} w WHERE w.queue_id = %s AND w.status = 'waiting'")
+    stop, errors, checked, wrong = threading.Event(), [], [], []
+
+    def keep_doing(step):
+        def loop():
+            try:
+                while not stop.is_set():
+                    step()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+        return threading.Thread(target=loop)
+
+    def arrive():
+        do_enter_line(room.pk)
+
+    def let_in():  # the site reports someone done: the next is let in
+        inside = Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.CONFIRMED).first()
+        if inside is not None:
+            do_release_visitor(room, inside.pk, outcome="done")
+
+    def leave_from_the_middle():
+        waiting = list(Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.WAITING)
+                       .order_by("seq").values_list("pk", flat=True)[3:12])
+        if waiting:
+            do_cancel(waiting[len(waiting) // 2], by_patient=True)
+        time.sleep(0.01)
+
+    def compare():
+        with connection.cursor() as cursor:
+            cursor.execute(check, [room.queue_id, room.queue_id, room.queue_id])
+            rows = cursor.fetchall()
+        checked.append(len(rows))
+        wrong.extend(row for row in rows if row[1] != row[2])
+
+    threads = [keep_doing(step) for step in (arrive, arrive, let_in, leave_from_the_middle, compare)]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert len(checked) >= 20 and sum(checked) > 200, checked  # it compared while the line moved
+    assert Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.CANCELLED).count() > 5
+    assert Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.COMPLETED).count() > 5
+    assert wrong == []
+    assert validate_queue_integrity(room.queue_id) == []

@@ -39,7 +39,7 @@ from ..estimates import RECENT_WINDOW, recent_stays, service_seconds
 from ..models import Location, Priority, Queue, QueueEvent, Ticket, TicketStatus, WaitingRoom, status_in_sentence
 from ..alerts.decide import webhook_endpoints
 from ..alerts.models import WebhookEndpoint
-from ..selectors import AHEAD_OF_TOKEN, waiting_tickets
+from ..selectors import room_position_sql
 from ._events import announce_event, record_event
 from ._locks import lock_queue
 from ._take import apply_place, run_take_and_read, take_in_one, take_params, take_update
@@ -376,16 +376,17 @@ def _take_place(queue: Queue, *, fingerprint: str | None = None) -> Ticket:
 
 class LineRead(NamedTuple):
     """What an arrival's page needs of the line, read with its place: the
-    position (`selectors.position_at`) and the room's recent stays
+    position (`selectors.room_position_sql`, the arithmetic equal to
+    `selectors.position_at`) and the room's recent stays
     (`estimates.recent_stays`, for the wait)."""
 
-    position: int
+    position: int | None  # (None: no place was taken)
     stays: list[float]
 
 
-# The arrival's line read: the waiting tickets ahead of the ticket with its
-# token (`selectors.AHEAD_OF_TOKEN`, the one ordering rule) and the room's
-# stays, compiled once per process from the pages' querysets.
+# The arrival's line read: its place by arithmetic (`selectors.room_position_sql`)
+# and the room's stays, compiled once per process (`dbfunctions.CompiledSelect`).
+_PLACE_OF_TOKEN = room_position_sql(f"SELECT seq FROM {Ticket._meta.db_table} WHERE token = %s")
 _STAYS = CompiledSelect(recent_stays, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC))
 
 
@@ -393,11 +394,10 @@ def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | 
     """`_TAKE_IN_ONE` and the arrival's line read in one round trip
     (`_take.run_take_and_read`); no row: no place taken (bench/waiting_room.py:
     an arrival was 6 statements, each a round trip to a busy server)."""
-    ahead = AHEAD_OF_TOKEN.sql(connection.alias, queue_id=queue.pk, priority=ticket.priority, token=ticket.token)
     stays = _STAYS.sql(connection.alias, queue_id=queue.pk, since=params["now"] - RECENT_WINDOW)
-    read = ("SELECT (SELECT COUNT(*) FROM (" + ahead[0] + ") a), ARRAY(SELECT s.took FROM (" + stays[0] + ") s)")
-    row, (count, took) = run_take_and_read(_TAKE_IN_ONE, params, (read, [*ahead[1], *stays[1]]))
-    return row, LineRead(count + 1, [t for t in took if t is not None])
+    read = "SELECT " + _PLACE_OF_TOKEN + ", ARRAY(SELECT s.took FROM (" + stays[0] + ") s)"
+    row, (position, took) = run_take_and_read(_TAKE_IN_ONE, params, (read, [ticket.token, queue.pk, *stays[1]]))
+    return row, LineRead(position, [t for t in took if t is not None])
 
 
 def _execute(sql: str, params: dict, queue: Queue) -> tuple:
