@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -13,7 +14,7 @@ from django.utils import timezone
 from queueapp import admission
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue, SigningKey, Ticket, TicketStatus
-from queueapp.services.rooms import do_create_waiting_room, do_enter_line, run_room_cycles
+from queueapp.services.rooms import do_create_waiting_room, do_enter_line, do_expire_admissions, run_room_cycles
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -144,6 +145,43 @@ def test_the_workers_cycle_applies_the_rate_at_the_instant_it_admits_not_before_
     assert held.wait(10)
     run_room_cycles()
     holder.join(10)
+    assert Ticket.objects.get(pk=second.pk).status == TicketStatus.CONFIRMED
+    room.refresh_from_db()
+    assert room.recent_admissions[-1] >= released[0].timestamp()
+
+
+def test_the_expiry_cycle_applies_the_rate_at_the_instant_it_admits_not_before_it_waited_for_the_line(location):
+    """The expiry of an unreported admission frees its place and admits the
+    next visitor; that admission counts at the instant it is made, after any
+    wait for the room's row, as the worker's admission cycle does."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a row held by another connection: PostgreSQL (SQLite's transaction holds the whole file)")
+    room = do_create_waiting_room(location=location, name="Tickets", slug="lapsing", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=1,
+                                  admission_seconds=10)
+    first = do_enter_line(room.pk)  # let in on arrival: the room is full
+    second = do_enter_line(room.pk)
+    assert Ticket.objects.get(pk=second.pk).status == TicketStatus.WAITING
+    Ticket.objects.filter(pk=first.pk).update(confirmed_at=timezone.now() - timedelta(seconds=11))
+    time.sleep(1.1)  # the next slot has come too
+    held, released = threading.Event(), []
+
+    def hold_the_line():
+        try:
+            with transaction.atomic():
+                Queue.objects.select_for_update().get(pk=room.queue_id)
+                held.set()
+                time.sleep(1.0)
+                released.append(timezone.now())
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_line)
+    holder.start()
+    assert held.wait(10)
+    assert do_expire_admissions() == 1
+    holder.join(10)
+    assert Ticket.objects.get(pk=first.pk).status == TicketStatus.EXPIRED
     assert Ticket.objects.get(pk=second.pk).status == TicketStatus.CONFIRMED
     room.refresh_from_db()
     assert room.recent_admissions[-1] >= released[0].timestamp()

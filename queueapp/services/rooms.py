@@ -479,17 +479,21 @@ def do_expire_admissions(*, now: datetime | None = None) -> int:
     """Free every admission not reported within its lifetime; one transaction per
     room. Candidates are read without a lock and re-read under the queue lock,
     so two workers never release the same visitor twice."""
-    now = now or timezone.now()
+    seen = now or timezone.now()
     rooms = WaitingRoom.objects.values_list("queue_id", "admission_seconds")
     due = [queue_id for queue_id, seconds in rooms
            if Ticket.objects.filter(queue_id=queue_id, status=TicketStatus.CONFIRMED,
-                                    confirmed_at__lte=now - timedelta(seconds=seconds)).exists()]
+                                    confirmed_at__lte=seen - timedelta(seconds=seconds)).exists()]
     return sum(_each_queue(due, lambda queue_id: _expire_room(queue_id, now=now)))
 
 
 @transaction.atomic(durable=True)
-def _expire_room(queue_id: int, *, now: datetime) -> int:
+def _expire_room(queue_id: int, *, now: datetime | None) -> int:
     queue = lock_queue(queue_id)
+    # The clock is read once the room's row is held (unless a test gives the
+    # instant), as in the worker's cycle: the admissions made below count at
+    # the instant they are made, not before the wait for the row.
+    now = now or timezone.now()
     room = _room_of(queue)
     lapsed = list(Ticket.objects.filter(
         queue=queue, status=TicketStatus.CONFIRMED,
