@@ -115,6 +115,28 @@ def test_simultaneous_rotations_leave_one_current_key():
     assert SigningKey.objects.count() == 5
 
 
+def _hold_the_room_row(room, *, seconds: float):
+    """Another connection holds the room's queue row for `seconds` (as an
+    arrival or a release would); returns once it holds it, with the thread and
+    a list that gets the instant it let go."""
+    held, released = threading.Event(), []
+
+    def hold_the_line():
+        try:
+            with transaction.atomic():
+                Queue.objects.select_for_update().get(pk=room.queue_id)
+                held.set()
+                time.sleep(seconds)
+                released.append(timezone.now())
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_line)
+    holder.start()
+    assert held.wait(10)
+    return holder, released
+
+
 def test_the_workers_cycle_applies_the_rate_at_the_instant_it_admits_not_before_it_waited_for_the_line(location):
     """The worker's cycle may wait for a room's row behind arrivals and
     releases; the admission it then makes counts at the instant it is made, or
@@ -128,21 +150,7 @@ def test_the_workers_cycle_applies_the_rate_at_the_instant_it_admits_not_before_
     second = do_enter_line(room.pk)
     assert Ticket.objects.get(pk=second.pk).status == TicketStatus.WAITING
     time.sleep(1.1)  # the next slot has come: the worker's cycle will admit the second
-    held, released = threading.Event(), []
-
-    def hold_the_line():
-        try:
-            with transaction.atomic():
-                Queue.objects.select_for_update().get(pk=room.queue_id)
-                held.set()
-                time.sleep(1.0)
-                released.append(timezone.now())
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_line)
-    holder.start()
-    assert held.wait(10)
+    holder, released = _hold_the_room_row(room, seconds=1.0)
     run_room_cycles()
     holder.join(10)
     assert Ticket.objects.get(pk=second.pk).status == TicketStatus.CONFIRMED
@@ -164,21 +172,7 @@ def test_the_expiry_cycle_applies_the_rate_at_the_instant_it_admits_not_before_i
     assert Ticket.objects.get(pk=second.pk).status == TicketStatus.WAITING
     Ticket.objects.filter(pk=first.pk).update(confirmed_at=timezone.now() - timedelta(seconds=11))
     time.sleep(1.1)  # the next slot has come too
-    held, released = threading.Event(), []
-
-    def hold_the_line():
-        try:
-            with transaction.atomic():
-                Queue.objects.select_for_update().get(pk=room.queue_id)
-                held.set()
-                time.sleep(1.0)
-                released.append(timezone.now())
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_line)
-    holder.start()
-    assert held.wait(10)
+    holder, released = _hold_the_room_row(room, seconds=1.0)
     assert do_expire_admissions() == 1
     holder.join(10)
     assert Ticket.objects.get(pk=first.pk).status == TicketStatus.EXPIRED
