@@ -342,6 +342,11 @@ TICKET_RATE_LIMITS = {
 # token revoked elsewhere than this process still works for at most so many
 # seconds (in the process that revokes it, not at all); 0 reads it every time.
 API_TOKEN_CACHE_SECONDS = env_number("API_TOKEN_CACHE_SECONDS", 5.0)
+# A kiosk's join on PostgreSQL in the event loop, on a small async pool per
+# process (queueapp/services/_join_async.py; issue 9: no request thread). Off
+# until an A/B of bench/join_throughput.py shows it better (docs/benchmarks.md).
+API_ASYNC_JOIN = env_bool("API_ASYNC_JOIN", False)
+API_ASYNC_JOIN_CONNECTIONS = env_number("API_ASYNC_JOIN_CONNECTIONS", 4, kind=int, minimum=1)
 # Where the retention purge writes the events it deletes (one CSV per purge).
 RETENTION_ARCHIVE_DIR = Path(os.environ.get("RETENTION_ARCHIVE_DIR", BASE_DIR / "archive"))
 # The `iss` of waiting rooms' admission tokens (queueapp.admission).

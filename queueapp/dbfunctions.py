@@ -166,7 +166,11 @@ class CompiledSelect:
         sql, params = self.sql(using, **values)
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
+            return self.from_row(using, cursor.fetchone())
+
+    def from_row(self, using: str, row: tuple | None):
+        """`first`'s instance from a row of `sql(using, ...)` fetched by the
+        caller (an async connection: services/_take_async.py); None for None."""
         if row is None:
             return None
         build = self._builders[using]

@@ -83,6 +83,13 @@ def send_event_on_commit(message: dict) -> None:
     transaction.on_commit(lambda: _deliver(message))
 
 
+def send_event_committed(message: dict) -> None:
+    """Push `message` now: its statement has committed on a connection Django
+    does not hold (the event loop's async join, services/_join_async.py), where
+    `on_commit` would ask Django's own connection, a blocking call in the loop."""
+    _deliver(message)
+
+
 def _deliver(message: dict) -> None:
     for receiver in list(_receivers):
         try:

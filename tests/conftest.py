@@ -125,6 +125,17 @@ def _fast_and_static_free(settings):
 
 
 @pytest.fixture(autouse=True)
+def _async_join_only_on_committed_rows(request, settings):
+    """The kiosk's join in the event loop (API_ASYNC_JOIN) runs on connections
+    of its own, which cannot see a test's uncommitted rows: it is on only in
+    tests whose rows are committed (`transaction=True`); the others test the
+    thread path."""
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker and marker.kwargs.get("transaction")) and "transactional_db" not in request.fixturenames:
+        settings.API_ASYNC_JOIN = False
+
+
+@pytest.fixture(autouse=True)
 def _no_language_carried_over():
     """The test client runs each request in this thread, and a page or service
     activates the language it speaks (`languages.use_language`, `@authorize`); the

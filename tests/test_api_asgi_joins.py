@@ -13,6 +13,7 @@ import pytest
 from config.asgi import application
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Ticket
+from queueapp.services._join_async import close_loop_pool
 from tests.api_support import fast_password_hashing, kiosk_key  # noqa: F401 (fixtures)
 from tests.asgi_client import asgi_request
 
@@ -26,10 +27,15 @@ async def asgi_post(path: str, body: dict, *, key: str) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_joins_through_the_asgi_app_get_gapless_numbers(queue, kiosk_key):
+@pytest.mark.parametrize("loop_join", [False, True], ids=["thread", "loop"])
+def test_concurrent_joins_through_the_asgi_app_get_gapless_numbers(queue, kiosk_key, settings, loop_join):
+    settings.API_ASYNC_JOIN = loop_join  # the kiosk's join in the event loop (PostgreSQL) or on threads
     async def join_all():
-        return await asyncio.gather(*(asgi_post(f"/api/queues/{queue.pk}/tickets", {}, key=kiosk_key)
-                                      for _ in range(40)))
+        try:
+            return await asyncio.gather(*(asgi_post(f"/api/queues/{queue.pk}/tickets", {}, key=kiosk_key)
+                                          for _ in range(40)))
+        finally:
+            await close_loop_pool()
 
     answers = asyncio.run(join_all())
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import router
 from django.db.models import QuerySet
@@ -156,15 +157,20 @@ def _token_by_digest(digest: str) -> ApiToken | None:
     """The token with this digest, its user and location; from this process's
     cache while it is younger than API_TOKEN_CACHE_SECONDS."""
     now = _clock()
-    kept = _found.get(digest)
-    if kept is not None and kept[1] > now:
-        return kept[0]
+    found = _kept(digest, now)
+    if found is not None:
+        return found
     found = _TOKEN.first(router.db_for_read(ApiToken), digest=digest)
     if found is not None and settings.API_TOKEN_CACHE_SECONDS > 0:
         _found[digest] = (found, now + settings.API_TOKEN_CACHE_SECONDS)
-    elif kept is not None:
+    else:
         _found.pop(digest, None)
     return found
+
+
+def _kept(digest: str, now: float) -> ApiToken | None:
+    kept = _found.get(digest)
+    return kept[0] if kept is not None and kept[1] > now else None
 
 
 def principal(request: HttpRequest) -> Principal:
@@ -180,10 +186,28 @@ class BearerTokenAuth(HttpBearer):
         if found is None or (found.user is not None and not found.user.is_active):
             raise AuthenticationError(message=_("This API token is not valid: it is mistyped or was revoked."))
         now = timezone.now()
-        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
+        if _last_used_due(found, now):
             ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
             found.last_used_at = now  # a kept token remembers it (per process: once a minute each)
         return Principal(user=found.user, token=found)
+
+
+def _last_used_due(found: ApiToken, now) -> bool:
+    return found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION
+
+
+class LoopBearerTokenAuth(BearerTokenAuth):
+    """`BearerTokenAuth` for an async operation (the kiosk's join,
+    services/_join_async.py): a kept token that needs no write is answered in
+    the event loop; anything else (a read, a refusal, `last_used_at`) is
+    `BearerTokenAuth`'s in one thread hop, so the answers are the same."""
+
+    async def authenticate(self, request: HttpRequest, token: str) -> Principal:
+        found = _kept(digest_of(token), _clock())
+        if found is not None:
+            if (found.user is None or found.user.is_active) and not _last_used_due(found, timezone.now()):
+                return Principal(user=found.user, token=found)
+        return await sync_to_async(BearerTokenAuth.authenticate)(self, request, token)
 
 
 class SessionAuth(APIKeyCookie):

@@ -51,3 +51,4 @@ from .bookings import (  # noqa: F401
     do_move_booking,
 )
 from .feedback import do_give_feedback  # noqa: F401
+from ._join_async import do_join_in_loop, joins_in_loop  # noqa: F401

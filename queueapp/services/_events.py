@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..alerts.decide import on_event as decide_alerts
-from ..events import event_message, instant_us, send_event_on_commit, ticket_snapshot
+from ..events import event_message, instant_us, send_event_committed, send_event_on_commit, ticket_snapshot
 from ..models import Counter, Queue, QueueEvent, Ticket
 
 
@@ -78,13 +78,16 @@ def event_payload(*, ticket: Ticket | None, left_line: tuple[int, int] | None = 
 
 def announce_event(event: QueueEvent, *, queue: Queue, ticket: Ticket | None,
                    left_line: tuple[int, int] | None = None,
-                   entered_line: tuple[int, int] | None = None, webhooks: list | None = None) -> None:
+                   entered_line: tuple[int, int] | None = None, webhooks: list | None = None,
+                   committed: bool = False) -> None:
     """What follows every event row written in the transaction: the alerts and
     webhooks it makes due (same commit) and its live push (after commit).
     `webhooks`: the endpoints that want this event, when the caller has just
-    read them (`alerts.decide.webhook_endpoints`)."""
+    read them (`alerts.decide.webhook_endpoints`). `committed`: written on a
+    connection of its own that has committed (`events.send_event_committed`)."""
     decide_alerts(event, queue=queue, ticket=ticket, left_line=left_line, entered_line=entered_line,
                   webhooks=webhooks)
-    send_event_on_commit(event_message(queue_id=queue.pk, location_id=queue.location_id,
+    send = send_event_committed if committed else send_event_on_commit
+    send(event_message(queue_id=queue.pk, location_id=queue.location_id,
                                        version=event.version, kind=event.kind, at=event.created_at,
                                        data=event.data))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from ..events import instant_us
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
@@ -95,21 +95,30 @@ def run_take_and_read(sql: str, params: dict, read: tuple[str, list]) -> tuple[t
     """`run_take`, and `read` (sql, params) in the same round trip (psycopg's
     pipeline mode) as a transaction of its own after the take's, so it sees
     the new place committed, as a read sent after the take returned would.
-    The take's row (None: refused) and the read's.
+    The take's row (None: refused) and the read's (None: it failed after the
+    take committed).
 
     A Sync goes between the two: without it, the statements of a pipeline
     share one implicit transaction and the take's lock on the queue row is held
     until the read (a count that grows with the line) has run too."""
     with connection.cursor() as take, connection.cursor() as line:
-        # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
-        # as Django's, so a lost or busy server still answers 503, not 500.
-        with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
-            take.execute(sql, params)
-            # psycopg's own step for a Sync, queued without waiting for the
-            # results (`Pipeline.sync()` would wait: a round trip); psycopg is
-            # pinned and tests/test_join_in_one.py checks the two transactions.
-            pipeline._enqueue_sync()
-            line.execute(*read)
+        try:
+            # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
+            # as Django's, so a lost or busy server still answers 503, not 500.
+            with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
+                take.execute(sql, params)
+                # psycopg's own step for a Sync, queued without waiting for the
+                # results (`Pipeline.sync()` would wait: a round trip); psycopg is
+                # pinned and tests/test_join_in_one.py checks the two transactions.
+                pipeline._enqueue_sync()
+                line.execute(*read)
+        except DatabaseError as failed:
+            # The read failed after the take committed: the ticket exists, so it
+            # is announced and answered (its place read the ordinary way), not a 500.
+            try:
+                return take.fetchone(), None
+            except DatabaseError:  # the take itself failed (or never ran): nothing written
+                raise failed from None
         return take.fetchone(), line.fetchone()
 
 
@@ -125,20 +134,20 @@ def apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:
     return rest
 
 
-def written_in_one(queue: Queue, ticket: Ticket, row: tuple, *, actor=None) -> QueueEvent:
+def written_in_one(queue: Queue, ticket: Ticket, row: tuple, *, actor=None, alias: str | None = None) -> QueueEvent:
     """After `take_in_one` committed: the ticket and queue as written, its
     event announced (no webhook wanted it: the caller has just read that; the
     live push goes out at once, the statement having committed). The event's
     data is built here as `record_event` builds it (the stored jsonb has equal
     values, its keys in PostgreSQL's order, not the screens')."""
     ticket.pk, event_id = apply_place(queue, ticket, row)
-    ticket._state.adding, ticket._state.db = False, connection.alias
+    ticket._state.adding, ticket._state.db = False, alias or connection.alias
     entered = (ticket.priority, ticket.seq)
     event = QueueEvent(pk=event_id, queue=queue, version=queue.version, kind=Kind.JOINED, ticket=ticket,
                        status_after=TicketStatus.WAITING, created_at=ticket.queued_at,
                        actor=actor if getattr(actor, "is_authenticated", False) else None,
                        data=event_payload(ticket=ticket, entered_line=entered))
-    event._state.adding, event._state.db = False, connection.alias
+    event._state.adding, event._state.db = False, ticket._state.db
     # The alerts' decision runs here in autocommit, after the statement
     # committed, where `record_event` runs it inside the transaction. Right for
     # a JOINED event, which makes no outbox row, so there is nothing to commit
@@ -148,5 +157,8 @@ def written_in_one(queue: Queue, ticket: Ticket, row: tuple, *, actor=None) -> Q
     # "ahead" thresholds for a join (it enters at the back; nobody moves up).
     # Should a join ever make rows, they must be written by the statement (as
     # the webhook's would be on the locked path) or the join take that path.
-    announce_event(event, queue=queue, ticket=ticket, entered_line=entered, webhooks=[])
+    # `alias`: written on an async connection of its own (services/_join_async.py),
+    # committed, with Django's connection never asked (a blocking call in the loop).
+    announce_event(event, queue=queue, ticket=ticket, entered_line=entered, webhooks=[],
+                   committed=alias is not None)
     return event

@@ -138,7 +138,7 @@ def do_join(queue: Queue | int, *, priority: int = Priority.NORMAL, party_size: 
     """
     if connection.vendor == "postgresql" and not _inside_a_transaction():
         read = _read_for_join(_pk(queue))
-        if read.kind == Queue.Kind.COUNTER and read.max_waiting is None and not read.has_webhooks:
+        if takes_in_one(read):
             _check_join(read, check, priority, party_size, language)
             return _join_in_one(read, priority=priority, party_size=party_size, acting_user=acting_user,
                                 note=note, language=language, with_place=with_place)
@@ -156,7 +156,7 @@ def _inside_a_transaction() -> bool:
 
 # The queue read of every join on PostgreSQL, its SQL compiled once per process
 # (building the queryset was a third of a kiosk join's CPU; issue 9).
-_FOR_JOIN = CompiledSelect(
+FOR_JOIN = CompiledSelect(
     lambda queue_id: Queue.objects.select_related("location", "waiting_room").annotate(
         has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"), is_active=True)))
     .filter(pk=queue_id), queue_id=-(2**40) - 1)
@@ -166,10 +166,19 @@ def _read_for_join(queue_id: int) -> Queue:
     """The queue, its location and waiting room, unlocked, and whether its
     location has an active webhook (`has_webhooks`; which kinds each wants is
     asked only when it has one)."""
-    found = _FOR_JOIN.first(router.db_for_read(Queue), queue_id=queue_id)
+    return found_for_join(queue_id, FOR_JOIN.first(router.db_for_read(Queue), queue_id=queue_id))
+
+
+def found_for_join(queue_id: int, found: Queue | None) -> Queue:
+    """The read's queue, or the join's refusal when there is none."""
     if found is None:
         raise NotFound(_("Queue %(id)s does not exist.") % {"id": queue_id})
     return found
+
+
+def takes_in_one(read: Queue) -> bool:
+    """Whether `_read_for_join`'s queue joins in one statement (see `do_join`)."""
+    return read.kind == Queue.Kind.COUNTER and read.max_waiting is None and not read.has_webhooks
 
 
 def _check_join(queue: Queue, check: Callable[[Queue], None] | None, priority: int, party_size: int,
@@ -199,22 +208,29 @@ def _paused(queue: Queue) -> QueuePaused:
 
 # A join's place: the line clock's now, never before the last place handed out
 # (`_line._back_of_line`).
-_JOIN_IN_ONE = take_in_one("greatest(last_seq + 1, %(clock)s)")
+JOIN_IN_ONE = take_in_one("greatest(last_seq + 1, %(clock)s)")
+
+
+def join_in_one_params(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
+                       language: str) -> tuple[Ticket, dict]:
+    """The new ticket (unsaved) and the values of `JOIN_IN_ONE` for it."""
+    now = timezone.now()
+    ticket = Ticket(queue=queue, priority=priority, party_size=party_size, note=note, created_at=now,
+                    queued_at=now, language=language or queue.location.default_language)
+    return ticket, {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
 
 
 def _join_in_one(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
                  language: str, with_place: bool = False) -> Ticket:
     """The join written by one autocommitted statement (see `do_join`)."""
-    now = timezone.now()
-    ticket = Ticket(queue=queue, priority=priority, party_size=party_size, note=note, created_at=now,
-                    queued_at=now, language=language or queue.location.default_language)
-    params = {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
+    ticket, params = join_in_one_params(queue, priority=priority, party_size=party_size,
+                                        acting_user=acting_user, note=note, language=language)
     place_read = place_and_wait_read(ticket, connection.alias) if with_place else None
     if place_read is None:
-        row = run_take(_JOIN_IN_ONE, params)
+        row = run_take(JOIN_IN_ONE, params)
     else:
-        row, place = run_take_and_read(_JOIN_IN_ONE, params, place_read)
-        if row is not None:
+        row, place = run_take_and_read(JOIN_IN_ONE, params, place_read)
+        if row is not None and place is not None:
             ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
     if row is None:  # paused or given a waiting limit since the read: ask the locked path's reasons
         queue.refresh_from_db(fields=["is_paused"])

@@ -1,0 +1,128 @@
+"""The kiosk's join on PostgreSQL without a request thread (issue 9;
+`API_ASYNC_JOIN`): the same queue read, checks and one-statement join + answer
+as `do_join(with_place=True)`, sent from the event loop on psycopg's
+AsyncConnection.
+
+Why: per kiosk join the sync path hands the request to a thread three times
+(request_started, the view, response.close), and measured per join the
+request threads took 2.6-3.7 ms of CPU around ~0.9 ms of Python holding the GIL
+(docs/benchmarks.md, session 8, `joins`): the rest was waking and handing over.
+Here the view runs in the loop and waits for PostgreSQL there.
+
+Only the plain case runs here; anything else answers None and the caller takes
+`do_join` through one thread hop, which reads the queue again and decides as
+ever (a waitlist, a waiting limit, a webhook, a paused queue: the locked path's
+reasons). Every refusal is raised by the same functions as `do_join`'s, in the
+same order, so the answers are the same.
+
+One small pool of async connections per event loop (a daphne process has one),
+opened on first use, with the parameters and adapters Django's own connection
+uses (`get_connection_params`), in autocommit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections, router
+
+from ..models import Queue, Ticket
+from ..selectors import place_and_wait_from, place_and_wait_read
+from ._take import written_in_one
+from .tickets import FOR_JOIN, JOIN_IN_ONE, _check_join, found_for_join, join_in_one_params, takes_in_one
+
+_pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def joins_in_loop(request, using: str) -> bool:
+    """Whether this request joins in the loop: on, PostgreSQL, and served by an
+    ASGI server, whose loop lives as long as the process (a WSGI server runs an
+    async view in a loop of its own per request: a pool there would outlive it)."""
+    return settings.API_ASYNC_JOIN and isinstance(request, ASGIRequest) and connections[using].vendor == "postgresql"
+
+
+async def _pool(using: str):
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        from psycopg import AsyncClientCursor
+        from psycopg_pool import AsyncConnectionPool
+
+        wrapper = connections[using]
+        params = wrapper.get_connection_params()
+        params.pop("cursor_factory", None)
+        timezone_name = wrapper.timezone_name
+
+        async def configure(conn) -> None:
+            # What Django's connection sets up (init_connection_state): its time zone.
+            await conn.execute("SELECT set_config('TimeZone', %s, false)", [timezone_name])
+
+        # Client-side binding, as Django's cursors (the statements' untyped values).
+        pool = AsyncConnectionPool(kwargs={**params, "autocommit": True, "cursor_factory": AsyncClientCursor},
+                                   min_size=1, max_size=settings.API_ASYNC_JOIN_CONNECTIONS,
+                                   configure=configure, open=False, name="async-join")
+        _pools[loop] = pool
+        await pool.open()
+    return pool
+
+
+async def do_join_in_loop(queue_id: int, *, priority: int, party_size: int, acting_user, note: str,
+                       language: str, check) -> Ticket | None:
+    """`do_join(queue_id, ..., with_place=True)` for a queue that joins in one
+    statement; None (nothing written) for any other queue or when the statement
+    refused (the caller runs `do_join`, which says why or takes the locked path)."""
+    using = router.db_for_write(Ticket)
+    wrapper = connections[using]
+    pool = await _pool(using)
+    # psycopg's errors as Django's: a lost or busy server answers 503, as on the sync path.
+    with wrapper.wrap_database_errors:
+        async with pool.connection() as conn:
+            read_sql, read_params = FOR_JOIN.sql(router.db_for_read(Queue), queue_id=queue_id)
+            cursor = await conn.execute(read_sql, read_params)
+            queue = found_for_join(queue_id, FOR_JOIN.from_row(using, await cursor.fetchone()))
+            if not takes_in_one(queue):
+                return None
+            _check_join(queue, check, priority, party_size, language)
+            ticket, params = join_in_one_params(queue, priority=priority, party_size=party_size,
+                                                acting_user=acting_user, note=note, language=language)
+            place_read = place_and_wait_read(ticket, using)
+            row, place = await _take_and_read(conn, params, place_read)
+    if row is None:
+        return None
+    written_in_one(queue, ticket, row, actor=acting_user, alias=using)
+    if place is not None:
+        ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
+    return ticket
+
+
+async def _take_and_read(conn, params: dict, read: tuple[str, list] | None) -> tuple[tuple | None, tuple | None]:
+    """`_take.run_take_and_read` on an async connection: the take, a Sync, the
+    answer's read, in one round trip. The read's failure after the take
+    committed leaves the answer to the ordinary reads (None), not the ticket
+    unannounced."""
+    take, line = conn.cursor(), conn.cursor()
+    try:
+        async with conn.pipeline() as pipeline:
+            await take.execute(JOIN_IN_ONE, params)
+            if read is not None:
+                pipeline._enqueue_sync()  # see run_take_and_read
+                await line.execute(*read)
+    except Exception as failed:
+        if read is None:
+            raise
+        try:
+            return await take.fetchone(), None
+        except Exception:  # the take itself failed (or never ran): nothing was written
+            raise failed from None
+    return await take.fetchone(), (await line.fetchone() if read is not None else None)
+
+
+async def close_loop_pool() -> None:
+    """Close this loop's pool (a test's loop before it ends; a server's lives
+    as long as the process)."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.close()
