@@ -85,8 +85,10 @@ def test_a_kiosk_join_answers_in_two_round_trips_on_postgresql(queue, as_kiosk, 
         finally:
             connection.connection.pgconn.untrace()
     assert response.status_code == 201 and response.json()["position"] == 2
-    sides = [line.split("\t")[1] for line in trace.read_text().splitlines()]
-    assert sum(1 for before, after in zip(sides, sides[1:]) if (before, after) == ("F", "B")) == 2
+    lines = [line.split("\t") for line in trace.read_text().splitlines()]
+    sides = [line[1] for line in lines]
+    sent = [line[3][:40] + line[4][:120] for line in lines if line[1] == "F"]  # what went, should it fail
+    assert sum(1 for before, after in zip(sides, sides[1:]) if (before, after) == ("F", "B")) == 2, sent
 
 
 def test_the_join_answers_the_same_place_and_wait_as_the_pages(location, queue, as_kiosk):
