@@ -87,7 +87,7 @@ def test_a_kiosk_join_answers_in_two_round_trips_on_postgresql(queue, as_kiosk, 
     assert response.status_code == 201 and response.json()["position"] == 2
     lines = [line.split("\t") for line in trace.read_text().splitlines()]
     sides = [line[1] for line in lines]
-    sent = [line[3][:40] + line[4][:120] for line in lines if line[1] == "F"]  # what went, should it fail
+    sent = " | ".join(" ".join(line[3:])[:70] for line in lines if line[1] == "F")  # what went, should it fail
     assert sum(1 for before, after in zip(sides, sides[1:]) if (before, after) == ("F", "B")) == 2, sent
 
 
