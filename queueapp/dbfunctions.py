@@ -170,7 +170,7 @@ class CompiledSelect:
 
     def from_row(self, using: str, row: tuple | None):
         """`first`'s instance from a row of `sql(using, ...)` fetched by the
-        caller (an async connection: services/_take_async.py); None for None."""
+        caller (an async connection: services/_join_async.py); None for None."""
         if row is None:
             return None
         build = self._builders[using]

@@ -181,6 +181,26 @@ def test_the_expiry_cycle_applies_the_rate_at_the_instant_it_admits_not_before_i
     assert room.recent_admissions[-1] >= released[0].timestamp()
 
 
+def test_an_arrival_whose_line_read_fails_after_its_place_was_taken_keeps_the_place(location, monkeypatch):
+    """The arrival's place and its line read go out together
+    (`_take.run_take_and_read`); a read failing after the place committed
+    leaves the line to the page's own reads, and the visitor has the place
+    (not a 500 for a place that exists, and its live push)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the arrival's read is PostgreSQL's (SQLite serialises everything anyway)")
+    from queueapp.services import rooms
+
+    room = do_create_waiting_room(location=location, name="Tickets", slug="misread", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=1, max_inside=1)
+    do_enter_line(room.pk)  # let in; the next waits
+    failing = "(SELECT 1 / (COUNT(*) - COUNT(*)) FROM (SELECT %s::text, %s::bigint) x)"  # division by zero
+    monkeypatch.setattr(rooms, "_PLACE_OF_TOKEN", failing)
+    ticket = do_enter_line(room.pk)
+    assert ticket.line_read is None
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.WAITING
+    assert Queue.objects.get(pk=room.queue_id).version == ticket.queue.version  # its event was announced
+
+
 def test_a_rooms_place_by_arithmetic_is_the_count_while_visitors_arrive_leave_and_are_let_in(location):
     """`selectors.room_position_sql` (an arrival's place: its seq minus the
     head's, minus who left between) against the count (`position_at`'s rule),

@@ -390,13 +390,18 @@ _PLACE_OF_TOKEN = room_position_sql(f"SELECT seq FROM {Ticket._meta.db_table} WH
 _STAYS = CompiledSelect(recent_stays, queue_id=-(2**40) - 1, since=datetime(1900, 1, 2, tzinfo=UTC))
 
 
-def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | None, LineRead]:
+def _take_and_read(params: dict, queue: Queue, ticket: Ticket) -> tuple[tuple | None, LineRead | None]:
     """`_TAKE_IN_ONE` and the arrival's line read in one round trip
     (`_take.run_take_and_read`); no row: no place taken (bench/waiting_room.py:
-    an arrival was 6 statements, each a round trip to a busy server)."""
+    an arrival was 6 statements, each a round trip to a busy server). No line
+    read: it failed after the place was taken; the page reads the line itself
+    (`pages`), the visitor keeps the place."""
     stays = _STAYS.sql(connection.alias, queue_id=queue.pk, since=params["now"] - RECENT_WINDOW)
     read = "SELECT " + _PLACE_OF_TOKEN + ", ARRAY(SELECT s.took FROM (" + stays[0] + ") s)"
-    row, (position, took) = run_take_and_read(_TAKE_IN_ONE, params, (read, [ticket.token, queue.pk, *stays[1]]))
+    row, line = run_take_and_read(_TAKE_IN_ONE, params, (read, [ticket.token, queue.pk, *stays[1]]))
+    if line is None:
+        return row, None
+    position, took = line
     return row, LineRead(position, [t for t in took if t is not None])
 
 
