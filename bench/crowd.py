@@ -50,6 +50,8 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 ADMITTED = b'data-status="confirmed"'  # what wait.js watches for in the live status
+STATUS = b'data-status="'
+POSITION = b'class="position-number">'
 SOCKET_PATH = b'hx-ws:connect="'
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HANDSHAKE_TIMEOUT = 60.0  # seconds a browser waits for the socket's answer (the previous client: 60)
@@ -227,6 +229,7 @@ class Socket(asyncio.Protocol):
             if opcode <= 2:  # text, binary, continuation
                 self.frames += 1
                 self.visitor.crowd.frames += 1
+                self.visitor.shown(buffer, at + head, end)
                 if buffer.find(ADMITTED, at + head, end) >= 0:
                     self.visitor.admitted(first_frame=self.frames == 1)
                     return  # the page goes; the rest does not matter
@@ -260,7 +263,7 @@ class Socket(asyncio.Protocol):
 class Visitor:
     __slots__ = ("crowd", "n", "host", "port", "host_header", "origin", "address", "cookies", "http", "due", "sent",
                  "placed", "statuses", "error", "token", "socket_path", "socket", "sockets", "page_open",
-                 "saw", "entered", "attempt")
+                 "saw", "entered", "attempt", "last_frame", "opened_at", "lost_at")
 
     def __init__(self, crowd: "Crowd", n: int, due: float):
         self.crowd, self.n, self.due = crowd, n, due
@@ -281,6 +284,28 @@ class Visitor:
         self.saw = None  # "live": a frame on an open page; "reconnect": the first frame of a new socket
         self.entered = None  # the protected site's answer to the admission
         self.attempt = 0
+        # What the page last showed, for a page that never saw its admission
+        # (the bench names the cause): [wall time, data-status, position or
+        # None, frames so far]; and when its last socket opened and was lost.
+        self.last_frame = None
+        self.opened_at = self.lost_at = None
+
+    def shown(self, buffer: bytearray, start: int, end: int) -> None:
+        at = buffer.find(STATUS, start, end)
+        if at < 0:
+            return
+        at += len(STATUS)
+        status = bytes(buffer[at:buffer.find(b'"', at, end)]).decode()
+        position = None
+        at = buffer.find(POSITION, start, end)
+        if at >= 0:
+            at += len(POSITION)
+            try:
+                position = int(buffer[at:buffer.find(b"<", at, end)])
+            except ValueError:
+                pass
+        frames = self.last_frame[3] + 1 if self.last_frame else 1
+        self.last_frame = [time.time(), status, position, frames]
 
     def cookie_header(self) -> bytes:
         if not self.cookies:
@@ -373,6 +398,7 @@ class Visitor:
             self.socket_lost(None)
 
     def socket_opened(self) -> None:
+        self.opened_at = time.time()
         self.page_open = True
         self.attempt = 0
         self.crowd.open_pages += 1
@@ -380,6 +406,7 @@ class Visitor:
     def socket_lost(self, socket: Socket | None) -> None:
         crowd = self.crowd
         if socket is not None and socket.open:
+            self.lost_at = time.time()
             self.page_open = False
             crowd.open_pages -= 1
         if socket is not self.socket or self.saw or crowd.leaving:
@@ -472,7 +499,9 @@ class Crowd:
         # every admission made while the pages were there had its chance to show.
         emit({"event": "live-over", "at": live_end})
         await self.loop.run_in_executor(None, sys.stdin.readline)
+        left_at = time.time()  # (wall clock, as the database's: the pages' times below are too)
         self.leaving = True
+        open_when_left = [v.page_open for v in visitors]
         for visitor in visitors:
             if visitor.socket is not None:
                 visitor.socket.transport.abort()
@@ -485,9 +514,9 @@ class Crowd:
             "frames": {"arrivals": frames1, "live": frames2 - frames1},
             "open_pages_at_end": self.open_pages, "answers": dict(self.answers), "reloads": dict(self.reloads),
             "tally": dict(self.tally),
-            "still_busy": len(pending),
-            "visitors": [[v.due, v.sent, v.placed, v.statuses, v.error, v.token, v.sockets, v.saw, v.entered]
-                         for v in visitors],
+            "still_busy": len(pending), "left_at": left_at,
+            "visitors": [[v.due, v.sent, v.placed, v.statuses, v.error, v.token, v.sockets, v.saw, v.entered,
+                          v.last_frame, is_open, v.opened_at, v.lost_at] for v, is_open in zip(visitors, open_when_left)],
         }
 
 

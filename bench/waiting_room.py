@@ -402,6 +402,65 @@ def admissions_per_cycle(queue_id: int) -> tuple[float, int, int, int]:
     return statistics.fmean(counts), max(counts), sum(counts), max(inside)
 
 
+def explain_missed(queue_id: int, pages: list, left_at: float) -> None:
+    """For every admitted page that never showed its admission live: what it last
+    showed (status, place, when), which versions of the room gave that place,
+    against the admission (its version, when it was made, when it ended) and
+    the moment the pages left. A breakdown by cause, then one line per page."""
+    from queueapp.models import QueueEvent, Ticket
+
+    tickets = {t.token: t for t in Ticket.objects.filter(queue_id=queue_id, token__in=[v[5] for v in pages])}
+    events = list(QueueEvent.objects.filter(queue_id=queue_id).order_by("version")
+                  .values_list("version", "kind", "ticket_id", "created_at", "data"))
+    causes, lines = Tally(), []
+    for v in pages:
+        ticket = tickets[v[5]]
+        key = (-ticket.priority, ticket.seq)
+        position, joined, admitted_at, admitted_version, ended = 1, None, None, None, None
+        shown = v[9][2] if v[9] else None
+        showing = []  # the versions at which the page's last place was the true one
+        for version, kind, ticket_id, created, data in events:
+            data = data or {}
+            for name, step in (("entered", 1), ("left", -1)):
+                other = data.get(name)
+                if other and ticket_id != ticket.pk and (-other[0], other[1]) < key:
+                    position += step
+            if ticket_id == ticket.pk:
+                if kind == QueueEvent.Kind.JOINED:
+                    joined = version
+                elif kind == QueueEvent.Kind.CONFIRMED:
+                    admitted_version, admitted_at = version, created.timestamp()
+                elif admitted_version is not None and ended is None:
+                    ended = (kind, created.timestamp())
+            if joined is not None and admitted_version is None and position == shown:
+                showing.append(version)
+        frame_at = v[9][0] if v[9] else None
+        if v[9] is None:
+            cause = "no frame ever"
+        elif not v[10] and (v[12] or 0) > (v[11] or 0) and v[12] < (ended[1] if ended else left_at):
+            cause = "socket lost before the admission ended and not open again"
+        elif frame_at < admitted_at:
+            if ended and ended[1] < left_at:
+                cause = f"no frame after the admission, which ended ({ended[0]}) before the pages left"
+            elif left_at - admitted_at < 5:
+                cause = "no frame after the admission, made < 5 s before the pages left"
+            else:
+                cause = "no frame after the admission (page open, admission current)"
+        else:
+            cause = f"a frame after the admission showed {v[9][1]!r}"
+        causes[cause] += 1
+        lines.append(f"    ticket {ticket.pk} ({ticket.status}): last frame {v[9][1] if v[9] else None} place "
+                     f"{shown} at {frame_at - admitted_at if frame_at else float('nan'):+.1f} s from the admission "
+                     f"(v{admitted_version}), that place held at v{showing[0] if showing else None}-"
+                     f"v{showing[-1] if showing else None}; admission ended "
+                     f"{f'{ended[0]} {ended[1] - admitted_at:+.1f} s' if ended else 'no'}; pages left "
+                     f"{left_at - admitted_at:+.1f} s; socket open at the end {v[10]}, sockets {v[6]}, last lost "
+                     f"{f'{v[12] - admitted_at:+.1f} s' if v[12] else 'never'}; frames {v[9][3] if v[9] else 0}")
+    print(f"  the {len(pages)} pages that never saw it, by cause: {dict(causes.most_common())}")
+    for line in lines[:60]:
+        print(line)
+
+
 async def time_to_admit_next(args, base: str, rooms: dict) -> dict:
     """Release the one inside over HTTP (which admits the next), big and small room interleaved."""
     from asgiref.sync import sync_to_async
@@ -506,7 +565,9 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
     admitted_tokens = set(await sync_to_async(lambda: list(Ticket.objects.filter(
         queue_id=room.queue_id, confirmed_at__isnull=False).values_list("token", flat=True)))())
     expired = await sync_to_async(Ticket.objects.filter(queue_id=room.queue_id, status=TicketStatus.EXPIRED).count)()
-    visitors = result["visitors"]  # [due, sent, placed, statuses, error, token, sockets, saw, entered]
+    # [due, sent, placed, statuses, error, token, sockets, saw, entered, last frame, open when the pages
+    #  left, last socket opened, last lost] (bench/crowd.py)
+    visitors = result["visitors"]
     at_once = [v for v in visitors if v[2] is not None and v[5] is None]
     with_page = [v for v in visitors if v[5] in admitted_tokens]
     saw = Tally(v[7] for v in with_page)
@@ -520,6 +581,8 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
           f"arriving); went on to the protected site: {dict(sorted(entered.items()))}; the site let in "
           f"{len(site.used)}, refused {site.refused}; reported done: {dict(site.reported)}; admissions that "
           f"lapsed unreported: {expired}")
+    if missed:
+        await sync_to_async(explain_missed)(room.queue_id, [v for v in with_page if v[7] is None], result["left_at"])
     if args.capacity_arrivals:
         before = servers.cpu_seconds()
         rate, p50 = await arrival_capacity(args, bases)
