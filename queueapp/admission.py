@@ -7,8 +7,14 @@ docs/waiting-room.md for the dozen lines it takes). Claims:
 - `iss` the issuer (`WAITING_ROOM_ISSUER`), `aud` the room's slug (so a
   token of one room is refused by another), `room` the same slug;
 - `sub` the visitor's id (what the site reports done/abandoned with);
-- `iat` the admission time, `exp` the end of the admission, `jti` one id
-  per admission (the site refuses a replay by remembering it).
+- `iat` the admission time, `exp` the end of the admission (rounded up to
+  the second: a token never expires before its admission), `jti` one id per
+  admission (the site refuses a replay by remembering it).
+
+A token is issued only for an admission with `TOKEN_MIN_SECONDS` left
+(`has_time_for_token`): one issued with less would reach the site dead (the
+hop there, the site's clock a little ahead), a refusal the visitor cannot
+understand; the room's page ends such an admission instead and says so.
 
 Keys rotate (`manage.py rotate_signing_key`): the newest key signs; older
 keys stay published until every token they signed has expired.
@@ -16,6 +22,7 @@ keys stay published until every token they signed has expired.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -31,6 +38,12 @@ from jwt.algorithms import OKPAlgorithm
 from .models import SigningKey, Ticket, WaitingRoom
 
 ALGORITHM = "EdDSA"
+# The least time an admission must have left for a token to be issued (seconds):
+# the redirect's hop to the protected site and its check take well under a
+# second, even loaded a few; the site's clock may be a second or two ahead of
+# ours (NTP). Half the shortest admission a room may have (10 s, the model's
+# check), so every room still lets its visitors in.
+TOKEN_MIN_SECONDS = 5
 
 
 def issuer() -> str:
@@ -105,13 +118,22 @@ def admission_expires_at(room: WaitingRoom, ticket: Ticket) -> datetime:
     return ticket.confirmed_at + timedelta(seconds=room.admission_seconds)
 
 
+def has_time_for_token(room: WaitingRoom, ticket: Ticket, now: datetime | None = None) -> bool:
+    """Whether an admission has time left for its token to reach the site alive."""
+    left = admission_expires_at(room, ticket) - (now or timezone.now())
+    return left >= timedelta(seconds=TOKEN_MIN_SECONDS)
+
+
 def issue(room: WaitingRoom, ticket: Ticket) -> str:
-    """The signed token of an admitted visitor (`ticket` is CONFIRMED)."""
+    """The signed token of an admitted visitor (`ticket` is CONFIRMED; the
+    caller checked `has_time_for_token`)."""
     key = signing_key()
     claims = {
         "iss": issuer(), "aud": room.slug, "room": room.slug, "sub": str(ticket.pk),
         "iat": int(ticket.confirmed_at.timestamp()),
-        "exp": int(admission_expires_at(room, ticket).timestamp()),
+        # Up, not down: JWT times are whole seconds, and a token cut short by up
+        # to a second was refused while its admission still held (official run, session 8).
+        "exp": math.ceil(admission_expires_at(room, ticket).timestamp()),
         "jti": f"{room.slug}.{ticket.pk}",
     }
     return jwt.encode(claims, _private(key), algorithm=ALGORITHM, headers={"kid": key.kid})

@@ -347,8 +347,58 @@ def test_an_admitted_visitor_is_redirected_with_a_token_for_this_room(client, ro
     claims = jwt.decode(token, keys[kid].key, algorithms=["EdDSA"], audience="concert", issuer="queueapp")
     visitor = Ticket.objects.get(queue_id=room.queue_id)
     assert claims["sub"] == str(visitor.pk) and claims["room"] == "concert"
-    assert claims["exp"] - claims["iat"] == room.admission_seconds
+    # exp rounded up to the second (iat down): never before the admission ends, less than a second after
+    ends = (visitor.confirmed_at + timedelta(seconds=room.admission_seconds)).timestamp()
+    assert ends <= claims["exp"] < ends + 1
     assert client.get("/wait/concert/").status_code == 302  # the same admission again
+
+
+def test_a_token_never_expires_before_its_admission(room):
+    """JWT times are whole seconds: an admission made at x.9 s must not get a token
+    that a site refuses 0.9 s before the admission ends (it was rounded down)."""
+    visitor = do_enter_line(room)
+    made = visitor.confirmed_at.replace(microsecond=900_000)
+    Ticket.objects.filter(pk=visitor.pk).update(confirmed_at=made)
+    visitor.refresh_from_db()
+    claims = jwt.decode(admission.issue(room, visitor), options={"verify_signature": False})
+    assert claims["exp"] >= (made + timedelta(seconds=room.admission_seconds)).timestamp()
+
+
+@pytest.mark.parametrize("left", [admission.TOKEN_MIN_SECONDS - 0.5, 0.2, -3])
+def test_an_admission_too_short_to_reach_the_site_gets_no_token_but_says_it_ended(client, location, left):
+    """A visitor coming for the token with less than TOKEN_MIN_SECONDS of the
+    admission left (or none, the worker not yet there) is not sent to the site
+    with a token it would refuse: the admission ends now (an event), the page
+    says it expired and offers to join again, and the place goes to the next."""
+    room = make_room(location, inside=1, lifetime=60)
+    assert client.get("/wait/concert/?return=/buy").status_code == 302  # admitted at once
+    visitor = Ticket.objects.get(queue_id=room.queue_id)
+    nxt = do_enter_line(room)
+    Ticket.objects.filter(pk=visitor.pk).update(
+        confirmed_at=timezone.now() - timedelta(seconds=room.admission_seconds - left))
+    answer = client.get("/wait/concert/")
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    assert "queue_token" not in page and 'data-status="expired"' in page
+    assert "the admission expired" in page and 'http-equiv="refresh"' not in page  # no automatic rejoin
+    run_room_cycles(now=timezone.now() + timedelta(seconds=2))  # (the rate's next slot)
+    visitor.refresh_from_db(), nxt.refresh_from_db()
+    assert (visitor.status, nxt.status) == (TicketStatus.EXPIRED, TicketStatus.CONFIRMED)
+    event = QueueEvent.objects.filter(queue_id=room.queue_id, ticket=visitor).latest("version")
+    assert (event.kind, event.data["reason"]) == (Kind.EXPIRED, "too late to enter")
+    # The link to join again gives a new place (not the ended admission again).
+    again = client.get("/wait/concert/")
+    assert again.status_code == 200 and 'data-status="waiting"' in again.content.decode()
+    assert validate_queue_integrity(room.queue_id) == []
+
+
+def test_an_admission_with_enough_time_left_still_gets_its_token(client, location):
+    room = make_room(location, inside=1, lifetime=60)
+    assert client.get("/wait/concert/?return=/buy").status_code == 302
+    visitor = Ticket.objects.get(queue_id=room.queue_id)
+    Ticket.objects.filter(pk=visitor.pk).update(
+        confirmed_at=timezone.now() - timedelta(seconds=room.admission_seconds - admission.TOKEN_MIN_SECONDS - 2))
+    assert client.get("/wait/concert/").status_code == 302
 
 
 @pytest.mark.parametrize("bad", ["https://evil.example/", "//evil.example/x", "/\\evil", "checkout", "/a\nb"])

@@ -480,6 +480,24 @@ def _release(queue: Queue, ticket: Ticket, *, status: str, kind: str, now: datet
                        "capacity": queue.capacity, "service_seconds": service_seconds(queue)})
 
 
+def do_end_late_admission(room: WaitingRoom, ticket_id: int, *, now: datetime | None = None) -> Ticket | None:
+    """A visitor came for their token with too little of the admission left for
+    it to reach the site alive (`admission.has_time_for_token`): the admission
+    ends now, as it would have a few seconds later (EXPIRED, reason "too late
+    to enter"), and its place goes to the next in line. Returns the ticket as
+    it now is (None if it is gone); a ticket no longer inside is left as it is."""
+    with transaction.atomic(durable=True):
+        queue = lock_queue(room.queue_id)
+        ticket = Ticket.objects.filter(queue=queue, pk=ticket_id).first()
+        if ticket is None or ticket.status != TicketStatus.CONFIRMED:
+            return ticket
+        ticket.queue = queue
+        _release(queue, ticket, status=TicketStatus.EXPIRED, kind=Kind.EXPIRED, now=now or timezone.now(),
+                 reason="too late to enter")
+    _admit_now(room.queue_id, now=now)
+    return ticket
+
+
 def do_expire_admissions(*, now: datetime | None = None) -> int:
     """Free every admission not reported within its lifetime; one transaction per
     room. Candidates are read without a lock and re-read under the queue lock,

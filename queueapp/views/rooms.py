@@ -17,7 +17,6 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, path, resolve
-from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
@@ -26,7 +25,7 @@ from ..overload import short_pool_wait
 from ..models import Ticket, TicketStatus, WaitingRoom
 from ..ratelimit import check_rate
 from ..services import InvalidInput, QueueActionError
-from ..services.rooms import RoomChanged, do_enter_line, room_for_arrival
+from ..services.rooms import RoomChanged, do_end_late_admission, do_enter_line, room_for_arrival
 from ._common import refuse
 
 COOKIE_SALT = "queueapp.waiting-room"
@@ -97,11 +96,9 @@ def _held(request: HttpRequest, room: WaitingRoom) -> tuple[Ticket | None, str |
 
 
 def _current(room: WaitingRoom, ticket: Ticket) -> bool:
-    """Still in line, or admitted and the admission not yet lapsed."""
-    if ticket.status == TicketStatus.WAITING:
-        return True
-    return (ticket.status == TicketStatus.CONFIRMED
-            and admission.admission_expires_at(room, ticket) > timezone.now())
+    """Still in line, or admitted (a lapsed admission the worker has not yet
+    ended is ended by `_wait`, which says so)."""
+    return ticket.status in (TicketStatus.WAITING, TicketStatus.CONFIRMED)
 
 
 @require_GET
@@ -131,7 +128,13 @@ def _wait(request: HttpRequest, room_slug: str, *, fresh: bool) -> HttpResponse:
             room.queue = ticket.queue
     except QueueActionError as error:
         return refuse(request, error)
-    if ticket.status == TicketStatus.CONFIRMED:
+    if ticket.status == TicketStatus.CONFIRMED and not admission.has_time_for_token(room, ticket):
+        # No token that would reach the site dead: the admission ends now and
+        # the page says so, with a link to join again (no automatic reload).
+        ticket = do_end_late_admission(room, ticket.pk) or ticket
+        ticket.queue = room.queue
+        response = HttpResponse(pages.waiting_room_page(request, room, ticket, refresh=0))
+    elif ticket.status == TicketStatus.CONFIRMED:
         response = redirect(target_url(room, back, admission.issue(room, ticket)))
     else:
         response = HttpResponse(pages.waiting_room_page(request, room, ticket, refresh=NOSCRIPT_REFRESH))
