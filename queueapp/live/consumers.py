@@ -66,6 +66,12 @@ MAX_MESSAGES = 20  # per MESSAGE_WINDOW seconds
 MESSAGE_WINDOW = 10.0
 EARLY_LIMIT = 100  # events buffered while the snapshot loads
 WORK_ROUNDS = 5  # catch-up rounds while events keep arriving, before a fresh snapshot
+# A screen still behind after WORK_ROUNDS rounds (events keep coming faster
+# than it catches up), or whose catch-up failed (the database away), keeps
+# working with a pause between rounds: first WORK_PAUSE[0] s, doubling up to
+# WORK_PAUSE[1]. Giving up instead left a page on an old state until some
+# later message reached it: never, if it was the last (a visitor's admission).
+WORK_PAUSE = (0.5, 5.0)
 
 Kind = QueueEvent.Kind
 
@@ -251,16 +257,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._work = asyncio.get_running_loop().create_task(self._run_work())
 
     async def _run_work(self) -> None:
-        for _ in range(WORK_ROUNDS):
+        rounds, pause = 0, WORK_PAUSE[0]
+        while True:
             self._work_again = False
+            failed = False
             try:
                 await self.catch_up()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                failed = True
                 log.exception("live screen could not catch up")
-            if not self._work_again:
+            rounds += 1
+            if self.closed_with is not None or not (self._work_again or self.behind()):
                 return
+            if failed or rounds >= WORK_ROUNDS:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, WORK_PAUSE[1])
+
+    def behind(self) -> bool:
+        """Whether a message announced a newer version than the screen shows."""
+        return False
 
     # --- from the browser ----------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -312,6 +329,7 @@ class TicketConsumer(LiveConsumer):
     """`ws/ticket/<token>/`: one patient's ticket; follows a transfer to the new ticket."""
 
     kind = "ticket screen"
+    own_version = 0  # the version of the last message about the ticket's own status applied (`_own_news`)
 
     async def prepare(self) -> int | None:
         self.token = self.scope["url_route"]["kwargs"]["token"]  # its shape checked by the route
@@ -405,6 +423,9 @@ class TicketConsumer(LiveConsumer):
     def apply(self, message: dict) -> str | None:
         return render.ticket_frame(self.view) if self._step(message) else None
 
+    def behind(self) -> bool:
+        return self.latest_seen > self.view.version
+
     def _step(self, message: dict) -> bool:
         """Apply one message to the view; True if what the page shows changed."""
         view = self.view
@@ -417,7 +438,7 @@ class TicketConsumer(LiveConsumer):
         if message["type"] == "queue.tick" or version > view.version + 1 or (
                 self._work is not None and not self._work.done()):
             self.request_work()
-            return False
+            return self._own_news(message)
         try:
             changed = self._apply_event(message)
         except NeedsSnapshot:
@@ -426,18 +447,49 @@ class TicketConsumer(LiveConsumer):
         view.version = version
         return changed
 
+    def _out_of_line(self, message: dict) -> bool:
+        """Whether `message` (about this screen's ticket) says all the page shows
+        of it: it left the line for a status whose words need nothing but the
+        message (admitted, called, served, done, expired...)."""
+        return (message.get("kind") not in (Kind.REQUEUED, Kind.TRANSFERRED_OUT)
+                and message["ticket"].get("status") not in (TicketStatus.WAITING, TicketStatus.OFFERED))
+
+    def _take_status(self, message: dict) -> None:
+        ticket, view = message["ticket"], self.view
+        view.status = ticket["status"]
+        view.counter = SimpleNamespace(name=ticket["counter"]) if ticket.get("counter") else None
+        view.call_count = ticket.get("call_count", view.call_count)
+        view.position = None
+        self.own_version = max(self.own_version, message["version"])
+
+    def _own_news(self, message: dict) -> bool:
+        """A message about this screen's own ticket leaving the line, arriving
+        while the screen is behind (a gap, a catch-up running): shown at once,
+        not after the catch-up. The catch-up reads the queue's missed events in
+        the process's one database thread, behind every other screen's and every
+        request's; under a crowd that took longer than a visitor's admission
+        lasted, and the page showed "waiting" until it expired (bench/waiting_room.py,
+        session 9). Nothing such a page shows depends on the events it skips:
+        its place is gone. A later message about the ticket replaces it; an
+        older one (`own_version`) does not. True if the page changed."""
+        ticket = message.get("ticket")
+        if (message.get("type") != "queue.event" or not isinstance(ticket, dict)
+                or ticket.get("id") != self.view.ticket_id or message.get("version", 0) <= self.own_version
+                or not self._out_of_line(message)):
+            return False
+        self._take_status(message)
+        return True
+
     def _apply_event(self, message: dict) -> bool:
         """Update the view from one event, without a query. True if it changed."""
         view = self.view
         ticket = message.get("ticket")
         if isinstance(ticket, dict) and ticket.get("id") == view.ticket_id:
-            if (message.get("kind") in (Kind.REQUEUED, Kind.TRANSFERRED_OUT)
-                    or ticket.get("status") in (TicketStatus.WAITING, TicketStatus.OFFERED)):
+            if not self._out_of_line(message):
                 raise NeedsSnapshot  # a new place in line, a new ticket, an offer expiry
-            view.status = ticket["status"]
-            view.counter = SimpleNamespace(name=ticket["counter"]) if ticket.get("counter") else None
-            view.call_count = ticket.get("call_count", view.call_count)
-            view.position = None
+            if message["version"] < self.own_version:
+                return False  # the page shows a later status already (`_own_news`)
+            self._take_status(message)
             return True
         seats_changed = False
         if getattr(view.queue, "seats_free", None) is not None and "seats_taken" in message \
@@ -503,6 +555,10 @@ class TicketConsumer(LiveConsumer):
         if view is None:  # deleted: nothing sensible to show
             await self.close_now(CLOSE_NOT_FOUND)
             return
+        if view.ticket_id == self.view.ticket_id and view.version < self.own_version:
+            # Read before the news the page already shows (`_own_news`): keep that.
+            view.status, view.counter, view.call_count, view.position = (
+                self.view.status, self.view.counter, self.view.call_count, None)
         new_groups = [group_for_queue(view.queue_id)]
         if new_groups != old_groups:  # followed a transfer into another queue
             await self.hub.join(new_groups, self)
@@ -580,6 +636,9 @@ class SharedScreenConsumer(LiveConsumer):
 
     def extra_frame(self, message: dict) -> str | None:
         return None
+
+    def behind(self) -> bool:
+        return bool(self.need)
 
     def frame(self, value: str) -> str:
         """The frame that shows a shared render."""
