@@ -263,7 +263,7 @@ class Socket(asyncio.Protocol):
 class Visitor:
     __slots__ = ("crowd", "n", "host", "port", "host_header", "origin", "address", "cookies", "http", "due", "sent",
                  "placed", "statuses", "error", "token", "socket_path", "socket", "sockets", "page_open",
-                 "saw", "entered", "attempt", "last_frame", "opened_at", "lost_at")
+                 "saw", "entered", "attempt", "last_frame", "last_waiting_at", "opened_at", "lost_at")
 
     def __init__(self, crowd: "Crowd", n: int, due: float):
         self.crowd, self.n, self.due = crowd, n, due
@@ -288,6 +288,7 @@ class Visitor:
         # (the bench names the cause): [wall time, data-status, position or
         # None, frames so far]; and when its last socket opened and was lost.
         self.last_frame = None
+        self.last_waiting_at = None  # (wall time) of the last frame that showed it waiting
         self.opened_at = self.lost_at = None
 
     def shown(self, buffer: bytearray, start: int, end: int) -> None:
@@ -306,6 +307,8 @@ class Visitor:
                 pass
         frames = self.last_frame[3] + 1 if self.last_frame else 1
         self.last_frame = [time.time(), status, position, frames]
+        if status == "waiting":
+            self.last_waiting_at = self.last_frame[0]
 
     def cookie_header(self) -> bytes:
         if not self.cookies:
@@ -516,7 +519,7 @@ class Crowd:
             "tally": dict(self.tally),
             "still_busy": len(pending), "left_at": left_at,
             "visitors": [[v.due, v.sent, v.placed, v.statuses, v.error, v.token, v.sockets, v.saw, v.entered,
-                          v.last_frame, is_open, v.opened_at, v.lost_at] for v, is_open in zip(visitors, open_when_left)],
+                          v.last_frame, is_open, v.opened_at, v.lost_at, v.last_waiting_at] for v, is_open in zip(visitors, open_when_left)],
         }
 
 
