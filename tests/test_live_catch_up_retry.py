@@ -34,36 +34,48 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow,
 APP = "tests.failing_catch_up_asgi:application"
 
 
-def test_a_page_whose_catch_up_fails_still_shows_its_admission(location):
-    room = make_room(location, rate=600_000, inside=1)  # the place inside decides, not the rate
-    inside = do_enter_line(room)
-    visitor = do_enter_line(room)
-    assert (inside.status, visitor.status) == (TicketStatus.CONFIRMED, TicketStatus.WAITING)
+async def page_frames(server, visitor, *, unpushed, then) -> list[str]:
+    """The frames of `visitor`'s page (the first shows it waiting): `unpushed()`
+    runs with every push lost, then `then()` as usual; read until a frame shows
+    the admission, or 15 s."""
+    frames = []
+    async with connect(f"{server.ws_url}/ws/ticket/{visitor.token}/", origin=server.url,
+                       open_timeout=10, ping_interval=None) as ws:
+        frames.append(await asyncio.wait_for(ws.recv(), 10))
+        assert 'data-status="waiting"' in frames[0]
+        real = publisher.use(_Recording())
+        try:
+            await database_sync_to_async(unpushed)()
+        finally:
+            publisher.use(real)
+        await database_sync_to_async(then)()
+        try:
+            async with asyncio.timeout(15):
+                while 'data-status="confirmed"' not in frames[-1]:
+                    frames.append(await ws.recv())
+        except TimeoutError:
+            pass
+    return frames
 
-    async def scenario(server) -> list[str]:
-        frames = []
-        async with connect(f"{server.ws_url}/ws/ticket/{visitor.token}/", origin=server.url,
-                           open_timeout=10, ping_interval=None) as ws:
-            frames.append(await asyncio.wait_for(ws.recv(), 10))
-            assert 'data-status="waiting"' in frames[0]
-            real = publisher.use(_Recording())  # the release's and the admission's pushes are lost
-            try:
-                await database_sync_to_async(do_release_visitor)(room, inside.pk, outcome="done")
-            finally:
-                publisher.use(real)
-            version = await database_sync_to_async(
-                lambda: Queue.objects.values_list("version", flat=True).get(pk=room.queue_id))()
-            assert await database_sync_to_async(publisher.broadcast_ticks)({room.queue_id: version}) == 1
-            try:
-                async with asyncio.timeout(15):
-                    while 'data-status="confirmed"' not in frames[-1]:
-                        frames.append(await ws.recv())
-            except TimeoutError:
-                pass
-        return frames
+
+def one_inside_one_waiting(location):
+    room = make_room(location, rate=600_000, inside=1)  # the place inside decides, not the rate
+    inside, visitor = do_enter_line(room), do_enter_line(room)
+    assert (inside.status, visitor.status) == (TicketStatus.CONFIRMED, TicketStatus.WAITING)
+    return room, inside, visitor
+
+
+def test_a_page_whose_catch_up_fails_still_shows_its_admission(location):
+    room, inside, visitor = one_inside_one_waiting(location)
+
+    def tick():  # what the worker does every TICK_SECONDS
+        version = Queue.objects.values_list("version", flat=True).get(pk=room.queue_id)
+        assert publisher.broadcast_ticks({room.queue_id: version}) == 1
 
     with run_daphne(database_url_for(connection.settings_dict), app=APP) as server:
-        frames = async_to_sync(scenario)(server)
+        # The release's and the admission's pushes are lost; a tick tells the page.
+        frames = async_to_sync(page_frames)(
+            server, visitor, unpushed=lambda: do_release_visitor(room, inside.pk, outcome="done"), then=tick)
         log = server.log()
     visitor.refresh_from_db()
     assert visitor.status == TicketStatus.CONFIRMED
@@ -77,33 +89,13 @@ def test_a_page_behind_shows_its_own_admission_when_its_message_arrives(location
     and request's in the process's one database thread, longer than an
     admission lasts) still shows its visitor's admission the moment the
     admission's message arrives: its place no longer matters."""
-    room = make_room(location, rate=600_000, inside=1)
-    inside = do_enter_line(room)
-    visitor = do_enter_line(room)
-
-    async def scenario(server) -> list[str]:
-        frames = []
-        async with connect(f"{server.ws_url}/ws/ticket/{visitor.token}/", origin=server.url,
-                           open_timeout=10, ping_interval=None) as ws:
-            frames.append(await asyncio.wait_for(ws.recv(), 10))
-            assert 'data-status="waiting"' in frames[0]
-            real = publisher.use(_Recording())  # one arrival behind it: its push is lost (a gap)
-            try:
-                await database_sync_to_async(do_enter_line)(room.pk)
-            finally:
-                publisher.use(real)
-            # The release and the admission it makes are pushed as usual.
-            await database_sync_to_async(do_release_visitor)(room, inside.pk, outcome="done")
-            try:
-                async with asyncio.timeout(10):
-                    while 'data-status="confirmed"' not in frames[-1]:
-                        frames.append(await ws.recv())
-            except TimeoutError:
-                pass
-        return frames
-
+    room, inside, visitor = one_inside_one_waiting(location)
     with run_daphne(database_url_for(connection.settings_dict), app=APP, FAILING_CATCH_UPS="1000000") as server:
-        frames = async_to_sync(scenario)(server)
+        # One arrival behind it whose push is lost (a gap); then the release and
+        # the admission it makes, pushed as usual.
+        frames = async_to_sync(page_frames)(
+            server, visitor, unpushed=lambda: do_enter_line(room.pk),
+            then=lambda: do_release_visitor(room, inside.pk, outcome="done"))
         log = server.log()
     visitor.refresh_from_db()
     assert visitor.status == TicketStatus.CONFIRMED
