@@ -202,6 +202,7 @@ class ProtectedSite:
         self.used: set[str] = set()
         self.let_in: list[str] = []
         self.refused = 0
+        self.why_refused = Tally()  # the check's reason for each refusal (no token, no claim: no personal data)
         self.reported = Tally()
         self.last_report_done = asyncio.Event()  # (set after the report that follows `stop_reports`)
 
@@ -212,9 +213,15 @@ class ProtectedSite:
             key = self.keys.get_signing_key_from_jwt(token).key
             claims = jwt.decode(token, key, algorithms=["EdDSA"], audience=self.room, issuer="queueapp",
                                 options={"require": ["exp", "iat", "sub", "jti"]})
-        except jwt.PyJWTError:
+        except jwt.ExpiredSignatureError:
+            exp = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
+            self.why_refused[f"expired ({time.time() - exp:.0f} s before it reached the site)"] += 1
+            return None
+        except jwt.PyJWTError as exc:
+            self.why_refused[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
             return None
         if claims["jti"] in self.used:
+            self.why_refused["replayed"] += 1
             return None
         self.used.add(claims["jti"])
         return claims["sub"]
@@ -593,7 +600,7 @@ async def run(args, servers: jt.Servers, rooms: dict) -> int:
     print(f"live pages: of the {len(with_page)} admitted after their page came, {saw['live']} saw it on their open "
           f"page, {saw['reconnect']} on reopening its socket, {missed} never ({len(at_once)} more were admitted on "
           f"arriving); went on to the protected site: {dict(sorted(entered.items()))}; the site let in "
-          f"{len(site.used)}, refused {site.refused}; reported done: {dict(site.reported)}; admissions that "
+          f"{len(site.used)}, refused {site.refused} {dict(site.why_refused)}; reported done: {dict(site.reported)}; admissions that "
           f"lapsed unreported: {expired}")
     if missed:
         await sync_to_async(explain_missed)(room.queue_id, [v for v in with_page if v[7] is None], result["left_at"])
