@@ -16,8 +16,8 @@ from config.asgi import application
 from queueapp.events import EVENT_TYPE
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue, Ticket
-from queueapp.services._join_async import _pool, _take_and_read, close_loop_pool
-from queueapp.services._take import run_take_and_read
+from queueapp.services._join_async import _pool, close_loop_pool
+from queueapp.services._take import arun_take_and_read, run_take_and_read
 from queueapp.services.tickets import JOIN_IN_ONE, join_in_one_params
 from tests.api_support import kiosk_key  # noqa: F401 (fixture)
 from tests.asgi_client import asgi_request
@@ -140,13 +140,13 @@ def test_the_answer_read_failing_after_the_join_committed_leaves_the_ticket_to_a
     (the ticket is written), the read's answer is None (the caller reads it the
     ordinary way), nothing raises."""
     queue = Queue.objects.select_related("location").get(pk=queue.pk)
-    ticket, params = join_in_one_params(queue, priority=0, party_size=1, acting_user=None, note="", language="")
+    ticket, params, _ = join_in_one_params(queue, priority=0, party_size=1, acting_user=None, note="", language="")
 
     async def take():
         try:
             async with (await _pool(connection.alias)).connection() as conn:
-                return await _take_and_read(conn, params, ("SELECT 1 / (SELECT COUNT(*) - COUNT(*) FROM "
-                                                           f"{Queue._meta.db_table})", []))
+                return await arun_take_and_read(conn, JOIN_IN_ONE, params, (
+                    f"SELECT 1 / (SELECT COUNT(*) - COUNT(*) FROM {Queue._meta.db_table})", []))
         finally:
             await close_loop_pool()
 
@@ -159,7 +159,7 @@ def test_the_answer_read_failing_after_the_join_committed_leaves_the_ticket_to_a
 def test_the_thread_paths_answer_read_failing_after_the_join_committed_leaves_the_ticket(location, queue):
     """The same on the thread path (`_take.run_take_and_read`, Django's connection)."""
     queue = Queue.objects.select_related("location").get(pk=queue.pk)
-    ticket, params = join_in_one_params(queue, priority=0, party_size=1, acting_user=None, note="", language="")
+    ticket, params, _ = join_in_one_params(queue, priority=0, party_size=1, acting_user=None, note="", language="")
     row, place = run_take_and_read(JOIN_IN_ONE, params, (
         f"SELECT 1 / (SELECT COUNT(*) - COUNT(*) FROM {Queue._meta.db_table})", []))
     assert (row is not None, place) == (True, None)

@@ -30,9 +30,9 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections, router
 
 from ..models import Queue, Ticket
-from ..selectors import place_and_wait_from, place_and_wait_read
-from ._take import written_in_one
-from .tickets import FOR_JOIN, JOIN_IN_ONE, _check_join, found_for_join, join_in_one_params, takes_in_one
+from ._take import arun_take_and_read
+from .tickets import (FOR_JOIN, JOIN_IN_ONE, _check_join, found_for_join, join_in_one_params, joined_in_one,
+                      takes_in_one)
 
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -73,7 +73,9 @@ async def do_join_in_loop(queue_id: int, *, priority: int, party_size: int, acti
                        language: str, check) -> Ticket | None:
     """`do_join(queue_id, ..., with_place=True)` for a queue that joins in one
     statement; None (nothing written) for any other queue or when the statement
-    refused (the caller runs `do_join`, which says why or takes the locked path)."""
+    refused (the caller runs `do_join`, which says why or takes the locked path).
+    The statement, its values and the answer's reading are `do_join`'s
+    (`join_in_one_params`, `_take.arun_take_and_read`, `joined_in_one`)."""
     using = router.db_for_write(Ticket)
     wrapper = connections[using]
     pool = await _pool(using)
@@ -86,38 +88,16 @@ async def do_join_in_loop(queue_id: int, *, priority: int, party_size: int, acti
             if not takes_in_one(queue):
                 return None
             _check_join(queue, check, priority, party_size, language)
-            ticket, params = join_in_one_params(queue, priority=priority, party_size=party_size,
-                                                acting_user=acting_user, note=note, language=language)
-            place_read = place_and_wait_read(ticket, using)
-            row, place = await _take_and_read(conn, params, place_read)
+            ticket, params, place_read = join_in_one_params(queue, priority=priority, party_size=party_size,
+                                                            acting_user=acting_user, note=note,
+                                                            language=language, place_on=using)
+            if place_read is None:
+                row, place = await (await conn.execute(JOIN_IN_ONE, params)).fetchone(), None
+            else:
+                row, place = await arun_take_and_read(conn, JOIN_IN_ONE, params, place_read)
     if row is None:
         return None
-    written_in_one(queue, ticket, row, actor=acting_user, alias=using)
-    if place is not None:
-        ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
-    return ticket
-
-
-async def _take_and_read(conn, params: dict, read: tuple[str, list] | None) -> tuple[tuple | None, tuple | None]:
-    """`_take.run_take_and_read` on an async connection: the take, a Sync, the
-    answer's read, in one round trip. The read's failure after the take
-    committed leaves the answer to the ordinary reads (None), not the ticket
-    unannounced."""
-    take, line = conn.cursor(), conn.cursor()
-    try:
-        async with conn.pipeline() as pipeline:
-            await take.execute(JOIN_IN_ONE, params)
-            if read is not None:
-                pipeline._enqueue_sync()  # see run_take_and_read
-                await line.execute(*read)
-    except Exception as failed:
-        if read is None:
-            raise
-        try:
-            return await take.fetchone(), None
-        except Exception:  # the take itself failed (or never ran): nothing was written
-            raise failed from None
-    return await take.fetchone(), (await line.fetchone() if read is not None else None)
+    return joined_in_one(queue, ticket, row, place, acting_user=acting_user, alias=using)
 
 
 async def close_loop_pool() -> None:

@@ -100,7 +100,10 @@ def run_take_and_read(sql: str, params: dict, read: tuple[str, list]) -> tuple[t
 
     A Sync goes between the two: without it, the statements of a pipeline
     share one implicit transaction and the take's lock on the queue row is held
-    until the read (a count that grows with the line) has run too."""
+    until the read (a count that grows with the line) has run too.
+
+    `arun_take_and_read` is the same on an async connection (the kiosk's join
+    in the event loop): the two differ only by their awaits."""
     with connection.cursor() as take, connection.cursor() as line:
         try:
             # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
@@ -120,6 +123,25 @@ def run_take_and_read(sql: str, params: dict, read: tuple[str, list]) -> tuple[t
             except DatabaseError:  # the take itself failed (or never ran): nothing written
                 raise failed from None
         return take.fetchone(), line.fetchone()
+
+
+async def arun_take_and_read(conn, sql: str, params: dict, read: tuple[str, list]) -> tuple[tuple | None, tuple]:
+    """`run_take_and_read` on psycopg's AsyncConnection `conn` (in autocommit;
+    its caller wraps psycopg's errors as Django's): the same steps, awaited."""
+    from psycopg import Error
+
+    take, line = conn.cursor(), conn.cursor()
+    try:
+        async with conn.pipeline() as pipeline:
+            await take.execute(sql, params)
+            pipeline._enqueue_sync()
+            await line.execute(*read)
+    except Error as failed:
+        try:
+            return await take.fetchone(), None
+        except Error:
+            raise failed from None
+    return await take.fetchone(), await line.fetchone()
 
 
 def apply_place(queue: Queue, ticket: Ticket, row: tuple) -> list:

@@ -212,34 +212,47 @@ JOIN_IN_ONE = take_in_one("greatest(last_seq + 1, %(clock)s)")
 
 
 def join_in_one_params(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
-                       language: str) -> tuple[Ticket, dict]:
-    """The new ticket (unsaved) and the values of `JOIN_IN_ONE` for it."""
+                       language: str, place_on: str | None = None) -> tuple[Ticket, dict, tuple | None]:
+    """The new ticket (unsaved), the values of `JOIN_IN_ONE` for it, and the
+    read of its place and wait to send behind it on the database `place_on`
+    (None: not wanted, or where the ordinary reads answer)."""
     now = timezone.now()
     ticket = Ticket(queue=queue, priority=priority, party_size=party_size, note=note, created_at=now,
                     queued_at=now, language=language or queue.location.default_language)
-    return ticket, {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
+    params = {**take_params(queue, ticket, actor=acting_user), "clock": line_clock(now)}
+    return ticket, params, (place_and_wait_read(ticket, place_on) if place_on is not None else None)
+
+
+def joined_in_one(queue: Queue, ticket: Ticket, row: tuple, place: tuple | None, *, acting_user,
+                  alias: str | None = None) -> Ticket:
+    """After `JOIN_IN_ONE` committed (`row`): the ticket as written, its event
+    announced (`_take.written_in_one`; `alias`: written on a connection of
+    its own) and the answer read with it left on it (`place`, None: read the
+    ordinary way). The thread path and the loop's (services/_join_async.py)."""
+    written_in_one(queue, ticket, row, actor=acting_user, alias=alias)
+    if place is not None:
+        ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
+    return ticket
 
 
 def _join_in_one(queue: Queue, *, priority: int, party_size: int, acting_user, note: str,
                  language: str, with_place: bool = False) -> Ticket:
     """The join written by one autocommitted statement (see `do_join`)."""
-    ticket, params = join_in_one_params(queue, priority=priority, party_size=party_size,
-                                        acting_user=acting_user, note=note, language=language)
-    place_read = place_and_wait_read(ticket, connection.alias) if with_place else None
+    ticket, params, place_read = join_in_one_params(queue, priority=priority, party_size=party_size,
+                                                    acting_user=acting_user, note=note, language=language,
+                                                    place_on=connection.alias if with_place else None)
+    place = None
     if place_read is None:
         row = run_take(JOIN_IN_ONE, params)
     else:
         row, place = run_take_and_read(JOIN_IN_ONE, params, place_read)
-        if row is not None and place is not None:
-            ticket.place_and_wait_at_join = place_and_wait_from(queue, place)
     if row is None:  # paused or given a waiting limit since the read: ask the locked path's reasons
         queue.refresh_from_db(fields=["is_paused"])
         if queue.is_paused:
             raise _paused(queue)
         return _join_locked(queue.pk, priority=priority, party_size=party_size, acting_user=acting_user,
                             note=note, language=language)
-    written_in_one(queue, ticket, row, actor=acting_user)
-    return ticket
+    return joined_in_one(queue, ticket, row, place, acting_user=acting_user)
 
 
 @transaction.atomic(durable=True)
