@@ -170,11 +170,12 @@ async def sample_waits(conn) -> dict:
     5 ms from pg_stat_activity (state, and wait event while active). `active
     Lock/transactionid` is a join waiting for the queue row; `idle in transaction`
     is a session holding its transaction (and the row, once locked) while the
-    server's Python runs between two statements."""
+    server's Python runs between two statements. The loop join's own sessions
+    (services/_join_async.py) are named; Django's have no name."""
     counts: dict[str, int] = {"samples": 0}
     query = ("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
              "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-             "AND application_name = ''")
+             "AND application_name IN ('', 'queueapp loop join')")
     try:
         while True:
             rows = await (await conn.execute(query)).fetchall()

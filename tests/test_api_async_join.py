@@ -7,6 +7,7 @@ tests/test_api_asgi_joins.py runs 40 concurrent joins on this path.
 
 import asyncio
 import json
+import time
 
 import pytest
 from asgiref import sync as asgiref_sync
@@ -16,7 +17,7 @@ from config.asgi import application
 from queueapp.events import EVENT_TYPE
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Queue, Ticket
-from queueapp.services._join_async import _pool, close_loop_pool
+from queueapp.services._join_async import APPLICATION_NAME, _pool, close_loop_pool
 from queueapp.services._take import arun_take_and_read, run_take_and_read
 from queueapp.services.tickets import JOIN_IN_ONE, join_in_one_params
 from tests.api_support import kiosk_key  # noqa: F401 (fixture)
@@ -165,3 +166,32 @@ def test_the_thread_paths_answer_read_failing_after_the_join_committed_leaves_th
     assert (row is not None, place) == (True, None)
     assert Ticket.objects.get(token=ticket.token).number == row[1] == 1
     assert Queue.objects.count() == 1  # the connection still answers
+
+
+def _loop_join_sessions() -> int:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = %s", [APPLICATION_NAME])
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()  # this thread's own (asyncio.to_thread's is not a request's)
+
+
+def test_the_loop_pools_sessions_end_with_their_loop(settings, queue, kiosk_key):
+    """Nobody closes the pool by hand: its sessions end when the loop that
+    made them ends (asyncio.run's end, as a test's or uvicorn's), instead of
+    staying open until the process exits (a PostgreSQL suite could then not
+    drop its database)."""
+    settings.API_ASYNC_JOIN = True
+
+    async def join_and_count():
+        status, _ = await _post(f"/api/queues/{queue.pk}/tickets", b"{}", kiosk_key)
+        return status, await asyncio.to_thread(_loop_join_sessions)
+
+    status, open_meanwhile = asyncio.run(join_and_count())
+    assert (status, open_meanwhile >= 1) == (201, True)
+    deadline = time.monotonic() + 10  # a server process leaves pg_stat_activity once it has exited
+    while (left := _loop_join_sessions()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == 0

@@ -17,12 +17,14 @@ same order, so the answers are the same.
 
 One small pool of async connections per event loop (a daphne process has one),
 opened on first use, with the parameters and adapters Django's own connection
-uses (`get_connection_params`), in autocommit.
+uses (`get_connection_params`), in autocommit; closed when its loop ends
+(`_close_with_the_loop`). Its sessions are named `APPLICATION_NAME`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
 
 from django.conf import settings
@@ -35,6 +37,7 @@ from .tickets import (FOR_JOIN, JOIN_IN_ONE, _check_join, found_for_join, join_i
                       takes_in_one)
 
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_keepers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # the task that closes each
 
 
 def joins_in_loop(request, using: str) -> bool:
@@ -42,6 +45,10 @@ def joins_in_loop(request, using: str) -> bool:
     ASGI server, whose loop lives as long as the process (a WSGI server runs an
     async view in a loop of its own per request: a pool there would outlive it)."""
     return settings.API_ASYNC_JOIN and isinstance(request, ASGIRequest) and connections[using].vendor == "postgresql"
+
+
+# What the pool's sessions are called in pg_stat_activity (they are not Django's).
+APPLICATION_NAME = "queueapp loop join"
 
 
 async def _pool(using: str):
@@ -61,12 +68,64 @@ async def _pool(using: str):
             await conn.execute("SELECT set_config('TimeZone', %s, false)", [timezone_name])
 
         # Client-side binding, as Django's cursors (the statements' untyped values).
-        pool = AsyncConnectionPool(kwargs={**params, "autocommit": True, "cursor_factory": AsyncClientCursor},
-                                   min_size=1, max_size=settings.API_ASYNC_JOIN_CONNECTIONS,
+        pool = AsyncConnectionPool(kwargs={**params, "autocommit": True, "cursor_factory": AsyncClientCursor,
+                                           "application_name": APPLICATION_NAME},
+                                   min_size=settings.API_ASYNC_JOIN_CONNECTIONS,
+                                   max_size=settings.API_ASYNC_JOIN_CONNECTIONS,
                                    configure=configure, open=False, name="async-join")
         _pools[loop] = pool
-        await pool.open()
+        _close_with_the_loop(loop, pool)
+        # All connections made at once, before the first join: none is still
+        # being made (by a worker of the pool) when the pool closes, which left
+        # such a one open (seen in the PostgreSQL suite).
+        await pool.open(wait=True)
     return pool
+
+
+def _close_with_the_loop(loop: asyncio.AbstractEventLoop, pool) -> None:
+    """Close `pool` when its loop ends, so its sessions end with a goodbye
+    rather than staying open (a test's `asyncio.run` left them open until the
+    process exited: the PostgreSQL suite's teardown could not drop its
+    database, "being accessed by other users") or being cut by the exit.
+
+    `asyncio.run` (a test, uvicorn) cancels the tasks still pending when its
+    main coroutine ends: a task that waits for that closes the pool. daphne
+    stops Twisted's loop without cancelling them: a "before shutdown" trigger
+    of its reactor closes the pool there."""
+    async def until_cancelled() -> None:
+        try:
+            await asyncio.Future()
+        finally:
+            if _pools.get(loop) is pool:
+                del _pools[loop]
+            _keepers.pop(loop, None)
+            idle = list(pool._pool)  # psycopg_pool's idle connections (the pinned 3.3's attribute)
+            try:
+                await pool.close()
+            except asyncio.CancelledError:
+                # asyncio.run cancelled the pool's own workers too, and close()
+                # stops on them before closing its idle connections: closed here.
+                for conn in idle:
+                    await conn.close()
+
+    keeper = loop.create_task(until_cancelled(), name="async-join pool keeper")
+    _keepers[loop] = keeper
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is not None and getattr(reactor, "running", False):
+        from twisted.internet.defer import Deferred
+
+        def before_shutdown():
+            keeper.cancel()
+            return Deferred.fromFuture(asyncio.ensure_future(_finished(keeper), loop=loop))
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+async def _finished(task: asyncio.Task) -> None:
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 async def do_join_in_loop(queue_id: int, *, priority: int, party_size: int, acting_user, note: str,
@@ -101,8 +160,9 @@ async def do_join_in_loop(queue_id: int, *, priority: int, party_size: int, acti
 
 
 async def close_loop_pool() -> None:
-    """Close this loop's pool (a test's loop before it ends; a server's lives
-    as long as the process)."""
-    pool = _pools.pop(asyncio.get_running_loop(), None)
-    if pool is not None:
-        await pool.close()
+    """Close this loop's pool now (a test that checks what the database
+    holds; otherwise it closes when its loop ends: `_close_with_the_loop`)."""
+    keeper = _keepers.pop(asyncio.get_running_loop(), None)
+    if keeper is not None:
+        keeper.cancel()
+        await _finished(keeper)
