@@ -219,6 +219,12 @@ LIVE_RECONNECT_JITTER = env_number("LIVE_RECONNECT_JITTER", 0.5)
 # Seconds between the batches in which a waiting room's events reach its open
 # pages (queueapp.live.hub): one frame per page per batch.
 LIVE_ROOM_UPDATE_EVERY = env_number("LIVE_ROOM_UPDATE_EVERY", 0.5, minimum=0.01)
+# A page far back in a waiting room's line gets its new place less often
+# (queueapp.live.batch.frame_every): the first LIVE_ROOM_NEAR places every
+# batch, then a period growing with the place, at most LIVE_ROOM_FAR_EVERY
+# seconds (plus one batch). An admission is sent at once, whatever the place.
+LIVE_ROOM_NEAR = env_number("LIVE_ROOM_NEAR", 100, kind=int, minimum=1)
+LIVE_ROOM_FAR_EVERY = env_number("LIVE_ROOM_FAR_EVERY", 5.0, minimum=0.0)
 # Staff first: while an HTTP request runs, connecting public screens wait (queueapp/live/precedence.py).
 # Off only to measure what it gives (bench/restart.py --variants off,on).
 LIVE_STAFF_FIRST = env_bool("LIVE_STAFF_FIRST", True)

@@ -11,6 +11,7 @@ shuffled order, as a crowd's were.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -101,3 +102,70 @@ def test_events_out_of_order_reach_every_page_in_one_batch_without_a_catch_up_re
             await hub.close_current()
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["tick covered", "event lost"])
+def test_the_workers_tick_sends_no_page_to_the_database_unless_an_event_was_lost(room, settings, monkeypatch, lost):
+    """The worker's tick (the queue's version every few seconds) nearly always
+    names versions still on their way under a crowd: a tick no later than what
+    the pages were handed is dropped (no catch-up read: the pages miss
+    nothing), one naming a version that never comes goes to the pages after
+    `hub.ROOM_TICK_GRACE` and they read what they missed."""
+    settings.LIVE_ROOM_UPDATE_EVERY = 0.2
+    monkeypatch.setattr(hub, "ROOM_TICK_GRACE", 0.6)
+    inside = [do_enter_line(room) for _ in range(INSIDE)]
+    waiting = [do_enter_line(room) for _ in range(WAITING)]
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        reads = []
+        real_events_after = the_hub.events_after
+
+        async def counted(queue_id, version):
+            reads.append((queue_id, version))
+            return await real_events_after(queue_id, version)
+
+        the_hub.events_after = counted
+        screens = [screen(f"/ws/ticket/{t.token}/") for t in waiting]
+        comms = []
+        try:
+            for cm in screens:
+                comm, connected, _ = await cm.__aenter__()
+                assert connected
+                comms.append(comm)
+                await comm.receive_from(timeout=5)
+            recording = _Recording()
+            real = publisher.use(recording)
+            try:
+                await database_sync_to_async(do_release_visitor)(room, inside[0].pk, outcome="done")
+                await database_sync_to_async(do_enter_line)(room.pk)
+            finally:
+                publisher.use(real)
+            messages = sorted((m for m in recording.messages if m.get("queue") == room.queue_id),
+                              key=lambda m: m["version"])
+            tick = {"type": "queue.tick", "queue": room.queue_id, "version": messages[-1]["version"]}
+            if lost:
+                messages = messages[:-1]  # the arrival's event never reaches this process
+            # The tick first, as when the other process's commits are still on their way.
+            for message in [tick, *messages]:
+                await the_hub.dispatch(message)
+            states = []
+            for comm, ticket in zip(comms, waiting):
+                await database_sync_to_async(ticket.refresh_from_db)()
+                want = (ticket.status, None if ticket.status != TicketStatus.WAITING
+                        else await database_sync_to_async(position_of)(ticket))
+                state = await wait_for_ticket(comm, lambda s, want=want: (s["status"], s["position"]) == want)
+                states.append((state["status"], state["position"]))
+            await asyncio.sleep(1.0)  # the tick's grace and a batch more
+            return states, reads
+        finally:
+            for cm in screens[:len(comms)]:
+                await cm.__aexit__(None, None, None)
+            await hub.close_current()
+
+    states, reads = async_to_sync(scenario)()
+    assert states == [(TicketStatus.CONFIRMED, None)] + [(TicketStatus.WAITING, n) for n in range(1, WAITING)]
+    if lost:
+        assert reads, "the tick of a lost event made no page read what it missed"
+    else:
+        assert reads == [], "a tick the pages were already past sent them to the database"

@@ -179,3 +179,78 @@ def test_a_page_that_connects_after_its_admission_learns_it_at_once(room):
     assert first_late == (TicketStatus.WAITING, 2) and last_open == (TicketStatus.WAITING, 1)
     assert expected(asleep) == (TicketStatus.CONFIRMED, None)
     print(f"\nreopened {reopened:.2f} s after the release (batch period {BATCH_EVERY} s)")
+
+
+def test_a_page_far_back_gets_its_place_at_its_cadence_and_its_admission_at_once():
+    """`settings.LIVE_ROOM_NEAR` / `LIVE_ROOM_FAR_EVERY` (queueapp.live.batch.frame_every):
+    a page far back in line is sent its new place at most once per its
+    cadence (longer the further back), never later than the cadence plus a
+    batch; a page admitted, wherever it stood, and a page that reaches the
+    front get their frame at the next batch."""
+    location = Location.objects.create(name="Arena", slug="arena")
+    big = 10
+    room = do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="http://127.0.0.1:9/", admit_per_minute=600_000, max_inside=big)
+    key = do_issue_room_key(room)
+    inside = [do_enter_line(room) for _ in range(big)]
+    waiting = [do_enter_line(room) for _ in range(30)]
+    watched = {10: waiting[9], 11: waiting[10], 20: waiting[19], 30: waiting[29]}  # place before -> ticket
+    assert [position_of(t) for t in watched.values()] == list(watched)
+    every, far_every = 0.5, 8.0
+    # After the burst: 10 admitted, 11 -> 1st (near), 20 -> 10th (cadence 5 s), 30 -> 20th (8 s).
+    cadence_after = {20: every * 10, 30: far_every}
+
+    with serve(database_url_for(connection.settings_dict), LIVE_ROOM_UPDATE_EVERY=str(every),
+               LIVE_ROOM_NEAR="1", LIVE_ROOM_FAR_EVERY=str(far_every)) as url:
+        ws_url = url.replace("http://", "ws://")
+
+        async def scenario():
+            sockets = {p: await connect(f"{ws_url}/ws/ticket/{t.token}/", origin=url, open_timeout=20,
+                                        ping_interval=None) for p, t in watched.items()}
+            try:
+                painted = {}
+                for p, ws in sockets.items():
+                    assert shown(await asyncio.wait_for(ws.recv(), 20)) == (TicketStatus.WAITING, p)
+                    painted[p] = time.monotonic()
+                frames: dict[int, list[tuple[float, tuple]]] = {p: [] for p in sockets}
+
+                async def read(p: int, ws) -> None:
+                    async for frame in ws:
+                        frames[p].append((time.monotonic(), shown(frame)))
+
+                readers = [asyncio.create_task(read(p, ws)) for p, ws in sockets.items()]
+                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                    answers = await asyncio.gather(*(
+                        http.post(f"/api/rooms/concert/visitors/{t.pk}/release", json={"outcome": "done"},
+                                  headers={"Authorization": f"Bearer {key}"}) for t in inside))
+                    released = time.monotonic()
+                    assert [a.status_code for a in answers] == [200] * big
+                await asyncio.sleep(far_every + 2 * every + 2)
+                for reader in readers:
+                    reader.cancel()
+                return painted, released, frames
+            finally:
+                for ws in sockets.values():
+                    await ws.close()
+
+        painted, released, frames = asyncio.run(scenario())
+
+    slack = 2.0  # a loaded machine's lateness
+    # The admission of the page 10th in line (a cadence of 5 s there): at the next batch.
+    admitted_at = next(at for at, s in frames[10] if s[0] == TicketStatus.CONFIRMED)
+    assert frames[10][-1][1] == (TicketStatus.CONFIRMED, None), frames[10]
+    assert admitted_at - released <= every + slack and admitted_at - painted[10] < every * 10 - 0.5, (
+        admitted_at - released, admitted_at - painted[10])
+    # The page that reached the front: at the next batch, its place right.
+    assert frames[11] and frames[11][-1][1] == (TicketStatus.WAITING, 1)
+    assert frames[11][0][0] - released <= every + slack
+    # The far pages: one frame, with their final place, not before their cadence
+    # from the first paint and not later than cadence + a batch (+ the machine's lateness).
+    for before, after in ((20, 10), (30, 20)):
+        assert [s for _, s in frames[before]] == [(TicketStatus.WAITING, after)], (before, frames[before])
+        at = frames[before][0][0]
+        assert cadence_after[before] - 0.3 <= at - painted[before], (before, at - painted[before])
+        assert at - max(released, painted[before] + cadence_after[before]) <= every + slack, (before, at - released)
+    for place, ticket in watched.items():
+        assert expected(ticket) == ((TicketStatus.CONFIRMED, None) if place == 10 else
+                                    (TicketStatus.WAITING, {11: 1, 20: 10, 30: 20}[place]))

@@ -79,3 +79,25 @@ class RoomBatch(list):
                        highest_entered=-min(entered)[0] if entered else None, tickets=frozenset(tickets),
                        service_seconds=service, open_counters=counters, seats=seats)
 
+
+
+def frame_every(position: int | None) -> float:
+    """Seconds a waiting room's page at `position` may go between frames that
+    move its place (`settings.LIVE_ROOM_*`): every batch for the first
+    `LIVE_ROOM_NEAR` places, then longer in proportion to the place, at most
+    `LIVE_ROOM_FAR_EVERY`. 0 (at once) for a page not in line (an admission).
+
+    Why: every admission moves every waiting page one place, so each page had a
+    frame per batch, two a second at 10,000 pages while the room admits: 197,309
+    frames for a crowd of 3,000 (bench/waiting_room.py, docs/benchmarks.md,
+    session 9). The 5,000th in line at 10 admissions a second waits ~8 minutes;
+    seeing its place every 5 s instead of every 0.5 s tells it as much, for a
+    tenth of the frames."""
+    from django.conf import settings
+
+    if position is None:
+        return 0.0
+    every = settings.LIVE_ROOM_UPDATE_EVERY
+    if position <= settings.LIVE_ROOM_NEAR:
+        return every
+    return max(every, min(settings.LIVE_ROOM_FAR_EVERY, every * position / settings.LIVE_ROOM_NEAR))

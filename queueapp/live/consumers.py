@@ -370,6 +370,7 @@ class TicketConsumer(LiveConsumer):
                 self.view.service_seconds = line.service_seconds
                 self.view.overtaken_by = line.overtaking(self.view.priority, self.view.entered_at)
                 await self.send_frame(render.ticket_frame(self.view))
+                self._framed_at = time.monotonic()  # (a room's page far back: its next place at its cadence)
                 render.warm_next_place(self.view)
         else:
             await self.send_frame(render.ticket_frame(self.view))
@@ -387,11 +388,50 @@ class TicketConsumer(LiveConsumer):
             return super().on_queue_messages(messages)  # kept for after the snapshot
         whole = self._apply_whole(getattr(messages, "summary", None))
         if whole is not None:
-            return [render.ticket_frame(self.view)] if whole else []
-        changed = False
-        for message in messages:
-            changed = self._step(message) or changed
-        return [render.ticket_frame(self.view)] if changed else []
+            changed = whole
+        else:
+            changed = False
+            for message in messages:
+                changed = self._step(message) or changed
+        return self._frames(changed)
+
+    def _frames(self, changed: bool) -> list[str]:
+        """The frame for a change of the view (none if it did not change): for a
+        waiting room's page, when its cadence lets it have one."""
+        if self.view.queue.room_slug is None:
+            return [render.ticket_frame(self.view)] if changed else []
+        return self._room_frame(changed)
+
+    # A waiting room's page far back in line gets its place at the cadence of
+    # `batch.frame_every` (an admission at once): what it shows is owed until
+    # then, and the hub pays what is owed each batch period (`Hub.owe`).
+    _owed = False
+    _framed_at = 0.0  # monotonic time of the last frame that showed a change
+
+    def _room_frame(self, changed: bool) -> list[str]:
+        if not (changed or self._owed):
+            return []
+        now = time.monotonic()
+        view = self.view
+        if now - self._framed_at < batch.frame_every(view.position if view.status == TicketStatus.WAITING else None):
+            if not self._owed:
+                self._owed = True
+                self.hub.owe(view.queue_id, self)
+            return []
+        self._owed, self._framed_at = False, now
+        return [render.ticket_frame(view)]
+
+    def owed_frame(self, now: float) -> str | None:
+        """The frame owed to this page if its time has come (the hub asks each
+        batch period; the page stays owed, `_owed`, until then)."""
+        if not self._owed or self.closed_with is not None:
+            self._owed = False
+            return None
+        view = self.view
+        if now - self._framed_at < batch.frame_every(view.position if view.status == TicketStatus.WAITING else None):
+            return None
+        self._owed, self._framed_at = False, now
+        return render.ticket_frame(view)
 
     def _apply_whole(self, summary: batch.Summary | None) -> bool | None:
         """A room's batch applied at once from its summary (`live/batch.py`):
@@ -543,8 +583,8 @@ class TicketConsumer(LiveConsumer):
                     await self._snapshot()
                     return
                 view.version = message["version"]
-            if changed:
-                await self.send_frame(render.ticket_frame(view))
+            for frame in self._frames(changed):
+                await self.send_frame(frame)
             if self.latest_seen <= view.version:
                 return
         await self._snapshot()

@@ -82,6 +82,9 @@ RENDER_ATTEMPTS = 3
 # at once was a frame per waiting page per admission: 162,145 frames for
 # 1,000 pages in a bench run (351 admissions), 100,000 a second at 10,000
 # pages and 10 admissions a second.
+# A waiting room's tick naming versions its screens were not yet handed waits
+# this long for them before it goes to the screens (`Hub._room_tick`).
+ROOM_TICK_GRACE = 2.0  # seconds
 SHUTDOWN_SLICE = 0.05  # seconds between batches of closes while spreading a restart
 CLOSE_FLUSH_SECONDS = 0.2  # after the last close: time for the close frames to reach the wire before the reactor stops
 
@@ -272,6 +275,8 @@ class Hub:
         self._room_flushers: dict[int, asyncio.Task] = {}
         self._room_held: dict[int, set[int]] = {}  # ids of messages a room's last batch held back
         self._room_handed: dict[int, int] = {}  # the highest version handed to a room's screens
+        self._room_ticks: dict[int, tuple[dict, float]] = {}  # a room's tick held back, since when (`_room_tick`)
+        self._room_owed: dict[int, set] = {}  # a room's screens owed a frame (far back in line: `owe`)
         self.screens: set = set()  # every accepted screen of this process
         self.stopping = False
         publisher.set_home_loop(loop)
@@ -307,6 +312,8 @@ class Hub:
                 members.discard(screen)
                 if not members:
                     del self.members[group]
+        for owed in self._room_owed.values():
+            owed.discard(screen)
 
     async def _subscribe(self, groups: list[str]) -> bool:
         try:
@@ -389,15 +396,46 @@ class Hub:
             while True:
                 await asyncio.sleep(settings.LIVE_ROOM_UPDATE_EVERY)
                 pending = self._room_batches.pop(queue_id, None)
-                if not pending:
+                if not pending and not self._room_owed.get(queue_id):
                     return
-                ready, held = self._in_order(queue_id, pending)
-                if held:
-                    self._room_batches.setdefault(queue_id, [])[:0] = held
-                if ready:
-                    await self.fan_out(queue_id, ready)
+                if pending:
+                    ready, held = self._in_order(queue_id, pending)
+                    if held:
+                        self._room_batches.setdefault(queue_id, [])[:0] = held
+                    if ready:
+                        await self.fan_out(queue_id, ready)
+                await self._pay_owed(queue_id)
         finally:
             self._room_flushers.pop(queue_id, None)
+
+    def owe(self, queue_id: int, screen) -> None:
+        """`screen` (a waiting room's page) shows less than it should until its
+        cadence lets it have a frame (`TicketConsumer.owed_frame`): asked again
+        every batch period, with or without new events, until paid."""
+        self._room_owed.setdefault(queue_id, set()).add(screen)
+        if queue_id not in self._room_flushers:
+            self._room_flushers[queue_id] = self.loop.create_task(self._flush_room(queue_id))
+
+    async def _pay_owed(self, queue_id: int) -> None:
+        owed = self._room_owed.pop(queue_id, None)
+        if not owed:
+            return
+        now, slice_started = time.monotonic(), time.perf_counter()
+        for screen in owed:
+            if screen not in self.screens:
+                continue  # gone
+            try:
+                frame = screen.owed_frame(now)
+                if frame is not None and not screen.send_frame_now(frame):
+                    await screen.send_frame(frame)
+            except Exception:
+                log.exception("live screen failed on its owed frame")
+                screen._owed = False
+            if screen._owed:
+                self._room_owed.setdefault(queue_id, set()).add(screen)
+            if time.perf_counter() - slice_started > YIELD_EVERY:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
 
     def _in_order(self, queue_id: int, pending: list[dict]) -> tuple[RoomBatch, list[dict]]:
         """The messages to hand out now, in version order, and those held back.
@@ -409,6 +447,9 @@ class Hub:
         of a server's samples, py-spy). So a batch is sorted, and what follows
         a gap waits one more period for the missing version; held once, it goes
         anyway (then the screens' catch-up repairs it, as before)."""
+        ticks = [m for m in pending if m.get("type") == "queue.tick" and isinstance(m.get("version"), int)]
+        if ticks:
+            pending = [m for m in pending if not (m.get("type") == "queue.tick" and isinstance(m.get("version"), int))]
         ordered = sorted(pending, key=lambda m: m.get("version") if isinstance(m.get("version"), int) else 0)
         held_before = self._room_held.pop(queue_id, set())
         cut, last = len(ordered), self._room_handed.get(queue_id)
@@ -428,7 +469,40 @@ class Hub:
         versions = [m["version"] for m in ready if isinstance(m.get("version"), int)]
         if versions:
             self._room_handed[queue_id] = max(versions + [self._room_handed.get(queue_id, 0)])
+        if ticks:
+            tick = self._room_tick(queue_id, max(ticks, key=lambda m: m["version"]))
+            if tick is not None:
+                ready.append(tick)  # (a batch with a tick goes event by event: the screens catch up)
+                ready.__dict__.pop("summary", None)
+            elif queue_id in self._room_ticks:
+                held.append(self._room_ticks[queue_id][0])
         return ready, held
+
+    def _room_tick(self, queue_id: int, tick: dict) -> dict | None:
+        """The worker's tick (the queue's version, every few seconds) for a
+        room's screens, or None while it tells them nothing.
+
+        Under a crowd a tick nearly always names versions still on their way
+        from the other server process; handed out, it sent every page to
+        read the events from the database (13.6 % of a server's event loop
+        under a crowd of 3,000, py-spy, docs/benchmarks.md session 9). So a
+        tick no later than what the screens were handed is dropped, a later
+        one waits up to `ROOM_TICK_GRACE` for its events, then goes (the
+        screens repair what was lost, as before)."""
+        handed = self._room_handed.get(queue_id)
+        held = self._room_ticks.get(queue_id)
+        if held is not None and held[0]["version"] >= tick["version"]:
+            tick = held[0]
+        if handed is not None and tick["version"] <= handed:
+            self._room_ticks.pop(queue_id, None)
+            return None
+        now = time.monotonic()
+        since = held[1] if held is not None else now
+        if handed is None or now - since >= ROOM_TICK_GRACE:
+            self._room_ticks.pop(queue_id, None)
+            return tick
+        self._room_ticks[queue_id] = (tick, since)
+        return None
 
     async def fan_out(self, queue_id: int, messages: list[dict]) -> None:
         """Hand queue messages (in version order) to every local screen of the queue."""
