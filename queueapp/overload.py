@@ -15,14 +15,16 @@ Two pieces:
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 import threading
 import time
 from contextvars import ContextVar
 from functools import wraps
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import get_language, get_language_bidi
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +34,13 @@ log = logging.getLogger(__name__)
 
 POOL_WAIT: ContextVar[float | None] = ContextVar("queueapp_pool_wait", default=None)
 PUBLIC_POOL_WAIT = 3.0  # seconds a public arrival waits for a connection
-RETRY_AFTER = 5  # seconds
+RETRY_AFTER = 5  # seconds: the shortest Retry-After of a busy answer
+# Each busy answer's Retry-After is RETRY_AFTER plus a whole number of seconds
+# up to this, at random: with one value for everyone, a crowd turned away
+# together came back together, a wave every 5 s that the request gate turned
+# away again (229,977 busy answers for 10,000 visitors, docs/benchmarks.md,
+# official runs of session 8).
+RETRY_SPREAD = 5
 BUSY_SENTENCE = _("So many people are arriving at once that we could not answer in time. "
                   "Your place is not lost: please try again in a few seconds.")
 BUSY_CODE = "unavailable"
@@ -53,32 +61,42 @@ def short_pool_wait(seconds: float = PUBLIC_POOL_WAIT):
     return decorate
 
 
-# The busy page per (language, reloads itself): the same words for every 503 of
-# a crowd, rendered once each. A crowd of 3,000 got 21,502 of them, and their
-# template render was a tenth of the servers' busy samples (py-spy,
-# docs/benchmarks.md, session 8).
-_BUSY_PAGES: dict[tuple[str, bool], str] = {}
+def retry_after() -> int:
+    """A busy answer's Retry-After in seconds (RETRY_AFTER + 0..RETRY_SPREAD, at random)."""
+    return RETRY_AFTER + random.randint(0, RETRY_SPREAD)
 
 
-def _busy_page(reload: bool) -> str:
-    key = (get_language(), reload)
-    page = _BUSY_PAGES.get(key)
-    if page is None:
-        # No request context (it would read the session): the language comes from
-        # LocaleMiddleware's guess, or the handler's, which is active.
-        page = _BUSY_PAGES[key] = render_to_string("queueapp/busy.html", {
-            "sentence": BUSY_SENTENCE, "retry": RETRY_AFTER, "reload": reload,
-            "LANGUAGE_CODE": key[0], "LANGUAGE_BIDI": get_language_bidi()})
-    return page
+# The busy answer per (language, API or page, reloads itself, Retry-After):
+# the same bytes for every 503 of a crowd, made once each. A crowd of 3,000
+# got 21,502 of them, and their template render was a tenth of the servers'
+# busy samples (py-spy, docs/benchmarks.md, session 8).
+_BUSY_ANSWERS: dict[tuple[str, bool, bool, int], tuple[str, bytes]] = {}
+
+
+def busy_answer(*, api: bool, reload: bool, retry: int) -> tuple[str, bytes]:
+    """(content type, body) of the busy answer, in the active language."""
+    key = (get_language(), api, reload, retry)
+    answer = _BUSY_ANSWERS.get(key)
+    if answer is None:
+        if api:
+            answer = ("application/json", json.dumps(
+                {"detail": str(BUSY_SENTENCE), "code": BUSY_CODE, "field": None}).encode())
+        else:
+            # No request context (it would read the session): the language comes from
+            # LocaleMiddleware's guess, or the handler's, which is active.
+            answer = ("text/html; charset=utf-8", render_to_string("queueapp/busy.html", {
+                "sentence": BUSY_SENTENCE, "retry": retry, "reload": reload,
+                "LANGUAGE_CODE": key[0], "LANGUAGE_BIDI": get_language_bidi()}).encode())
+        _BUSY_ANSWERS[key] = answer
+    return answer
 
 
 def busy_response(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(
-            {"detail": str(BUSY_SENTENCE), "code": BUSY_CODE, "field": None}, status=503)
-    else:
-        response = HttpResponse(_busy_page(request.method == "GET"), status=503)
-    response["Retry-After"] = str(RETRY_AFTER)
+    retry = retry_after()
+    content_type, body = busy_answer(api=request.path.startswith("/api/"), reload=request.method == "GET",
+                                     retry=retry)
+    response = HttpResponse(body, status=503, content_type=content_type)
+    response["Retry-After"] = str(retry)
     response["Cache-Control"] = "no-store"
     return response
 

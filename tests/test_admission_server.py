@@ -14,7 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from queueapp.models import ApiToken, Queue
-from queueapp.overload import BUSY_SENTENCE, RETRY_AFTER
+from queueapp.overload import BUSY_SENTENCE, RETRY_AFTER, RETRY_SPREAD
+
+RETRIES = {str(s) for s in range(RETRY_AFTER, RETRY_AFTER + RETRY_SPREAD + 1)}  # a busy answer's Retry-After
 from queueapp.services.rooms import do_create_waiting_room
 from queueapp.api.auth import issue_token
 from tests.browser_support import database_url_for, serve_daphne
@@ -39,17 +41,22 @@ def test_a_full_server_turns_public_requests_away_at_once_and_lets_staff_in(loca
         holder = psycopg.connect(url)
         holder.execute(f"SELECT 1 FROM {Queue._meta.db_table} WHERE id = %s FOR UPDATE", [room.queue_id])
         try:
-            stuck, page, api, console, staff_api, made_up = asyncio.run(
+            stuck, page, languages, api, console, staff_api, made_up = asyncio.run(
                 _full_server(server.url, holder, session=session, key=key, queue_id=room.queue_id))
         finally:
             holder.close()
         log = server.log()
     assert sorted(stuck) in ([200, 200], [200, 302]), log  # the seats' holders got their places once the row was free (the first may be let in at once)
     status, headers, body = page
-    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
-    assert str(BUSY_SENTENCE) in body and f'content="{RETRY_AFTER}"' in body  # the page retries by itself
+    assert status == 503 and headers["Retry-After"] in RETRIES
+    assert str(BUSY_SENTENCE) in body and f'content="{headers["Retry-After"]}"' in body  # the page retries by itself
+    # In the visitor's language, from the gate too (the language cookie first, then Accept-Language).
+    (status, headers, body), (status_ar, _, body_ar) = languages
+    assert status == status_ar == 503
+    assert 'lang="de" dir="ltr"' in body and str(BUSY_SENTENCE) not in body
+    assert 'lang="ar" dir="rtl"' in body_ar
     status, headers, body = api
-    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert status == 503 and headers["Retry-After"] in RETRIES
     assert body == {"detail": str(BUSY_SENTENCE), "code": "unavailable", "field": None}
     assert "requests in flight" in log and "database busy" not in log  # turned away by the seats, not the pool
     assert console == (200, True)  # a logged-in member of staff, while the public ones are refused
@@ -64,14 +71,16 @@ def test_a_full_server_turns_public_requests_away_at_once_and_lets_staff_in(loca
 
 async def _full_server(base: str, holder, *, session: str, key: str, queue_id: int):
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
-        async def arrive(n: int):
+        async def arrive(n: int, **headers: str):
             async with client.get(f"{base}/wait/concert/?return=/buy", allow_redirects=False,
-                                  headers={"X-Forwarded-For": f"10.0.0.{n}"}) as answer:
+                                  headers={"X-Forwarded-For": f"10.0.0.{n}", **headers}) as answer:
                 return answer.status, answer.headers, await answer.text()
 
         stuck = [asyncio.create_task(arrive(n)) for n in (1, 2)]
         await asyncio.sleep(1.5)  # both hold a seat now, waiting on the row
         page = await arrive(3)
+        languages = (await arrive(4, **{"Accept-Language": "de-DE,de;q=0.9"}),
+                     await arrive(5, **{"Accept-Language": "de", "Cookie": "django_language=ar"}))
         async with client.get(f"{base}/api/queues/{queue_id}/slots") as answer:
             api = answer.status, answer.headers, await answer.json()
         async with client.get(f"{base}/console/", headers={"Cookie": f"sessionid={session}"},
@@ -86,4 +95,4 @@ async def _full_server(base: str, holder, *, session: str, key: str, queue_id: i
                                         allow_redirects=False) as answer:
                     made_up.append((answer.status, answer.headers.get("Location", "")))
         holder.rollback()  # the row is free: the two waiting arrivals go on
-        return [(await t)[0] for t in stuck], page, api, console, staff_api, made_up
+        return [(await t)[0] for t in stuck], page, languages, api, console, staff_api, made_up

@@ -12,7 +12,9 @@ import pytest
 from django.db import connection
 
 from queueapp.models import Queue, Ticket
-from queueapp.overload import BUSY_SENTENCE, PUBLIC_POOL_WAIT, RETRY_AFTER
+from queueapp.overload import BUSY_SENTENCE, PUBLIC_POOL_WAIT, RETRY_AFTER, RETRY_SPREAD
+
+RETRIES = {str(s) for s in range(RETRY_AFTER, RETRY_AFTER + RETRY_SPREAD + 1)}  # a busy answer's Retry-After
 from queueapp.services.rooms import do_create_waiting_room, do_issue_room_key
 from tests.browser_support import database_url_for, serve
 
@@ -47,11 +49,11 @@ def test_arrivals_and_the_api_answer_503_when_the_pool_is_exhausted(location):
     assert list(Ticket.objects.filter(queue_id=room.queue_id).order_by("number")
                 .values_list("status", flat=True)) == ["confirmed", "waiting"]
     status, headers, body, took = busy_page
-    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
-    assert str(BUSY_SENTENCE) in body and f'content="{RETRY_AFTER}"' in body  # the page retries by itself
+    assert status == 503 and headers["Retry-After"] in RETRIES
+    assert str(BUSY_SENTENCE) in body and f'content="{headers["Retry-After"]}"' in body  # the page retries by itself
     assert took < PUBLIC_POOL_WAIT + 2  # a public arrival waits seconds, not the pool's timeout
     status, headers, body, took = busy_api
-    assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER)
+    assert status == 503 and headers["Retry-After"] in RETRIES
     assert body == {"detail": str(BUSY_SENTENCE), "code": "unavailable", "field": None}
     assert took < POOL_TIMEOUT + 3
 
@@ -88,8 +90,32 @@ def test_the_busy_page_is_in_each_visitors_language_and_reloads_only_after_a_get
         with translation.override(language):
             response = busy_response(getattr(RequestFactory(), method)("/wait/concert/"))
             pages[language, method] = response.content.decode()
-            assert response.status_code == 503 and response["Retry-After"] == str(RETRY_AFTER)
+            assert response.status_code == 503 and response["Retry-After"] in RETRIES
             assert str(BUSY_SENTENCE) in pages[language, method]  # (translated in the active language)
     assert 'lang="de" dir="ltr"' in pages["de", "get"] and 'lang="ar" dir="rtl"' in pages["ar", "get"]
     assert pages["de", "get"] != pages["en", "get"]
     assert 'http-equiv="refresh"' in pages["de", "get"] and 'http-equiv="refresh"' not in pages["de", "post"]
+
+
+def test_busy_answers_spread_their_retry_after_and_each_page_says_its_own():
+    """A crowd turned away together must not come back together: each busy
+    answer's Retry-After is drawn from RETRY_AFTER..RETRY_AFTER + RETRY_SPREAD,
+    and the page reloads itself after (and says) the same number of seconds."""
+    import re
+
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    from queueapp.overload import busy_response
+
+    seen = set()
+    with translation.override("en"):
+        for _ in range(300):
+            response = busy_response(RequestFactory().get("/wait/concert/"))
+            retry = response["Retry-After"]
+            page = response.content.decode()
+            assert retry in RETRIES
+            assert re.search(r'http-equiv="refresh" content="(\d+)"', page).group(1) == retry
+            assert f"tries again by itself in {retry} seconds" in page
+            seen.add(retry)
+    assert seen == RETRIES  # (300 draws of 6 values: all of them, but for a 1-in-10^22 chance)
