@@ -4,7 +4,8 @@
 
 All on loopback, on PostgreSQL + Redis (its own database, WAITBENCH_DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432/queueapp_waitbench, recreated; Redis
-WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix `waitbench`):
+WAITBENCH_REDIS_URL, default redis://127.0.0.1:6379/9, channel prefix WAITBENCH_CHANNEL_PREFIX,
+default `waitbench`: Redis pub/sub is not per database, so benches run side by side need their own):
 
 1. The crowd, in a process of its own (`bench/crowd.py`, standard library
    only, so its CPU is measured apart from the servers'): `--visitors`
@@ -75,7 +76,7 @@ from bench import join_throughput as jt  # noqa: E402  (its server and database 
 jt.DATABASE_URL = os.environ.get("WAITBENCH_DATABASE_URL",
                                  "postgres://postgres@127.0.0.1:5432/queueapp_waitbench")
 jt.REDIS_URL = os.environ.get("WAITBENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-jt.ENV.update({"DATABASE_URL": jt.DATABASE_URL, "REDIS_URL": jt.REDIS_URL, "CHANNEL_PREFIX": "waitbench",
+jt.ENV.update({"DATABASE_URL": jt.DATABASE_URL, "REDIS_URL": jt.REDIS_URL, "CHANNEL_PREFIX": os.environ.get("WAITBENCH_CHANNEL_PREFIX", "waitbench"),
                "RATE_LIMIT_CLIENT_HEADER": "HTTP_X_FORWARDED_FOR", "WAIT_RATE_LIMIT": "100000/60",
                "ALLOWED_HOSTS": "127.0.0.1,localhost"})
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
