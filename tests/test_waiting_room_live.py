@@ -239,8 +239,9 @@ def test_a_page_far_back_gets_its_place_at_its_cadence_and_its_admission_at_once
     # The admission of the page 10th in line (a cadence of 5 s there): at the next batch.
     admitted_at = next(at for at, s in frames[10] if s[0] == TicketStatus.CONFIRMED)
     assert frames[10][-1][1] == (TicketStatus.CONFIRMED, None), frames[10]
-    assert admitted_at - released <= every + slack and admitted_at - painted[10] < every * 10 - 0.5, (
-        admitted_at - released, admitted_at - painted[10])
+    assert admitted_at - released <= every + slack, admitted_at - released
+    if released - painted[10] < every * 10 - every - slack:  # (a burst slower than its cadence proves nothing here)
+        assert admitted_at - painted[10] < every * 10 - every, admitted_at - painted[10]
     # The page that reached the front: at the next batch, its place right.
     assert frames[11] and frames[11][-1][1] == (TicketStatus.WAITING, 1)
     assert frames[11][0][0] - released <= every + slack
