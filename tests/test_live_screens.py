@@ -161,6 +161,33 @@ def test_screen_follows_a_transfer_to_the_new_ticket(location, queue, counter):
     run(scenario)
 
 
+def test_a_called_ticket_transferred_shows_its_next_call_in_the_new_queue(location, queue, counter):
+    """A call is shown from its own message, and an older message about the
+    ticket never replaces a newer one (`TicketConsumer._own_news`); versions
+    are per queue, so after a transfer the old queue's call must not hide the
+    new queue's (whose versions are lower here)."""
+    lab = make_queue(location, "Lab", "L")
+    token = do_join(queue).token
+    for _ in range(5):
+        do_join(queue)  # (the old queue's versions run ahead of the lab's)
+
+    async def scenario():
+        async with screen(f"/ws/ticket/{token}/") as (comm, connected, _):
+            assert connected
+            await comm.receive_from(timeout=5)
+            called = await call_next(counter=counter)
+            assert (await wait_for_ticket(comm, lambda s: s["status"] == "called"))["counter"] == counter.name
+            await database_sync_to_async(do_transfer)(called.pk, to_queue=lab)
+            moved = await wait_for_ticket(comm, lambda s: s["number"] == "L-001")
+            assert moved["status"] == "waiting"
+            lab_counter = await database_sync_to_async(make_counter)(location, "Lab desk", [lab])
+            await call_next(counter=lab_counter)
+            state = await wait_for_ticket(comm, lambda s: s["status"] == "called")
+            assert (state["number"], state["counter"]) == ("L-001", "Lab desk")
+
+    run(scenario)
+
+
 def test_unknown_ticket_is_refused(db):
     async def scenario():
         async with screen("/ws/ticket/AAAAAAAAAAAAAAAAAAAAAA/") as (comm, connected, _):

@@ -605,6 +605,7 @@ class TicketConsumer(LiveConsumer):
             self.hub.leave([g for g in old_groups if g not in new_groups], self)
             self.queue_groups = new_groups
             self.latest_seen = view.version
+            self.own_version = 0  # (versions are per queue: the old queue's say nothing here)
         self.view = view
         await self.send_frame(render.ticket_frame(view))
         if new_groups != old_groups:  # events between the read and the subscription
