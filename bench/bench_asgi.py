@@ -21,6 +21,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
 
+from bench import stalls
 from config.asgi import application as real_application
 from config.asgi_handler import RequestThread, ReusedThreadASGIHandler
 from queueapp.live import precedence
@@ -100,9 +101,27 @@ async def _memory(send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+STALLS = os.environ.get("BENCH_STALLS") == "1"
+
+
+async def _stalls(send) -> None:
+    """The garbage collections and event-loop stalls recorded so far (bench/stalls.py), as JSON."""
+    import json
+
+    body = json.dumps(list(stalls.events)).encode()
+    stalls.events.clear()  # each answer: what happened since the last one
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def application(scope, receive, send):
+    if STALLS:
+        stalls.install()  # (idempotent: the first request or socket starts the loop watcher)
     if scope["type"] != "http" or not scope["path"].startswith("/bench/"):
         return await real_application(scope, receive, send)
+    if scope["path"] == "/bench/stalls" and dict(scope["headers"]).get(b"x-bench-key") == BENCH_KEY:
+        return await _stalls(send)
     if scope["path"] == "/bench/bare-healthz":
         return await bare_handler({**scope, "path": "/healthz", "raw_path": b"/healthz"}, receive, send)
     if scope["path"] == "/bench/memory" and dict(scope["headers"]).get(b"x-bench-key") == BENCH_KEY:

@@ -38,6 +38,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import stalls  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 HOST = "127.0.0.1"
@@ -54,7 +58,7 @@ def bench_env(layer: str = "pubsub") -> dict:
     env.update({
         "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/queueapp_bench"),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"),
-        "CHANNEL_PREFIX": "bench",
+        "CHANNEL_PREFIX": os.environ.get("BENCH_CHANNEL_PREFIX", "bench"),  # Redis pub/sub ignores the db number
         "CHANNEL_LAYER_BACKEND": LAYERS[layer],
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
@@ -383,8 +387,9 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
             cpu_each = [0.0] * len(servers)  # per process: do they share the work evenly?
             first_each: list[list[float]] = [[] for _ in servers]  # ... and hear the call at the same time?
             last_each: list[list[float]] = [[] for _ in servers]
-            for _ in range(args.rounds):
+            for k in range(args.rounds):
                 t0, took, (got,), cpu_round = await one_round(server, ids["big"], servers, [screens])
+                await report_round(k, t0, got, servers, args)
                 lat.append(took)
                 for i in range(len(servers)):
                     cpu_each[i] += cpu_round[i]
@@ -396,7 +401,7 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
                 fan.extend(got)
                 round_max.append(round(max(got, default=float("nan")) * 1000))
             cpu_us = cpu / args.rounds / n * 1e6
-            results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen,
+            results[name][n] = {"fanout": fan, "call": lat, "kb_per_screen": per_screen, "last": round_max,
                                  "kb_per_more_screen": slope, "connect_s": connect_s, "cpu_us_per_screen": cpu_us}
             print(f"N={n}: connected in {connect_s:.1f} s; {per_screen:.1f} KB RSS per idle screen "
                   f"(RSS delta / N); {slope:.1f} KB per screen between {half} and {n} (the slope)", flush=True)
@@ -417,6 +422,38 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
     finally:
         for srv in servers:
             srv.stop()
+
+
+async def http_get(port: int, path: str, key: str) -> bytes:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 10)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nx-bench-key: {key}\r\n"
+                 f"Connection: close\r\n\r\n".encode())
+    data = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{path}: {head[:80]!r}")
+    return body
+
+
+async def report_round(k: int, t0: float, got: list[float], servers, args, server_events=None) -> None:
+    """With --stalls: one line per round, its last screen beside what held the
+    server(s) and this client process in it (garbage collections of 5 ms or
+    more and event-loop stalls, as what@start+duration ms from the call; the
+    smaller collections summed), so a slow round shows its cause or shows none."""
+    if not args.stalls:
+        return
+    end = t0 + max(got, default=0.0)
+    parts = []
+    if server_events is not None:
+        parts.append(f"server {stalls.describe(server_events, t0)}")
+    for i, srv in enumerate(servers):
+        found = [tuple(e) for e in json.loads(await http_get(srv.port, "/bench/stalls", srv.key))]
+        parts.append(f"server{'' if len(servers) == 1 else i + 1} "
+                     f"{stalls.describe([e for e in found if e[0] <= end and e[0] + e[1] >= t0], t0)}")
+    parts.append(f"client {stalls.describe(stalls.between(t0, end), t0)}")
+    print(f"  round {k + 1}: last screen {max(got, default=float('nan')) * 1000:.0f} ms; " + "; ".join(parts),
+          flush=True)
 
 
 async def one_round(server, queue_id, servers, groups: list[list], settle: float = 0.0):
@@ -470,15 +507,17 @@ async def run_together(layer: str, ids: dict, args, results: dict) -> None:
             cpu = {i: 0.0 for i in screens}
             for _ in range(args.rounds):
                 # settle: the slower server's last writes still count in its CPU
-                _t0, _took, got_each, cpu_round = await one_round(server, ids["big"], servers,
-                                                                  list(screens.values()), settle=0.2)
+                t0, _took, got_each, cpu_round = await one_round(server, ids["big"], servers,
+                                                                 list(screens.values()), settle=0.2)
+                await report_round(_, t0, [x for got in got_each for x in got], servers, args)
                 for i, got in enumerate(got_each):
                     fan[i].extend(got)
                     last[i].append(round(max(got, default=float("nan")) * 1000))
                     cpu[i] += cpu_round[i]
             for i, name in enumerate(names):
                 cpu_us = cpu[i] / args.rounds / n * 1e6
-                results.setdefault(f"together {name}", {})[n] = {"fanout": fan[i], "cpu_us_per_screen": cpu_us}
+                results.setdefault(f"together {name}", {})[n] = {"fanout": fan[i], "cpu_us_per_screen": cpu_us,
+                                                                  "last": last[i]}
                 print(f"N={n} {name}: all screens right after call: {summary_ms(fan[i])}; last screen per round "
                       f"{last[i]} ms; server CPU {cpu_us:.1f} us per screen per call", flush=True)
             await close_screens(everyone)
@@ -511,6 +550,10 @@ def bare_server_main(port: int, template_file: str) -> None:
         path = conn.request.path
         if path == "/control":
             async for message in conn:
+                if message == "stalls":  # what held this process since the last ask (bench/stalls.py)
+                    await conn.send(json.dumps(list(stalls.events)))
+                    stalls.events.clear()
+                    continue
                 step = int(message)
                 for ws, start in list(screens.items()):
                     pos = start - step
@@ -526,6 +569,8 @@ def bare_server_main(port: int, template_file: str) -> None:
             screens.pop(conn, None)
 
     async def main():
+        if os.environ.get("BENCH_STALLS") == "1":
+            stalls.install()
         async with serve(handler, HOST, port, compression=None, ping_interval=None, backlog=4096):
             await asyncio.get_running_loop().create_future()
 
@@ -545,7 +590,7 @@ async def run_bare(args, template_file: str, results: dict) -> None:
             screens = await open_screens([f"ws://{HOST}:{port}/s?start={1000 + i}" for i in range(n)],
                                          f"http://{HOST}:{port}")
             control = await connect(f"ws://{HOST}:{port}/control", compression=None, ping_interval=None)
-            fan, cpu = [], 0.0
+            fan, cpu, round_max = [], 0.0, []
             for step in range(1, args.rounds + 1):
                 await asyncio.sleep(0.3)
                 arm(screens)
@@ -553,12 +598,21 @@ async def run_bare(args, template_file: str, results: dict) -> None:
                 t0 = time.time()
                 await control.send(str(step))
                 await asyncio.wait_for(control.recv(), 60)
-                fan.extend(await await_all(screens, t0))
+                got = await await_all(screens, t0)
+                fan.extend(got)
+                round_max.append(round(max(got, default=float("nan")) * 1000))
                 cpu += cpu_seconds(proc.pid) - cpu_before
+                if args.stalls:
+                    await control.send("stalls")
+                    found = [tuple(e) for e in json.loads(await asyncio.wait_for(control.recv(), 60))]
+                    end = t0 + max(got, default=0.0)
+                    await report_round(step - 1, t0, got, [], args,
+                                       server_events=[e for e in found if e[0] <= end and e[0] + e[1] >= t0])
             await control.close()
             cpu_us = cpu / args.rounds / n * 1e6
-            results.setdefault("bare", {})[n] = {"fanout": fan, "cpu_us_per_screen": cpu_us}
-            print(f"N={n}: all screens right after broadcast: {summary_ms(fan)}", flush=True)
+            results.setdefault("bare", {})[n] = {"fanout": fan, "cpu_us_per_screen": cpu_us, "last": round_max}
+            print(f"N={n}: all screens right after broadcast: {summary_ms(fan)}; last screen per round "
+                  f"{round_max} ms", flush=True)
             print(f"N={n}: server CPU per screen per broadcast: {cpu_us:.1f} us", flush=True)
             await close_screens(screens)
             await asyncio.sleep(1)
@@ -569,6 +623,9 @@ async def run_bare(args, template_file: str, results: dict) -> None:
 
 async def main(args) -> None:
     limit = raise_file_limit()
+    if args.stalls:
+        os.environ["BENCH_STALLS"] = "1"  # the servers' and the bare server's environment (bench_env)
+        stalls.install()
     print(f"open files limit {limit}; {os.cpu_count()} CPU(s); sizes {args.sizes}; "
           f"{args.rounds} rounds; {args.samples} latency samples; {args.waiting} waiting", flush=True)
     env = bench_env(args.layers[0])
@@ -586,12 +643,37 @@ async def main(args) -> None:
                 continue
             for variant in args.variant or [("", {})]:
                 await run_layer(layer, ids, args, results, variant)
+    print_ratios(results)
     print("\n=== summary (seconds)")
     print(json.dumps({layer: {str(k): ({m: (round(pct(v, 50), 4), round(pct(v, 99), 4), round(max(v), 4))
-                                        if isinstance(v, list) and v else v for m, v in val.items()}
+                                        if isinstance(v, list) and v else v for m, v in val.items() if m != "last"}
                                        if isinstance(val, dict) else (round(pct(val, 50), 4), round(pct(val, 99), 4)))
                               for k, val in res.items()}
                       for layer, res in results.items()}, indent=1))
+
+
+def print_ratios(results: dict) -> None:
+    """Ours against the bare broadcast at the same N, computed the same way for
+    both: p99 over every screen of every round (what the target names; one slow
+    round of five holds all of the top 1 %, so it alone decides it), and the
+    median over rounds of the last screen (what a typical round gives)."""
+    bare = results.get("bare", {})
+    lines = []
+    for name, res in results.items():
+        if name == "bare" or not isinstance(res, dict):
+            continue
+        for n, got in res.items():
+            if not isinstance(got, dict) or n not in bare or not got.get("fanout") or not bare[n]["fanout"]:
+                continue
+            ours_p99, bare_p99 = pct(got["fanout"], 99), pct(bare[n]["fanout"], 99)
+            ours_last, bare_last = statistics.median(got["last"]), statistics.median(bare[n]["last"])
+            lines.append(f"{name} N={n}: p99 {ours_p99 * 1000:.0f} / bare {bare_p99 * 1000:.0f} ms = "
+                         f"{ours_p99 / bare_p99:.2f}x; last screen per round, median {ours_last:.0f} / bare "
+                         f"{bare_last:.0f} ms = {ours_last / bare_last:.2f}x; slowest round {max(got['last'])} / "
+                         f"bare {max(bare[n]['last'])} ms")
+    if lines:
+        print("\n=== against the bare broadcast (same run)")
+        print("\n".join(lines), flush=True)
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -618,6 +700,9 @@ def parse_args():
     p.add_argument("--repeat", default=1, type=int, help="run the variants this many times, alternating")
     p.add_argument("--together", action="store_true",
                    help="the variants' servers side by side, N screens each, hearing the same calls")
+    p.add_argument("--stalls", action="store_true",
+                   help="per round, the garbage collections and event-loop stalls of the server(s), the bare "
+                        "server and this client in it (bench/stalls.py; the watchers cost a little CPU)")
     p.add_argument("--bare-server", nargs=2, metavar=("PORT", "TEMPLATE"), help=argparse.SUPPRESS)
     return p.parse_args()
 
