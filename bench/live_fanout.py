@@ -417,6 +417,12 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
                           f"{[round(x * 1000) for x in first_each[i]]} ms, last {[round(x * 1000) for x in last_each[i]]} ms"
                           f"{' (staff call here)' if i == 0 else ''}", flush=True)
             print(f"N={n}: call next with {n} screens, {args.waiting} waiting: {summary_ms(lat)}", flush=True)
+            if args.stalls:  # what a full pass of the collector would cost now, with the N screens open
+                passes = [json.loads(await http_get(srv.port, "/bench/full-pass", srv.key))
+                          for srv in servers for _ in range(3)]
+                print(f"N={n}: a full garbage collection now (gc.collect(), 3 times per process): "
+                      + ", ".join(f"{p['wall_ms']:.0f} ms (cpu {p['cpu_ms']:.0f}; {p['walked']} objects walked, "
+                                  f"{p['frozen']} frozen)" for p in passes), flush=True)
             await close_screens(screens)
             await asyncio.sleep(1)
     finally:
@@ -449,8 +455,12 @@ async def report_round(k: int, t0: float, got: list[float], servers, args, serve
         parts.append(f"server {stalls.describe(server_events, t0)}")
     for i, srv in enumerate(servers):
         found = [tuple(e) for e in json.loads(await http_get(srv.port, "/bench/stalls", srv.key))]
-        parts.append(f"server{'' if len(servers) == 1 else i + 1} "
-                     f"{stalls.describe([e for e in found if e[0] <= end and e[0] + e[1] >= t0], t0)}")
+        inside = [e for e in found if e[0] <= end and e[0] + e[1] >= t0]
+        # full passes since the last round outside this one: how often they come, what they cost
+        full = [f"{e[1] * 1000:.0f}(cpu {e[2].split()[1][4:]})" for e in found
+                if e not in inside and e[2].startswith("gc2")]
+        parts.append(f"server{'' if len(servers) == 1 else i + 1} {stalls.describe(inside, t0)}"
+                     + (f" [full passes before the round: {', '.join(full)}]" if full else ""))
     parts.append(f"client {stalls.describe(stalls.between(t0, end), t0)}")
     print(f"  round {k + 1}: last screen {max(got, default=float('nan')) * 1000:.0f} ms; " + "; ".join(parts),
           flush=True)

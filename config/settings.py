@@ -248,6 +248,11 @@ LIVE_DIRECT_SEND = env_bool("LIVE_DIRECT_SEND", True)
 # receive loop, queueapp/live/consumers.py). Off only to measure what it gives
 # (bench/live_memory.py --variant stock:LIVE_LEAN_CONNECTIONS=0 --variant lean:LIVE_LEAN_CONNECTIONS=1).
 LIVE_LEAN_CONNECTIONS = env_bool("LIVE_LEAN_CONNECTIONS", True)
+# Under daphne, the hub freezes what survived each maintenance tick (gc.freeze) and makes
+# the collector's full pass itself when no fan-out or request runs (queueapp/live/collector.py).
+# Off only to measure what it gives
+# (bench/live_fanout.py --stalls --variant stock:LIVE_GC_FREEZE=0 --variant freeze:LIVE_GC_FREEZE=1).
+LIVE_GC_FREEZE = env_bool("LIVE_GC_FREEZE", True)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -16,11 +16,14 @@ from config.asgi import application as real_application
 
 
 def held() -> dict:
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()  # (the hub freezes what lives, queueapp/live/collector.py: get_objects skips it)
     gc.collect()
     objects = gc.get_objects()
     servers = [o for o in objects if isinstance(o, Server)]
     sockets = [o for o in objects if isinstance(o, WebSocketProtocol) and o.state == o.STATE_OPEN]
     return {
+        "frozen": frozen,
         "open": len(sockets),
         "tasks": len(asyncio.all_tasks()),
         "asyncio_input_queues": sum(1 for p in sockets if isinstance(getattr(p, "application_queue", None), asyncio.Queue)),

@@ -26,6 +26,7 @@ What a hub also owns, because it is per process and shared by its screens:
 - `admission`: connecting screens start a few per loop turn, so a storm
   queues in memory instead of holding the loop (and staff's requests), and
   none while an HTTP request runs (precedence.py: staff first);
+- under daphne, garbage collection kept out of the fan-outs (collector.py);
 - the graceful shutdown (under daphne): every screen is closed with
   `CLOSE_RESTART`, spread over `LIVE_SHUTDOWN_SPREAD` seconds;
 - with the in-memory layer, a local tick (the worker cannot reach this
@@ -48,7 +49,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import translation
 
-from . import precedence, publisher, reads, render
+from . import collector, precedence, publisher, reads, render
 from .batch import RoomBatch
 from .codes import CLOSE_RESTART
 from .outage import Outage, QuietTracebacks
@@ -508,24 +509,30 @@ class Hub:
         """Hand queue messages (in version order) to every local screen of the queue."""
         group = publisher.group_for_queue(queue_id)
         slice_started = time.perf_counter()
-        for screen in list(self.members.get(group, ())):
-            try:
-                for frame in screen.on_queue_messages(messages):
-                    if not screen.send_frame_now(frame):  # straight to the socket (wire.py)
-                        await screen.send_frame(frame)  # the ASGI path (daphne writes without suspending)
-            except Exception:  # one broken screen must not stop the others
-                log.exception("live screen failed on %s", messages[-1].get("type"))
-            if time.perf_counter() - slice_started > YIELD_EVERY:
-                # Let the loop answer HTTP requests and flush sockets meanwhile:
-                # a fan-out to thousands must not hold a staff click's response.
-                await asyncio.sleep(0)
-                slice_started = time.perf_counter()
+        collector.fan_out_started()  # no full collection between its slices (collector.py)
+        try:
+            for screen in list(self.members.get(group, ())):
+                try:
+                    for frame in screen.on_queue_messages(messages):
+                        if not screen.send_frame_now(frame):  # straight to the socket (wire.py)
+                            await screen.send_frame(frame)  # the ASGI path (daphne writes without suspending)
+                except Exception:  # one broken screen must not stop the others
+                    log.exception("live screen failed on %s", messages[-1].get("type"))
+                if time.perf_counter() - slice_started > YIELD_EVERY:
+                    # Let the loop answer HTTP requests and flush sockets meanwhile:
+                    # a fan-out to thousands must not hold a staff click's response.
+                    await asyncio.sleep(0)
+                    slice_started = time.perf_counter()
+        finally:
+            collector.fan_out_finished()
 
     async def _maintain(self) -> None:
         last_rejoin = last_tick = time.monotonic()
         while True:
             await asyncio.sleep(MAINTAIN_EVERY)
             try:
+                if collector.enabled():
+                    collector.tick()
                 now = time.monotonic()
                 if (self.lost and not self.members) and now - last_rejoin <= REJOIN_EVERY:
                     pass  # nothing to probe the layer with: the next screen's join will

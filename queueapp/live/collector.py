@@ -1,0 +1,87 @@
+"""Garbage collection that stays out of a fan-out's way (a server process with live screens).
+
+Python's cyclic collector makes its full pass (generation 2) when the objects
+that survived into the old generation since the last full pass reach a quarter
+of those already there. That is driven by allocation, so it falls in the
+busiest moment, a fan-out to thousands of screens, and it walks every tracked
+object of the process, the open screens' connections included. At 5,000
+screens `bench/live_fanout.py --stalls` caught such a pass inside a measured
+round, holding the event loop for most of the round's extra time
+(docs/benchmarks.md, "Development, session 9 (`fanout`)").
+
+So every maintenance tick of a hub (a few seconds) moves what is alive into
+the permanent generation (`gc.freeze()`: a list splice, no walk): the
+automatic passes then walk only what is younger than the last tick, a few
+milliseconds' worth. What a freeze hides from the collector (a connection that
+closes later, its objects held in reference cycles) is reclaimed by a full
+pass over everything (`gc.unfreeze()`, `gc.collect()`, `gc.freeze()`), made at
+a moment of our choosing, when no fan-out and no HTTP request is running: once
+the frozen objects have grown by half since the last full pass, or
+RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
+chance (one pass of a few hundred ms every few minutes), not because the call
+itself allocated the pass into being.
+
+Only under daphne (the Twisted reactor running): in-process tests and
+management commands keep Python's own collector.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import time
+
+from . import precedence
+
+log = logging.getLogger(__name__)
+
+RECLAIM_GROWTH = 1.5  # a full pass once the frozen objects reach this many times those after the last
+RECLAIM_AT_LEAST = 100_000  # ... and at least this many more (a small process would pass too often)
+RECLAIM_EVERY = 600.0  # seconds: a full pass at least this often (garbage that does not grow the count)
+
+_fanning = 0  # fan-outs running now in this process (their loop may be between slices)
+_last_reclaim: float | None = None  # monotonic time of the last full pass; None: never frozen yet
+_frozen_after_reclaim = 0
+reclaims = 0  # full passes made (tests, metrics)
+
+
+def enabled() -> bool:
+    from django.conf import settings
+
+    if not settings.LIVE_GC_FREEZE:
+        return False
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor is not None and getattr(reactor, "running", False)
+
+
+def fan_out_started() -> None:
+    global _fanning
+    _fanning += 1
+
+
+def fan_out_finished() -> None:
+    global _fanning
+    _fanning = max(0, _fanning - 1)
+
+
+def tick(now: float | None = None) -> None:
+    """Freeze what survived since the last tick; a full pass instead if one is due and nothing runs."""
+    global _last_reclaim, _frozen_after_reclaim, reclaims
+    now = time.monotonic() if now is None else now
+    frozen = gc.get_freeze_count()
+    due = (_last_reclaim is None
+           or now - _last_reclaim >= RECLAIM_EVERY
+           or frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST))
+    if due and not _fanning and not precedence.http_running():
+        started = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        gc.freeze()
+        _last_reclaim, _frozen_after_reclaim = now, gc.get_freeze_count()
+        reclaims += 1
+        log.debug("full collection: %d unreachable, %d objects frozen, %.0f ms",
+                  found, _frozen_after_reclaim, (time.perf_counter() - started) * 1000)
+        return
+    if _last_reclaim is not None:  # (before the first full pass nothing is frozen)
+        gc.freeze()

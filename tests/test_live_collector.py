@@ -1,0 +1,109 @@
+"""The live hub's garbage collection policy (queueapp/live/collector.py): what a
+tick freezes stays out of the automatic passes, a due full pass reclaims the
+frozen garbage, no full pass runs while a fan-out or an HTTP request does, and
+under daphne the hub does freeze (over real sockets, tests/lean_asgi.py)."""
+
+import asyncio
+import gc
+import time
+import weakref
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from websockets.asyncio.client import connect
+
+from queueapp.live import collector, hub, precedence
+from queueapp.services import do_call_next, do_join
+from tests.browser_support import database_url_for, run_daphne
+from tests.test_live_lean import APP, NEXT_MARK, POSITION_MARK, held
+
+
+class Node:
+    def __init__(self):
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+@pytest.fixture
+def fresh_collector(monkeypatch):
+    monkeypatch.setattr(collector, "_last_reclaim", None)
+    monkeypatch.setattr(collector, "_frozen_after_reclaim", 0)
+    monkeypatch.setattr(collector, "_fanning", 0)
+    monkeypatch.setattr(collector, "reclaims", 0)
+    yield
+    gc.unfreeze()
+    gc.collect()
+
+
+def test_frozen_garbage_waits_for_the_full_pass_that_then_frees_it(fresh_collector):
+    now = time.monotonic()
+    collector.tick(now)  # the first tick: a full pass, then everything alive frozen
+    assert collector.reclaims == 1
+    node = Node()
+    gone = weakref.ref(node)
+    collector.tick(now + 1)  # not due: only a freeze, which takes the node in
+    assert collector.reclaims == 1
+    del node
+    gc.collect()  # an automatic or explicit pass does not walk the frozen objects
+    assert gone() is not None
+    collector.tick(now + collector.RECLAIM_EVERY + 1)  # due: unfreeze, collect, freeze
+    assert collector.reclaims == 2
+    assert gone() is None
+
+
+def test_frozen_growth_makes_a_full_pass_due_before_its_time(fresh_collector):
+    now = time.monotonic()
+    collector.tick(now)
+    grown = [Node() for _ in range(collector.RECLAIM_AT_LEAST + gc.get_freeze_count())]
+    collector.tick(now + 1)  # frozen objects more than doubled
+    collector.tick(now + 2)
+    assert collector.reclaims == 2
+    del grown
+
+
+def test_no_full_pass_while_a_fan_out_or_a_request_runs(fresh_collector):
+    now = time.monotonic()
+    collector.fan_out_started()
+    collector.tick(now)
+    assert collector.reclaims == 0
+    collector.fan_out_finished()
+    precedence.request_started()
+    try:
+        collector.tick(now + 1)
+        assert collector.reclaims == 0
+    finally:
+        precedence.request_finished()
+    collector.tick(now + 2)
+    assert collector.reclaims == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_under_daphne_the_hub_freezes_what_lives_and_screens_still_follow(queue, counter):
+    """Under daphne the hub's maintenance tick freezes the process's live objects
+    (the open screens' among them), and with them frozen the screens still show,
+    and follow, the right places."""
+    tokens = [do_join(queue).token for _ in range(4)]
+
+    async def scenario(server):
+        screens = [await connect(f"{server.ws_url}/ws/ticket/{t}/", origin=server.url, open_timeout=10,
+                                 ping_interval=None) for t in tokens[1:]]
+        for place, ws in enumerate(screens, start=2):
+            assert f"{POSITION_MARK}{place}<" in await ws.recv()
+        await asyncio.sleep(hub.MAINTAIN_EVERY * 2 + 0.5)  # two ticks: the first full pass, then a freeze
+        assert (await asyncio.to_thread(held, server))["frozen"] > 0
+        await asyncio.to_thread(do_call_next, counter=counter)
+        async with asyncio.timeout(20):
+            for place, ws in enumerate(screens, start=2):
+                shows = NEXT_MARK if place == 2 else f"{POSITION_MARK}{place - 1}<"
+                while shows not in await ws.recv():
+                    pass
+        for ws in screens:
+            await ws.close()
+
+    with run_daphne(database_url_for(connection.settings_dict), app=APP) as server:
+        try:
+            async_to_sync(scenario)(server)
+        except BaseException:
+            print(server.log())
+            raise
