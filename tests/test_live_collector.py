@@ -28,6 +28,7 @@ class Node:
 def fresh_collector(monkeypatch):
     monkeypatch.setattr(collector, "_last_reclaim", None)
     monkeypatch.setattr(collector, "_frozen_after_reclaim", 0)
+    monkeypatch.setattr(collector, "_counted_at", 0.0)
     monkeypatch.setattr(collector, "_fanning", 0)
     monkeypatch.setattr(collector, "reclaims", 0)
     yield
@@ -55,8 +56,9 @@ def test_frozen_growth_makes_a_full_pass_due_before_its_time(fresh_collector):
     now = time.monotonic()
     collector.tick(now)
     grown = [Node() for _ in range(collector.RECLAIM_AT_LEAST + gc.get_freeze_count())]
-    collector.tick(now + 1)  # frozen objects more than doubled
-    collector.tick(now + 2)
+    collector.tick(now + 1)  # frozen objects more than doubled, not counted yet: a freeze
+    assert collector.reclaims == 1
+    collector.tick(now + collector.COUNT_EVERY + 1)  # counted: a full pass
     assert collector.reclaims == 2
     del grown
 

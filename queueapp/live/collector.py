@@ -16,8 +16,8 @@ milliseconds' worth. What a freeze hides from the collector (a connection that
 closes later, its objects held in reference cycles) is reclaimed by a full
 pass over everything (`gc.unfreeze()`, `gc.collect()`, `gc.freeze()`), made at
 a moment of our choosing, when no fan-out and no HTTP request is running: once
-the frozen objects have grown by half since the last full pass, or
-RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
+the frozen objects have grown by half since the last full pass (counted every
+COUNT_EVERY seconds), or RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
 chance (one pass of a few hundred ms every few minutes), not because the call
 itself allocated the pass into being.
 
@@ -39,10 +39,13 @@ log = logging.getLogger(__name__)
 RECLAIM_GROWTH = 1.5  # a full pass once the frozen objects reach this many times those after the last
 RECLAIM_AT_LEAST = 100_000  # ... and at least this many more (a small process would pass too often)
 RECLAIM_EVERY = 600.0  # seconds: a full pass at least this often (garbage that does not grow the count)
+# seconds between counts of the frozen objects: counting walks them all (~7 ms for 500,000), too much for every tick
+COUNT_EVERY = 30.0
 
 _fanning = 0  # fan-outs running now in this process (their loop may be between slices)
 _last_reclaim: float | None = None  # monotonic time of the last full pass; None: never frozen yet
 _frozen_after_reclaim = 0
+_counted_at = 0.0  # monotonic time of the last count of the frozen objects
 reclaims = 0  # full passes made (tests, metrics)
 
 
@@ -67,18 +70,20 @@ def fan_out_finished() -> None:
 
 def tick(now: float | None = None) -> None:
     """Freeze what survived since the last tick; a full pass instead if one is due and nothing runs."""
-    global _last_reclaim, _frozen_after_reclaim, reclaims
+    global _last_reclaim, _frozen_after_reclaim, _counted_at, reclaims
     now = time.monotonic() if now is None else now
-    frozen = gc.get_freeze_count()
-    due = (_last_reclaim is None
-           or now - _last_reclaim >= RECLAIM_EVERY
-           or frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST))
-    if due and not _fanning and not precedence.http_running():
+    busy = _fanning or precedence.http_running()
+    due = _last_reclaim is None or now - _last_reclaim >= RECLAIM_EVERY
+    if not due and not busy and now - _counted_at >= COUNT_EVERY:
+        _counted_at = now
+        frozen = gc.get_freeze_count()
+        due = frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST)
+    if due and not busy:
         started = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
         gc.freeze()
-        _last_reclaim, _frozen_after_reclaim = now, gc.get_freeze_count()
+        _last_reclaim, _frozen_after_reclaim, _counted_at = now, gc.get_freeze_count(), now
         reclaims += 1
         log.debug("full collection: %d unreachable, %d objects frozen, %.0f ms",
                   found, _frozen_after_reclaim, (time.perf_counter() - started) * 1000)
