@@ -430,11 +430,12 @@ async def run_layer(layer: str, ids: dict, args, results: dict, variant: tuple[s
             srv.stop()
 
 
-async def http_get(port: int, path: str, key: str) -> bytes:
+async def http_get(port: int, path: str, key: str, seconds: float = 30) -> bytes:
+    """The body of one GET of a bench endpoint (bench/bench_asgi.py), answered within `seconds`."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 10)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nx-bench-key: {key}\r\n"
                  f"Connection: close\r\n\r\n".encode())
-    data = await asyncio.wait_for(reader.read(), 30)
+    data = await asyncio.wait_for(reader.read(), seconds)
     writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):

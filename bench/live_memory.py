@@ -28,22 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.live_fanout import (  # noqa: E402
-    HOST, Server, bench_env, close_screens, existing_ids, open_screens, parse_variant,
+    HOST, Server, bench_env, close_screens, existing_ids, http_get, open_screens, parse_variant,
     raise_file_limit, rss_kb, setup_django,
 )
 
 
 async def probe(server: Server) -> dict:
-    """The server's /bench/memory answer (slow under tracemalloc: no 30 s bound)."""
-    reader, writer = await asyncio.open_connection(HOST, server.port)
-    writer.write(f"GET /bench/memory HTTP/1.1\r\nHost: {HOST}\r\nx-bench-key: {server.key}\r\n"
-                 f"Connection: close\r\n\r\n".encode())
-    data = await asyncio.wait_for(reader.read(), 600)
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"/bench/memory: {head[:80]!r}")
-    return json.loads(body)
+    """The server's /bench/memory answer (slow under tracemalloc: a 600 s bound, not 30)."""
+    return json.loads(await http_get(server.port, "/bench/memory", server.key, 600))
 
 
 async def one(name: str, env: dict, tokens: list[str], args) -> None:

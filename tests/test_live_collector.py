@@ -9,14 +9,11 @@ import time
 import weakref
 
 import pytest
-from asgiref.sync import async_to_sync
-from django.db import connection
 from websockets.asyncio.client import connect
 
 from queueapp.live import collector, hub, precedence
-from queueapp.services import do_call_next, do_join
-from tests.browser_support import database_url_for, run_daphne
-from tests.test_live_lean import APP, NEXT_MARK, POSITION_MARK, held
+from queueapp.services import do_join
+from tests.test_live_lean import POSITION_MARK, follow_a_call, held, on_daphne
 
 
 class Node:
@@ -94,18 +91,6 @@ def test_under_daphne_the_hub_freezes_what_lives_and_screens_still_follow(queue,
             assert f"{POSITION_MARK}{place}<" in await ws.recv()
         await asyncio.sleep(hub.MAINTAIN_EVERY * 2 + 0.5)  # two ticks: the first full pass, then a freeze
         assert (await asyncio.to_thread(held, server))["frozen"] > 0
-        await asyncio.to_thread(do_call_next, counter=counter)
-        async with asyncio.timeout(20):
-            for place, ws in enumerate(screens, start=2):
-                shows = NEXT_MARK if place == 2 else f"{POSITION_MARK}{place - 1}<"
-                while shows not in await ws.recv():
-                    pass
-        for ws in screens:
-            await ws.close()
+        await follow_a_call(screens, counter)
 
-    with run_daphne(database_url_for(connection.settings_dict), app=APP) as server:
-        try:
-            async_to_sync(scenario)(server)
-        except BaseException:
-            print(server.log())
-            raise
+    on_daphne(scenario)

@@ -89,15 +89,26 @@ def test_each_more_open_screen_holds_one_task_and_no_handshake(queue, counter):
         assert after["tasks"] - before["tasks"] == 8
         assert (after["asyncio_input_queues"], after["upgraded_http_requests"], after["with_handshake"],
                 after["with_options_copied"]) == (0, 0, 0, 0)
-        await asyncio.to_thread(do_call_next, counter=counter)  # the first ticket is called
-        async with asyncio.timeout(20):
-            for place, ws in enumerate(first + more, start=2):
-                shows = NEXT_MARK if place == 2 else f"{POSITION_MARK}{place - 1}<"
-                while shows not in await ws.recv():
-                    pass
-        for ws in first + more:
-            await ws.close()
+        await follow_a_call(first + more, counter)
 
+    on_daphne(scenario)
+
+
+async def follow_a_call(screens, counter) -> None:
+    """Staff call the first ticket; `screens` (the 2nd, 3rd, ... in line) each
+    show their place one nearer; then they close."""
+    await asyncio.to_thread(do_call_next, counter=counter)
+    async with asyncio.timeout(20):
+        for place, ws in enumerate(screens, start=2):
+            shows = NEXT_MARK if place == 2 else f"{POSITION_MARK}{place - 1}<"
+            while shows not in await ws.recv():
+                pass
+    for ws in screens:
+        await ws.close()
+
+
+def on_daphne(scenario) -> None:
+    """Run `scenario(server)` against daphne serving tests/lean_asgi.py; its log printed on failure."""
     with run_daphne(database_url_for(connection.settings_dict), app=APP) as server:
         try:
             async_to_sync(scenario)(server)
