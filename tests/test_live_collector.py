@@ -27,6 +27,8 @@ def fresh_collector(monkeypatch):
     monkeypatch.setattr(collector, "_frozen_after_reclaim", 0)
     monkeypatch.setattr(collector, "_counted_at", 0.0)
     monkeypatch.setattr(collector, "_fanning", 0)
+    monkeypatch.setattr(collector, "_last_fan_out", 0.0)
+    monkeypatch.setattr(collector, "_due_since", None)
     monkeypatch.setattr(collector, "reclaims", 0)
     yield
     gc.unfreeze()
@@ -60,20 +62,34 @@ def test_frozen_growth_makes_a_full_pass_due_before_its_time(fresh_collector):
     del grown
 
 
-def test_no_full_pass_while_a_fan_out_or_a_request_runs(fresh_collector):
-    now = time.monotonic()
+def test_a_due_full_pass_waits_for_quiet_no_fan_out_or_request(fresh_collector):
     collector.fan_out_started()
+    now = time.monotonic()
     collector.tick(now)
-    assert collector.reclaims == 0
-    collector.fan_out_finished()
+    assert collector.reclaims == 0  # a fan-out runs
+    collector.fan_out_finished()  # ... and has just ended
+    collector.tick(now + 1)
+    assert collector.reclaims == 0  # not quiet for long enough: a call may follow
     precedence.request_started()
     try:
-        collector.tick(now + 1)
-        assert collector.reclaims == 0
+        collector.tick(now + collector.QUIET + 1)
+        assert collector.reclaims == 0  # quiet, but a request runs
     finally:
         precedence.request_finished()
-    collector.tick(now + 2)
+    collector.tick(now + collector.QUIET + 2)
     assert collector.reclaims == 1
+
+
+def test_an_overdue_full_pass_runs_between_fan_outs_that_never_leave_quiet(fresh_collector):
+    now = time.monotonic()
+    collector.tick(now)  # the first full pass
+    due = now + collector.RECLAIM_EVERY
+    collector._last_fan_out = due - 1  # (a fan-out every second from here on)
+    collector.tick(due)
+    assert collector.reclaims == 1
+    collector._last_fan_out = due + collector.OVERDUE - 1
+    collector.tick(due + collector.OVERDUE)
+    assert collector.reclaims == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,8 @@ automatic passes then walk only what is younger than the last tick, a few
 milliseconds' worth. What a freeze hides from the collector (a connection that
 closes later, its objects held in reference cycles) is reclaimed by a full
 pass over everything (`gc.unfreeze()`, `gc.collect()`, `gc.freeze()`), made at
-a moment of our choosing, when no fan-out and no HTTP request is running: once
+a moment of our choosing, QUIET seconds after the last fan-out with no HTTP
+request running (or, OVERDUE seconds late, at a tick without either): once
 the frozen objects have grown by half since the last full pass (counted every
 COUNT_EVERY seconds), or RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
 chance (one pass of a few hundred ms every few minutes), not because the call
@@ -39,10 +40,17 @@ log = logging.getLogger(__name__)
 RECLAIM_GROWTH = 1.5  # a full pass once the frozen objects reach this many times those after the last
 RECLAIM_AT_LEAST = 100_000  # ... and at least this many more (a small process would pass too often)
 RECLAIM_EVERY = 600.0  # seconds: a full pass at least this often (garbage that does not grow the count)
+# A due pass waits for this many seconds without a fan-out (and no HTTP request running): "not
+# fanning at this instant" was not enough, a call heard a moment later waited behind the pass
+# (a 292 ms pass inside a measured round, docs/benchmarks.md, session 9 `fanout`).
+QUIET = 3.0
+OVERDUE = 600.0  # seconds past due after which the pass runs at the next tick without a fan-out, quiet or not
 # seconds between counts of the frozen objects: counting walks them all (~7 ms for 500,000), too much for every tick
 COUNT_EVERY = 30.0
 
 _fanning = 0  # fan-outs running now in this process (their loop may be between slices)
+_last_fan_out = 0.0  # monotonic time the last fan-out ended
+_due_since: float | None = None  # when the pending full pass came due
 _last_reclaim: float | None = None  # monotonic time of the last full pass; None: never frozen yet
 _frozen_after_reclaim = 0
 _counted_at = 0.0  # monotonic time of the last count of the frozen objects
@@ -64,26 +72,31 @@ def fan_out_started() -> None:
 
 
 def fan_out_finished() -> None:
-    global _fanning
+    global _fanning, _last_fan_out
     _fanning = max(0, _fanning - 1)
+    _last_fan_out = time.monotonic()
 
 
 def tick(now: float | None = None) -> None:
     """Freeze what survived since the last tick; a full pass instead if one is due and nothing runs."""
-    global _last_reclaim, _frozen_after_reclaim, _counted_at, reclaims
+    global _last_reclaim, _frozen_after_reclaim, _counted_at, _due_since, reclaims
     now = time.monotonic() if now is None else now
     busy = _fanning or precedence.http_running()
-    due = _last_reclaim is None or now - _last_reclaim >= RECLAIM_EVERY
-    if not due and not busy and now - _counted_at >= COUNT_EVERY:
-        _counted_at = now
-        frozen = gc.get_freeze_count()
-        due = frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST)
-    if due and not busy:
+    quiet = not busy and now - _last_fan_out >= QUIET
+    if _due_since is None:
+        if _last_reclaim is None or now - _last_reclaim >= RECLAIM_EVERY:
+            _due_since = now
+        elif not busy and now - _counted_at >= COUNT_EVERY:
+            _counted_at = now
+            frozen = gc.get_freeze_count()
+            if frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST):
+                _due_since = now
+    if _due_since is not None and (quiet or (not busy and now - _due_since >= OVERDUE)):
         started = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
         gc.freeze()
-        _last_reclaim, _frozen_after_reclaim, _counted_at = now, gc.get_freeze_count(), now
+        _last_reclaim, _frozen_after_reclaim, _counted_at, _due_since = now, gc.get_freeze_count(), now, None
         reclaims += 1
         log.debug("full collection: %d unreachable, %d objects frozen, %.0f ms",
                   found, _frozen_after_reclaim, (time.perf_counter() - started) * 1000)
