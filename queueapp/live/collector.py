@@ -16,7 +16,7 @@ milliseconds' worth. What a freeze hides from the collector (a connection that
 closes later, its objects held in reference cycles) is reclaimed by a full
 pass over everything (`gc.unfreeze()`, `gc.collect()`, `gc.freeze()`), made at
 a moment of our choosing, QUIET seconds after the last fan-out with no HTTP
-request running (or, OVERDUE seconds late, at a tick without either): once
+request running (or, OVERDUE seconds late, at a tick without a fan-out): once
 the frozen objects have grown by half since the last full pass (counted every
 COUNT_EVERY seconds), or RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
 chance (one pass of a few hundred ms every few minutes), not because the call
@@ -44,7 +44,7 @@ RECLAIM_EVERY = 600.0  # seconds: a full pass at least this often (garbage that 
 # fanning at this instant" was not enough, a call heard a moment later waited behind the pass
 # (a 292 ms pass inside a measured round, docs/benchmarks.md, session 9 `fanout`).
 QUIET = 3.0
-OVERDUE = 600.0  # seconds past due after which the pass runs at the next tick without a fan-out, quiet or not
+OVERDUE = 600.0  # seconds past due after which the pass runs at the next tick without a fan-out, requests or not
 # seconds between counts of the frozen objects: counting walks them all (~7 ms for 500,000), too much for every tick
 COUNT_EVERY = 30.0
 
@@ -91,7 +91,8 @@ def tick(now: float | None = None) -> None:
             frozen = gc.get_freeze_count()
             if frozen >= max(_frozen_after_reclaim * RECLAIM_GROWTH, _frozen_after_reclaim + RECLAIM_AT_LEAST):
                 _due_since = now
-    if _due_since is not None and (quiet or (not busy and now - _due_since >= OVERDUE)):
+    # (overdue, requests do not hold it: a request counted and never finished must not stop every pass)
+    if _due_since is not None and (quiet or (not _fanning and now - _due_since >= OVERDUE)):
         started = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
