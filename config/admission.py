@@ -30,7 +30,11 @@ signed cookie checked here on the loop) goes before the anonymous arrivals
 too, but never into the staff reserve: turned away like a new arrival, an
 admitted visitor's reload met the busy 503 again and again while its
 admission ran out (1,657 such 503s for 650 admissions in a crowd of 3,000,
-docs/benchmarks.md, session 8), though serving it takes no place.
+docs/benchmarks.md, session 8), though serving it takes no place. The
+protected site's fetch of the public keys (`/.well-known/jwks.json`) takes
+that lane as well: refused, the site cannot check any admitted visitor's
+token (4 tokens refused so in a crowd of 3,000, docs/benchmarks.md,
+session 9 `crowd`), and it asks once per key it has not seen.
 
 Seats are counted per process, on its event loop (one loop per server
 process: no lock needed).
@@ -140,6 +144,16 @@ def has_credentials(scope: dict, session_cookie: str) -> bool:
             if key is not None and SESSION_KEY.fullmatch(key):
                 return True
     return False
+
+
+# Paths the protected site behind a waiting room fetches (never a visitor's arrival).
+SITE_PATHS = frozenset({"/.well-known/jwks.json"})
+
+
+def ahead_of_arrivals(scope: dict) -> bool:
+    """Whether the request goes before new arrivals (the placed lane): a
+    visitor holding a place, or the protected site fetching the keys."""
+    return scope["path"] in SITE_PATHS or holds_place(scope)
 
 
 def holds_place(scope: dict) -> bool:

@@ -43,7 +43,7 @@ from django.db import connections
 from django.http.cookie import parse_cookie
 from django.utils import translation
 
-from config.admission import Admission, has_credentials, holds_place
+from config.admission import Admission, ahead_of_arrivals, has_credentials
 from queueapp.live import precedence
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class ReusedThreadASGIHandler(ASGIHandler):
             return
         staff = has_credentials(scope, settings.SESSION_COOKIE_NAME)
         wait = settings.HTTP_STAFF_ADMISSION_WAIT if staff else settings.HTTP_ADMISSION_WAIT
-        placed = not staff and holds_place(scope)
+        placed = not staff and ahead_of_arrivals(scope)
         if not await self.admission.enter(staff=staff, wait=wait, placed=placed):
             await self._busy(scope, send)
             return

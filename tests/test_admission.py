@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from config.admission import Admission, has_credentials, holds_place
+from config.admission import Admission, ahead_of_arrivals, has_credentials, holds_place
 
 LONG = 60.0  # a wait that never runs out within a test
 
@@ -173,3 +173,12 @@ def test_a_place_is_the_room_page_with_that_rooms_cookie_as_the_server_signed_it
     assert not holds_place(scope("/wait/other/", f"waitroom-concert={signed}"))  # for another page
     assert not holds_place(scope("/api/queues", f"waitroom-concert={signed}"))
     assert not holds_place({"path": "/wait/concert/", "headers": [(b"accept", b"text/html")]})
+
+
+def test_the_protected_sites_key_fetch_goes_before_new_arrivals():
+    from django.urls import reverse
+
+    # Refused under a crowd, the site could check no admitted visitor's token.
+    assert ahead_of_arrivals({"path": reverse("jwks"), "headers": []})
+    assert not ahead_of_arrivals({"path": "/wait/concert/", "headers": []})  # an arrival without a place
+    assert not ahead_of_arrivals({"path": reverse("jwks") + "x", "headers": []})
