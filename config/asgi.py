@@ -23,7 +23,7 @@ from django.conf import settings  # noqa: E402
 from queueapp.live.server_tuning import (  # noqa: E402
     body_left_to_the_application, bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
     lean_websocket_connections, retryable_handshake_timeout,
-    stop_listening_at_shutdown,
+    stop_listening_at_shutdown, warm_before_first_connect, young_collection_threshold,
 )
 
 lazy_autobahn_config_log()
@@ -33,6 +33,7 @@ stop_listening_at_shutdown()
 retryable_handshake_timeout()
 lean_websocket_connections(settings.LIVE_LEAN_CONNECTIONS)
 exit_without_finalizing()
+young_collection_threshold(settings.GC_YOUNG_THRESHOLD)
 
 application = ProtocolTypeRouter(
     {
@@ -40,3 +41,4 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+warm_before_first_connect()

@@ -253,6 +253,11 @@ LIVE_LEAN_CONNECTIONS = env_bool("LIVE_LEAN_CONNECTIONS", True)
 # Off only to measure what it gives
 # (bench/live_fanout.py --stalls --variant stock:LIVE_GC_FREEZE=0 --variant freeze:LIVE_GC_FREEZE=1).
 LIVE_GC_FREEZE = env_bool("LIVE_GC_FREEZE", True)
+# The server process's young-generation garbage collection threshold (Python's
+# 2,000; 0 leaves it): a burst of connects allocates more short-lived objects
+# than that per loop turn (queueapp/live/server_tuning.py: young_collection_threshold;
+# bench/cold_connect.py --variants "daphne/1024+20:GC_YOUNG_THRESHOLD=0,daphne/1024+20").
+GC_YOUNG_THRESHOLD = env_number("GC_YOUNG_THRESHOLD", 50_000, kind=int)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

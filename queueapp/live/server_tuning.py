@@ -369,3 +369,73 @@ def lean_websocket_connections(on: bool = True) -> None:
                                 (WebSocketProtocol, "onOpen", onOpen)):
         function.__wrapped__ = originals[name]
         setattr(cls, name, function)
+
+
+def young_collection_threshold(allocations: int) -> None:
+    """Collect the youngest generation after `allocations` more container
+    objects than were freed, instead of Python's 2,000 (0: leave Python's).
+
+    A WebSocket connect under daphne allocates hundreds of short-lived
+    container objects (Twisted's request and headers, deferreds, autobahn's
+    handshake state, the consumer's task), most of them alive for a loop
+    turn or two. A burst of thousands of connects keeps that many in flight,
+    so with Python's threshold nearly every one was scanned by a young
+    collection, and again by a middle one, before it died (bench/cold_connect.py
+    with gc callbacks, docs/benchmarks.md, session 9 `connect`). A larger
+    threshold lets most of them die unscanned; what lives on is scanned as
+    before. The cost: a young collection scans up to that many objects at
+    once (tens of milliseconds at 50,000), and unreachable cycles wait longer
+    to be freed (a few megabytes at most)."""
+    import gc
+
+    if allocations > 0:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(allocations, middle, old)
+
+
+def warm_before_first_connect() -> None:
+    """Do at start-up, before daphne listens, what the first connecting screen
+    would otherwise pay for on the event loop while the rest of a burst waits:
+    the channel layer's import and construction, the template engine with its
+    tag libraries and the ticket screen's template, autobahn's compiled UTF-8
+    validator. Then, once the reactor runs, the process's hub (its shutdown
+    trigger) and the one database thread with a pooled connection.
+
+    Measured before (bench/cold_connect.py's phones, one at a time on a fresh
+    daphne): the first screen cost 120-250 ms of server CPU and ~0.2-0.4 s to
+    its first frame, the second 10 ms (docs/benchmarks.md, session 9 `connect`).
+    A failure here (the database or Redis not up yet) is logged and left to the
+    first screen, as before."""
+    import logging
+    import sys
+
+    log = logging.getLogger(__name__)
+    try:
+        from autobahn.websocket.utf8validator import Utf8Validator
+        from channels.layers import get_channel_layer
+        from django.template.loader import get_template
+
+        from . import render
+
+        Utf8Validator()
+        get_channel_layer()
+        get_template(render.TICKET_TEMPLATE)
+    except Exception as exc:  # never stops the server from starting
+        log.info("warm-up skipped: %s", type(exc).__name__)
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None:
+        return
+
+    async def in_the_loop() -> None:
+        from channels.db import database_sync_to_async
+        from django.db import connection
+
+        from .hub import Hub
+
+        try:
+            Hub.current()
+            await database_sync_to_async(connection.ensure_connection)()
+        except Exception as exc:
+            log.info("warm-up skipped: %s", type(exc).__name__)
+
+    reactor.callWhenRunning(lambda: asyncio.get_event_loop().create_task(in_the_loop()))
