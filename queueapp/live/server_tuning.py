@@ -394,48 +394,45 @@ def young_collection_threshold(allocations: int) -> None:
 
 
 def warm_before_first_connect() -> None:
-    """Do at start-up, before daphne listens, what the first connecting screen
-    would otherwise pay for on the event loop while the rest of a burst waits:
-    the channel layer's import and construction, the template engine with its
-    tag libraries and the ticket screen's template, autobahn's compiled UTF-8
-    validator. Then, once the reactor runs, the process's hub (its shutdown
-    trigger) and the one database thread with a pooled connection.
+    """Under daphne, as soon as its reactor runs (it listens already; phones
+    arriving meanwhile wait in the listen queue): do what the first connecting
+    screen would otherwise pay for on the event loop while the rest of a burst
+    waits behind it: the channel layer's import and construction, the template
+    engine with its tag libraries and the ticket screen's template, autobahn's
+    compiled UTF-8 validator, the process's hub (its shutdown trigger), and the
+    one database thread with a pooled connection.
 
-    Measured before (bench/cold_connect.py's phones, one at a time on a fresh
-    daphne): the first screen cost 120-250 ms of server CPU and ~0.2-0.4 s to
-    its first frame, the second 10 ms (docs/benchmarks.md, session 9 `connect`).
-    A failure here (the database or Redis not up yet) is logged and left to the
-    first screen, as before."""
+    Measured before (bench/connect_phases.py: two phones one after the other on
+    a fresh daphne, load 15): the first screen cost 270-300 ms of server CPU
+    and 2.2-2.9 s to its first frame, the second 0-10 ms; after, 50 ms and
+    0.2-0.4 s (docs/benchmarks.md, session 9 `connect`). Not before listening:
+    under load daphne already took up to 30 s to listen. A failure here (the
+    database or Redis not up yet) is logged and left to the first screen."""
     import logging
     import sys
 
-    log = logging.getLogger(__name__)
-    try:
-        from autobahn.websocket.utf8validator import Utf8Validator
-        from channels.layers import get_channel_layer
-        from django.template.loader import get_template
-
-        from . import render
-
-        Utf8Validator()
-        get_channel_layer()
-        get_template(render.TICKET_TEMPLATE)
-    except Exception as exc:  # never stops the server from starting
-        log.info("warm-up skipped: %s", type(exc).__name__)
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None:
         return
+    log = logging.getLogger(__name__)
 
     async def in_the_loop() -> None:
-        from channels.db import database_sync_to_async
-        from django.db import connection
-
-        from .hub import Hub
-
         try:
+            from autobahn.websocket.utf8validator import Utf8Validator
+            from channels.db import database_sync_to_async
+            from channels.layers import get_channel_layer
+            from django.db import connection
+            from django.template.loader import get_template
+
+            from . import render
+            from .hub import Hub
+
+            Utf8Validator()
+            get_channel_layer()
+            get_template(render.TICKET_TEMPLATE)
             Hub.current()
             await database_sync_to_async(connection.ensure_connection)()
-        except Exception as exc:
+        except Exception as exc:  # never stops the server
             log.info("warm-up skipped: %s", type(exc).__name__)
 
     reactor.callWhenRunning(lambda: asyncio.get_event_loop().create_task(in_the_loop()))
