@@ -58,6 +58,9 @@ class FakeVisitor:
         self.opened = 0
         self.admissions: list[bool] = []
         self.socket = None
+        self.last_frame = self.last_waiting_at = None
+
+    shown = crowd.Visitor.shown  # the real record of what the page last showed
 
     def cookie_header(self) -> bytes:
         return b""
@@ -97,9 +100,11 @@ def test_socket_frames_are_counted_however_split_and_the_admission_seen_once_it_
         visitor, socket, handshake = opened_socket()
         feed(socket, handshake + frame(waiting) + frame(b"short waiting") + frame(b"", opcode=9), step)
         assert (visitor.opened, visitor.crowd.frames, visitor.admissions) == (1, 2, [])
+        assert visitor.last_frame[1:] == ["waiting", None, 1]  # the second frame named no status
         assert b"\x8a\x80" in socket.transport.written  # the ping answered with a (masked) pong
         feed(socket, frame(admitted), step)
         assert (visitor.crowd.frames, visitor.admissions) == (3, [False])
+        assert visitor.last_frame[1:] == ["confirmed", None, 2]
 
 
 def test_a_socket_with_a_wrong_handshake_answer_is_refused_not_read():

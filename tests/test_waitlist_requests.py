@@ -156,14 +156,14 @@ def test_an_offer_that_lapsed_says_so_not_that_the_date_passed(location, today):
     assert "was not accepted in time" in paint and "has passed" not in paint
 
 
-class _ScreenOf:
-    """The ticket screen's event rule (`TicketConsumer._apply_event`) on a view."""
+def _ScreenOf(view):
+    """A ticket screen (`TicketConsumer`, its event rule `_apply_event` and what
+    it calls) on a view, without a socket."""
+    from queueapp.live.consumers import TicketConsumer
 
-    def __init__(self, view):
-        from queueapp.live.consumers import TicketConsumer
-
-        self.view = view
-        self._apply_event = TicketConsumer._apply_event.__get__(self)
+    screen = TicketConsumer.__new__(TicketConsumer)
+    screen.view = view
+    return screen
 
 
 def test_an_offer_shows_big_accept_and_decline_and_its_deadline(location, today):
