@@ -431,7 +431,12 @@ def warm_before_first_connect() -> None:
             get_channel_layer()
             get_template(render.TICKET_TEMPLATE)
             Hub.current()
-            await database_sync_to_async(connection.ensure_connection)()
+            # The connection made, used and given back in the database thread
+            # itself: `connection.ensure_connection` looked up here would be the
+            # loop thread's connection, never closed, one pooled connection
+            # held for the process's life (with DB_POOL_MAX=2 an arrival found
+            # the pool empty: tests/test_overload.py).
+            await database_sync_to_async(lambda: connection.ensure_connection())()
         except Exception as exc:  # never stops the server
             log.info("warm-up skipped: %s", type(exc).__name__)
 
