@@ -9,8 +9,9 @@ screens of that queue and calls each screen's `on_queue_messages` directly,
 which decides in microseconds, without a query, what (if anything) to send.
 
 What a hub also owns, because it is per process and shared by its screens:
-- `events_after`: catch-up reads of missed events, one query per
-  (queue, version) however many screens missed the same events;
+- `events_after`: a screen's missed events, from the queue's recent
+  messages this hub received (`_recent`) when it holds every one of them,
+  else one query per (queue, version) however many screens missed the same;
 - `boards`/`feeds`: the latest rendered lobby board per location and console
   feed per counter, refreshed once per change for all screens showing it;
 - `lines`: each queue's waiting keys at its latest version, so a burst of
@@ -88,6 +89,14 @@ RENDER_ATTEMPTS = 3
 ROOM_TICK_GRACE = 2.0  # seconds
 SHUTDOWN_SLICE = 0.05  # seconds between batches of closes while spreading a restart
 CLOSE_FLUSH_SECONDS = 0.2  # after the last close: time for the close frames to reach the wire before the reactor stops
+
+# A screen behind (a version gap, a late message) catches up from the queue
+# messages this hub received, not from the database, when it holds all it
+# missed: under a crowd the one database thread answered a catch-up seconds
+# late, and the events that arrived meanwhile made the page behind again, so
+# room pages chased the line and showed an old place after their admission
+# (bench/waiting_room.py, session 9: 25 of 1,013 never saw it live).
+RECENT_KEEP = reads.CATCH_UP_LIMIT  # versions kept per queue (more missed than this: a snapshot anyway)
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -263,6 +272,7 @@ class Hub:
         self._receiver: asyncio.Task | None = None
         self._maintainer: asyncio.Task | None = None
         self._catch_ups: dict[tuple[int, int], asyncio.Task] = {}
+        self._recent: dict[int, dict[int, dict]] = {}  # per queue, its last events received, by version
         self.boards = SharedRender(_board)
         self.feeds = SharedRender(_feed)
         self.waitlists = SharedRender(_waitlist_board)
@@ -380,6 +390,8 @@ class Hub:
         queue_id, version = message.get("queue"), message.get("version", 0)
         if isinstance(version, int) and version > self.seen.get(queue_id, 0):
             self.seen[queue_id] = version  # at once: a screen connecting meanwhile reads past it
+        if message["type"] == "queue.event" and isinstance(version, int):
+            self._remember(queue_id, version, message)
         if queue_id in self.rooms:
             self._room_batches.setdefault(queue_id, []).append(message)
             if queue_id not in self._room_flushers:
@@ -557,6 +569,9 @@ class Hub:
                 log.exception("live hub maintenance failed")
 
     async def _drop_idle_groups(self) -> None:
+        watched = {publisher.queue_of_group(g) for g in self.members}
+        for queue_id in [q for q in self._recent if q not in watched]:
+            del self._recent[queue_id]  # (a queue without screens here: nobody to catch up)
         for group in self.subscribed - set(self.members):
             try:
                 await asyncio.wait_for(self.layer.group_discard(group, self.channel), LAYER_TIMEOUT)
@@ -565,7 +580,7 @@ class Hub:
 
     async def local_tick(self) -> None:
         """Compare every local queue's version with the database (one query)."""
-        ids = [int(g.split(".", 1)[1]) for g in self.members]
+        ids = [publisher.queue_of_group(g) for g in self.members]
         if not ids:
             return
         versions = await database_sync_to_async(reads.queue_versions)(ids)
@@ -573,8 +588,38 @@ class Hub:
             await self.dispatch({"type": "queue.tick", "queue": queue_id, "version": version})
 
     # --- shared reads --------------------------------------------------------
+    def _remember(self, queue_id: int, version: int, message: dict) -> None:
+        """Keep `message` among the queue's recent events (`RECENT_KEEP` versions;
+        a late one too: the screens that missed it catch up from here)."""
+        recent = self._recent.setdefault(queue_id, {})
+        recent[version] = message
+        if len(recent) > 2 * RECENT_KEEP:  # prune in bulk: amortised, not per message
+            floor = self.seen.get(queue_id, version) - RECENT_KEEP
+            self._recent[queue_id] = {v: m for v, m in recent.items() if v > floor}
+
+    def recent_after(self, queue_id: int, version: int) -> list[dict] | None:
+        """The queue's events after `version` up to the newest this hub has seen,
+        if it received every one of them; None if one is missing (lost while the
+        layer was away, still on its way from another process, or announced only
+        by a tick): the database has it."""
+        newest = self.seen.get(queue_id, 0)
+        if newest - version > RECENT_KEEP:
+            return None
+        recent = self._recent.get(queue_id, {})
+        messages = []
+        for v in range(version + 1, newest + 1):
+            message = recent.get(v)
+            if message is None:
+                return None
+            messages.append(message)
+        return messages
+
     async def events_after(self, queue_id: int, version: int) -> list[dict] | None:
-        """Missed events, read once for every local screen that missed the same ones."""
+        """Missed events: from the hub's recent messages if it holds them all
+        (`recent_after`), else read once for every local screen that missed the same ones."""
+        recent = self.recent_after(queue_id, version)
+        if recent is not None:
+            return recent
         key = (queue_id, version)
         task = self._catch_ups.get(key)
         if task is None:

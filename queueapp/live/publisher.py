@@ -51,6 +51,11 @@ def group_for_queue(queue_id: int) -> str:
     return f"queue.{queue_id}"
 
 
+def queue_of_group(group: str) -> int:
+    """The queue id of a `group_for_queue` name."""
+    return int(group.split(".", 1)[1])
+
+
 def _default_layer_factory():
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
