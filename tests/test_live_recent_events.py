@@ -12,6 +12,8 @@ the order two server processes can deliver them (one late).
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -19,7 +21,7 @@ from channels.db import database_sync_to_async
 from queueapp.live import hub, publisher, reads
 from queueapp.services import do_call_next, do_complete, do_join
 from tests.live_helpers import screen, wait_for_ticket
-from tests.test_live_room_batch import _Recording
+from tests.test_live_room_batch import _Recording, close_pages, open_pages, published_by, right_states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,3 +98,55 @@ def test_the_hub_keeps_a_bounded_run_of_each_queues_events(monkeypatch):
     assert after_tick is None  # version 101 announced only by a tick: the database has it
     assert [m["version"] for m in after_event] == list(range(96, 102))
     assert too_far is None  # more missed than kept: the database (or a snapshot)
+
+
+def test_a_room_page_behind_shows_its_late_admission_while_the_database_is_slow(location, settings, monkeypatch):
+    """The crowd's case (bench/waiting_room.py, sessions 9 and 10): a room's
+    events reach a server out of order, the pages meet a gap, the admission of
+    one of them arrives after its successors went out, and the database answers
+    catch-ups late (here: never within the test). The admitted page shows
+    "admitted" from what its server received, and every other page its right
+    place, without waiting for the database."""
+    from queueapp.live import consumers
+    from queueapp.models import TicketStatus
+    from queueapp.services.rooms import do_enter_line, do_release_visitor
+    from tests.test_waiting_room import make_room
+
+    settings.LIVE_ROOM_UPDATE_EVERY = 0.2
+    monkeypatch.setattr(consumers, "GAP_GRACE", 0.3)
+    room = make_room(location, rate=600_000, inside=2)
+    inside = [do_enter_line(room) for _ in range(2)]
+    waiting = [do_enter_line(room) for _ in range(4)]
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        database_asked = []
+
+        async def database_never_answers(queue_id, version):
+            database_asked.append(version)
+            await asyncio.sleep(3600)
+
+        the_hub.events_after = database_never_answers
+        screens, comms = await open_pages(waiting)
+        try:
+            def release_and_two_arrive():
+                do_release_visitor(room, inside[0].pk, outcome="done")
+                for _ in range(2):
+                    do_enter_line(room.pk)
+
+            messages = await published_by(release_and_two_arrive, room.queue_id)
+            admission = next(m for m in messages if (m.get("ticket") or {}).get("id") == waiting[0].pk)
+            assert admission is not messages[-1]
+            for message in messages:
+                if message is not admission:
+                    await the_hub.dispatch(message)
+            await asyncio.sleep(0.7)  # its successors went out to the pages (held one batch period, then sent)
+            await the_hub.dispatch(admission)
+            return await right_states(comms, waiting, timeout=4), database_asked
+        finally:
+            await close_pages(screens, comms)
+            await hub.close_current()
+
+    states, database_asked = async_to_sync(scenario)()
+    assert states == [(TicketStatus.CONFIRMED, None)] + [(TicketStatus.WAITING, n) for n in range(1, 4)]
+    assert database_asked == [], "a page waited for the database for what its server had received"

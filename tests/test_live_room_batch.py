@@ -18,7 +18,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from queueapp.live import hub, publisher
+from queueapp.live import consumers, hub, publisher
 from queueapp.models import TicketStatus
 from queueapp.selectors import position_of
 from queueapp.services.rooms import do_enter_line, do_release_visitor
@@ -38,6 +38,52 @@ class _Recording:
 
     def publish(self, message):
         self.messages.append(message)
+
+
+async def published_by(action, queue_id: int) -> list[dict]:
+    """The messages about `queue_id` that `action()` (run in the database
+    thread) publishes, in version order, recorded instead of sent."""
+    recording = _Recording()
+    real = publisher.use(recording)
+    try:
+        await database_sync_to_async(action)()
+    finally:
+        publisher.use(real)
+    return sorted((m for m in recording.messages if m.get("queue") == queue_id), key=lambda m: m["version"])
+
+
+async def open_pages(tickets) -> tuple[list, list]:
+    """A connected screen per ticket, each past its first paint: (context managers, communicators)."""
+    screens = [screen(f"/ws/ticket/{t.token}/") for t in tickets]
+    comms = []
+    try:
+        for cm in screens:
+            comm, connected, _ = await cm.__aenter__()
+            assert connected
+            comms.append(comm)
+            await comm.receive_from(timeout=5)  # its first paint
+    except BaseException:
+        await close_pages(screens, comms)
+        raise
+    return screens, comms
+
+
+async def close_pages(screens, comms) -> None:
+    for cm in screens[:len(comms)]:
+        await cm.__aexit__(None, None, None)
+
+
+async def right_states(comms, tickets, *, timeout: float = 8.0) -> list[tuple]:
+    """(status, place) each page shows once it shows what the database says of its ticket."""
+    states = []
+    for comm, ticket in zip(comms, tickets):
+        await database_sync_to_async(ticket.refresh_from_db)()
+        want = (ticket.status, None if ticket.status != TicketStatus.WAITING
+                else await database_sync_to_async(position_of)(ticket))
+        state = await wait_for_ticket(comm, lambda s, want=want: (s["status"], s["position"]) == want,
+                                      timeout=timeout)
+        states.append((state["status"], state["position"]))
+    return states
 
 
 @pytest.fixture
@@ -61,14 +107,8 @@ def test_events_out_of_order_reach_every_page_in_one_batch_without_a_catch_up_re
             return await real_events_after(queue_id, version)
 
         the_hub.events_after = counted
-        screens = [screen(f"/ws/ticket/{t.token}/") for t in waiting]
-        comms = []
+        screens, comms = await open_pages(waiting)
         try:
-            for cm in screens:
-                comm, connected, _ = await cm.__aenter__()
-                assert connected
-                comms.append(comm)
-                await comm.receive_from(timeout=5)  # its first paint
             recording = _Recording()
             real = publisher.use(recording)
             try:
@@ -86,19 +126,12 @@ def test_events_out_of_order_reach_every_page_in_one_batch_without_a_catch_up_re
                 random.Random(7).shuffle(shuffled)
             for message in shuffled:
                 await the_hub.dispatch(message)
-            states = []
-            for comm, ticket in zip(comms, waiting):
-                await database_sync_to_async(ticket.refresh_from_db)()
-                want = (ticket.status, None if ticket.status != TicketStatus.WAITING
-                        else await database_sync_to_async(position_of)(ticket))
-                state = await wait_for_ticket(comm, lambda s, want=want: (s["status"], s["position"]) == want)
-                states.append((state["status"], state["position"]))
+            states = await right_states(comms, waiting)
             assert states == [(TicketStatus.CONFIRMED, None)] * 2 + [
                 (TicketStatus.WAITING, n) for n in range(1, WAITING - 1)]
             assert reads == [], "a page caught up from the database"
         finally:
-            for cm in screens[:len(comms)]:
-                await cm.__aexit__(None, None, None)
+            await close_pages(screens, comms)
             await hub.close_current()
 
     async_to_sync(scenario)()
@@ -113,6 +146,7 @@ def test_the_workers_tick_sends_no_page_to_the_database_unless_an_event_was_lost
     `hub.ROOM_TICK_GRACE` and they read what they missed."""
     settings.LIVE_ROOM_UPDATE_EVERY = 0.2
     monkeypatch.setattr(hub, "ROOM_TICK_GRACE", 0.6)
+    monkeypatch.setattr(consumers, "GAP_GRACE", 0.2)  # (a missing version: the database after this)
     inside = [do_enter_line(room) for _ in range(INSIDE)]
     waiting = [do_enter_line(room) for _ in range(WAITING)]
 
@@ -126,41 +160,24 @@ def test_the_workers_tick_sends_no_page_to_the_database_unless_an_event_was_lost
             return await real_events_after(queue_id, version)
 
         the_hub.events_after = counted
-        screens = [screen(f"/ws/ticket/{t.token}/") for t in waiting]
-        comms = []
+        screens, comms = await open_pages(waiting)
         try:
-            for cm in screens:
-                comm, connected, _ = await cm.__aenter__()
-                assert connected
-                comms.append(comm)
-                await comm.receive_from(timeout=5)
-            recording = _Recording()
-            real = publisher.use(recording)
-            try:
-                await database_sync_to_async(do_release_visitor)(room, inside[0].pk, outcome="done")
-                await database_sync_to_async(do_enter_line)(room.pk)
-            finally:
-                publisher.use(real)
-            messages = sorted((m for m in recording.messages if m.get("queue") == room.queue_id),
-                              key=lambda m: m["version"])
+            def release_and_arrive():
+                do_release_visitor(room, inside[0].pk, outcome="done")
+                do_enter_line(room.pk)
+
+            messages = await published_by(release_and_arrive, room.queue_id)
             tick = {"type": "queue.tick", "queue": room.queue_id, "version": messages[-1]["version"]}
             if lost:
                 messages = messages[:-1]  # the arrival's event never reaches this process
             # The tick first, as when the other process's commits are still on their way.
             for message in [tick, *messages]:
                 await the_hub.dispatch(message)
-            states = []
-            for comm, ticket in zip(comms, waiting):
-                await database_sync_to_async(ticket.refresh_from_db)()
-                want = (ticket.status, None if ticket.status != TicketStatus.WAITING
-                        else await database_sync_to_async(position_of)(ticket))
-                state = await wait_for_ticket(comm, lambda s, want=want: (s["status"], s["position"]) == want)
-                states.append((state["status"], state["position"]))
+            states = await right_states(comms, waiting)
             await asyncio.sleep(1.0)  # the tick's grace and a batch more
             return states, reads
         finally:
-            for cm in screens[:len(comms)]:
-                await cm.__aexit__(None, None, None)
+            await close_pages(screens, comms)
             await hub.close_current()
 
     states, reads = async_to_sync(scenario)()

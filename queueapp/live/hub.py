@@ -597,6 +597,16 @@ class Hub:
             floor = self.seen.get(queue_id, version) - RECENT_KEEP
             self._recent[queue_id] = {v: m for v, m in recent.items() if v > floor}
 
+    def recent_run(self, queue_id: int, version: int) -> list[dict]:
+        """The queue's events this hub received right after `version`, in order,
+        up to the first one it has not received (none if that is the next)."""
+        recent = self._recent.get(queue_id)
+        run: list[dict] = []
+        if recent:
+            while (message := recent.get(version + 1 + len(run))) is not None:
+                run.append(message)
+        return run
+
     def recent_after(self, queue_id: int, version: int) -> list[dict] | None:
         """The queue's events after `version` up to the newest this hub has seen,
         if it received every one of them; None if one is missing (lost while the
@@ -605,14 +615,8 @@ class Hub:
         newest = self.seen.get(queue_id, 0)
         if newest - version > RECENT_KEEP:
             return None
-        recent = self._recent.get(queue_id, {})
-        messages = []
-        for v in range(version + 1, newest + 1):
-            message = recent.get(v)
-            if message is None:
-                return None
-            messages.append(message)
-        return messages
+        run = self.recent_run(queue_id, version)
+        return run[:newest - version] if version + len(run) >= newest else None
 
     async def events_after(self, queue_id: int, version: int) -> list[dict] | None:
         """Missed events: from the hub's recent messages if it holds them all
