@@ -108,8 +108,9 @@ class ReusedThreadASGIHandler(ASGIHandler):
             await self._serve(scope, receive, send)
             return
         staff = has_credentials(scope, settings.SESSION_COOKIE_NAME)
-        wait = settings.HTTP_STAFF_ADMISSION_WAIT if staff else settings.HTTP_ADMISSION_WAIT
         placed = not staff and ahead_of_arrivals(scope)
+        wait = (settings.HTTP_STAFF_ADMISSION_WAIT if staff else settings.HTTP_PLACED_ADMISSION_WAIT if placed
+                else settings.HTTP_ADMISSION_WAIT)
         if not await self.admission.enter(staff=staff, wait=wait, placed=placed):
             await self._busy(scope, send)
             return

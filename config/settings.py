@@ -160,7 +160,9 @@ DB_POOL_RESET = env_bool("DB_POOL_RESET", True)
 # database pool's size, since nearly every request wants a connection);
 # HTTP_STAFF_RESERVE of them only for requests with credentials (a login's
 # session cookie, an Authorization header). The others wait on the event loop
-# up to HTTP_ADMISSION_WAIT s (with credentials: HTTP_STAFF_ADMISSION_WAIT),
+# up to HTTP_ADMISSION_WAIT s (with credentials: HTTP_STAFF_ADMISSION_WAIT; a
+# waiting room's visitor holding a place: HTTP_PLACED_ADMISSION_WAIT, since an
+# admitted visitor's reload turned away runs down its admission's lifetime),
 # then get the busy 503 with Retry-After. Static files and /healthz are not counted.
 HTTP_IN_FLIGHT = env_number("HTTP_IN_FLIGHT", _db.get("OPTIONS", {}).get("pool", {}).get("max_size", 40),
                             kind=int, minimum=1)
@@ -171,6 +173,7 @@ if HTTP_STAFF_RESERVE >= HTTP_IN_FLIGHT:
                                f"({HTTP_IN_FLIGHT}): anonymous requests would never get in")
 HTTP_ADMISSION_WAIT = env_number("HTTP_ADMISSION_WAIT", 1.0)
 HTTP_STAFF_ADMISSION_WAIT = env_number("HTTP_STAFF_ADMISSION_WAIT", 10.0)
+HTTP_PLACED_ADMISSION_WAIT = env_number("HTTP_PLACED_ADMISSION_WAIT", 5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------

@@ -96,3 +96,50 @@ async def _full_server(base: str, holder, *, session: str, key: str, queue_id: i
                     made_up.append((answer.status, answer.headers.get("Location", "")))
         holder.rollback()  # the row is free: the two waiting arrivals go on
         return [(await t)[0] for t in stuck], page, languages, api, console, staff_api, made_up
+
+
+def test_a_visitor_holding_a_place_waits_for_a_seat_longer_than_a_new_arrival(location):
+    """An admitted visitor's reload turned away with the busy 503 comes back
+    after Retry-After while its admission runs out (5 of 836 lapsed so in a
+    crowd of 10,000, docs/benchmarks.md session 11): with the seats full it
+    waits up to `HTTP_PLACED_ADMISSION_WAIT`, a new arrival only
+    `HTTP_ADMISSION_WAIT`."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the held row lock is PostgreSQL's")
+    room = do_create_waiting_room(location=location, name="Concert", slug="concert", prefix="W",
+                                  target_url="https://shop.example.com/", admit_per_minute=60, max_inside=5)
+    url = database_url_for(connection.settings_dict)
+    with serve_daphne(url, DB_POOL_MAX="8", HTTP_IN_FLIGHT="3", HTTP_STAFF_RESERVE="1",
+                      HTTP_ADMISSION_WAIT="0.5", HTTP_PLACED_ADMISSION_WAIT="10",
+                      WAIT_RATE_LIMIT="10000/60") as server:
+        new, placed = asyncio.run(_placed_and_new(server.url, url, room.queue_id))
+    assert new[0] == 503 and new[1] < 2, new
+    assert placed[0] == 302 and placed[1] > 1.0, placed  # (admitted on arriving: its reload goes to the site)
+
+
+async def _placed_and_new(base: str, url: str, queue_id: int):
+    async def arrive(client, n: int):
+        started = asyncio.get_running_loop().time()
+        async with client.get(f"{base}/wait/concert/?return=/buy", allow_redirects=False,
+                              headers={"X-Forwarded-For": f"10.0.1.{n}"}) as answer:
+            await answer.read()
+            return answer.status, asyncio.get_running_loop().time() - started
+
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.CookieJar(unsafe=True)) as visitor, \
+            aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as others:
+        assert (await arrive(visitor, 1))[0] == 302  # a place (the room is empty: admitted at once)
+        holder = await asyncio.to_thread(psycopg.connect, url)
+        try:
+            await asyncio.to_thread(holder.execute, f"SELECT 1 FROM {Queue._meta.db_table} WHERE id = %s FOR UPDATE",
+                                    [queue_id])
+            stuck = [asyncio.create_task(arrive(others, n)) for n in (2, 3)]
+            await asyncio.sleep(1.0)  # both hold a public seat now, waiting on the row
+            placed = asyncio.create_task(arrive(visitor, 1))
+            new = await arrive(others, 4)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(holder.rollback)  # the row is free: the seats free up
+            await asyncio.gather(*stuck)
+            return new, await placed
+        finally:
+            await asyncio.to_thread(holder.close)
