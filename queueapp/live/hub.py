@@ -15,7 +15,8 @@ What a hub also owns, because it is per process and shared by its screens:
 - `boards`/`feeds`: the latest rendered lobby board per location and console
   feed per counter, refreshed once per change for all screens showing it;
 - `lines`: each queue's waiting keys at its latest version, so a burst of
-  phones (re)connecting costs no position count at all;
+  phones (re)connecting costs no position count at all; brought forward from
+  the events received (`_advance_line`) rather than read again;
 - `tickets`: the ticket lookups of connecting patient screens, batched: every
   token asked for while one lookup runs goes into the next, one query for the
   whole batch (a reconnect storm of 5,000 phones is a handful of queries, not
@@ -97,6 +98,7 @@ CLOSE_FLUSH_SECONDS = 0.2  # after the last close: time for the close frames to 
 # room pages chased the line and showed an old place after their admission
 # (bench/waiting_room.py, session 9: 25 of 1,013 never saw it live).
 RECENT_KEEP = reads.CATCH_UP_LIMIT  # versions kept per queue (more missed than this: a snapshot anyway)
+LINE_ADVANCE_FOR = 10.0  # seconds after its read that a waiting line is brought forward from events (`_advance_line`)
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -111,10 +113,16 @@ class Render:
 class SharedRender:
     """The latest render per key (location, counter, queue) in this process,
     loaded at most once at a time and shared by every screen that shows it.
-    `load(key, previous)` returns (versions, value); it may reuse `previous`."""
+    `load(key, previous)` returns (versions, value); it may reuse `previous`.
+    `advance(key, render)`, if given, brings a render up to the newest
+    version without a load where it can (None where it cannot); the result
+    keeps its base's `started`, so a caller that needs a read started after
+    some moment still gets one."""
 
-    def __init__(self, load: Callable[[int, Render | None], tuple[dict[int, int], object]]):
+    def __init__(self, load: Callable[[int, Render | None], tuple[dict[int, int], object]],
+                 advance: Callable[[int, Render], Render | None] | None = None):
         self._load = database_sync_to_async(load)
+        self._advance = advance
         self.latest: dict[int, Render] = {}
         self.inflight: dict[int, tuple[float, asyncio.Task]] = {}
 
@@ -139,6 +147,14 @@ class SharedRender:
         for _attempt in range(RENDER_ATTEMPTS):
             if good(got):
                 return got
+            if got is not None and self._advance is not None and (fresh_after is None or got.started >= fresh_after):
+                ahead = self._advance(key, got)
+                if ahead is not None:
+                    if self.latest.get(key) is got:
+                        self.latest[key] = ahead
+                    got = ahead
+                    if good(got):
+                        return got
             running = self.inflight.get(key)
             if running is None or (fresh_after is not None and running[0] < fresh_after):
                 started = time.monotonic()
@@ -276,7 +292,7 @@ class Hub:
         self.boards = SharedRender(_board)
         self.feeds = SharedRender(_feed)
         self.waitlists = SharedRender(_waitlist_board)
-        self.lines = SharedRender(reads.waiting_line)
+        self.lines = SharedRender(reads.waiting_line, advance=self._advance_line)
         self.tickets = Batch(reads.ticket_row_views)
         self.displays = Batch(reads.display_screens)
         self.consoles = Batch(reads.console_screens)
@@ -617,6 +633,22 @@ class Hub:
             return None
         run = self.recent_run(queue_id, version)
         return run[:newest - version] if version + len(run) >= newest else None
+
+    def _advance_line(self, queue_id: int, render: Render) -> Render | None:
+        """A queue's waiting line (`lines`) brought up to the newest version
+        this hub received without a gap, from those events' keys, not read
+        again: under a crowd every connecting page needed a line newer than
+        the last read, and reading 10,000 waiting keys one read after another
+        took a fifth of a server's samples (py-spy, bench/waiting_room.py,
+        session 11). A read older than `LINE_ADVANCE_FOR` is not advanced (what
+        no event says, such as the service time of recent stays, is read afresh)."""
+        if time.monotonic() - render.started > LINE_ADVANCE_FOR:
+            return None
+        run = self.recent_run(queue_id, render.versions.get(queue_id, 0))
+        line = render.value.advanced(run) if run else None
+        if line is None:
+            return None
+        return Render({queue_id: run[-1]["version"]}, line, render.started)
 
     async def events_after(self, queue_id: int, version: int) -> list[dict] | None:
         """Missed events: from the hub's recent messages if it holds them all

@@ -205,6 +205,31 @@ class WaitingLine:
         index = bisect_left(self.keys, key)
         return index + 1 if index < len(self.keys) and self.keys[index] == key else None
 
+    def advanced(self, messages: list[dict]) -> WaitingLine | None:
+        """The line after `messages` (the queue's next events, in version
+        order), from the keys they say left and entered, as every screen
+        applies them; None if one does not fit (a key that leaves but is not
+        here, one that enters twice or without its instant): read it instead."""
+        keys, entered = list(self.keys), list(self.entered)
+        counters, seconds = self.open_counters, self.service_seconds
+        for message in messages:
+            if (left := message.get("left")) is not None:
+                key = (-left[0], left[1])
+                index = bisect_left(keys, key)
+                if index == len(keys) or keys[index] != key:
+                    return None
+                del keys[index], entered[index]
+            if (came := message.get("entered")) is not None:
+                key = (-came[0], came[1])
+                index = bisect_left(keys, key)
+                if (index < len(keys) and keys[index] == key) or not isinstance(message.get("entered_at"), int):
+                    return None
+                keys.insert(index, key)
+                entered.insert(index, message["entered_at"])
+            counters = message.get("open_counters", counters)
+            seconds = message.get("service_seconds", seconds)
+        return WaitingLine(keys, counters, seconds, entered)
+
     def overtaking(self, priority: int, entered_at: int) -> set[tuple[int, int]]:
         """`selectors.placed_ahead` of a ticket with this priority and `queued_at`:
         only the higher priorities at the head of the line are looked at."""
