@@ -237,3 +237,47 @@ def test_a_line_brought_forward_from_events_equals_the_line_read_afresh(queue, c
     assert (advanced.keys, advanced.entered) == (afresh.keys, afresh.entered)
     assert (advanced.open_counters, advanced.service_seconds) == (afresh.open_counters, afresh.service_seconds)
     assert before.advanced([{"left": [0, 10_000]}]) is None  # a key that is not in the line: read it instead
+
+
+def test_a_screen_connecting_while_an_event_is_on_its_way_waits_for_it_not_for_a_read(queue, monkeypatch):
+    """Under a crowd a page connects right after its arrival committed, and the
+    server has not yet received every event before it (another process
+    published them): the page's ticket is not in the line the hub holds. It
+    waits for the event to arrive (up to GAP_GRACE) instead of reading the line."""
+    line_reads = []
+    real_line = reads.waiting_line
+
+    def counted_line(queue_id, previous=None):
+        line_reads.append(queue_id)
+        return real_line(queue_id, previous)
+
+    monkeypatch.setattr(reads, "waiting_line", counted_line)
+    first = do_join(queue)
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        async with screen(f"/ws/ticket/{first.token}/") as (comm, connected, _):
+            assert connected
+            await wait_for_ticket(comm, lambda s: True)
+            messages = await published_by(lambda: [do_join(queue) for _ in range(3)], queue.pk)
+            on_its_way = messages[1]
+            for message in messages:
+                if message is not on_its_way:
+                    await the_hub.dispatch(message)
+            newest = await database_sync_to_async(lambda: queue.tickets.order_by("-seq").first())()
+
+            async def connect_late():
+                async with screen(f"/ws/ticket/{newest.token}/") as (late, connected, _):
+                    assert connected
+                    return await wait_for_ticket(late, lambda s: True)
+
+            late_screen = asyncio.ensure_future(connect_late())
+            await asyncio.sleep(0.3)
+            await the_hub.dispatch(on_its_way)
+            state = await late_screen
+        await hub.close_current()
+        return state
+
+    state = async_to_sync(scenario)()
+    assert (state["status"], state["position"]) == ("waiting", 4)
+    assert line_reads == [queue.pk], "the connecting screen read the waiting line again"

@@ -50,7 +50,7 @@ from .codes import (
     CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REASONS, CLOSE_RETRY,
     CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED, CLOSE_UNSUPPORTED,
 )
-from .hub import Hub, SharedRender
+from .hub import LINE_ADVANCE_FOR, Hub, SharedRender
 from .publisher import group_for_queue
 from .wire import Wire
 
@@ -81,6 +81,7 @@ WORK_PAUSE = (0.5, 5.0)
 # chased the line, and some showed "waiting" until their admission expired
 # (bench/waiting_room.py, sessions 9 and 10).
 GAP_GRACE = 1.0
+LINE_WAIT_STEP = 0.05  # seconds between looks at the line while a connecting ticket waits for it
 
 Kind = QueueEvent.Kind
 
@@ -367,18 +368,29 @@ class TicketConsumer(LiveConsumer):
             await self._snapshot()
             return
         # The row was read before subscribing. The queue's waiting line gives
-        # the position and a version from which on every event reaches us: the
-        # hub's line, shared by every screen of the queue, read at most once
-        # at a time, is good for us if it was loaded while the hub was
-        # subscribed to the queue and shows every version the hub had seen
-        # when we joined (later events reach us through the subscription).
-        # If the ticket left the line in between, re-read it.
+        # the position and a version: the hub's line, shared by every screen
+        # of the queue, read at most once at a time (every LINE_ADVANCE_FOR s
+        # at most) while the hub was subscribed to the queue, and brought
+        # forward from the events the hub received (`Hub._advance_line`) up to
+        # the first one still on its way. Whatever is newer (the row's
+        # version, what the hub has seen) the screen fills from the events the
+        # hub received (`_fill`) or catches up; later events reach it through
+        # the subscription. Needing the line at the newest version sent nearly
+        # every connecting page of a crowd to read the line again: two
+        # processes' events arrive out of order, and the row is read after
+        # commits the hub has not heard of yet: so a line older than the row
+        # waits for those events (`_line_at_row`, up to GAP_GRACE), and is read
+        # only if they do not come. If the ticket left the line in between,
+        # the view is read again (`_snapshot`).
         queue_id = self.view.queue_id
-        got = await self.hub.lines.get(
-            queue_id, need={queue_id: max(self.view.version, self.hub.seen.get(queue_id, 0))},
-            fresh_after=self.hub.good_reads_after(self.queue_groups, self.subscribed_at))
+        seen = self.hub.seen.get(queue_id, 0)
+        fresh_after = max(self.hub.good_reads_after(self.queue_groups, self.subscribed_at),
+                          time.monotonic() - LINE_ADVANCE_FOR)
+        got = await self.hub.lines.get(queue_id, fresh_after=fresh_after)
+        if self.view.status == TicketStatus.WAITING and got.versions.get(queue_id, 0) < self.view.version:
+            got = await self._line_at_row(fresh_after)
         version, line = got.versions.get(queue_id, 0), got.value
-        self.latest_seen = max(self.latest_seen, version)
+        self.latest_seen = max(self.latest_seen, version, seen)
         if self.view.status == TicketStatus.WAITING:
             position = line.position(self.view.priority, self.view.seq)
             if position is None:
@@ -388,6 +400,9 @@ class TicketConsumer(LiveConsumer):
                     position, line.open_counters, version)
                 self.view.service_seconds = line.service_seconds
                 self.view.overtaken_by = line.overtaking(self.view.priority, self.view.entered_at)
+                _changed, stuck = self._fill()
+                if stuck:
+                    self.request_work()
                 await self.send_frame(render.ticket_frame(self.view))
                 self._framed_at = time.monotonic()  # (a room's page far back: its next place at its cadence)
                 render.warm_next_place(self.view)
@@ -399,6 +414,19 @@ class TicketConsumer(LiveConsumer):
             await self.send_frame(frame)
         if self.latest_seen > self.view.version:
             self.request_work()
+
+    async def _line_at_row(self, fresh_after: float):
+        """The queue's line at the version the ticket's row was read at, at
+        least: brought forward as the events come (for up to GAP_GRACE s: they
+        are on their way from the server that committed them), else read."""
+        queue_id, view = self.view.queue_id, self.view
+        deadline = time.monotonic() + GAP_GRACE
+        while time.monotonic() < deadline:
+            await asyncio.sleep(LINE_WAIT_STEP)
+            got = self.hub.lines.newest(queue_id, fresh_after)
+            if got is not None and got.versions.get(queue_id, 0) >= view.version:
+                return got
+        return await self.hub.lines.get(queue_id, need={queue_id: view.version}, fresh_after=fresh_after)
 
     def on_queue_messages(self, messages: list[dict]) -> list[str]:
         """A batch (a waiting room's events of the last moments): applied in

@@ -145,16 +145,9 @@ class SharedRender:
 
         got = self.latest.get(key)
         for _attempt in range(RENDER_ATTEMPTS):
+            got = self.newest(key, fresh_after) or got
             if good(got):
                 return got
-            if got is not None and self._advance is not None and (fresh_after is None or got.started >= fresh_after):
-                ahead = self._advance(key, got)
-                if ahead is not None:
-                    if self.latest.get(key) is got:
-                        self.latest[key] = ahead
-                    got = ahead
-                    if good(got):
-                        return got
             running = self.inflight.get(key)
             if running is None or (fresh_after is not None and running[0] < fresh_after):
                 started = time.monotonic()
@@ -163,6 +156,19 @@ class SharedRender:
                 task.add_done_callback(lambda _t, k=key, s=started: self._forget(k, s))
             got = await asyncio.shield(running[1])
         return got
+
+    def newest(self, key: int, fresh_after: float | None = None) -> Render | None:
+        """The latest render, brought forward without a load where it can be
+        (`advance`), if one was started after `fresh_after`; else None."""
+        got = self.latest.get(key)
+        if got is None or (fresh_after is not None and got.started < fresh_after):
+            return None
+        ahead = self._advance(key, got) if self._advance is not None else None
+        if ahead is None:
+            return got
+        if self.latest.get(key) is got:
+            self.latest[key] = ahead
+        return ahead
 
     def _forget(self, key: int, started: float) -> None:
         running = self.inflight.get(key)
