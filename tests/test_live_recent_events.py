@@ -100,6 +100,33 @@ def test_the_hub_keeps_a_bounded_run_of_each_queues_events(monkeypatch):
     assert too_far is None  # more missed than kept: the database (or a snapshot)
 
 
+def database_never_answers(the_hub) -> list[int]:
+    """Make `the_hub`'s catch-up reads wait forever (a database thread far
+    behind); the versions asked for are recorded in the list returned."""
+    asked: list[int] = []
+
+    async def never(queue_id, version):
+        asked.append(version)
+        await asyncio.sleep(3600)
+
+    the_hub.events_after = never
+    return asked
+
+
+async def release_admit_and_two_arrive(room, inside, waiting) -> tuple[list[dict], dict]:
+    """`inside` leaves the room (which admits `waiting`), two arrive: the
+    messages published, in version order, and the admission's."""
+    from queueapp.services.rooms import do_enter_line, do_release_visitor
+
+    def moves():
+        do_release_visitor(room, inside.pk, outcome="done")
+        for _ in range(2):
+            do_enter_line(room.pk)
+
+    messages = await published_by(moves, room.queue_id)
+    return messages, next(m for m in messages if (m.get("ticket") or {}).get("id") == waiting.pk)
+
+
 def test_a_room_page_behind_shows_its_late_admission_while_the_database_is_slow(location, settings, monkeypatch):
     """The crowd's case (bench/waiting_room.py, sessions 9 and 10): a room's
     events reach a server out of order, the pages meet a gap, the admission of
@@ -109,7 +136,7 @@ def test_a_room_page_behind_shows_its_late_admission_while_the_database_is_slow(
     place, without waiting for the database."""
     from queueapp.live import consumers
     from queueapp.models import TicketStatus
-    from queueapp.services.rooms import do_enter_line, do_release_visitor
+    from queueapp.services.rooms import do_enter_line
     from tests.test_waiting_room import make_room
 
     settings.LIVE_ROOM_UPDATE_EVERY = 0.2
@@ -120,22 +147,10 @@ def test_a_room_page_behind_shows_its_late_admission_while_the_database_is_slow(
 
     async def scenario():
         the_hub = hub.Hub.current()
-        database_asked = []
-
-        async def database_never_answers(queue_id, version):
-            database_asked.append(version)
-            await asyncio.sleep(3600)
-
-        the_hub.events_after = database_never_answers
+        database_asked = database_never_answers(the_hub)
         screens, comms = await open_pages(waiting)
         try:
-            def release_and_two_arrive():
-                do_release_visitor(room, inside[0].pk, outcome="done")
-                for _ in range(2):
-                    do_enter_line(room.pk)
-
-            messages = await published_by(release_and_two_arrive, room.queue_id)
-            admission = next(m for m in messages if (m.get("ticket") or {}).get("id") == waiting[0].pk)
+            messages, admission = await release_admit_and_two_arrive(room, inside[0], waiting[0])
             assert admission is not messages[-1]
             for message in messages:
                 if message is not admission:
@@ -281,3 +296,40 @@ def test_a_screen_connecting_while_an_event_is_on_its_way_waits_for_it_not_for_a
     state = async_to_sync(scenario)()
     assert (state["status"], state["position"]) == ("waiting", 4)
     assert line_reads == [queue.pk], "the connecting screen read the waiting line again"
+
+
+def test_a_room_page_stuck_behind_a_lost_event_shows_its_late_admission(location, settings, monkeypatch):
+    """The page is behind an event its server never received (the database,
+    which has it, does not answer here), and its own admission reaches the
+    server after the events that follow it went out: the hub still hands the
+    late message out (`Hub._in_order` keeps it in the next batch), and the page
+    shows its admission at once (`_own_news`), not after its gap is filled."""
+    from queueapp.models import TicketStatus
+    from queueapp.services.rooms import do_enter_line
+    from tests.test_waiting_room import make_room
+
+    settings.LIVE_ROOM_UPDATE_EVERY = 0.2
+    room = make_room(location, rate=600_000, inside=2)
+    inside = [do_enter_line(room) for _ in range(2)]
+    waiting = [do_enter_line(room) for _ in range(3)]
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        database_never_answers(the_hub)
+        screens, comms = await open_pages(waiting[:1])
+        try:
+            messages, admission = await release_admit_and_two_arrive(room, inside[0], waiting[0])
+            lost = messages[0]
+            assert lost is not admission and admission is not messages[-1]
+            for message in messages:
+                if message is not lost and message is not admission:
+                    await the_hub.dispatch(message)
+            await asyncio.sleep(0.6)  # the events after the admission went out (held one period, then sent)
+            await the_hub.dispatch(admission)
+            state = await wait_for_ticket(comms[0], lambda s: s["status"] != TicketStatus.WAITING, timeout=3)
+            return state["status"]
+        finally:
+            await close_pages(screens, comms)
+            await hub.close_current()
+
+    assert async_to_sync(scenario)() == TicketStatus.CONFIRMED

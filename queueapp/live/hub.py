@@ -491,7 +491,10 @@ class Hub:
         for n, message in enumerate(ordered):
             version = message.get("version")
             if not isinstance(version, int) or (last is not None and version <= last):
-                continue  # (late after its successors went out: the screens are past it)
+                # Late after its successors went out: it still goes in this batch
+                # (pages behind it apply it, its own ticket's page shows its
+                # news at once), but moves neither `last` nor the cut.
+                continue
             if last is not None and version > last + 1:
                 cut = n
                 break
