@@ -62,8 +62,11 @@ def test_webhook_retried_with_backoff_until_200_with_one_id_and_valid_signatures
         assert body["data"]["ticket"] == ticket.display_number and body["type"] == "queue.joined"
     assert {r["headers"]["webhook-id"] for r in receiver.requests} == {message.message_id}
     gaps = [b["at"] - a["at"] for a, b in zip(receiver.requests, receiver.requests[1:])]
-    # base 0.2 s doubling, half fixed and half jitter: [0.1, 0.2], [0.2, 0.4], [0.4, 0.8]
-    assert 0.09 <= gaps[0] < gaps[1] < gaps[2] <= 1.0, gaps
+    # base 0.2 s doubling, half fixed and half jitter: [0.1, 0.2], [0.2, 0.4], [0.4, 0.8] s, each
+    # plus the worker's poll and the send (a loaded machine added 36 ms, and the windows touch:
+    # the gaps need not grow strictly, their floors do)
+    for gap, floor in zip(gaps, (0.1, 0.2, 0.4)):
+        assert floor - 0.01 <= gap <= 2 * floor + 0.5, gaps
     attempts = list(DeliveryAttempt.objects.filter(message__message_id=message.message_id).order_by("at"))
     assert [(a.ok, a.status_code) for a in attempts] == [(False, 500)] * 3 + [(True, 200)]
     assert OutboxMessage.objects.get().attempts == 4

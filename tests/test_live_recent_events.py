@@ -13,6 +13,7 @@ the order two server processes can deliver them (one late).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -333,3 +334,40 @@ def test_a_room_page_stuck_behind_a_lost_event_shows_its_late_admission(location
             await hub.close_current()
 
     assert async_to_sync(scenario)() == TicketStatus.CONFIRMED
+
+
+def test_a_screen_behind_for_long_is_logged_with_what_it_waits_on(queue, counter, monkeypatch):
+    """A page still behind after `BEHIND_WARN` shows an old state: the server
+    says so once, with its versions and how long its reads took, even while
+    the read it waits on has not come back (no personal data: the ticket's id)."""
+    from queueapp.live import consumers
+
+    monkeypatch.setattr(consumers, "BEHIND_WARN", 0.5)
+    monkeypatch.setattr(consumers, "GAP_GRACE", 0.1)
+    tokens = [do_join(queue).token for _ in range(5)]
+
+    async def scenario():
+        the_hub = hub.Hub.current()
+        database_never_answers(the_hub)
+        async with screen(f"/ws/ticket/{tokens[4]}/") as (comm, connected, _):
+            assert connected
+            await wait_for_ticket(comm, lambda s: True)
+            messages = await published_by(lambda: serve_three(counter), queue.pk)
+            for message in messages[1:]:  # the first never reaches this server
+                await the_hub.dispatch(message)
+            await asyncio.sleep(1.0)
+        await hub.close_current()
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("queueapp.live.consumers")
+    logger.addHandler(handler)
+    try:
+        async_to_sync(scenario)()
+    finally:
+        logger.removeHandler(handler)
+    behind = [r.getMessage() for r in records if "behind for" in r.getMessage()]
+    assert len(behind) == 1, behind
+    ticket = queue.tickets.get(token=tokens[4])
+    assert f"ticket {ticket.pk} (waiting)" in behind[0] and "newest seen v" in behind[0]

@@ -81,6 +81,7 @@ WORK_PAUSE = (0.5, 5.0)
 # chased the line, and some showed "waiting" until their admission expired
 # (bench/waiting_room.py, sessions 9 and 10).
 GAP_GRACE = 1.0
+BEHIND_WARN = 10.0  # seconds a screen may keep catching up before it is logged (`_run_work`)
 LINE_WAIT_STEP = 0.05  # seconds between looks at the line while a connecting ticket waits for it
 
 Kind = QueueEvent.Kind
@@ -278,26 +279,41 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _run_work(self) -> None:
         rounds, pause = 0, WORK_PAUSE[0]
-        while True:
-            self._work_again = False
-            failed = False
-            try:
-                await self.catch_up()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failed = True
-                log.exception("live screen could not catch up")
-            rounds += 1
-            if self.closed_with is not None or not (self._work_again or self.behind()):
-                return
-            if failed or rounds >= WORK_ROUNDS:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, WORK_PAUSE[1])
+        # A screen still behind after BEHIND_WARN s shows an old state (a
+        # visitor's admission, a patient's call): logged once, with what it
+        # waits on, even while a read it awaits has not come back.
+        warning = asyncio.get_running_loop().call_later(BEHIND_WARN, self._log_behind, time.monotonic())
+        try:
+            while True:
+                self._work_again = False
+                failed = False
+                try:
+                    await self.catch_up()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failed = True
+                    log.exception("live screen could not catch up")
+                rounds += 1
+                if self.closed_with is not None or not (self._work_again or self.behind()):
+                    return
+                if failed or rounds >= WORK_ROUNDS:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, WORK_PAUSE[1])
+        finally:
+            warning.cancel()
+
+    def _log_behind(self, since: float) -> None:
+        if self.closed_with is None and self.behind():
+            log.warning("live %s behind for %.0f s: %s", self.kind, time.monotonic() - since, self.why_behind())
 
     def behind(self) -> bool:
         """Whether a message announced a newer version than the screen shows."""
         return False
+
+    def why_behind(self) -> str:
+        """What the screen shows and waits for, for the log (no personal data)."""
+        return ""
 
     # --- from the browser ----------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -512,6 +528,15 @@ class TicketConsumer(LiveConsumer):
     def behind(self) -> bool:
         return self.latest_seen > self.view.version
 
+    _waited = (0.0, 0.0)  # seconds the last catch-up read and the last snapshot took
+
+    def why_behind(self) -> str:
+        view = self.view
+        return (f"ticket {view.ticket_id} ({view.status}) of queue {view.queue_id} at v{view.version}, "
+                f"newest seen v{self.latest_seen} (the server v{self.hub.seen.get(view.queue_id, 0)}, holding "
+                f"{len(self.hub.recent_run(view.queue_id, view.version))} right after it); the last catch-up read "
+                f"took {self._waited[0]:.1f} s, the last snapshot {self._waited[1]:.1f} s")
+
     def _step(self, message: dict) -> bool:
         """Apply one message to the view; True if what the page shows changed."""
         view = self.view
@@ -643,7 +668,9 @@ class TicketConsumer(LiveConsumer):
                 return
         for _ in range(WORK_ROUNDS):
             view = self.view
+            asked = time.monotonic()
             events = await self.hub.events_after(view.queue_id, view.version)
+            self._waited = (time.monotonic() - asked, self._waited[1])
             if events is None:
                 await self._snapshot()
                 return
@@ -668,7 +695,9 @@ class TicketConsumer(LiveConsumer):
 
     async def _snapshot(self) -> None:
         old_groups = self.queue_groups
+        asked = time.monotonic()
         view = await self._fresh_view()
+        self._waited = (self._waited[0], time.monotonic() - asked)
         if view is None:  # deleted: nothing sensible to show
             await self.close_now(CLOSE_NOT_FOUND)
             return
