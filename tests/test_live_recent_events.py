@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from queueapp.live import hub, publisher, reads
 from queueapp.services import do_call_next, do_complete, do_join
 from tests.live_helpers import screen, wait_for_ticket
-from tests.test_live_room_batch import _Recording, close_pages, open_pages, published_by, right_states
+from tests.test_live_room_batch import _Recording, close_pages, open_pages, published_by, recorded, right_states
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,20 +168,27 @@ def test_a_room_page_behind_shows_its_late_admission_while_the_database_is_slow(
     assert database_asked == [], "a page waited for the database for what its server had received"
 
 
-def test_a_screen_connecting_after_the_line_moved_reads_no_line(queue, counter, monkeypatch):
-    """The queue's waiting line, shared by connecting screens, is brought up to
-    the newest version from the events the server received (`Hub._advance_line`),
-    not read again: under a crowd every connecting page needed a newer line,
-    and reading thousands of waiting keys back to back took a fifth of a
-    server's samples. The new screen's place is right all the same."""
-    line_reads = []
+def count_line_reads(monkeypatch) -> list[int]:
+    """The queues whose waiting line is read from the database from now on
+    (call it before the hub is made: the hub keeps the function it found)."""
+    line_reads: list[int] = []
     real_line = reads.waiting_line
 
     def counted_line(queue_id, previous=None):
         line_reads.append(queue_id)
         return real_line(queue_id, previous)
 
-    monkeypatch.setattr(reads, "waiting_line", counted_line)  # (before the hub is made: it keeps the function)
+    monkeypatch.setattr(reads, "waiting_line", counted_line)
+    return line_reads
+
+
+def test_a_screen_connecting_after_the_line_moved_reads_no_line(queue, counter, monkeypatch):
+    """The queue's waiting line, shared by connecting screens, is brought up to
+    the newest version from the events the server received (`Hub._advance_line`),
+    not read again: under a crowd every connecting page needed a newer line,
+    and reading thousands of waiting keys back to back took a fifth of a
+    server's samples. The new screen's place is right all the same."""
+    line_reads = count_line_reads(monkeypatch)
     first = do_join(queue)
 
     def moves():
@@ -195,13 +202,8 @@ def test_a_screen_connecting_after_the_line_moved_reads_no_line(queue, counter, 
             assert connected
             assert (await wait_for_ticket(comm, lambda s: True))["position"] == 1
             assert line_reads == [queue.pk]
-            recording = _Recording()
-            real = publisher.use(recording)
-            try:
-                joined = await database_sync_to_async(moves)()
-            finally:
-                publisher.use(real)
-            for message in sorted(recording.messages, key=lambda m: m["version"]):
+            joined = []
+            for message in await published_by(lambda: joined.extend(moves()), queue.pk):
                 await the_hub.dispatch(message)
             async with screen(f"/ws/ticket/{joined[-1].token}/") as (late, connected, _):
                 assert connected
@@ -239,13 +241,7 @@ def test_a_line_brought_forward_from_events_equals_the_line_read_afresh(queue, c
         do_transfer(elsewhere, to_queue=queue, to_front=True)
         do_join(queue)
 
-    recording = _Recording()
-    real = publisher.use(recording)
-    try:
-        moves()
-    finally:
-        publisher.use(real)
-    messages = sorted((m for m in recording.messages if m.get("queue") == queue.pk), key=lambda m: m["version"])
+    messages = recorded(moves, queue.pk)
     assert len(messages) >= 8
     advanced = before.advanced(messages)
     _versions, afresh = reads.waiting_line(queue.pk)
@@ -259,15 +255,9 @@ def test_a_screen_connecting_while_an_event_is_on_its_way_waits_for_it_not_for_a
     """Under a crowd a page connects right after its arrival committed, and the
     server has not yet received every event before it (another process
     published them): the page's ticket is not in the line the hub holds. It
-    waits for the event to arrive (up to GAP_GRACE) instead of reading the line."""
-    line_reads = []
-    real_line = reads.waiting_line
-
-    def counted_line(queue_id, previous=None):
-        line_reads.append(queue_id)
-        return real_line(queue_id, previous)
-
-    monkeypatch.setattr(reads, "waiting_line", counted_line)
+    waits for the event to arrive (up to GAP_GRACE) instead of reading the
+    line, and its first frame shows its place after every event before it."""
+    line_reads = count_line_reads(monkeypatch)
     first = do_join(queue)
 
     async def scenario():

@@ -40,16 +40,21 @@ class _Recording:
         self.messages.append(message)
 
 
-async def published_by(action, queue_id: int) -> list[dict]:
-    """The messages about `queue_id` that `action()` (run in the database
-    thread) publishes, in version order, recorded instead of sent."""
+def recorded(action, queue_id: int) -> list[dict]:
+    """The messages about `queue_id` that `action()` publishes, in version
+    order, recorded instead of sent."""
     recording = _Recording()
     real = publisher.use(recording)
     try:
-        await database_sync_to_async(action)()
+        action()
     finally:
         publisher.use(real)
     return sorted((m for m in recording.messages if m.get("queue") == queue_id), key=lambda m: m["version"])
+
+
+async def published_by(action, queue_id: int) -> list[dict]:
+    """`recorded`, with `action` run in the database thread."""
+    return await database_sync_to_async(recorded)(action, queue_id)
 
 
 async def open_pages(tickets) -> tuple[list, list]:

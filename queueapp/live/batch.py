@@ -23,9 +23,9 @@ from functools import cached_property
 NOT_SET = object()  # (a Summary's service_seconds or open_counters when no event carried one)
 
 
-def _order(key) -> tuple[int, int]:
+def line_key(key) -> tuple[int, int]:
     """A line key (priority, seq) as sortable "ahead first": `selectors.is_ahead`
-    (higher priority first, then the lower seq) is `_order(a) < _order(b)`."""
+    (higher priority first, then the lower seq) is `line_key(a) < line_key(b)`."""
     return (-key[0], key[1])
 
 
@@ -34,7 +34,7 @@ class Summary:
     queue: int
     first: int  # the first and last version of the batch, which has every version between
     last: int
-    left: list[tuple[int, int]]  # `_order` keys of the tickets that left the line, sorted
+    left: list[tuple[int, int]]  # `line_key` keys of the tickets that left the line, sorted
     entered: list[tuple[int, int]]  # and of those that took a place
     highest_entered: int | None  # the highest priority among those that entered
     tickets: frozenset  # ids of the tickets the events are about
@@ -44,7 +44,7 @@ class Summary:
 
     def ahead(self, keys: list[tuple[int, int]], of: tuple[int, int]) -> int:
         """How many of `keys` stand ahead of the line key `of`."""
-        return bisect_left(keys, _order(of))
+        return bisect_left(keys, line_key(of))
 
 
 class RoomBatch(list):
@@ -63,9 +63,9 @@ class RoomBatch(list):
         service, counters, seats = NOT_SET, NOT_SET, None
         for message in self:
             if message.get("left"):
-                left.append(_order(message["left"]))
+                left.append(line_key(message["left"]))
             if message.get("entered"):
-                entered.append(_order(message["entered"]))
+                entered.append(line_key(message["entered"]))
             ticket = message.get("ticket")
             if isinstance(ticket, dict):
                 tickets.add(ticket.get("id"))

@@ -416,9 +416,7 @@ class TicketConsumer(LiveConsumer):
                     position, line.open_counters, version)
                 self.view.service_seconds = line.service_seconds
                 self.view.overtaken_by = line.overtaking(self.view.priority, self.view.entered_at)
-                _changed, stuck = self._fill()
-                if stuck:
-                    self.request_work()
+                self._fill()  # (what it cannot apply, the catch-up requested below does)
                 await self.send_frame(render.ticket_frame(self.view))
                 self._framed_at = time.monotonic()  # (a room's page far back: its next place at its cadence)
                 render.warm_next_place(self.view)
@@ -528,14 +526,14 @@ class TicketConsumer(LiveConsumer):
     def behind(self) -> bool:
         return self.latest_seen > self.view.version
 
-    _waited = (0.0, 0.0)  # seconds the last catch-up read and the last snapshot took
+    _read_took = _snapshot_took = 0.0  # seconds the last catch-up read and the last snapshot took (the log)
 
     def why_behind(self) -> str:
         view = self.view
         return (f"ticket {view.ticket_id} ({view.status}) of queue {view.queue_id} at v{view.version}, "
                 f"newest seen v{self.latest_seen} (the server v{self.hub.seen.get(view.queue_id, 0)}, holding "
                 f"{len(self.hub.recent_run(view.queue_id, view.version))} right after it); the last catch-up read "
-                f"took {self._waited[0]:.1f} s, the last snapshot {self._waited[1]:.1f} s")
+                f"took {self._read_took:.1f} s, the last snapshot {self._snapshot_took:.1f} s")
 
     def _step(self, message: dict) -> bool:
         """Apply one message to the view; True if what the page shows changed."""
@@ -670,7 +668,7 @@ class TicketConsumer(LiveConsumer):
             view = self.view
             asked = time.monotonic()
             events = await self.hub.events_after(view.queue_id, view.version)
-            self._waited = (time.monotonic() - asked, self._waited[1])
+            self._read_took = time.monotonic() - asked
             if events is None:
                 await self._snapshot()
                 return
@@ -697,7 +695,7 @@ class TicketConsumer(LiveConsumer):
         old_groups = self.queue_groups
         asked = time.monotonic()
         view = await self._fresh_view()
-        self._waited = (self._waited[0], time.monotonic() - asked)
+        self._snapshot_took = time.monotonic() - asked
         if view is None:  # deleted: nothing sensible to show
             await self.close_now(CLOSE_NOT_FOUND)
             return

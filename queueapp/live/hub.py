@@ -98,7 +98,7 @@ CLOSE_FLUSH_SECONDS = 0.2  # after the last close: time for the close frames to 
 # room pages chased the line and showed an old place after their admission
 # (bench/waiting_room.py, session 9: 25 of 1,013 never saw it live).
 RECENT_KEEP = reads.CATCH_UP_LIMIT  # versions kept per queue (more missed than this: a snapshot anyway)
-LINE_ADVANCE_FOR = 10.0  # seconds after its read that a waiting line is brought forward from events (`_advance_line`)
+LINE_ADVANCE_FOR = 10.0  # seconds after its read that a connecting screen takes a waiting line brought forward from events
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -649,10 +649,10 @@ class Hub:
         again: under a crowd every connecting page needed a line newer than
         the last read, and reading 10,000 waiting keys one read after another
         took a fifth of a server's samples (py-spy, bench/waiting_room.py,
-        session 11). A read older than `LINE_ADVANCE_FOR` is not advanced (what
-        no event says, such as the service time of recent stays, is read afresh)."""
-        if time.monotonic() - render.started > LINE_ADVANCE_FOR:
-            return None
+        session 11). How old a read may be brought forward is the caller's
+        `fresh_after` (`SharedRender.newest` never advances an older one): a
+        connecting screen takes none older than `LINE_ADVANCE_FOR`, so what no
+        event says (the service time of recent stays) is read afresh."""
         run = self.recent_run(queue_id, render.versions.get(queue_id, 0))
         line = render.value.advanced(run) if run else None
         if line is None:

@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..selectors import may_be_overtaken, overtakes, placed_ahead, position_at, transfer_chains, waiting_tickets
 from ..targets import passes_at, past_target
+from .batch import line_key
 
 READ_ATTEMPTS = 5  # re-reads while events keep committing between a read's queries
 CATCH_UP_LIMIT = 200  # more missed events than this: take a fresh snapshot instead
@@ -214,13 +215,13 @@ class WaitingLine:
         counters, seconds = self.open_counters, self.service_seconds
         for message in messages:
             if (left := message.get("left")) is not None:
-                key = (-left[0], left[1])
+                key = line_key(left)
                 index = bisect_left(keys, key)
                 if index == len(keys) or keys[index] != key:
                     return None
                 del keys[index], entered[index]
             if (came := message.get("entered")) is not None:
-                key = (-came[0], came[1])
+                key = line_key(came)
                 index = bisect_left(keys, key)
                 if (index < len(keys) and keys[index] == key) or not isinstance(message.get("entered_at"), int):
                     return None
