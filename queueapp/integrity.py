@@ -32,6 +32,7 @@ from .models import (
     Slot,
     Ticket,
     TicketStatus,
+    WaitingCount,
 )
 from .models import format_display_number as shown  # "A-017", as everywhere
 from .models import status_in_sentence
@@ -65,6 +66,7 @@ def validate_queue_integrity(queue: Queue | int | None = None) -> list[Problem]:
         tickets, events = _history(q)
         problems += _statuses_match_events(q, tickets, events)
         problems += _waiting_line(q)
+        problems += _waiting_counts(q)
         problems += _seats(q)
         problems += _waitlist(q)
         problems += _waiting_room(q)
@@ -187,6 +189,17 @@ def _waiting_line(q: Queue) -> list[Problem]:
         problems.append(Problem("shared_place", _("%(count)s waiting tickets share place %(place)s.") % {
             "count": row["n"], "place": row["seq"]}, q.pk))
     return problems
+
+
+def _waiting_counts(q: Queue) -> list[Problem]:
+    """`WaitingCount` (kept by triggers) against the line itself, per priority."""
+    kept = dict(WaitingCount.objects.filter(queue=q).values_list("priority", "waiting"))
+    line = dict(Ticket.objects.filter(queue=q, status=TicketStatus.WAITING).order_by()
+                .values("priority").annotate(n=Count("pk")).values_list("priority", "n"))
+    return [Problem("waiting_count", _("%(kept)s tickets are counted as waiting at priority %(priority)s, but "
+                                       "%(waiting)s wait.") % {"kept": kept.get(priority, 0), "priority": priority,
+                                                              "waiting": line.get(priority, 0)}, q.pk)
+            for priority in sorted(kept.keys() | line.keys()) if kept.get(priority, 0) != line.get(priority, 0)]
 
 
 def _seats(q: Queue) -> list[Problem]:

@@ -68,22 +68,59 @@ def test_a_kiosk_join_reads_the_queue_once_and_writes_it_once(queue, as_kiosk, d
     assert validate_queue_integrity(queue) == []
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_kiosk_join_answers_in_two_round_trips_on_postgresql(queue, as_kiosk, tmp_path):
     """The queue read, then the join's statement with the answer's read sent
     behind it (psycopg's pipeline mode: `services._take.run_take_and_read`):
     two round trips to the database, counted in libpq's trace of the
-    connection (each time the server answers after the client sent)."""
+    connection (each time the server answers after the client sent).
+
+    The join's statement is held on the queue row (another session locks it)
+    until the trace shows the read sent behind it: otherwise, on a loaded
+    machine, the server may answer the statement before the client has sent
+    the read, and psycopg takes that answer in as it sends, which reads as a
+    third turn without the client ever having waited for it."""
+    import threading
+    import time
+
+    import psycopg
+
     if connection.vendor != "postgresql":
         pytest.skip("the one-statement join is PostgreSQL's")
     as_kiosk.post(f"/queues/{queue.pk}/tickets", {})  # the token read and kept, its last use written
     connection.ensure_connection()
     trace = tmp_path / "trace"
+    trace.touch()
+    place = connection.settings_dict
+    holding, sent_behind = threading.Event(), []
+
+    def hold_the_queue_until_the_read_is_sent() -> None:
+        with psycopg.connect(dbname=place["NAME"], host=place["HOST"], port=place["PORT"] or None,
+                             user=place["USER"]) as other:
+            other.execute("SELECT 1 FROM queueapp_queue WHERE id = %s FOR UPDATE", [queue.pk])
+            holding.set()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                # Three Syncs sent: the queue read's, the statement's and the answer's read's
+                # (prepared: the trace shows their names, not their text).
+                if sum(1 for line in trace.read_text().splitlines() if line.split("\t")[1:2] == ["F"]
+                       and "Sync" in line) >= 3:
+                    sent_behind.append(True)
+                    break
+                time.sleep(0.01)
+            other.rollback()
+
+    holder = threading.Thread(target=hold_the_queue_until_the_read_is_sent)
+    holder.start()
+    assert holding.wait(10)
     with open(trace, "w") as f:
         connection.connection.pgconn.trace(f.fileno())
         try:
             response = as_kiosk.post(f"/queues/{queue.pk}/tickets", {})
         finally:
             connection.connection.pgconn.untrace()
+    holder.join(30)
+    assert sent_behind == [True]
     assert response.status_code == 201 and response.json()["position"] == 2
     lines = [line.split("\t") for line in trace.read_text().splitlines()]
     sides = [line[1] for line in lines]
@@ -94,8 +131,10 @@ def test_a_kiosk_join_answers_in_two_round_trips_on_postgresql(queue, as_kiosk, 
 def test_the_join_answers_the_same_place_and_wait_as_the_pages(location, queue, as_kiosk):
     """The join's answer reads place, service times and counters in one statement
     on PostgreSQL: the same numbers as the pages' reads, with a service history,
-    an open counter shared with another queue, a closed one, and people of
-    higher priority ahead."""
+    an open counter shared with another queue, a closed one, people of
+    higher priority ahead, and a booking placed later in the day behind (the
+    place is the waiting counts at its priority and above less those at its
+    priority from its own place on: `selectors.place_and_wait_read`)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -115,6 +154,8 @@ def test_the_join_answers_the_same_place_and_wait_as_the_pages(location, queue, 
                                               called_at=now - timedelta(minutes=minutes + 4),
                                               finished_at=now - timedelta(minutes=minutes))
     do_join(queue, priority=Priority.HIGH)
+    booked_later = do_join(queue)
+    Ticket.objects.filter(pk=booked_later.pk).update(seq=2**53 - 1)  # as `_line.booking_place` may place one
     do_join(queue)
     answer = as_kiosk.post(f"/queues/{queue.pk}/tickets", {}).json()
     ticket = Ticket.objects.select_related("queue__location", "queue__waiting_room").get(pk=answer["id"])
