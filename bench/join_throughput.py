@@ -136,6 +136,9 @@ async def raw_sql(queue_ids: list[int], total: int, connections: int, *, one_rou
     """`total` join transactions from `connections` psycopg connections, round-robin over queues."""
     import psycopg
 
+    print(f"phase started: raw SQL on {len(queue_ids)} queue(s), one round trip {one_round_trip}",
+          file=sys.stderr, flush=True)
+
     latencies: list[float] = []
     next_index = 0
 
@@ -353,6 +356,7 @@ async def run(args, queues: dict[str, list[int]], key: str, servers: Servers) ->
                                                         application_name="bench-sampler")
 
     async def http_phase(name: str, urls: list[str], method: str, **kw) -> None:
+        print(f"phase started: {name}", file=sys.stderr, flush=True)  # for a profiler or sampler alongside
         cpu, loop_cpu = servers.cpu_seconds(), servers.loop_cpu_seconds()
         sampling = asyncio.create_task(sample_waits(sampler)) if sampler and method == "POST" else None
         results[name] = await fire(urls, args.joins, args.concurrency, method, **kw)

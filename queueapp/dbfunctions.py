@@ -1,4 +1,6 @@
-"""Portable SQL pieces for the statistics: durations in seconds and percentiles.
+"""Portable SQL pieces for the statistics: durations in seconds and percentiles;
+the hot reads compiled once (`CompiledSelect`) and prepared on PostgreSQL
+(`prepared_cursor`).
 
 PostgreSQL computes percentiles with its ordered-set aggregate `percentile_cont`.
 SQLite has none built in, so each SQLite connection gets an aggregate of the
@@ -9,7 +11,9 @@ builds one model object per ticket.
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 import threading
 
 from django.db import connections
@@ -127,6 +131,48 @@ def register_sqlite_functions(sender, connection, **kwargs) -> None:
         _let_flush_delete_events(connection.ops)
 
 
+def prepared_cursor(using: str):
+    """A Django cursor whose statements PostgreSQL plans once per connection.
+
+    Django's PostgreSQL cursors bind values on the client (the values are
+    quoted into the text) and prepare nothing (`prepare_threshold` None, for
+    connection poolers that cannot keep prepared statements), so the server
+    parses and plans a statement every time it runs. For the few statements a
+    join sends, that was about half of the database's CPU per join (perf of
+    PostgreSQL under bench/join_throughput.py, issue 9). This cursor binds on
+    the server and prepares each statement on its first run on a connection
+    (psycopg keeps the names, per connection; the pool keeps connections),
+    and is wrapped as Django wraps its own (errors as Django's, queries
+    logged where Django logs them). Elsewhere (SQLite): Django's cursor.
+
+    A statement run here must say the type of any value whose type its place
+    does not fix (a `jsonb_build_object` value: `%(x)s::text`); the client-side
+    cursor never needed to."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if connection.connection.prepare_threshold is None:
+        # Django's None turns psycopg's preparing off altogether, `prepare=True`
+        # included; a threshold never reached prepares only what asks to be.
+        # Django's own cursors bind on the client and never prepare.
+        connection.connection.prepare_threshold = sys.maxsize
+    raw = _prepared_cursor_class()(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
+@functools.cache
+def _prepared_cursor_class():
+    import psycopg  # here: the embedded default (SQLite) never needs it
+
+    class PreparedCursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
 class CompiledSelect:
     """The SQL of an ORM queryset, built and compiled once per process and
     database, then run with new values: for the few hot reads where building
@@ -139,8 +185,9 @@ class CompiledSelect:
     stays the one definition of the read (no hand-written copy of the rule).
     """
 
-    def __init__(self, build, **markers):
+    def __init__(self, build, *, prepared: bool = False, **markers):
         self._build = build
+        self._prepared = prepared  # `first` reads through `prepared_cursor`
         self._markers = markers
         self._compiled: dict[str, tuple[str, list]] = {}
         self._builders: dict[str, _InstanceBuilder] = {}
@@ -164,7 +211,7 @@ class CompiledSelect:
         when no row. What the ORM's ModelIterable does with a row, done with what
         the compiler worked out once (converters, where each model's columns are)."""
         sql, params = self.sql(using, **values)
-        with connections[using].cursor() as cursor:
+        with (prepared_cursor(using) if self._prepared else connections[using].cursor()) as cursor:
             cursor.execute(sql, params)
             return self.from_row(using, cursor.fetchone())
 

@@ -17,6 +17,7 @@ from datetime import date
 
 from django.db import DatabaseError, connection
 
+from ..dbfunctions import prepared_cursor
 from ..events import instant_us
 from ..models import Queue, QueueEvent, Ticket, TicketStatus
 from ._events import announce_event, event_payload
@@ -104,7 +105,8 @@ def run_take_and_read(sql: str, params: dict, read: tuple[str, list]) -> tuple[t
 
     `arun_take_and_read` is the same on an async connection (the kiosk's join
     in the event loop): the two differ only by their awaits."""
-    with connection.cursor() as take, connection.cursor() as line:
+    # Prepared (`dbfunctions.prepared_cursor`): planned once per connection.
+    with prepared_cursor(connection.alias) as take, prepared_cursor(connection.alias) as line:
         try:
             # Errors surface when the pipeline syncs, outside Django's cursor: wrapped
             # as Django's, so a lost or busy server still answers 503, not 500.

@@ -155,11 +155,12 @@ def _inside_a_transaction() -> bool:
 
 
 # The queue read of every join on PostgreSQL, its SQL compiled once per process
-# (building the queryset was a third of a kiosk join's CPU; issue 9).
+# (building the queryset was a third of a kiosk join's CPU; issue 9) and
+# planned once per connection.
 FOR_JOIN = CompiledSelect(
     lambda queue_id: Queue.objects.select_related("location", "waiting_room").annotate(
         has_webhooks=Exists(WebhookEndpoint.objects.filter(location_id=OuterRef("location_id"), is_active=True)))
-    .filter(pk=queue_id), queue_id=-(2**40) - 1)
+    .filter(pk=queue_id), prepared=True, queue_id=-(2**40) - 1)
 
 
 def _read_for_join(queue_id: int) -> Queue:
