@@ -191,3 +191,43 @@ def test_a_join_served_by_the_asgi_app_is_sent_from_the_servers_loop(queue, kios
     assert status == 201
     assert message["kind"] == "joined" and message["queue"] == queue.pk and message["version"] == 1
     assert sum(t.name == "live-publisher" for t in threading.enumerate()) == threads_before
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_a_backlog_reaches_the_group_in_order_within_a_few_turns_of_a_busy_loop(swap):
+    """Under the waiting room's crowd every turn of a server's loop is slow.
+    300 events committed meanwhile reach their group in order within a few
+    turns (`publisher._send_in_order`: one round trip to Redis per batch):
+    one `group_send` at a time took at least a turn each, 300 turns, and the
+    backlog grew faster than it went out."""
+    import asyncio
+
+    from channels.layers import channel_layers
+
+    pub = swap(Publisher())
+    receiver = channel_layers.make_backend("default")
+    turns = 0
+
+    def busy_turn() -> None:  # every turn of the loop costs 5 ms, as under a crowd
+        nonlocal turns
+        turns += 1
+        time.sleep(0.005)
+        asyncio.get_running_loop().call_soon(busy_turn)
+
+    async def scenario() -> tuple[list[int], int]:
+        channel = await receiver.new_channel()
+        await receiver.group_add("queue.424243", channel)
+        await asyncio.sleep(0.2)  # let SUBSCRIBE land before publishing
+        pub.set_home_loop(asyncio.get_running_loop())
+        asyncio.get_running_loop().call_soon(busy_turn)
+        start = turns
+        for version in range(1, 301):
+            pub.publish({"queue": 424243, "version": version})
+        got = [(await asyncio.wait_for(receiver.receive(channel), 10))["version"] for _ in range(300)]
+        used = turns - start
+        await receiver.group_discard("queue.424243", channel)
+        return got, used
+
+    got, used = asyncio.run(scenario())
+    assert got == list(range(1, 301))
+    assert used < 60, f"{used} turns of the loop to send 300 events"

@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
+from itertools import islice
 from collections.abc import Callable
 
 from ..events import EVENT_TYPE
@@ -40,7 +41,10 @@ from .outage import Outage
 log = logging.getLogger(__name__)
 
 BUFFER_LIMIT = 10_000
-SEND_TIMEOUT = 2.0  # seconds for one group_send before it counts as failed
+SEND_TIMEOUT = 2.0  # seconds for one send (a batch) before it counts as failed
+# Messages sent together at most: one round trip to Redis for them all (see
+# `_send_in_order`).
+SEND_BATCH = 200
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 5.0
 
@@ -253,22 +257,22 @@ class Publisher:
             with self._lock:
                 if not self._pending:
                     return
-                entry = self._pending[0]
-            group, message, _ = entry
+                batch = list(islice(self._pending, SEND_BATCH))
             try:
-                await asyncio.wait_for(self._layer().group_send(group, message), self._send_timeout)
+                await asyncio.wait_for(_send_in_order(self._layer(), batch), self._send_timeout)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis down, slow, or refusing: keep the message, retry
-                self._note_failure(exc, group)
+            except Exception as exc:  # Redis down, slow, or refusing: keep the messages, retry
+                self._note_failure(exc, batch[0][0])
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
             delay = BACKOFF_FIRST
             with self._lock:
-                if self._pending and self._pending[0] is entry:
-                    self._pending.popleft()
-                self.sent += 1
+                for entry in batch:  # (unless the full buffer dropped it meanwhile)
+                    if self._pending and self._pending[0] is entry:
+                        self._pending.popleft()
+                self.sent += len(batch)
                 self.last_error = None
             self.outage.ok()
 
@@ -278,6 +282,39 @@ class Publisher:
             self.last_error = text
             pending = len(self._pending)
         self.outage.failed(f"could not send to {group}: {text}; {pending} pending")
+
+
+async def _send_in_order(layer, batch: list[tuple[str, dict, float]]) -> None:
+    """Send the batch's messages to their groups, in order.
+
+    On channels_redis's pub/sub layer, every message for one Redis shard goes
+    out in one pipelined round trip (PUBLISH after PUBLISH, in order, on one
+    connection). One `group_send` at a time waited for each reply, and every
+    reply needs a turn of the server's loop: under the waiting room's crowd a
+    turn took long enough that each process published a few dozen events a
+    second while joins committed more, and the backlog reached 400 events,
+    13 s old (`/readyz`'s publisher figures during bench/waiting_room.py), so
+    the other process's pages waited for them. The channel names and the
+    serializer are the layer's own (channels_redis is pinned; tests run this
+    on Redis). Other layers (in-memory): one `group_send` each."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        for group, message, _ in batch:
+            await layer.group_send(group, message)
+        return
+    per_loop = layer._get_layer()
+    by_shard: dict[object, list[tuple[str, bytes]]] = {}
+    for group, message, _ in batch:
+        channel = per_loop._get_group_channel_name(group)
+        by_shard.setdefault(per_loop._get_shard(channel), []).append((channel, layer.serialize(message)))
+    for shard, messages in by_shard.items():
+        async with shard._lock:
+            shard._ensure_redis()
+            async with shard._redis.pipeline(transaction=False) as pipe:
+                for channel, data in messages:
+                    pipe.publish(channel, data)
+                await pipe.execute()
 
 
 _publisher = Publisher()
