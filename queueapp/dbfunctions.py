@@ -137,9 +137,10 @@ def prepared_cursor(using: str):
     Django's PostgreSQL cursors bind values on the client (the values are
     quoted into the text) and prepare nothing (`prepare_threshold` None, for
     connection poolers that cannot keep prepared statements), so the server
-    parses and plans a statement every time it runs. For the few statements a
-    join sends, that was about half of the database's CPU per join (perf of
-    PostgreSQL under bench/join_throughput.py, issue 9). This cursor binds on
+    parses and plans a statement every time it runs. Under
+    bench/join_throughput.py planning was about a fifth of PostgreSQL's perf
+    samples, parsing beside it, and preparing the join's statements took its
+    CPU per join from 6.2 to 3.5 ms (docs/benchmarks.md, issue 9). This cursor binds on
     the server and prepares each statement on its first run on a connection
     (psycopg keeps the names, per connection; the pool keeps connections),
     and is wrapped as Django wraps its own (errors as Django's, queries

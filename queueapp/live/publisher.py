@@ -147,19 +147,18 @@ class Publisher:
         """Send each queue's current version to its group (the worker's tick).
 
         Not buffered: a tick that fails is superseded by the next one. Waits at
-        most `timeout`; returns how many were sent.
+        most `timeout`; returns how many were sent (all: one batch, see
+        `_send_in_order`; 0 when it failed).
         """
         loop = self._target_loop()
         if loop is None or not versions:
             return 0
 
         async def send() -> int:
-            layer, sent = self._layer(), 0
-            for queue_id, version in versions.items():
-                tick = {"type": "queue.tick", "queue": queue_id, "version": version}
-                await asyncio.wait_for(layer.group_send(group_for_queue(queue_id), tick), self._send_timeout)
-                sent += 1
-            return sent
+            ticks = [(group_for_queue(queue_id), {"type": "queue.tick", "queue": queue_id, "version": version})
+                     for queue_id, version in versions.items()]
+            await asyncio.wait_for(_send_in_order(self._layer(), ticks), self._send_timeout)
+            return len(ticks)
 
         try:
             if asyncio.get_running_loop() is loop:  # never wait on our own loop
@@ -259,7 +258,8 @@ class Publisher:
                     return
                 batch = list(islice(self._pending, SEND_BATCH))
             try:
-                await asyncio.wait_for(_send_in_order(self._layer(), batch), self._send_timeout)
+                await asyncio.wait_for(_send_in_order(self._layer(), [(g, m) for g, m, _ in batch]),
+                                       self._send_timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down, slow, or refusing: keep the messages, retry
@@ -284,8 +284,8 @@ class Publisher:
         self.outage.failed(f"could not send to {group}: {text}; {pending} pending")
 
 
-async def _send_in_order(layer, batch: list[tuple[str, dict, float]]) -> None:
-    """Send the batch's messages to their groups, in order.
+async def _send_in_order(layer, batch: list[tuple[str, dict]]) -> None:
+    """Send the batch's (group, message) pairs, in order.
 
     On channels_redis's pub/sub layer, every message for one Redis shard goes
     out in one pipelined round trip (PUBLISH after PUBLISH, in order, on one
@@ -300,12 +300,12 @@ async def _send_in_order(layer, batch: list[tuple[str, dict, float]]) -> None:
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
     if not isinstance(layer, RedisPubSubChannelLayer):
-        for group, message, _ in batch:
+        for group, message in batch:
             await layer.group_send(group, message)
         return
     per_loop = layer._get_layer()
     by_shard: dict[object, list[tuple[str, bytes]]] = {}
-    for group, message, _ in batch:
+    for group, message in batch:
         channel = per_loop._get_group_channel_name(group)
         by_shard.setdefault(per_loop._get_shard(channel), []).append((channel, layer.serialize(message)))
     for shard, messages in by_shard.items():
