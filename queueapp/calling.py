@@ -38,10 +38,8 @@ from datetime import datetime, timedelta
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 
-from .models import Priority
+from .models import Priority, line_clock
 from .selectors import waiting_tickets
-
-TICKS_PER_MS = 1000  # the line clock's ticks (services._line: ms × 1000)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def overdue_before(rule: Rule, now: datetime) -> int | None:
     """The line-clock reading before which a ticket has waited too long (None: no limit)."""
     if rule.max_wait_minutes is None:
         return None
-    return int((now - timedelta(minutes=rule.max_wait_minutes)).timestamp() * 1000) * TICKS_PER_MS
+    return line_clock(now - timedelta(minutes=rule.max_wait_minutes))
 
 
 def is_priority(priority: int) -> bool:

@@ -560,6 +560,17 @@ def format_display_number(prefix: str, number: int) -> str:
     return f"{prefix}-{number:03d}"
 
 
+# The line clock: `Ticket.seq` is the instant a ticket took its place, in
+# milliseconds since the epoch times TICKS_PER_MS (services._line keeps it
+# going up; calling.py compares waits against it).
+TICKS_PER_MS = 1000
+
+
+def line_clock(at: datetime) -> int:
+    """The line-clock reading of an instant (below 2**53: exact in JSON and JavaScript)."""
+    return int(at.timestamp() * 1000) * TICKS_PER_MS
+
+
 class Ticket(models.Model):
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("queue"))
     business_day = models.DateField(verbose_name=_("business day"))

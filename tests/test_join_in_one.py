@@ -15,7 +15,7 @@ from queueapp.events import instant_us, ticket_snapshot
 from queueapp.integrity import validate_queue_integrity
 from queueapp.models import Priority, Queue, QueueEvent, Ticket
 from queueapp.services import QueueFull, QueuePaused, do_call_next, do_join
-from queueapp.services._line import line_clock
+from queueapp.models import line_clock
 
 pytestmark = pytest.mark.django_db
 

@@ -19,17 +19,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..errors import QueueFull
-from ..models import Queue, Ticket, TicketStatus
+from ..models import TICKS_PER_MS, Queue, Ticket, TicketStatus, line_clock
 
-TICKS_PER_MS = 1000
 # Bookings placed at the same instant share this many ticks just below it,
 # in the order they checked in; a walk-in who joined at that instant or later stands behind them.
 BOOKING_BAND = TICKS_PER_MS // 2
-
-
-def line_clock(at: datetime) -> int:
-    """The line-clock reading of an instant (below 2**53: exact in JSON and JavaScript)."""
-    return int(at.timestamp() * 1000) * TICKS_PER_MS
 
 
 def _save_counters(queue: Queue, *, take_version: bool = False) -> None:
