@@ -17,6 +17,9 @@ from /proc/<pid>/task/<pid>/schedstat, so a loaded machine shows as waiting,
 not asleep); failed attempts; how many phones first opened in each second (a
 SYN dropped by a full listen queue is retried by TCP after 1, 3, 7 s). --bare
 measures a bare `websockets` server with the same client first, each round.
+--clients websockets,lean runs each set-up with bench/restart.py's phones
+(the `websockets` library) and with bench/lean_client.py's, whose client
+costs less than the server it measures.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.live_fanout import (  # noqa: E402
     HOST, Server, bench_env, cpu_seconds, existing_ids, http_post, raise_file_limit, setup_django,
 )
-from bench.restart import Phone, Stats, bare_connect_rate, expected_positions, run_phone, until_right  # noqa: E402
+from bench.restart import Phone, Stats, bare_connect_rate, expected_positions, phone_runner, until_right  # noqa: E402
 
 
 def start(variant: str) -> Server:
@@ -58,7 +61,7 @@ def loop_thread(pid: int) -> tuple[float, float]:
     return int(run) / 1e9, int(wait) / 1e9
 
 
-async def one(variant: str, ids: dict, n: int, profile: str = "") -> str:
+async def one(variant: str, ids: dict, n: int, profile: str = "", client: str = "websockets") -> str:
     server = start(variant)
     spy = None
     try:
@@ -74,9 +77,9 @@ async def one(variant: str, ids: dict, n: int, profile: str = "") -> str:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(1)
         sched0, cpu0, t0 = loop_thread(server.proc.pid), cpu_seconds(server.proc.pid), time.monotonic()
-        url, origin = f"ws://{HOST}:{server.port}/ws/ticket/{{token}}/", f"http://{HOST}:{server.port}"
         for p in phones:
-            p.task = asyncio.get_running_loop().create_task(run_phone(p, [url], origin, stats))
+            p.task = asyncio.get_running_loop().create_task(
+                phone_runner(client, p, HOST, server.port, "/ws/ticket/{token}/", stats))
         first: dict[str, float] = {}
 
         async def watch() -> None:
@@ -101,7 +104,7 @@ async def one(variant: str, ids: dict, n: int, profile: str = "") -> str:
         opens = list(first.values())
         per_second = [sum(1 for x in opens if s <= x < s + 1) for s in range(int(max(opens, default=0)) + 1)]
         rate = f"{n / took:.0f}/s ({took:.1f} s)" if took else "NOT all right after 120 s"
-        return (f"{variant}: {rate}; server CPU {cpu / n * 1000:.2f} ms per screen; loop thread on CPU "
+        return (f"{variant} ({client} client): {rate}; server CPU {cpu / n * 1000:.2f} ms per screen; loop thread on CPU "
                 f"{run / wall:.0%}, runnable waiting {wait / wall:.0%}, asleep {(wall - run - wait) / wall:.0%}; "
                 f"load {load:.1f} -> {os.getloadavg()[0]:.1f}; failed attempts {dict(stats.failures)}; "
                 f"first opens per second {per_second}")
@@ -114,11 +117,13 @@ async def main(args) -> None:
     await asyncio.to_thread(setup_django, bench_env("pubsub"), False)
     ids = await asyncio.to_thread(existing_ids, args.screens + 200)
     for _ in range(args.rounds):
-        if args.bare:
-            print(f"bare websockets, same client: {await bare_connect_rate(args.screens):.0f}/s", flush=True)
-        for variant in args.variants:
-            print(await one(variant, ids, args.screens, args.profile), flush=True)
-            await asyncio.sleep(1)
+        for client in args.clients:
+            if args.bare:
+                print(f"bare websockets server, {client} client: {await bare_connect_rate(args.screens, client):.0f}/s",
+                      flush=True)
+            for variant in args.variants:
+                print(await one(variant, ids, args.screens, args.profile, client), flush=True)
+                await asyncio.sleep(1)
 
 
 def parse_args():
@@ -127,6 +132,9 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--bare", action="store_true", help="a bare websockets server first, each round")
     p.add_argument("--variants", type=lambda s: s.split(","), default=["daphne", "daphne/1024+20", "daphne/1024"])
+    p.add_argument("--clients", type=lambda s: s.split(","), default=["websockets"],
+                   help="the phones' client, each in turn: websockets (bench/restart.py's) and/or lean "
+                        "(bench/lean_client.py: light, so the client is not what a burst waits on)")
     p.add_argument("--profile", default="", metavar="FILE",
                    help="record each server's burst with py-spy into FILE (collapsed stacks; the last variant's stays)")
     return p.parse_args()

@@ -142,9 +142,25 @@ async def run_phone(phone: Phone, urls: list[str], origin: str, stats: Stats,
         phone.open = False
         phone.position = None
         attempt += 1
-        first, most, jitter = backoff
-        delay = min(first * 2 ** (attempt - 1), most)
-        await asyncio.sleep(max(0.0, delay + random.uniform(-jitter, jitter) * delay))
+        await asyncio.sleep(next_delay(attempt, backoff))
+
+
+def next_delay(attempt: int, backoff: tuple[float, float, float]) -> float:
+    """Seconds before the `attempt`th retry: htmx's doubling back-off with its jitter."""
+    first, most, jitter = backoff
+    delay = min(first * 2 ** (attempt - 1), most)
+    return max(0.0, delay + random.uniform(-jitter, jitter) * delay)
+
+
+def phone_runner(client: str, phone: Phone, host: str, port: int, path: str, stats: Stats,
+                 backoff: tuple[float, float, float] = HTMX_BACKOFF):
+    """One phone on one server with the chosen client: `websockets` (run_phone) or `lean` (bench/lean_client.py)."""
+    origin = f"http://{host}:{port}"
+    if client == "lean":
+        from bench.lean_client import run_lean_phone
+
+        return run_lean_phone(phone, host, port, path, origin, stats, backoff)
+    return run_phone(phone, [f"ws://{host}:{port}{path}"], origin, stats, backoff)
 
 
 def expected_positions(queue_id: int) -> dict[str, int]:
@@ -211,8 +227,9 @@ def ms(values: list[float]) -> str:
     return f"p50 {pct(values, 50) * 1000:.0f} ms, p99 {pct(values, 99) * 1000:.0f} ms ({len(values)} calls)"
 
 
-async def bare_connect_rate(n: int) -> float:
-    """Screens per second for a bare `websockets` server and the same client."""
+async def bare_connect_rate(n: int, client: str = "websockets") -> float:
+    """Screens per second for a bare `websockets` server and the same client
+    (`websockets`: run_phone's; `lean`: bench/lean_client.py's)."""
     template_file = "/tmp/bench_restart_frame.txt"
     Path(template_file).write_text(await asyncio.to_thread(frame_template))
     port = free_port()
@@ -226,7 +243,7 @@ async def bare_connect_rate(n: int) -> float:
         started = time.monotonic()
         for p in phones:
             p.task = asyncio.get_running_loop().create_task(
-                run_phone(p, [f"ws://{HOST}:{port}/s?start={{token}}"], f"http://{HOST}:{port}", stats))
+                phone_runner(client, p, HOST, port, "/s?start={token}", stats))
         took, _ = await until_right(phones, expected, 120, started)
         for p in phones:
             p.task.cancel()

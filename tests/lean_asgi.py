@@ -13,6 +13,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
 from config.asgi import application as real_application
+from queueapp.live import collector
 
 
 def held() -> dict:
@@ -24,6 +25,7 @@ def held() -> dict:
     sockets = [o for o in objects if isinstance(o, WebSocketProtocol) and o.state == o.STATE_OPEN]
     return {
         "frozen": frozen,
+        "full_passes": collector.reclaims,
         "open": len(sockets),
         "tasks": len(asyncio.all_tasks()),
         "asyncio_input_queues": sum(1 for p in sockets if isinstance(getattr(p, "application_queue", None), asyncio.Queue)),

@@ -45,7 +45,7 @@ from ..models import QueueEvent, TicketStatus
 from ..selectors import is_ahead, overtakes
 from ..errors import NotFound, PermissionDenied
 from ..languages import browser_language, preferred_language
-from . import batch, precedence, reads, render
+from . import batch, collector, precedence, reads, render
 from .codes import (
     CLOSE_FORBIDDEN, CLOSE_INTERNAL, CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REASONS, CLOSE_RETRY,
     CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED, CLOSE_UNSUPPORTED,
@@ -159,6 +159,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if settings.LIVE_DIRECT_SEND:
             self.wire = Wire.behind(self.base_send)
         self.hub.screens.add(self)
+        collector.screen_connected()  # no full collection in the middle of a connect storm
         try:
             refusal = await self.prepare()
             if refusal is None:

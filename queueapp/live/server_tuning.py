@@ -399,8 +399,9 @@ def warm_before_first_connect() -> None:
     screen would otherwise pay for on the event loop while the rest of a burst
     waits behind it: the channel layer's import and construction, the template
     engine with its tag libraries and the ticket screen's template, autobahn's
-    compiled UTF-8 validator, the process's hub (its shutdown trigger), and the
-    one database thread with a pooled connection.
+    compiled UTF-8 validator, the process's hub (its shutdown trigger), what
+    it holds frozen for the collector (collector.freeze_at_start), and the one database
+    thread with a pooled connection.
 
     Measured before (bench/connect_phases.py: two phones one after the other on
     a fresh daphne, load 15): the first screen cost 270-300 ms of server CPU
@@ -424,13 +425,14 @@ def warm_before_first_connect() -> None:
             from django.db import connection
             from django.template.loader import get_template
 
-            from . import render
+            from . import collector, render
             from .hub import Hub
 
             Utf8Validator()
             get_channel_layer()
             get_template(render.TICKET_TEMPLATE)
             Hub.current()
+            collector.freeze_at_start()  # no full collection due amid the first burst
             # The connection made, used and given back in the database thread
             # itself: `connection.ensure_connection` looked up here would be the
             # loop thread's connection, never closed, one pooled connection
