@@ -20,6 +20,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from queueapp.live.routing import websocket_urlpatterns  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from config.warm import import_request_code  # noqa: E402
+
 from queueapp.live.server_tuning import (  # noqa: E402
     body_left_to_the_application, bounded_accepts, exit_without_finalizing, lazy_autobahn_config_log,
     lean_websocket_connections, retryable_handshake_timeout,
@@ -41,4 +43,5 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+import_request_code()  # before the server listens: no request pays for an import or a compile
 warm_before_first_connect()
