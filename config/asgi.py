@@ -43,5 +43,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
-import_request_code()  # before the server listens: no request pays for an import or a compile
+if settings.WARM_START:
+    import_request_code()  # before the server listens: no request pays for an import or a compile
 warm_before_first_connect()

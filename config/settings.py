@@ -261,6 +261,9 @@ LIVE_GC_FREEZE = env_bool("LIVE_GC_FREEZE", True)
 # than that per loop turn (queueapp/live/server_tuning.py: young_collection_threshold;
 # bench/cold_connect.py --variants "daphne/1024+20:GC_YOUNG_THRESHOLD=0,daphne/1024+20").
 GC_YOUNG_THRESHOLD = env_number("GC_YOUNG_THRESHOLD", 50_000, kind=int)
+# Before the server listens, import the request code and compile the URL patterns and
+# templates (config/warm.py). Off only to measure what it gives (bench/first_request.py).
+WARM_START = env_bool("WARM_START", True)
 
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

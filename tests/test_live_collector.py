@@ -86,16 +86,6 @@ def test_a_due_full_pass_waits_for_quiet_no_fan_out_or_request(fresh_collector):
     assert collector.reclaims == 1
 
 
-def test_a_due_full_pass_waits_while_screens_connect(fresh_collector):
-    """A connect storm (a restart, a cold start) is no moment for a pass over the whole process."""
-    now = time.monotonic()
-    collector.screen_connected()
-    collector.tick(now + 1)
-    assert collector.reclaims == 0  # due (never made), but a screen connected a moment ago
-    collector.tick(now + collector.QUIET + 1)
-    assert collector.reclaims == 1
-
-
 def test_what_a_process_holds_at_start_is_frozen_without_a_pass_and_none_is_due(fresh_collector, monkeypatch):
     monkeypatch.setattr(collector, "enabled", lambda: True)  # (under daphne, with its reactor running)
 
@@ -128,6 +118,12 @@ def test_amid_connects_a_young_pass_that_frees_nothing_is_followed_by_a_freeze(f
         gc.collect(0)  # frees nothing, but no screen connects: no freeze asked
         assert not collector._freeze_asked
         collector.screen_connected()
+        precedence.request_started()
+        try:
+            gc.collect(0)  # frees nothing, screens connect, but a request runs: no freeze asked
+            assert not collector._freeze_asked
+        finally:
+            precedence.request_finished()
         gc.collect(0)  # walked 1,000 lists, freed nothing: a freeze on the loop
         assert collector._freeze_asked and gc.get_freeze_count() <= frozen  # (not inside the collection)
         await asyncio.sleep(0)

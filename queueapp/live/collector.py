@@ -15,23 +15,22 @@ automatic passes then walk only what is younger than the last tick, a few
 milliseconds' worth. What a freeze hides from the collector (a connection that
 closes later, its objects held in reference cycles) is reclaimed by a full
 pass over everything (`gc.unfreeze()`, `gc.collect()`, `gc.freeze()`), made at
-a moment of our choosing, QUIET seconds after the last fan-out and the last
-screen's connect, with no HTTP request running (or, OVERDUE seconds late, at a tick without a fan-out): once
+a moment of our choosing, QUIET seconds after the last fan-out with no HTTP
+request running (or, OVERDUE seconds late, at a tick without a fan-out): once
 the frozen objects have grown by half since the last full pass (counted every
 COUNT_EVERY seconds), or RECLAIM_EVERY seconds after it. A call can still meet that pass, but only by
 chance (one pass of a few hundred ms every few minutes), not because the call
 itself allocated the pass into being.
 
-A burst of connections counts as busy too. A fresh process's first
-full pass was due at once, and ran in the middle of a cold connect of 5,000
-screens: about 0.3 s of its event loop (py-spy, bench/connect_phases.py,
-session 13). Now the warm-up freezes what the process holds when it starts,
+A fresh process's first full pass was due at once, and ran in the middle of
+a cold connect of 5,000 screens: about 0.3 s of its event loop (py-spy,
+bench/connect_phases.py, session 13). Now the warm-up freezes what the process holds when it starts,
 without that pass (`freeze_at_start`: a full pass over a fresh daphne's
 ~130,000 objects costs ~80 ms on the loop, the freeze microseconds), and the
 first full pass comes when due like any other.
 
-Between ticks, while screens connect, a young or middle pass that freed
-nothing is followed by a freeze. In a burst each connection's objects live for a while (the handshake
+Between ticks, while screens connect and no HTTP request runs, a young or
+middle pass that freed nothing is followed by a freeze. In a burst each connection's objects live for a while (the handshake
 in flight, then the open screen): the young passes found nothing to free, and
 the middle one walked all they had kept (~500,000 objects, 319 ms of the event
 loop in a cold connect of 5,000 screens, gc callbacks, session 13). Frozen,
@@ -97,7 +96,7 @@ def fan_out_finished() -> None:
 
 
 def screen_connected() -> None:
-    """A screen connected: no full pass for QUIET s (a connect storm is no moment for one)."""
+    """A screen connected: for QUIET s, a young pass that frees nothing is followed by a freeze."""
     global _last_connect
     _last_connect = time.monotonic()
 
@@ -105,11 +104,14 @@ def screen_connected() -> None:
 def _after_collection(phase: str, info: dict) -> None:
     """gc callback: a young or middle pass that freed nothing while screens connect walked objects
     that all live on (a burst's connections in flight): a freeze, soon, on the loop (callbacks run
-    in any thread). Only while screens connect: a freeze keeps what dies later in a reference
-    cycle until the next full pass, and under steady HTTP traffic that pass can be far off."""
+    in any thread). Only while screens connect and no HTTP request runs: a freeze keeps what
+    dies later in a reference cycle (a request's objects do) until the next full pass, and under
+    HTTP traffic that pass is far off and then long. With requests in flight too (the waiting
+    room's crowd: pages and their sockets), the servers' CPU an arrival measured after the crowd
+    tripled (6.0 -> 18.8 ms, bench/waiting_room.py, session 13)."""
     global _freeze_asked
     if (phase == "stop" and info["generation"] < 2 and not info["collected"] and not _freeze_asked
-            and time.monotonic() - _last_connect < QUIET):
+            and not precedence.http_running() and time.monotonic() - _last_connect < QUIET):
         _freeze_asked = True
         try:
             _loop.call_soon_threadsafe(_freeze_now)
@@ -154,7 +156,7 @@ def tick(now: float | None = None) -> None:
     global _counted_at, _due_since
     now = time.monotonic() if now is None else now
     busy = _fanning or precedence.http_running()
-    quiet = not busy and now - max(_last_fan_out, _last_connect) >= QUIET
+    quiet = not busy and now - _last_fan_out >= QUIET
     if _due_since is None:
         if _last_reclaim is None or now - _last_reclaim >= RECLAIM_EVERY:
             _due_since = now
