@@ -46,7 +46,6 @@ async def main(args) -> None:
     for n in range(args.servers):
         for warm in ("1", "0"):
             server = Server("pubsub", extra_args=(), name=f"first-request-{n}", extra_env={"WARM_START": warm})
-            server.start()
             try:
                 await asyncio.sleep(args.settle)
                 for path in args.paths:
