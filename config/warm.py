@@ -3,12 +3,13 @@
 Django imports the URL conf (and with it every view, form and service the
 views import) on the first request, compiles each URL pattern the first time
 a path is matched against it, and compiles each template on its first render
-(the cached loader keeps it after). In a fresh daphne that was ~150 ms of one
-request's time on this 2-core machine (imports ~60 ms, the resolver ~13 ms,
-the 47 templates ~80 ms, session 13), and the first request after a deploy
-is a staff click as often as not: in `bench/restart.py` the first call after
-the restart was the slowest of the storm (57-71 ms inside the application,
-against 25-30 ms for the next).
+(the cached loader keeps it after). In a fresh process that was ~150 ms of
+one request's time on this 2-core machine (imports ~60 ms, the resolver ~13
+ms, the 47 templates ~80 ms, timed in process, session 13); under daphne a
+fresh process's first `/login/` took 189-206 ms, 21-70 ms with this
+(bench/first_request.py). After a deploy that first request is often a staff
+click. (bench/restart.py's staff calls bypass the URL conf: this does not
+change them.)
 
 Only code and files, no database or network: it runs when the ASGI module is
 imported, before daphne listens (a database that is slow to answer must not

@@ -105,10 +105,10 @@ def _after_collection(phase: str, info: dict) -> None:
     """gc callback: a young or middle pass that freed nothing while screens connect walked objects
     that all live on (a burst's connections in flight): a freeze, soon, on the loop (callbacks run
     in any thread). Only while screens connect and no HTTP request runs: a freeze keeps what
-    dies later in a reference cycle (a request's objects do) until the next full pass, and under
-    HTTP traffic that pass is far off and then long. With requests in flight too (the waiting
-    room's crowd: pages and their sockets), the servers' CPU an arrival measured after the crowd
-    tripled (6.0 -> 18.8 ms, bench/waiting_room.py, session 13)."""
+    dies later in a reference cycle (a request's objects can) until the next full pass, and under
+    HTTP traffic that pass is far off and then long. (The waiting room's servers' CPU an arrival,
+    measured after its crowd, rose with this session's changes, 6.0 -> 11-19 ms; this limit was
+    added for that reason, but it did not bring the figure back: docs/benchmarks.md, session 13.)"""
     global _freeze_asked
     if (phase == "stop" and info["generation"] < 2 and not info["collected"] and not _freeze_asked
             and not precedence.http_running() and time.monotonic() - _last_connect < QUIET):

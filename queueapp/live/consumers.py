@@ -159,7 +159,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if settings.LIVE_DIRECT_SEND:
             self.wire = Wire.behind(self.base_send)
         self.hub.screens.add(self)
-        collector.screen_connected()  # no full collection in the middle of a connect storm
+        collector.screen_connected()  # a connect storm: quiet young passes are followed by a freeze
         try:
             refusal = await self.prepare()
             if refusal is None:
